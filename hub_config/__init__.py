@@ -1,0 +1,19 @@
+"""Floe's hub configuration, one small file per concern; ``configure(c)`` applies them all."""
+
+from __future__ import annotations
+
+from .auth import configure_auth
+from .hub import configure_hub
+from .services import configure_services
+from .settings import Settings, read_settings
+from .workspaces import configure_workspaces
+
+
+def configure(c: object) -> Settings:
+    """Apply Floe's configuration to JupyterHub's config object ``c``."""
+    settings = read_settings()
+    configure_hub(c, settings)
+    configure_auth(c, settings)
+    configure_workspaces(c, settings)
+    configure_services(c, settings)
+    return settings

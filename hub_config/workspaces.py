@@ -1,0 +1,24 @@
+"""Workspaces: the spawner, its network, and the node's GPUs."""
+
+from __future__ import annotations
+
+from spawner import StaticGpuInventory, WorkspaceSpawner
+
+from .settings import Settings
+
+
+def configure_workspaces(c: object, settings: Settings) -> None:
+    c.JupyterHub.spawner_class = WorkspaceSpawner
+    c.DockerSpawner.network_name = settings.network_name
+    c.DockerSpawner.prefix = f"{settings.instance}-workspace"
+    c.WorkspaceSpawner.home_volume_template = f"{settings.instance}-home-{{username}}"
+    c.Spawner.default_url = "/lab"
+    # Two slow cores: a cold JupyterLab can take a while to answer.
+    c.Spawner.start_timeout = 180
+    c.Spawner.http_timeout = 120
+    if settings.gpu_devices is not None:
+        # A fixed GPU list instead of asking nvidia-smi (tests use made-up ids).
+        c.WorkspaceSpawner.gpu_inventory_class = StaticGpuInventory
+        c.StaticGpuInventory.devices = settings.gpu_devices
+    # Environments and machine types: c.Catalog.environments / c.Catalog.machines
+    # (see spawner/catalog.py for the defaults and their format).

@@ -1,0 +1,14 @@
+# JupyterHub configuration for Floe. The settings live in hub_config/, one file per concern.
+# Deployer overrides go in $FLOE_DATA_DIR/jupyterhub_config.local.py (loaded last).
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from hub_config import configure  # noqa: E402
+
+settings = configure(c)
+
+local_config = settings.data_dir / "jupyterhub_config.local.py"
+if local_config.exists():
+    load_subconfig(str(local_config))

@@ -1,0 +1,238 @@
+"""Environments (images) and machine types: the one list a deployer edits.
+
+Workspaces and jobs read the same catalog, so "cpu-small" means the same limits in both.
+Entries follow kubespawner's ``profile_list`` vocabulary: ``slug``, ``display_name``,
+``description``, ``default``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+
+from traitlets import List, TraitError, validate
+from traitlets.config import LoggingConfigurable
+
+try:
+    FLOE_VERSION = version("floe")
+except PackageNotFoundError:  # running from a checkout that was never installed
+    FLOE_VERSION = "0.0.0"
+
+WORKSPACE_IMAGE = f"floe/workspace:{FLOE_VERSION}"
+
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+_MEMORY = re.compile(r"^(\d+(?:\.\d+)?)\s*([KMGT]i?)?B?$", re.IGNORECASE)
+_MEMORY_UNITS = {
+    "": 1,
+    "k": 1000,
+    "ki": 1024,
+    "m": 1000**2,
+    "mi": 1024**2,
+    "g": 1000**3,
+    "gi": 1024**3,
+    "t": 1000**4,
+    "ti": 1024**4,
+}
+
+
+def parse_memory(value: str | int) -> int:
+    """Turn ``"2Gi"``, ``"512M"`` or a byte count into bytes."""
+    if isinstance(value, int):
+        return value
+    match = _MEMORY.match(value.strip())
+    if not match:
+        raise ValueError(f"memory {value!r} is not a size like '2Gi', '512Mi' or '1073741824'")
+    number, unit = match.groups()
+    return int(float(number) * _MEMORY_UNITS[(unit or "").lower()])
+
+
+def format_memory(num_bytes: int) -> str:
+    """Bytes as the short binary size people read: ``2 GiB``, ``512 MiB``."""
+    for unit, size in (("TiB", 1024**4), ("GiB", 1024**3), ("MiB", 1024**2)):
+        if num_bytes >= size:
+            amount = num_bytes / size
+            return f"{amount:g} {unit}" if amount == int(amount) else f"{amount:.1f} {unit}"
+    return f"{num_bytes} B"
+
+
+@dataclass(frozen=True)
+class Environment:
+    """A software environment: one container image people work and run jobs in."""
+
+    slug: str
+    display_name: str
+    image: str
+    description: str = ""
+    default: bool = False
+
+
+@dataclass(frozen=True)
+class Machine:
+    """A machine type: the CPU, memory and GPU limits of one container."""
+
+    slug: str
+    display_name: str
+    cpu: float
+    memory_bytes: int
+    gpus: int = 0
+    description: str = ""
+    default: bool = False
+
+    @property
+    def summary(self) -> str:
+        parts = [f"{self.cpu:g} CPU", format_memory(self.memory_bytes)]
+        if self.gpus:
+            parts.insert(0, f"{self.gpus} GPU")
+        return ", ".join(parts)
+
+
+DEFAULT_ENVIRONMENTS = [
+    {
+        "slug": "python",
+        "display_name": "Python",
+        "description": "Python 3 with JupyterLab, a terminal and the IPython kernel.",
+        "image": WORKSPACE_IMAGE,
+        "default": True,
+    }
+]
+
+DEFAULT_MACHINES = [
+    {
+        "slug": "cpu-small",
+        "display_name": "CPU small",
+        "cpu": 1,
+        "memory": "2Gi",
+        "description": "For editing notebooks and light work.",
+        "default": True,
+    },
+    {
+        "slug": "cpu-large",
+        "display_name": "CPU large",
+        "cpu": 2,
+        "memory": "8Gi",
+        "description": "For heavier preprocessing and training on CPU.",
+    },
+    {
+        "slug": "gpu-1",
+        "display_name": "GPU",
+        "cpu": 4,
+        "memory": "16Gi",
+        "gpus": 1,
+        "description": "One GPU of its own, for training.",
+    },
+]
+
+
+def _check_slugs(kind: str, entries: list[dict]) -> None:
+    seen: set[str] = set()
+    for entry in entries:
+        slug = entry.get("slug", "")
+        if not isinstance(slug, str) or not _SLUG.match(slug):
+            raise TraitError(
+                f"{kind} slug {slug!r} must be lowercase letters, digits and '-', e.g. 'cpu-small'"
+            )
+        if slug in seen:
+            raise TraitError(f"{kind} slug {slug!r} appears twice")
+        seen.add(slug)
+    if sum(bool(entry.get("default")) for entry in entries) > 1:
+        raise TraitError(f"at most one {kind} may be the default")
+
+
+class Catalog(LoggingConfigurable):
+    """What a user may pick: environments and machine types. Deployers configure it."""
+
+    environments = List(
+        default_value=DEFAULT_ENVIRONMENTS,
+        config=True,
+        help="""
+        Environments users pick from, each a dict with ``slug``, ``display_name``, ``image``,
+        and optionally ``description`` and ``default`` (kubespawner's profile_list words).
+        Example::
+
+            c.Catalog.environments = [
+                {"slug": "python", "display_name": "Python", "image": "floe/workspace:0.1.0",
+                 "default": True},
+                {"slug": "torch", "display_name": "PyTorch", "image": "myorg/torch:2.4"},
+            ]
+        """,
+    )
+
+    machines = List(
+        default_value=DEFAULT_MACHINES,
+        config=True,
+        help="""
+        Machine types users pick from, each a dict with ``slug``, ``display_name``, ``cpu``
+        (cores, may be fractional), ``memory`` (e.g. ``"2Gi"``), and optionally ``gpus``,
+        ``description`` and ``default``. Example::
+
+            c.Catalog.machines = [
+                {"slug": "cpu-small", "display_name": "CPU small", "cpu": 1, "memory": "2Gi",
+                 "default": True},
+                {"slug": "gpu-1", "display_name": "GPU", "cpu": 4, "memory": "16Gi", "gpus": 1},
+            ]
+        """,
+    )
+
+    @validate("environments")
+    def _validate_environments(self, proposal: dict) -> list[dict]:
+        entries = proposal["value"]
+        if not entries:
+            raise TraitError("at least one environment is needed")
+        _check_slugs("environment", entries)
+        for entry in entries:
+            if not entry.get("image"):
+                raise TraitError(f"environment {entry['slug']!r} needs an 'image'")
+        return entries
+
+    @validate("machines")
+    def _validate_machines(self, proposal: dict) -> list[dict]:
+        entries = proposal["value"]
+        if not entries:
+            raise TraitError("at least one machine type is needed")
+        _check_slugs("machine", entries)
+        for entry in entries:
+            try:
+                self._machine(entry)
+            except (KeyError, ValueError, TypeError) as err:
+                raise TraitError(f"machine {entry['slug']!r}: {err}") from err
+        return entries
+
+    @staticmethod
+    def _machine(entry: dict) -> Machine:
+        cpu = float(entry["cpu"])
+        gpus = int(entry.get("gpus", 0))
+        if cpu <= 0 or gpus < 0:
+            raise ValueError("cpu must be > 0 and gpus >= 0")
+        return Machine(
+            slug=entry["slug"],
+            display_name=entry.get("display_name", entry["slug"]),
+            cpu=cpu,
+            memory_bytes=parse_memory(entry["memory"]),
+            gpus=gpus,
+            description=entry.get("description", ""),
+            default=bool(entry.get("default", False)),
+        )
+
+    def environment_list(self) -> list[Environment]:
+        return [
+            Environment(
+                slug=e["slug"],
+                display_name=e.get("display_name", e["slug"]),
+                image=e["image"],
+                description=e.get("description", ""),
+                default=bool(e.get("default", False)),
+            )
+            for e in self.environments
+        ]
+
+    def machine_list(self) -> list[Machine]:
+        return [self._machine(m) for m in self.machines]
+
+    def default_environment(self) -> Environment:
+        envs = self.environment_list()
+        return next((e for e in envs if e.default), envs[0])
+
+    def default_machine(self) -> Machine:
+        machines = self.machine_list()
+        return next((m for m in machines if m.default), machines[0])

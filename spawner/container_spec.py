@@ -1,0 +1,149 @@
+"""The one description of a Floe container, shared by workspaces and jobs.
+
+``build_container_spec`` turns an environment, a machine type, GPU ids and mounts into a
+``ContainerSpec`` with Floe's hardening applied; ``ContainerSpec.create_kwargs`` turns that
+into the arguments of docker-py's low-level ``create_container``. Workspaces and jobs call
+the same two functions, so a limit or a hardening rule changes in one place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import docker
+
+from .catalog import Environment, Machine
+
+# The unprivileged user every Floe container runs as (jovyan, as in Jupyter's images).
+CONTAINER_USER = "1000:100"
+# Enough for a busy notebook with many threads, low enough to stop a fork bomb.
+PIDS_LIMIT = 4096
+CPU_PERIOD_US = 100_000
+DOCKER_SOCKET_PATHS = ("/var/run/docker.sock", "/run/docker.sock")
+
+
+class UnsafeMount(ValueError):
+    """A mount that would hand the container control of the host (the Docker socket)."""
+
+
+@dataclass(frozen=True)
+class Mount:
+    """A volume or host directory mounted into the container."""
+
+    source: str
+    target: str
+    kind: Literal["volume", "bind"] = "volume"
+    read_only: bool = False
+
+    def to_docker(self) -> docker.types.Mount:
+        return docker.types.Mount(
+            target=self.target, source=self.source, type=self.kind, read_only=self.read_only
+        )
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    """Everything Docker needs to create one Floe container."""
+
+    name: str
+    image: str
+    command: list[str] | None
+    environment: dict[str, str]
+    labels: dict[str, str]
+    mounts: tuple[Mount, ...]
+    memory_bytes: int
+    cpu: float
+    gpu_device_ids: tuple[str, ...] = ()
+    network: str | None = None
+    exposed_ports: tuple[int, ...] = ()
+    user: str = CONTAINER_USER
+    working_dir: str | None = None
+    cap_drop: tuple[str, ...] = ("ALL",)
+    security_opt: tuple[str, ...] = ("no-new-privileges",)
+    pids_limit: int = PIDS_LIMIT
+    extra_host_config: dict = field(default_factory=dict)
+
+    def device_requests(self) -> list[docker.types.DeviceRequest]:
+        """The GPU request, as ``docker run --gpus device=…`` makes it."""
+        if not self.gpu_device_ids:
+            return []
+        return [
+            docker.types.DeviceRequest(
+                driver="", device_ids=list(self.gpu_device_ids), capabilities=[["gpu"]]
+            )
+        ]
+
+    def create_kwargs(self, client: docker.APIClient) -> dict:
+        """Keyword arguments for ``client.create_container(**kwargs)``."""
+        host_config = client.create_host_config(
+            mounts=[m.to_docker() for m in self.mounts],
+            mem_limit=self.memory_bytes,
+            # Same as the memory limit: no swap, so "out of memory" means what it says.
+            memswap_limit=self.memory_bytes,
+            # A CFS quota, not NanoCpus: the engine refuses NanoCpus above the node's core
+            # count, while a quota simply cannot exceed the cores there are.
+            cpu_period=CPU_PERIOD_US,
+            cpu_quota=int(self.cpu * CPU_PERIOD_US),
+            device_requests=self.device_requests() or None,
+            cap_drop=list(self.cap_drop),
+            security_opt=list(self.security_opt),
+            pids_limit=self.pids_limit,
+            network_mode=self.network,
+            **self.extra_host_config,
+        )
+        kwargs: dict = {
+            "image": self.image,
+            "name": self.name,
+            "command": self.command,
+            "environment": self.environment,
+            "labels": self.labels,
+            "user": self.user,
+            "host_config": host_config,
+        }
+        if self.exposed_ports:
+            kwargs["ports"] = [f"{p}/tcp" for p in self.exposed_ports]
+        if self.working_dir:
+            kwargs["working_dir"] = self.working_dir
+        return kwargs
+
+
+def build_container_spec(
+    *,
+    name: str,
+    environment: Environment,
+    machine: Machine,
+    labels: dict[str, str],
+    env: dict[str, str],
+    command: list[str] | None = None,
+    mounts: list[Mount] | tuple[Mount, ...] = (),
+    gpu_device_ids: list[str] | tuple[str, ...] = (),
+    network: str | None = None,
+    exposed_ports: tuple[int, ...] = (),
+    working_dir: str | None = None,
+) -> ContainerSpec:
+    """The container for ``environment`` on ``machine``, with Floe's hardening applied.
+
+    Refuses the Docker socket as a mount: whoever holds it owns the host.
+    """
+    for mount in mounts:
+        if mount.kind == "bind" and mount.source.rstrip("/") in DOCKER_SOCKET_PATHS:
+            raise UnsafeMount(f"refusing to mount the Docker socket {mount.source} into {name}")
+    if machine.gpus and len(gpu_device_ids) != machine.gpus:
+        raise ValueError(
+            f"machine {machine.slug} needs {machine.gpus} GPU id(s), got {list(gpu_device_ids)}"
+        )
+    return ContainerSpec(
+        name=name,
+        image=environment.image,
+        command=command,
+        environment=dict(env),
+        labels=dict(labels),
+        mounts=tuple(mounts),
+        memory_bytes=machine.memory_bytes,
+        cpu=machine.cpu,
+        gpu_device_ids=tuple(gpu_device_ids),
+        network=network,
+        exposed_ports=tuple(exposed_ports),
+        working_dir=working_dir,
+    )

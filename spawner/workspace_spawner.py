@@ -1,0 +1,238 @@
+"""WorkspaceSpawner: a user's JupyterLab in a Docker container of their chosen machine type.
+
+DockerSpawner keeps doing what it does well (naming, start/stop/poll, hub state); Floe adds
+the options (environment and machine type from the catalog), GPU allocation, the per-user
+home volume, and builds the container through the container-spec builder jobs share.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from typing import ClassVar
+
+import docker
+from dockerspawner import DockerSpawner
+from jinja2 import Environment as JinjaEnvironment
+from jinja2 import PackageLoader, select_autoescape
+from tornado import web
+from traitlets import Instance, Integer, Type, Unicode, default
+
+from .catalog import Catalog
+from .container_spec import ContainerSpec, Mount, build_container_spec
+from .errors import FloeUserError, GpuUnavailable
+from .gpu import GpuAllocator, GpuInventory, NvidiaSmiGpuInventory
+from .options import WorkspaceOptions, options_from_form, parse_user_options
+
+HOME_MOUNT = "/home/jovyan/work"
+_NO_GPU_DRIVER = "could not select device driver"
+
+_templates = JinjaEnvironment(
+    loader=PackageLoader("spawner", "templates"), autoescape=select_autoescape(["html"])
+)
+
+
+class WorkspaceSpawner(DockerSpawner):
+    """Spawn a workspace container for the environment and machine type the user picked."""
+
+    catalog = Instance(Catalog)
+
+    @default("catalog")
+    def _catalog_default(self) -> Catalog:
+        return Catalog(parent=self)
+
+    gpu_inventory_class = Type(
+        NvidiaSmiGpuInventory,
+        klass=GpuInventory,
+        config=True,
+        help="""
+        Where the list of this node's GPUs comes from. The default asks ``nvidia-smi``;
+        ``spawner.gpu.StaticGpuInventory`` takes a fixed list
+        (``c.StaticGpuInventory.devices = ["0", "1"]``).
+        """,
+    )
+
+    home_volume_template = Unicode(
+        "{prefix}-home-{username}",
+        config=True,
+        help="""
+        Name of the Docker volume mounted at /home/jovyan/work, kept when the server stops
+        and removed when the user is deleted. ``{prefix}`` and ``{username}`` are filled in.
+        """,
+    )
+
+    docker_threads = Integer(
+        8,
+        config=True,
+        help="""
+        Threads for blocking Docker calls. DockerSpawner uses one for all users, which makes
+        concurrent spawns wait in line; a few threads let them overlap.
+        """,
+    )
+
+    _allocator: ClassVar[GpuAllocator | None] = None
+    _pool: ClassVar[ThreadPoolExecutor | None] = None
+
+    gpu_ids = Instance(list, args=(), help="GPU device ids held by this server.")
+
+    @default("remove")
+    def _remove_default(self) -> bool:
+        return True
+
+    @default("prefix")
+    def _prefix_default(self) -> str:
+        return "floe-workspace"
+
+    @default("options_form")
+    def _options_form_default(self) -> object:
+        return self._render_options_form
+
+    @default("options_from_form")
+    def _options_from_form_default(self) -> object:
+        return options_from_form
+
+    @property
+    def executor(self) -> ThreadPoolExecutor:
+        cls = type(self)
+        if cls._pool is None:
+            cls._pool = ThreadPoolExecutor(self.docker_threads, thread_name_prefix="floe-docker")
+        return cls._pool
+
+    @property
+    def gpu_allocator(self) -> GpuAllocator:
+        cls = type(self)
+        if cls._allocator is None:
+            inventory = self.gpu_inventory_class(parent=self)
+            cls._allocator = GpuAllocator(inventory.device_ids())
+            self.log.info("GPU inventory: %s", cls._allocator.free_ids() or "none")
+        return cls._allocator
+
+    @property
+    def gpu_holder(self) -> str:
+        return f"workspace:{self.user.name}/{self.name}"
+
+    # --- the options form -------------------------------------------------------------
+
+    def _render_options_form(self, spawner: WorkspaceSpawner) -> str:
+        previous = self.user_options or {}
+        catalog = self.catalog
+        return _templates.get_template("options_form.html").render(
+            environments=catalog.environment_list(),
+            machines=catalog.machine_list(),
+            chosen_environment=previous.get("environment") or catalog.default_environment().slug,
+            chosen_machine=previous.get("machine") or catalog.default_machine().slug,
+            gpus_free=len(self.gpu_allocator.free_ids()),
+            gpus_total=self.gpu_allocator.total,
+        )
+
+    # --- start and stop ---------------------------------------------------------------
+
+    def _parse_options(self) -> WorkspaceOptions:
+        try:
+            return parse_user_options(self.user_options, self.catalog)
+        except FloeUserError as err:
+            raise web.HTTPError(err.status, err.message) from err
+
+    async def start(self) -> tuple[str, int]:
+        options = self._parse_options()
+        self.image = options.environment.image
+        # Exported to the server as MEM_LIMIT / CPU_LIMIT, as JupyterHub does.
+        self.mem_limit = options.machine.memory_bytes
+        self.cpu_limit = options.machine.cpu
+        if options.machine.gpus:
+            try:
+                self.gpu_ids = self.gpu_allocator.claim(self.gpu_holder, options.machine.gpus)
+            except GpuUnavailable as err:
+                raise web.HTTPError(err.status, err.message) from err
+        else:
+            self.gpu_ids = []
+        try:
+            return await super().start()
+        except docker.errors.APIError as err:
+            await self._discard_failed_container()
+            self._release_gpus()
+            if _NO_GPU_DRIVER in str(err):
+                raise web.HTTPError(
+                    503,
+                    f"the '{options.machine.slug}' machine needs a GPU, but this node's Docker "
+                    f"engine has no GPU driver ({err.explanation}). Ask the admin to install "
+                    "the NVIDIA container toolkit, or pick a CPU machine type.",
+                ) from err
+            raise web.HTTPError(
+                500, f"the Docker engine refused the workspace container: {err.explanation}"
+            ) from err
+        except BaseException:
+            self._release_gpus()
+            raise
+
+    async def _discard_failed_container(self) -> None:
+        if self.object_id:
+            await self.remove_object()
+            self.object_id = ""
+
+    async def stop(self, now: bool = False) -> None:
+        try:
+            await super().stop(now=now)
+        finally:
+            self._release_gpus()
+
+    def _release_gpus(self) -> None:
+        self.gpu_allocator.release(self.gpu_holder)
+        self.gpu_ids = []
+
+    async def create_object(self) -> dict:
+        spec = await self.container_spec()
+        return await self.docker("create_container", **spec.create_kwargs(self.client))
+
+    async def container_spec(self) -> ContainerSpec:
+        options = self._parse_options()
+        return build_container_spec(
+            name=self.object_name,
+            environment=options.environment,
+            machine=options.machine,
+            labels={
+                "floe.kind": "workspace",
+                "floe.user": self.user.name,
+                "floe.environment": options.environment.slug,
+                "floe.machine": options.machine.slug,
+            },
+            env={
+                **self.get_env(),
+                "FLOE_ENVIRONMENT": options.environment.slug,
+                "FLOE_MACHINE": options.machine.slug,
+            },
+            command=await self.get_command(),
+            mounts=[Mount(source=self.home_volume_name, target=HOME_MOUNT)],
+            gpu_device_ids=self.gpu_ids,
+            network=self.network_name,
+            exposed_ports=(self.port,),
+        )
+
+    @property
+    def home_volume_name(self) -> str:
+        return self._render_templates(self.home_volume_template)
+
+    async def delete_forever(self) -> None:
+        """The user is being deleted: remove their home volume too."""
+        try:
+            await self.docker("remove_volume", self.home_volume_name, force=True)
+        except docker.errors.NotFound:
+            pass
+
+    # --- state that survives a hub restart -----------------------------------------------
+
+    def get_state(self) -> dict:
+        state = super().get_state()
+        if self.gpu_ids:
+            state["gpu_ids"] = list(self.gpu_ids)
+        return state
+
+    def load_state(self, state: dict) -> None:
+        super().load_state(state)
+        self.gpu_ids = list(state.get("gpu_ids", []))
+        if self.gpu_ids:
+            self.gpu_allocator.restore(self.gpu_holder, self.gpu_ids)
+
+    def clear_state(self) -> None:
+        super().clear_state()
+        if self.gpu_ids:
+            self._release_gpus()

@@ -1,0 +1,60 @@
+"""Shared fixtures: one real hub for the whole test session, its admin token, fresh users."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.hub_process import REPO_ROOT, HubProcess
+
+ARTIFACTS = REPO_ROOT / "test-artifacts"
+# One made-up GPU: the engine here has no GPU driver, which is exactly what the GPU tests need.
+FAKE_GPUS = "fake-gpu-0"
+
+
+@pytest.fixture(scope="session")
+def hub(tmp_path_factory: pytest.TempPathFactory):
+    instance = f"floetest-{uuid.uuid4().hex[:6]}"
+    hub = HubProcess(
+        instance=instance,
+        data_dir=tmp_path_factory.mktemp("floe-data"),
+        admin_password=secrets.token_urlsafe(16),
+        extra_env={"FLOE_GPU_DEVICES": FAKE_GPUS},
+    )
+    try:
+        hub.start()
+        yield hub
+    finally:
+        hub.stop()
+        ARTIFACTS.mkdir(exist_ok=True)
+        (ARTIFACTS / "hub.log").write_text(hub.log_tail(5000))
+        hub.remove_docker_objects()
+
+
+@pytest.fixture
+def new_user(hub: HubProcess):
+    """Create users through the REST API; stop and delete them afterwards."""
+    made: list[str] = []
+
+    def make(prefix: str = "user") -> str:
+        name = f"{prefix}{uuid.uuid4().hex[:5]}"
+        resp = hub.api("POST", f"/users/{name}")
+        assert resp.status_code == 201, resp.text
+        made.append(name)
+        return name
+
+    yield make
+    for name in made:
+        model = hub.api("GET", f"/users/{name}").json()
+        if model.get("servers", {}).get(""):
+            hub.stop_server(name)
+        hub.api("DELETE", f"/users/{name}")
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS

@@ -1,0 +1,91 @@
+"""Spawn options are checked on the server against the deployer's catalog."""
+
+import pytest
+from traitlets import TraitError
+from traitlets.config import Config
+
+from spawner.catalog import Catalog, parse_memory
+from spawner.errors import InvalidOptions, UnknownEnvironment, UnknownMachine
+from spawner.options import options_from_form, parse_user_options
+
+
+def test_defaults_are_python_on_cpu_small():
+    options = parse_user_options({}, Catalog())
+    assert options.environment.slug == "python"
+    assert options.machine.slug == "cpu-small"
+    assert options.machine.cpu == 1
+    assert options.machine.memory_bytes == 2 * 1024**3
+
+
+def test_default_machines_match_the_documented_sizes():
+    machines = {m.slug: m for m in Catalog().machine_list()}
+    assert (machines["cpu-large"].cpu, machines["cpu-large"].memory_bytes) == (2, 8 * 1024**3)
+    gpu = machines["gpu-1"]
+    assert (gpu.gpus, gpu.cpu, gpu.memory_bytes) == (1, 4, 16 * 1024**3)
+    assert gpu.summary == "1 GPU, 4 CPU, 16 GiB"
+
+
+def test_unknown_machine_lists_the_valid_ones():
+    with pytest.raises(UnknownMachine) as err:
+        parse_user_options({"machine": "huge"}, Catalog())
+    assert err.value.status == 400
+    assert "unknown machine 'huge'" in err.value.message
+    assert "cpu-small, cpu-large, gpu-1" in err.value.message
+
+
+def test_unknown_environment_lists_the_valid_ones():
+    with pytest.raises(UnknownEnvironment) as err:
+        parse_user_options({"environment": "r"}, Catalog())
+    assert "unknown environment 'r'; valid environments: python" == err.value.message
+
+
+@pytest.mark.parametrize(
+    ("raw", "fragment"),
+    [
+        ({"machine": 3}, "'machine' must be a string"),
+        ({"image": "evil/root"}, "unknown option(s) image"),
+        ({"datasets": ["mnist"]}, "dataset mounts are not available yet"),
+    ],
+)
+def test_malformed_options_are_refused(raw, fragment):
+    with pytest.raises(InvalidOptions) as err:
+        parse_user_options(raw, Catalog())
+    assert fragment in err.value.message
+
+
+def test_form_fields_become_the_same_options_as_the_api():
+    form = {"environment": ["python"], "machine": ["cpu-large"], "_xsrf": ["x"]}
+    assert options_from_form(form) == {"environment": "python", "machine": "cpu-large"}
+    options = parse_user_options(options_from_form(form), Catalog())
+    assert options.machine.slug == "cpu-large"
+
+
+def test_deployer_catalog_from_config():
+    config = Config()
+    config.Catalog.machines = [
+        {"slug": "tiny", "display_name": "Tiny", "cpu": 0.5, "memory": "512Mi"},
+        {"slug": "big", "display_name": "Big", "cpu": 8, "memory": "32G", "default": True},
+    ]
+    catalog = Catalog(config=config)
+    assert catalog.default_machine().slug == "big"
+    assert catalog.default_machine().memory_bytes == 32 * 1000**3
+
+
+@pytest.mark.parametrize(
+    ("machines", "fragment"),
+    [
+        ([{"slug": "Bad Slug", "cpu": 1, "memory": "1Gi"}], "lowercase"),
+        ([{"slug": "a", "cpu": 1, "memory": "lots"}], "is not a size"),
+        ([{"slug": "a", "cpu": 1, "memory": "1Gi"}] * 2, "appears twice"),
+        ([], "at least one"),
+    ],
+)
+def test_bad_catalog_config_is_refused_at_start(machines, fragment):
+    with pytest.raises(TraitError, match=fragment):
+        Catalog(machines=machines)
+
+
+def test_parse_memory_units():
+    assert parse_memory("2Gi") == 2 * 1024**3
+    assert parse_memory("512M") == 512 * 1000**2
+    assert parse_memory(1024) == 1024
