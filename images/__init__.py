@@ -1,1 +1,1 @@
-"""Container images Floe builds for itself: the workspace image and, without a registry, its base."""
+"""Images Floe builds for itself: the workspace image and, without a registry, its base."""

@@ -88,7 +88,7 @@ class GpuAllocator:
         return [d for d in self._devices if d not in taken]
 
     def claim(self, holder: str, count: int) -> list[str]:
-        """Give ``holder`` ``count`` GPUs of its own (the same ones again if it already has them)."""
+        """Give ``holder`` ``count`` GPUs of its own (the same ones if it has them already)."""
         with self._lock:
             held = self._holders.get(holder)
             if held is not None and len(held) == count:
@@ -97,9 +97,7 @@ class GpuAllocator:
             free = self._free_locked()
             if count > len(free):
                 if not self._devices:
-                    raise GpuUnavailable(
-                        "this Floe has no GPUs; pick a CPU machine type instead"
-                    )
+                    raise GpuUnavailable("this Floe has no GPUs; pick a CPU machine type instead")
                 raise GpuUnavailable(
                     f"{count} GPU(s) asked for but only {len(free)} of {len(self._devices)} "
                     "are free right now; try again when a GPU workspace or job stops, "

@@ -15,13 +15,14 @@ from dockerspawner import DockerSpawner
 from jinja2 import Environment as JinjaEnvironment
 from jinja2 import PackageLoader, select_autoescape
 from tornado import web
-from traitlets import Instance, Integer, Type, Unicode, default
+from traitlets import Float, Instance, Integer, Type, Unicode, default
 
 from .catalog import Catalog
 from .container_spec import ContainerSpec, Mount, build_container_spec
 from .errors import FloeUserError, GpuUnavailable
 from .gpu import GpuAllocator, GpuInventory, NvidiaSmiGpuInventory
 from .options import WorkspaceOptions, options_from_form, parse_user_options
+from .readiness import ServerExited, wait_until_answering
 
 HOME_MOUNT = "/home/jovyan/work"
 _NO_GPU_DRIVER = "could not select device driver"
@@ -66,6 +67,16 @@ class WorkspaceSpawner(DockerSpawner):
         help="""
         Threads for blocking Docker calls. DockerSpawner uses one for all users, which makes
         concurrent spawns wait in line; a few threads let them overlap.
+        """,
+    )
+
+    ready_poll_interval = Float(
+        0.1,
+        config=True,
+        help="""
+        Seconds between checks whether a starting workspace answers yet. JupyterHub's own
+        check backs off exponentially and can notice a ready server seconds late; 0 leaves
+        it to JupyterHub alone.
         """,
     )
 
@@ -146,7 +157,9 @@ class WorkspaceSpawner(DockerSpawner):
         else:
             self.gpu_ids = []
         try:
-            return await super().start()
+            ip, port = await super().start()
+            await self._wait_until_answering(ip, port)
+            return ip, port
         except docker.errors.APIError as err:
             await self._discard_failed_container()
             self._release_gpus()
@@ -163,6 +176,28 @@ class WorkspaceSpawner(DockerSpawner):
         except BaseException:
             self._release_gpus()
             raise
+
+    async def _wait_until_answering(self, ip: str, port: int) -> None:
+        if self.ready_poll_interval <= 0:
+            return
+        try:
+            await wait_until_answering(
+                f"http://{ip}:{port}{self.server.base_url}api",
+                timeout=self.http_timeout,
+                interval=self.ready_poll_interval,
+                still_running=self._still_running,
+            )
+        except ServerExited:
+            logs = await self.docker("logs", self.object_id, tail=15)
+            await self._discard_failed_container()
+            raise web.HTTPError(
+                500,
+                "the workspace stopped while starting; its last lines:\n"
+                + logs.decode(errors="replace"),
+            ) from None
+
+    async def _still_running(self) -> bool:
+        return await self.poll() is None
 
     async def _discard_failed_container(self) -> None:
         if self.object_id:

@@ -2,17 +2,33 @@
 
 from __future__ import annotations
 
+import io
 import secrets
 import uuid
 from pathlib import Path
 
+import docker
 import pytest
 
+from spawner.catalog import WORKSPACE_IMAGE
 from tests.hub_process import REPO_ROOT, HubProcess
 
 ARTIFACTS = REPO_ROOT / "test-artifacts"
 # One made-up GPU: the engine here has no GPU driver, which is exactly what the GPU tests need.
 FAKE_GPUS = "fake-gpu-0"
+# An environment whose server dies at once, to see what users are told when that happens.
+BROKEN_IMAGE = "floe/test-broken:1"
+LOCAL_CONFIG = f"""
+from spawner.catalog import DEFAULT_ENVIRONMENTS
+c.Catalog.environments = DEFAULT_ENVIRONMENTS + [
+    {{"slug": "broken", "display_name": "Broken on purpose", "image": "{BROKEN_IMAGE}"}}
+]
+"""
+
+
+def build_broken_image() -> None:
+    dockerfile = f'FROM {WORKSPACE_IMAGE}\nCMD ["sh", "-c", "echo broken-on-purpose >&2; exit 3"]\n'
+    docker.from_env().images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=BROKEN_IMAGE)
 
 
 @pytest.fixture(scope="session")
@@ -24,6 +40,8 @@ def hub(tmp_path_factory: pytest.TempPathFactory):
         admin_password=secrets.token_urlsafe(16),
         extra_env={"FLOE_GPU_DEVICES": FAKE_GPUS},
     )
+    build_broken_image()
+    hub.data_dir.joinpath("jupyterhub_config.local.py").write_text(LOCAL_CONFIG)
     try:
         hub.start()
         yield hub

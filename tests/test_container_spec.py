@@ -14,7 +14,9 @@ def _catalog_entries():
 
 
 def _kwargs(spec):
-    return spec.create_kwargs(docker.APIClient(base_url="unix://var/run/docker.sock", version="1.41"))
+    return spec.create_kwargs(
+        docker.APIClient(base_url="unix://var/run/docker.sock", version="1.41")
+    )
 
 
 def test_cpu_workspace_spec_is_limited_and_hardened():

@@ -1,0 +1,124 @@
+"""A new user's first visit, in a real Chromium: sign up, get approved, log in, pick an
+environment and a machine, land in JupyterLab, use a terminal and a notebook."""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+
+import pytest
+import requests
+from playwright.sync_api import Page, expect, sync_playwright
+
+pytestmark = [pytest.mark.integration, pytest.mark.browser]
+
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="module")
+def page(artifacts):
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 1280, "height": 860})
+        context.set_default_timeout(60_000)
+        page = context.new_page()
+        try:
+            yield page
+        finally:
+            page.screenshot(path=artifacts / "browser-last.png")
+            browser.close()
+
+
+def shot(page: Page, artifacts, step: str) -> None:
+    page.screenshot(path=artifacts / f"browser-{step}.png")
+
+
+def test_new_user_signs_up_is_approved_and_works_in_jupyterlab(hub, page, artifacts):
+    name = f"carol{uuid.uuid4().hex[:4]}"
+    password = "floe-" + uuid.uuid4().hex
+
+    # Sign up: the account exists but may not log in until an admin approves it.
+    page.goto(f"{hub.url}/hub/signup")
+    page.fill("#username_input", name)
+    page.fill("#password_input", password)
+    page.fill("#password_confirmation_input", password)
+    page.click("#signup_submit")
+    expect(page.locator("body")).to_contain_text("admin")
+    shot(page, artifacts, "01-signed-up")
+
+    page.goto(f"{hub.url}/hub/login")
+    page.fill("#username_input", name)
+    page.fill("#password_input", password)
+    page.click("#login_submit")
+    expect(page.locator("body")).to_contain_text("has not been authorized")
+    shot(page, artifacts, "02-waiting-for-approval")
+
+    admin = hub.login_session("admin", hub.admin_password)
+    assert admin.get(f"{hub.url}/hub/authorize/{name}", timeout=30).status_code == 200
+
+    # Log in, choose environment and machine type on the spawn form.
+    page.goto(f"{hub.url}/hub/login")
+    page.fill("#username_input", name)
+    page.fill("#password_input", password)
+    page.click("#login_submit")
+    expect(page.locator("input[name=machine][value=cpu-large]")).to_be_visible()
+    expect(page.locator("input[name=machine][value=gpu-1]")).to_be_visible()
+    page.check("input[name=environment][value=python]")
+    page.check("input[name=machine][value=cpu-large]")
+    shot(page, artifacts, "03-options-form")
+    page.click("#spawn_form input[type=submit], #spawn_form button[type=submit]")
+
+    # JupyterLab, in the user's own container.
+    page.wait_for_url(re.compile(rf"/user/{name}/lab"), timeout=180_000)
+    launcher = page.locator(".jp-Launcher")
+    expect(launcher).to_be_visible(timeout=120_000)
+    shot(page, artifacts, "04-jupyterlab")
+
+    # A notebook: run a cell, see its result.
+    page.locator(".jp-LauncherCard[data-category='Notebook']").first.click()
+    # The kernel is connected once the status bar says so; cells run before that can be lost.
+    expect(page.locator(".jp-StatusBar-Widget", has_text="| Idle").first).to_be_visible(
+        timeout=120_000
+    )
+    cell = page.locator(".jp-Notebook .jp-Cell .cm-content").first
+    cell.click()
+    page.keyboard.type("print(sum(range(10)) * 7)")
+    page.keyboard.press("Shift+Enter")
+    expect(page.locator(".jp-OutputArea-output").first).to_contain_text("315", timeout=120_000)
+    shot(page, artifacts, "05-notebook-cell-ran")
+
+    # A terminal: type a command, see what it printed. xterm draws on a canvas; its
+    # screen-reader mode (a user setting) also writes the rows into the page, where a test
+    # can read them.
+    resp = requests.put(
+        hub.user_url(name, "lab/api/settings/@jupyterlab/terminal-extension:plugin"),
+        headers={"Authorization": f"token {hub.admin_token}"},
+        json={"raw": json.dumps({"screenReaderMode": True})},
+        timeout=30,
+    )
+    assert resp.status_code == 204, resp.text
+    page.reload()
+    expect(page.locator(".jp-Notebook").first).to_be_visible(timeout=120_000)
+    page.click(".lm-MenuBar-itemLabel:text-is('File')")
+    page.click(".lm-Menu-itemLabel:text-is('New')")
+    page.click(".lm-Menu-itemLabel:text-is('Terminal')")
+    terminal = page.locator(".jp-Terminal .xterm").last
+    expect(terminal).to_be_visible(timeout=60_000)
+    terminal.click()
+    page.keyboard.type("echo floe-$((6*7)) on $(hostname)")
+    page.keyboard.press("Enter")
+    expect(page.locator(".jp-Terminal .xterm-accessibility-tree").last).to_contain_text(
+        "floe-42 on", timeout=60_000
+    )
+    shot(page, artifacts, "06-terminal")
+
+    hub.stop_server(name)

@@ -1,0 +1,217 @@
+"""A user's workspace on the real Docker engine, driven through the hub's REST API and proxy."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+
+import docker
+import pytest
+import requests
+import websocket
+
+pytestmark = pytest.mark.integration
+
+
+def _container(hub, username):
+    client = docker.from_env()
+    return client.containers.get(f"{hub.instance}-workspace-{username}")
+
+
+def _ws_url(hub, username, path):
+    return hub.user_url(username, path).replace("http://", "ws://")
+
+
+def _auth(hub):
+    return {"Authorization": f"token {hub.admin_token}"}
+
+
+def _read_terminal_until(ws, needle, timeout=60):
+    seen = ""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        kind, *payload = json.loads(ws.recv())
+        if kind == "stdout":
+            seen += payload[0]
+            if needle in seen:
+                return seen
+    raise AssertionError(f"{needle!r} never appeared in the terminal; saw {seen!r}")
+
+
+def _run_in_terminal(hub, username, command, needle):
+    resp = requests.post(hub.user_url(username, "api/terminals"), headers=_auth(hub), timeout=60)
+    assert resp.status_code == 200, resp.text
+    name = resp.json()["name"]
+    ws = websocket.create_connection(
+        _ws_url(hub, username, f"terminals/websocket/{name}"), header=_auth(hub), timeout=60
+    )
+    try:
+        ws.send(json.dumps(["stdin", command + "\r"]))
+        return _read_terminal_until(ws, needle)
+    finally:
+        ws.close()
+
+
+def _execute_in_kernel(hub, username, code):
+    resp = requests.post(
+        hub.user_url(username, "api/kernels"), headers=_auth(hub), json={}, timeout=60
+    )
+    assert resp.status_code == 201, resp.text
+    kernel_id = resp.json()["id"]
+    ws = websocket.create_connection(
+        _ws_url(hub, username, f"api/kernels/{kernel_id}/channels"), header=_auth(hub), timeout=90
+    )
+    msg_id = uuid.uuid4().hex
+    ws.send(
+        json.dumps(
+            {
+                "header": {
+                    "msg_id": msg_id,
+                    "msg_type": "execute_request",
+                    "username": username,
+                    "session": uuid.uuid4().hex,
+                    "version": "5.3",
+                },
+                "parent_header": {},
+                "metadata": {},
+                "channel": "shell",
+                "content": {"code": code, "silent": False, "store_history": False},
+            }
+        )
+    )
+    out = ""
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            msg = json.loads(ws.recv())
+            if msg.get("parent_header", {}).get("msg_id") != msg_id:
+                continue
+            if msg["msg_type"] == "stream":
+                out += msg["content"]["text"]
+            if msg["msg_type"] == "error":
+                raise AssertionError(f"kernel error: {msg['content']}")
+            if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+                return out
+        raise AssertionError(f"kernel never went idle; output so far {out!r}")
+    finally:
+        ws.close()
+
+
+def test_unknown_machine_is_refused_with_the_valid_ones(hub, new_user):
+    name = new_user("picky")
+    resp = hub.api("POST", f"/users/{name}/server", json={"machine": "huge"})
+    assert resp.status_code == 400
+    assert resp.json()["message"] == (
+        "unknown machine 'huge'; valid machines: cpu-small, cpu-large, gpu-1"
+    )
+    resp = hub.api("POST", f"/users/{name}/server", json={"environment": "matlab"})
+    assert resp.status_code == 400
+    assert "valid environments: python, broken" in resp.json()["message"]
+    assert hub.api("GET", f"/users/{name}").json()["servers"] == {}
+
+
+def test_workspace_runs_jupyter_with_terminal_and_kernel_as_jovyan_within_limits(hub, new_user):
+    name = new_user("alice")
+    resp = hub.spawn(name, {"environment": "python", "machine": "cpu-small"})
+    assert resp.status_code in (201, 202), resp.text
+
+    status = requests.get(hub.user_url(name, "api/status"), headers=_auth(hub), timeout=30)
+    assert status.status_code == 200
+    assert "kernels" in status.json()
+
+    seen = _run_in_terminal(
+        hub, name, "echo floe-$((6*7))-$(id -un)-$(id -u)", "floe-42-jovyan-1000"
+    )
+    assert "floe-42-jovyan-1000" in seen
+
+    out = _execute_in_kernel(hub, name, "import os; print(os.getuid(), 6 * 7)")
+    assert out.strip() == "1000 42"
+
+    container = _container(hub, name)
+    assert container.exec_run("id -u").output.decode().strip() == "1000"
+    host = container.attrs["HostConfig"]
+    assert host["Memory"] == 2 * 1024**3
+    assert host["CpuQuota"] == host["CpuPeriod"]  # 1 CPU
+    assert host["CapDrop"] == ["ALL"]
+    assert "no-new-privileges" in host["SecurityOpt"]
+    labels = container.labels
+    assert labels["floe.user"] == name
+    assert labels["floe.kind"] == "workspace"
+    assert labels["floe.machine"] == "cpu-small"
+    mounts = {m["Destination"]: m for m in container.attrs["Mounts"]}
+    assert "/var/run/docker.sock" not in mounts
+    assert mounts["/home/jovyan/work"]["Name"] == f"{hub.instance}-home-{name}"
+    assert container.attrs["NetworkSettings"]["Networks"].keys() == {f"{hub.instance}-net"}
+
+
+def test_home_volume_keeps_files_across_restarts_and_goes_with_the_user(hub, new_user):
+    name = new_user("bob")
+    assert hub.spawn(name, {"machine": "cpu-small"}).status_code in (201, 202)
+    put = requests.put(
+        hub.user_url(name, "api/contents/work/keep.txt"),
+        headers=_auth(hub),
+        json={"type": "file", "format": "text", "content": "still here"},
+        timeout=30,
+    )
+    assert put.status_code in (200, 201), put.text
+
+    hub.stop_server(name)
+    with pytest.raises(docker.errors.NotFound):
+        _container(hub, name)  # containers are removed on stop
+
+    assert hub.spawn(name, {"machine": "cpu-large"}).status_code in (201, 202)
+    got = requests.get(
+        hub.user_url(name, "api/contents/work/keep.txt"), headers=_auth(hub), timeout=30
+    )
+    assert got.status_code == 200
+    assert got.json()["content"] == "still here"
+    assert _container(hub, name).attrs["HostConfig"]["Memory"] == 8 * 1024**3
+
+    hub.stop_server(name)
+    volume = f"{hub.instance}-home-{name}"
+    client = docker.from_env()
+    assert client.volumes.get(volume)
+    assert hub.api("DELETE", f"/users/{name}").status_code == 204
+    with pytest.raises(docker.errors.NotFound):
+        client.volumes.get(volume)
+
+
+def test_gpu_machine_without_gpu_driver_gets_a_clear_error_and_frees_the_gpu(hub, new_user):
+    name = new_user("gpu")
+    for _attempt in range(2):  # the second try proves the first one gave its GPU back
+        resp = hub.api("POST", f"/users/{name}/server", json={"machine": "gpu-1"})
+        assert resp.status_code == 503, resp.text
+        message = resp.json()["message"]
+        assert "the 'gpu-1' machine needs a GPU" in message
+        assert "could not select device driver" in message
+        assert "pick a CPU machine type" in message
+    with pytest.raises(docker.errors.NotFound):
+        _container(hub, name)
+    assert hub.api("GET", f"/users/{name}").json()["servers"] == {}
+
+
+def test_workspace_that_dies_while_starting_shows_its_last_lines(hub, new_user):
+    name = new_user("crash")
+    resp = hub.api("POST", f"/users/{name}/server", json={"environment": "broken"})
+    assert resp.status_code == 500, resp.text
+    message = resp.json()["message"]
+    assert "the workspace stopped while starting" in message
+    assert "broken-on-purpose" in message
+    with pytest.raises(docker.errors.NotFound):
+        _container(hub, name)
+    assert hub.api("GET", f"/users/{name}").json()["servers"] == {}
+
+
+def test_spawn_page_shows_environments_and_machines(hub):
+    session = hub.login_session("admin", hub.admin_password)
+    page = session.get(f"{hub.url}/hub/spawn", timeout=30)
+    assert page.status_code == 200
+    for text in (
+        'name="environment"',
+        'value="python"',
+        'value="cpu-small"',
+        "1 GPU, 4 CPU, 16 GiB",
+    ):
+        assert text in page.text
+    assert "1 of 1 GPUs free." in page.text
