@@ -7,6 +7,8 @@ home volume, and builds the container through the container-spec builder jobs sh
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import ClassVar
 
@@ -84,6 +86,7 @@ class WorkspaceSpawner(DockerSpawner):
     _pool: ClassVar[ThreadPoolExecutor | None] = None
 
     gpu_ids = Instance(list, args=(), help="GPU device ids held by this server.")
+    progress_events = Instance(list, args=(), help="What the spawn page has to show so far.")
 
     @default("remove")
     def _remove_default(self) -> bool:
@@ -145,6 +148,12 @@ class WorkspaceSpawner(DockerSpawner):
 
     async def start(self) -> tuple[str, int]:
         options = self._parse_options()
+        self.progress_events = []
+        self._report(
+            10,
+            f"Starting {options.environment.display_name} on {options.machine.display_name} "
+            f"({options.machine.summary})",
+        )
         self.image = options.environment.image
         # Exported to the server as MEM_LIMIT / CPU_LIMIT, as JupyterHub does.
         self.mem_limit = options.machine.memory_bytes
@@ -154,10 +163,12 @@ class WorkspaceSpawner(DockerSpawner):
                 self.gpu_ids = self.gpu_allocator.claim(self.gpu_holder, options.machine.gpus)
             except GpuUnavailable as err:
                 raise web.HTTPError(err.status, err.message) from err
+            self._report(20, f"Reserved GPU {', '.join(self.gpu_ids)}")
         else:
             self.gpu_ids = []
         try:
             ip, port = await super().start()
+            self._report(50, "Container started; waiting for JupyterLab to answer")
             await self._wait_until_answering(ip, port)
             return ip, port
         except docker.errors.APIError as err:
@@ -176,6 +187,18 @@ class WorkspaceSpawner(DockerSpawner):
         except BaseException:
             self._release_gpus()
             raise
+
+    def _report(self, percent: int, message: str) -> None:
+        self.progress_events = [*self.progress_events, {"progress": percent, "message": message}]
+
+    async def progress(self) -> AsyncIterator[dict]:
+        """Progress for the spawn page; JupyterHub stops reading when the spawn ends."""
+        sent = 0
+        while True:
+            for event in self.progress_events[sent:]:
+                yield event
+            sent = len(self.progress_events)
+            await asyncio.sleep(0.2)
 
     async def _wait_until_answering(self, ip: str, port: int) -> None:
         if self.ready_poll_interval <= 0:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import html
 import json
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import docker
 import pytest
@@ -189,6 +191,39 @@ def test_gpu_machine_without_gpu_driver_gets_a_clear_error_and_frees_the_gpu(hub
     with pytest.raises(docker.errors.NotFound):
         _container(hub, name)
     assert hub.api("GET", f"/users/{name}").json()["servers"] == {}
+
+
+def test_gpu_error_is_shown_on_the_spawn_page(hub):
+    session = hub.login_session("admin", hub.admin_password)
+    page = session.post(
+        f"{hub.url}/hub/spawn", data={"environment": "python", "machine": "gpu-1"}, timeout=60
+    )
+    assert page.status_code == 503
+    text = html.unescape(page.text)
+    assert "the 'gpu-1' machine needs a GPU" in text
+    assert 'name="machine"' in text  # the form is shown again, to pick another machine
+
+
+def test_spawn_progress_says_what_is_happening(hub, new_user):
+    name = new_user("patient")
+    with ThreadPoolExecutor(1) as pool:
+        spawning = pool.submit(hub.spawn, name, {"machine": "cpu-large"})
+        deadline = time.monotonic() + 30
+        while hub.api("GET", f"/users/{name}").json().get("pending") != "spawn":
+            assert time.monotonic() < deadline and not spawning.done()
+            time.sleep(0.05)
+        messages = []
+        with hub.api("GET", f"/users/{name}/server/progress", stream=True) as stream:
+            for line in stream.iter_lines(decode_unicode=True):
+                if line.startswith("data:"):
+                    event = json.loads(line[5:])
+                    messages.append(event["message"])
+                    if event.get("ready") or event.get("failed"):
+                        break
+        assert spawning.result().status_code in (201, 202)
+    assert "Starting Python on CPU large (2 CPU, 8 GiB)" in messages
+    assert "Container started; waiting for JupyterLab to answer" in messages
+    assert messages[-1].startswith("Server ready")
 
 
 def test_workspace_that_dies_while_starting_shows_its_last_lines(hub, new_user):

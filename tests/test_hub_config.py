@@ -1,0 +1,51 @@
+"""The hub's configuration: secrets kept private, the idle culler on by default and off at 0."""
+
+import stat
+
+from traitlets.config import Config
+
+from hub_config.services import configure_services
+from hub_config.settings import Settings, secret_file
+
+
+def _settings(tmp_path, idle_timeout):
+    return Settings(
+        data_dir=tmp_path,
+        instance="floe",
+        port=8000,
+        proxy_api_port=8001,
+        hub_api_port=8002,
+        idle_timeout=idle_timeout,
+        db_url="sqlite://",
+        gpu_devices=None,
+    )
+
+
+def test_idle_culler_runs_as_a_service_with_only_the_scopes_it_needs(tmp_path):
+    c = Config()
+    configure_services(c, _settings(tmp_path, 3600))
+    (service,) = c.JupyterHub.services
+    assert service["name"] == "idle-culler"
+    assert "--timeout=3600" in service["command"]
+    (role,) = c.JupyterHub.load_roles
+    assert role["services"] == ["idle-culler"]
+    assert set(role["scopes"]) == {
+        "list:users",
+        "read:users:activity",
+        "read:servers",
+        "delete:servers",
+    }
+
+
+def test_idle_timeout_zero_turns_the_culler_off(tmp_path):
+    c = Config()
+    configure_services(c, _settings(tmp_path, 0))
+    assert c.JupyterHub.services == []
+
+
+def test_secrets_are_made_once_and_readable_only_by_their_owner(tmp_path):
+    first, made = secret_file(tmp_path / "token")
+    assert made and len(first) == 64
+    assert stat.S_IMODE((tmp_path / "token").stat().st_mode) == 0o600
+    again, made_again = secret_file(tmp_path / "token")
+    assert (again, made_again) == (first, False)
