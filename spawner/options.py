@@ -7,9 +7,12 @@ out to take the deployer's defaults.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypeVar
 
 from .catalog import Catalog, Environment, Machine
-from .errors import InvalidOptions, UnknownEnvironment, UnknownMachine
+from .errors import FloeUserError, InvalidOptions, UnknownEnvironment, UnknownMachine
+
+T = TypeVar("T", Environment, Machine)
 
 # "datasets" joins these when dataset mounts arrive; it is accepted as a key already so
 # clients written against the documented shape are not rejected.
@@ -35,6 +38,16 @@ def _slug_option(raw: dict, key: str) -> str | None:
     return value
 
 
+def _choose(
+    slug: str | None, choices: dict[str, T], default: T, error: type[FloeUserError], noun: str
+) -> T:
+    if slug is None:
+        return default
+    if slug not in choices:
+        raise error(f"unknown {noun} '{slug}'; valid {noun}s: {', '.join(choices)}")
+    return choices[slug]
+
+
 def parse_user_options(raw: dict | None, catalog: Catalog) -> WorkspaceOptions:
     """Check ``raw`` against the catalog; raise a :class:`FloeUserError` naming valid choices."""
     raw = raw or {}
@@ -48,28 +61,20 @@ def parse_user_options(raw: dict | None, catalog: Catalog) -> WorkspaceOptions:
     if raw.get("datasets"):
         raise InvalidOptions("dataset mounts are not available yet on this Floe")
 
-    environments = {e.slug: e for e in catalog.environment_list()}
-    machines = {m.slug: m for m in catalog.machine_list()}
-
-    env_slug = _slug_option(raw, "environment")
-    if env_slug is None:
-        environment = catalog.default_environment()
-    elif env_slug in environments:
-        environment = environments[env_slug]
-    else:
-        raise UnknownEnvironment(
-            f"unknown environment '{env_slug}'; valid environments: {', '.join(environments)}"
-        )
-
-    machine_slug = _slug_option(raw, "machine")
-    if machine_slug is None:
-        machine = catalog.default_machine()
-    elif machine_slug in machines:
-        machine = machines[machine_slug]
-    else:
-        raise UnknownMachine(
-            f"unknown machine '{machine_slug}'; valid machines: {', '.join(machines)}"
-        )
+    environment = _choose(
+        _slug_option(raw, "environment"),
+        {e.slug: e for e in catalog.environment_list()},
+        catalog.default_environment(),
+        UnknownEnvironment,
+        "environment",
+    )
+    machine = _choose(
+        _slug_option(raw, "machine"),
+        {m.slug: m for m in catalog.machine_list()},
+        catalog.default_machine(),
+        UnknownMachine,
+        "machine",
+    )
     return WorkspaceOptions(environment=environment, machine=machine)
 
 

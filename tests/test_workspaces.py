@@ -21,6 +21,12 @@ def _container(hub, username):
     return client.containers.get(f"{hub.instance}-workspace-{username}")
 
 
+def assert_left_nothing_running(hub, username):
+    with pytest.raises(docker.errors.NotFound):
+        _container(hub, username)
+    assert hub.api("GET", f"/users/{username}").json()["servers"] == {}
+
+
 def _ws_url(hub, username, path):
     return hub.user_url(username, path).replace("http://", "ws://")
 
@@ -188,9 +194,7 @@ def test_gpu_machine_without_gpu_driver_gets_a_clear_error_and_frees_the_gpu(hub
         assert "the 'gpu-1' machine needs a GPU" in message
         assert "could not select device driver" in message
         assert "pick a CPU machine type" in message
-    with pytest.raises(docker.errors.NotFound):
-        _container(hub, name)
-    assert hub.api("GET", f"/users/{name}").json()["servers"] == {}
+    assert_left_nothing_running(hub, name)
 
 
 def test_gpu_error_is_shown_on_the_spawn_page(hub):
@@ -233,9 +237,7 @@ def test_workspace_that_dies_while_starting_shows_its_last_lines(hub, new_user):
     message = resp.json()["message"]
     assert "the workspace stopped while starting" in message
     assert "broken-on-purpose" in message
-    with pytest.raises(docker.errors.NotFound):
-        _container(hub, name)
-    assert hub.api("GET", f"/users/{name}").json()["servers"] == {}
+    assert_left_nothing_running(hub, name)
 
 
 def test_spawn_page_shows_environments_and_machines(hub):
