@@ -28,7 +28,9 @@ c.Catalog.environments = DEFAULT_ENVIRONMENTS + [
 
 def build_broken_image() -> None:
     dockerfile = f'FROM {WORKSPACE_IMAGE}\nCMD ["sh", "-c", "echo broken-on-purpose >&2; exit 3"]\n'
-    docker.from_env().images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=BROKEN_IMAGE)
+    docker.from_env().images.build(
+        fileobj=io.BytesIO(dockerfile.encode()), tag=BROKEN_IMAGE, rm=True
+    )
 
 
 @pytest.fixture(scope="session")
