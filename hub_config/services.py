@@ -18,7 +18,7 @@ def configure_services(c: object, settings: Settings) -> None:
                 "command": [
                     sys.executable,
                     "-m",
-                    "jupyterhub_idle_culler",
+                    "hub_config.idle_culler",
                     f"--timeout={settings.idle_timeout}",
                 ],
             }

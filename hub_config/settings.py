@@ -44,7 +44,8 @@ def _int(name: str, default: int) -> int:
 
 def read_settings() -> Settings:
     data_dir = Path(os.environ.get("FLOE_DATA_DIR") or REPO_ROOT / ".floe").resolve()
-    data_dir.mkdir(parents=True, exist_ok=True)
+    # The hub database and secrets live here: only their owner may look inside.
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     port = _int("FLOE_PORT", 8000)
     gpus = os.environ.get("FLOE_GPU_DEVICES")
     return Settings(

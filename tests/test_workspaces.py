@@ -252,3 +252,19 @@ def test_spawn_page_shows_environments_and_machines(hub):
     ):
         assert text in page.text
     assert "1 of 1 GPUs free." in page.text
+
+
+def test_workspace_keeps_running_across_a_hub_restart(hub, new_user):
+    name = new_user("steady")
+    assert hub.spawn(name, {"machine": "cpu-small"}).status_code in (201, 202)
+    before = _container(hub, name).id
+
+    hub.stop()
+    assert _container(hub, name).status == "running"
+    hub.start()
+
+    model = hub.api("GET", f"/users/{name}").json()
+    assert model["servers"][""]["ready"]
+    status = requests.get(hub.user_url(name, "api/status"), headers=_auth(hub), timeout=30)
+    assert status.status_code == 200
+    assert _container(hub, name).id == before
