@@ -196,8 +196,8 @@ class WorkspaceSpawner(DockerSpawner):
         sent = 0
         while True:
             for event in self.progress_events[sent:]:
+                sent += 1
                 yield event
-            sent = len(self.progress_events)
             await asyncio.sleep(0.2)
 
     async def _wait_until_answering(self, ip: str, port: int) -> None:
