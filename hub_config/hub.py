@@ -14,7 +14,7 @@ def configure_hub(c: object, settings: Settings) -> None:
     # The hub API listens on the workspace network's gateway: containers reach it there.
     gateway = ensure_network(settings.network_name)
     c.JupyterHub.hub_bind_url = f"http://{gateway}:{settings.hub_api_port}"
-    c.JupyterHub.db_url = settings.db_url
+    c.JupyterHub.db_url = settings.hub_db_url
     c.JupyterHub.cookie_secret_file = str(data / "jupyterhub_cookie_secret")
     c.JupyterHub.pid_file = str(data / "jupyterhub.pid")
     # Workspaces keep running while the hub restarts (it finds them again from its database).

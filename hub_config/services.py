@@ -2,14 +2,36 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 from .settings import Settings
 
 
+def _service_environment(settings: Settings) -> dict[str, str]:
+    """What the floe service needs to find the same data: FLOE_* and AWS_* settings."""
+    env = {k: v for k, v in os.environ.items() if k.startswith(("FLOE_", "AWS_"))}
+    env["FLOE_DATA_DIR"] = str(settings.data_dir)
+    env["FLOE_PORT"] = str(settings.port)
+    return env
+
+
 def configure_services(c: object, settings: Settings) -> None:
-    services: list[dict] = []
-    roles: list[dict] = []
+    services: list[dict] = [
+        {
+            # Datasets (and later jobs): REST API and pages at /services/floe/.
+            "name": "floe",
+            "url": f"http://127.0.0.1:{settings.service_port}",
+            "command": [sys.executable, "-m", "floe.service.app"],
+            "environment": _service_environment(settings),
+            "oauth_no_confirm": True,
+            "display": True,
+        }
+    ]
+    roles: list[dict] = [
+        # Every user may call the floe service; what they may do there it decides itself.
+        {"name": "user", "scopes": ["self", "access:services!service=floe"]},
+    ]
     if settings.idle_timeout > 0:
         # Stops workspaces nobody has used for FLOE_IDLE_TIMEOUT seconds (0 turns it off).
         services.append(

@@ -11,6 +11,8 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+from traitlets.config import Config
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -21,8 +23,12 @@ class Settings:
     port: int
     proxy_api_port: int
     hub_api_port: int
+    service_port: int
     idle_timeout: int
-    db_url: str
+    hub_db_url: str
+    floe_db_url: str
+    blob_store: str
+    s3: dict[str, str]
     gpu_devices: list[str] | None
 
     @property
@@ -33,6 +39,20 @@ class Settings:
     def network_name(self) -> str:
         return f"{self.instance}-net"
 
+    def floe_config(self) -> Config:
+        """Dataset storage settings, the same in the hub (mounts) and the floe service (API)."""
+        c = Config()
+        c.DatasetSettings.db_url = self.floe_db_url
+        c.DatasetSettings.cache_dir = str(self.data_dir / "cache")
+        if self.blob_store == "s3":
+            c.DatasetSettings.blob_store_class = "dataset_mounter.stores.S3Store"
+            c.S3Store.bucket = self.s3["bucket"]
+            c.S3Store.prefix = self.s3["prefix"]
+            c.S3Store.endpoint_url = self.s3["endpoint_url"]
+        else:
+            c.LocalStore.root = str(self.data_dir / "blobs")
+        return c
+
 
 def _int(name: str, default: int) -> int:
     raw = os.environ.get(name, "")
@@ -40,6 +60,15 @@ def _int(name: str, default: int) -> int:
         return int(raw) if raw else default
     except ValueError:
         raise SystemExit(f"floe: {name}={raw!r} must be a whole number") from None
+
+
+def _blob_store() -> str:
+    store = os.environ.get("FLOE_BLOB_STORE", "local")
+    if store not in ("local", "s3"):
+        raise SystemExit(f"floe: FLOE_BLOB_STORE={store!r} must be 'local' or 's3'")
+    if store == "s3" and not os.environ.get("FLOE_S3_BUCKET"):
+        raise SystemExit("floe: FLOE_BLOB_STORE=s3 needs FLOE_S3_BUCKET (and AWS credentials)")
+    return store
 
 
 def read_settings() -> Settings:
@@ -54,8 +83,17 @@ def read_settings() -> Settings:
         port=port,
         proxy_api_port=_int("FLOE_PROXY_API_PORT", port + 1),
         hub_api_port=_int("FLOE_HUB_API_PORT", port + 2),
+        service_port=_int("FLOE_SERVICE_PORT", port + 3),
         idle_timeout=_int("FLOE_IDLE_TIMEOUT", 3600),
-        db_url=os.environ.get("FLOE_DB_URL") or f"sqlite:///{data_dir / 'jupyterhub.sqlite'}",
+        hub_db_url=os.environ.get("FLOE_HUB_DB_URL")
+        or f"sqlite:///{data_dir / 'jupyterhub.sqlite'}",
+        floe_db_url=os.environ.get("FLOE_DB_URL") or f"sqlite:///{data_dir / 'floe.sqlite'}",
+        blob_store=_blob_store(),
+        s3={
+            "bucket": os.environ.get("FLOE_S3_BUCKET", ""),
+            "prefix": os.environ.get("FLOE_S3_PREFIX", "floe/"),
+            "endpoint_url": os.environ.get("FLOE_S3_ENDPOINT_URL", ""),
+        },
         gpu_devices=None if gpus is None else [g for g in gpus.split(",") if g.strip()],
     )
 

@@ -12,6 +12,7 @@ def configure_workspaces(c: object, settings: Settings) -> None:
     c.DockerSpawner.network_name = settings.network_name
     c.DockerSpawner.prefix = f"{settings.instance}-workspace"
     c.WorkspaceSpawner.home_volume_template = f"{settings.instance}-home-{{username}}"
+    c.merge(settings.floe_config())  # where datasets live, for mounting them
     c.Spawner.default_url = "/lab"
     # Two slow cores: a cold JupyterLab can take a while to answer.
     c.Spawner.start_timeout = 180

@@ -14,7 +14,7 @@ import threading
 from traitlets import List, Unicode
 from traitlets.config import LoggingConfigurable
 
-from .errors import GpuUnavailable
+from floe.errors import GpuUnavailable
 
 
 class GpuInventory(LoggingConfigurable):

@@ -9,14 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TypeVar
 
+from floe.errors import FloeUserError, InvalidOptions, UnknownEnvironment, UnknownMachine
+
 from .catalog import Catalog, Environment, Machine
-from .errors import FloeUserError, InvalidOptions, UnknownEnvironment, UnknownMachine
 
 T = TypeVar("T", Environment, Machine)
 
-# "datasets" joins these when dataset mounts arrive; it is accepted as a key already so
-# clients written against the documented shape are not rejected.
-KNOWN_KEYS = ("environment", "machine")
+KNOWN_KEYS = ("environment", "machine", "datasets")
 
 
 @dataclass(frozen=True)
@@ -25,6 +24,9 @@ class WorkspaceOptions:
 
     environment: Environment
     machine: Machine
+    # Mount specs as given ("mnist:2", "bob/cats:1:/input/pets"); checked against the
+    # datasets database when the workspace starts (dataset_mounter.mounts).
+    datasets: tuple[str, ...] = ()
 
 
 def _slug_option(raw: dict, key: str) -> str | None:
@@ -53,13 +55,17 @@ def parse_user_options(raw: dict | None, catalog: Catalog) -> WorkspaceOptions:
     raw = raw or {}
     if not isinstance(raw, dict):
         raise InvalidOptions("spawn options must be a JSON object")
-    unknown = sorted(set(raw) - set(KNOWN_KEYS) - {"datasets"})
+    unknown = sorted(set(raw) - set(KNOWN_KEYS))
     if unknown:
         raise InvalidOptions(
             f"unknown option(s) {', '.join(unknown)}; valid options: {', '.join(KNOWN_KEYS)}"
         )
-    if raw.get("datasets"):
-        raise InvalidOptions("dataset mounts are not available yet on this Floe")
+    datasets = raw.get("datasets") or []
+    if not isinstance(datasets, list) or not all(isinstance(d, str) for d in datasets):
+        raise InvalidOptions(
+            "'datasets' must be a list of strings like 'mnist', 'mnist:2' or "
+            "'bob/cats:1:/input/pets'"
+        )
 
     environment = _choose(
         _slug_option(raw, "environment"),
@@ -75,9 +81,17 @@ def parse_user_options(raw: dict | None, catalog: Catalog) -> WorkspaceOptions:
         UnknownMachine,
         "machine",
     )
-    return WorkspaceOptions(environment=environment, machine=machine)
+    return WorkspaceOptions(environment=environment, machine=machine, datasets=tuple(datasets))
 
 
 def options_from_form(formdata: dict[str, list[str]]) -> dict:
-    """Turn the options form's fields into the same ``user_options`` the REST API takes."""
-    return {key: formdata[key][0] for key in KNOWN_KEYS if formdata.get(key)}
+    """Turn the options form's fields into the same ``user_options`` the REST API takes.
+
+    The form has rows of ``dataset`` (``owner/name:N``) and ``mount`` (optional mount point).
+    """
+    options: dict = {k: formdata[k][0] for k in ("environment", "machine") if formdata.get(k)}
+    rows = zip(formdata.get("dataset", []), formdata.get("mount", []), strict=False)
+    specs = [f"{d}:{m.strip()}" if m.strip() else d for d, m in rows if d]
+    if specs:
+        options["datasets"] = specs
+    return options

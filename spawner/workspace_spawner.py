@@ -19,9 +19,13 @@ from jinja2 import PackageLoader, select_autoescape
 from tornado import web
 from traitlets import Float, Instance, Integer, Type, Unicode, default
 
+from dataset_mounter.datasets import Caller, visible_datasets
+from dataset_mounter.mounts import ResolvedMount, plan_mounts
+from dataset_mounter.settings import DatasetSettings
+from floe.errors import FloeUserError, GpuUnavailable
+
 from .catalog import Catalog
 from .container_spec import ContainerSpec, Mount, build_container_spec
-from .errors import FloeUserError, GpuUnavailable
 from .gpu import GpuAllocator, GpuInventory, NvidiaSmiGpuInventory
 from .options import WorkspaceOptions, options_from_form, parse_user_options
 from .readiness import ServerExited, wait_until_answering
@@ -42,6 +46,12 @@ class WorkspaceSpawner(DockerSpawner):
     @default("catalog")
     def _catalog_default(self) -> Catalog:
         return Catalog(parent=self)
+
+    datasets = Instance(DatasetSettings)
+
+    @default("datasets")
+    def _datasets_default(self) -> DatasetSettings:
+        return DatasetSettings(parent=self)
 
     gpu_inventory_class = Type(
         NvidiaSmiGpuInventory,
@@ -87,6 +97,7 @@ class WorkspaceSpawner(DockerSpawner):
 
     gpu_ids = Instance(list, args=(), help="GPU device ids held by this server.")
     progress_events = Instance(list, args=(), help="What the spawn page has to show so far.")
+    dataset_mounts = Instance(list, args=(), help="Datasets mounted in the running server.")
 
     @default("remove")
     def _remove_default(self) -> bool:
@@ -103,6 +114,11 @@ class WorkspaceSpawner(DockerSpawner):
     @default("options_from_form")
     def _options_from_form_default(self) -> object:
         return options_from_form
+
+    @default("apply_user_options")
+    def _apply_user_options_default(self) -> object:
+        # JupyterHub's hook for checking options before start: bad ones become a 400 there.
+        return lambda spawner, user_options: spawner._parse_options(user_options)
 
     @property
     def executor(self) -> ThreadPoolExecutor:
@@ -134,15 +150,27 @@ class WorkspaceSpawner(DockerSpawner):
             machines=catalog.machine_list(),
             chosen_environment=previous.get("environment") or catalog.default_environment().slug,
             chosen_machine=previous.get("machine") or catalog.default_machine().slug,
+            dataset_versions=self._dataset_choices(),
             gpus_free=len(self.gpu_allocator.free_ids()),
             gpus_total=self.gpu_allocator.total,
         )
 
+    def _dataset_choices(self) -> list[str]:
+        """``owner/name:N`` of every version this user may mount, newest first."""
+        with self.datasets.sessions() as db:
+            found = visible_datasets(db, self._caller)
+            return [f"{d.full_name}:{v.number}" for d in found for v in reversed(d.versions)]
+
+    @property
+    def _caller(self) -> Caller:
+        return Caller(name=self.user.name, admin=bool(getattr(self.user, "admin", False)))
+
     # --- start and stop ---------------------------------------------------------------
 
-    def _parse_options(self) -> WorkspaceOptions:
+    def _parse_options(self, user_options: dict | None = None) -> WorkspaceOptions:
+        raw = self.user_options if user_options is None else user_options
         try:
-            return parse_user_options(self.user_options, self.catalog)
+            return parse_user_options(raw, self.catalog)
         except FloeUserError as err:
             raise web.HTTPError(err.status, err.message) from err
 
@@ -167,6 +195,7 @@ class WorkspaceSpawner(DockerSpawner):
         else:
             self.gpu_ids = []
         try:
+            self.dataset_mounts = await self._mount_datasets(options)
             ip, port = await super().start()
             self._report(50, "Container started; waiting for JupyterLab to answer")
             await self._wait_until_answering(ip, port)
@@ -187,6 +216,31 @@ class WorkspaceSpawner(DockerSpawner):
         except BaseException:
             self._release_gpus()
             raise
+
+    async def _mount_datasets(self, options: WorkspaceOptions) -> list[ResolvedMount]:
+        if not options.datasets:
+            return []
+
+        def plan() -> list[ResolvedMount]:
+            with self.datasets.sessions() as db:
+                return plan_mounts(
+                    db,
+                    self._caller,
+                    list(options.datasets),
+                    store=self.datasets.store,
+                    cache_dir=self.datasets.cache_path,
+                    roots=list(self.datasets.mount_roots),
+                )
+
+        try:
+            mounts = await asyncio.get_running_loop().run_in_executor(self.executor, plan)
+        except FloeUserError as err:
+            # Whatever the kind (unknown, not readable, bad mount point), the spawn request
+            # itself is what was wrong.
+            raise web.HTTPError(400, err.message) from err
+        for m in mounts:
+            self._report(30, f"Mounted {m.dataset}:{m.version} at {m.target} (read-only)")
+        return mounts
 
     def _report(self, percent: int, message: str) -> None:
         self.progress_events = [*self.progress_events, {"progress": percent, "message": message}]
@@ -252,6 +306,7 @@ class WorkspaceSpawner(DockerSpawner):
                 "floe.user": self.user.name,
                 "floe.environment": options.environment.slug,
                 "floe.machine": options.machine.slug,
+                "floe.datasets": ",".join(f"{m.dataset}:{m.version}" for m in self.dataset_mounts),
             },
             env={
                 **self.get_env(),
@@ -259,7 +314,13 @@ class WorkspaceSpawner(DockerSpawner):
                 "FLOE_MACHINE": options.machine.slug,
             },
             command=await self.get_command(),
-            mounts=[Mount(source=self.home_volume_name, target=HOME_MOUNT)],
+            mounts=[
+                Mount(source=self.home_volume_name, target=HOME_MOUNT),
+                *(
+                    Mount(source=str(m.source), target=m.target, kind="bind", read_only=True)
+                    for m in self.dataset_mounts
+                ),
+            ],
             gpu_device_ids=self.gpu_ids,
             network=self.network_name,
             exposed_ports=(self.port,),

@@ -12,6 +12,7 @@ import pytest
 
 from spawner.catalog import WORKSPACE_IMAGE
 from tests.hub_process import REPO_ROOT, HubProcess
+from tests.s3_server import CREDENTIALS, S3Server
 
 ARTIFACTS = REPO_ROOT / "test-artifacts"
 # One made-up GPU: the engine here has no GPU driver, which is exactly what the GPU tests need.
@@ -34,13 +35,37 @@ def build_broken_image() -> None:
 
 
 @pytest.fixture(scope="session")
-def hub(tmp_path_factory: pytest.TempPathFactory):
+def s3(tmp_path_factory: pytest.TempPathFactory, monkeypatch_session):
+    """A moto S3 server; boto3 in this process gets its credentials."""
+    server = S3Server(tmp_path_factory.mktemp("s3") / "moto.log")
+    server.start()
+    for key, value in CREDENTIALS.items():
+        monkeypatch_session.setenv(key, value)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def monkeypatch_session():
+    with pytest.MonkeyPatch.context() as mp:
+        yield mp
+
+
+@pytest.fixture(scope="session")
+def hub(tmp_path_factory: pytest.TempPathFactory, s3: S3Server):
+    """The session's hub. Its blob store is S3 (moto), so every dataset test crosses it."""
     instance = f"floetest-{uuid.uuid4().hex[:6]}"
     hub = HubProcess(
         instance=instance,
         data_dir=tmp_path_factory.mktemp("floe-data"),
         admin_password=secrets.token_urlsafe(16),
-        extra_env={"FLOE_GPU_DEVICES": FAKE_GPUS},
+        extra_env={
+            "FLOE_GPU_DEVICES": FAKE_GPUS,
+            "FLOE_BLOB_STORE": "s3",
+            "FLOE_S3_BUCKET": s3.make_bucket(f"{instance}-blobs"),
+            "FLOE_S3_ENDPOINT_URL": s3.url,
+            **CREDENTIALS,
+        },
     )
     build_broken_image()
     hub.data_dir.joinpath("jupyterhub_config.local.py").write_text(LOCAL_CONFIG)
@@ -72,6 +97,19 @@ def new_user(hub: HubProcess):
         if model.get("servers", {}).get(""):
             hub.stop_server(name)
         hub.api("DELETE", f"/users/{name}")
+
+
+@pytest.fixture
+def user_token(hub: HubProcess, new_user):
+    """A new user and an API token of their own: ``name, token = user_token("alice")``."""
+
+    def make(prefix: str = "user") -> tuple[str, str]:
+        name = new_user(prefix)
+        resp = hub.api("POST", f"/users/{name}/tokens", json={"note": "tests"})
+        assert resp.status_code == 201, resp.text
+        return name, resp.json()["token"]
+
+    return make
 
 
 @pytest.fixture(scope="session")

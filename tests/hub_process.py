@@ -56,7 +56,7 @@ class HubProcess:
         self.data_dir = Path(data_dir)
         self.admin_password = admin_password
         self.config = config
-        self.port = free_port_block(3)
+        self.port = free_port_block(4)
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {
             **os.environ,

@@ -4,8 +4,8 @@ import pytest
 from traitlets import TraitError
 from traitlets.config import Config
 
+from floe.errors import InvalidOptions, UnknownEnvironment, UnknownMachine
 from spawner.catalog import Catalog, parse_memory
-from spawner.errors import InvalidOptions, UnknownEnvironment, UnknownMachine
 from spawner.options import options_from_form, parse_user_options
 
 
@@ -44,7 +44,8 @@ def test_unknown_environment_lists_the_valid_ones():
     [
         ({"machine": 3}, "'machine' must be a string"),
         ({"image": "evil/root"}, "unknown option(s) image"),
-        ({"datasets": ["mnist"]}, "dataset mounts are not available yet"),
+        ({"datasets": "mnist"}, "'datasets' must be a list of strings"),
+        ({"datasets": [3]}, "'datasets' must be a list of strings"),
     ],
 )
 def test_malformed_options_are_refused(raw, fragment):
@@ -56,6 +57,9 @@ def test_malformed_options_are_refused(raw, fragment):
 def test_form_fields_become_the_same_options_as_the_api():
     form = {"environment": ["python"], "machine": ["cpu-large"], "_xsrf": ["x"]}
     assert options_from_form(form) == {"environment": "python", "machine": "cpu-large"}
+    form["dataset"] = ["alice/mnist:1", "bob/cats:2", ""]
+    form["mount"] = ["", " /input/pets ", ""]
+    assert options_from_form(form)["datasets"] == ["alice/mnist:1", "bob/cats:2:/input/pets"]
     options = parse_user_options(options_from_form(form), Catalog())
     assert options.machine.slug == "cpu-large"
 

@@ -4,7 +4,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from spawner.errors import GpuUnavailable
+from floe.errors import GpuUnavailable
 from spawner.gpu import GpuAllocator, StaticGpuInventory, parse_nvidia_smi_indexes
 from spawner.workspace_spawner import WorkspaceSpawner
 

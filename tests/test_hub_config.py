@@ -15,8 +15,12 @@ def _settings(tmp_path, idle_timeout):
         port=8000,
         proxy_api_port=8001,
         hub_api_port=8002,
+        service_port=8003,
         idle_timeout=idle_timeout,
-        db_url="sqlite://",
+        hub_db_url="sqlite://",
+        floe_db_url="sqlite://",
+        blob_store="local",
+        s3={},
         gpu_devices=None,
     )
 
@@ -24,10 +28,10 @@ def _settings(tmp_path, idle_timeout):
 def test_idle_culler_runs_as_a_service_with_only_the_scopes_it_needs(tmp_path):
     c = Config()
     configure_services(c, _settings(tmp_path, 3600))
-    (service,) = c.JupyterHub.services
-    assert service["name"] == "idle-culler"
-    assert "--timeout=3600" in service["command"]
-    (role,) = c.JupyterHub.load_roles
+    services = {s["name"]: s for s in c.JupyterHub.services}
+    assert "--timeout=3600" in services["idle-culler"]["command"]
+    roles = {r["name"]: r for r in c.JupyterHub.load_roles}
+    role = roles["idle-culler"]
     assert role["services"] == ["idle-culler"]
     assert set(role["scopes"]) == {
         "list:users",
@@ -40,7 +44,7 @@ def test_idle_culler_runs_as_a_service_with_only_the_scopes_it_needs(tmp_path):
 def test_idle_timeout_zero_turns_the_culler_off(tmp_path):
     c = Config()
     configure_services(c, _settings(tmp_path, 0))
-    assert c.JupyterHub.services == []
+    assert [s["name"] for s in c.JupyterHub.services] == ["floe"]
 
 
 def test_secrets_are_made_once_and_readable_only_by_their_owner(tmp_path):

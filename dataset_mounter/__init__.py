@@ -1,0 +1,1 @@
+"""Versioned datasets: trees over a content-addressed blob store, and read-only mounts."""

@@ -1,0 +1,140 @@
+"""Blob stores: content-addressed bytes, keyed by sha256. Local directory or S3.
+
+Both keep a blob under ``sha256/ab/cdef…``. ``put`` verifies the hash before a blob becomes
+visible, so a blob that exists is always whole.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from pathlib import Path
+from typing import BinaryIO
+
+from traitlets import Integer, Unicode
+from traitlets.config import LoggingConfigurable
+
+CHUNK = 1024 * 1024
+
+
+def blob_key(sha256: str) -> str:
+    return f"sha256/{sha256[:2]}/{sha256[2:]}"
+
+
+def hash_file(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class BlobStore(LoggingConfigurable):
+    """Where blobs live. Subclasses: :class:`LocalStore`, :class:`S3Store`."""
+
+    def has(self, sha256: str) -> bool:
+        raise NotImplementedError
+
+    def put_file(self, sha256: str, path: Path) -> None:
+        """Store the file at ``path`` (already hashed by the caller) as blob ``sha256``."""
+        raise NotImplementedError
+
+    def fetch_to(self, sha256: str, dest: Path) -> None:
+        """Write blob ``sha256`` to ``dest``."""
+        raise NotImplementedError
+
+    def open(self, sha256: str) -> BinaryIO:
+        raise NotImplementedError
+
+    def local_path(self, sha256: str) -> Path | None:
+        """A path on this node holding the blob, when the store is a local directory."""
+        return None
+
+
+class LocalStore(BlobStore):
+    """Blobs as read-only files under a directory of this node (the default)."""
+
+    root = Unicode("", config=True, help="Directory holding the blobs; default: <data dir>/blobs.")
+
+    def _path(self, sha256: str) -> Path:
+        return Path(self.root) / blob_key(sha256)
+
+    def has(self, sha256: str) -> bool:
+        return self._path(sha256).exists()
+
+    def local_path(self, sha256: str) -> Path | None:
+        path = self._path(sha256)
+        return path if path.exists() else None
+
+    def put_file(self, sha256: str, path: Path) -> None:
+        final = self._path(sha256)
+        if final.exists():
+            return
+        final.parent.mkdir(parents=True, exist_ok=True)
+        tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
+        try:
+            os.link(path, tmp)  # same filesystem: no copy
+        except OSError:
+            shutil.copyfile(path, tmp)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())  # durable before it becomes visible
+        os.chmod(tmp, 0o444)
+        os.replace(tmp, final)
+
+    def fetch_to(self, sha256: str, dest: Path) -> None:
+        shutil.copyfile(self._path(sha256), dest)
+
+    def open(self, sha256: str) -> BinaryIO:
+        return open(self._path(sha256), "rb")
+
+
+class S3Store(BlobStore):
+    """Blobs as objects in an S3 bucket (AWS, MinIO, Ceph, anything S3-speaking)."""
+
+    bucket = Unicode("", config=True, help="Bucket name, e.g. 'floe-blobs'.")
+    prefix = Unicode("floe/", config=True, help="Key prefix inside the bucket.")
+    endpoint_url = Unicode(
+        "", config=True, help="S3 endpoint for non-AWS servers, e.g. 'http://127.0.0.1:9000'."
+    )
+    region = Unicode("us-east-1", config=True, help="Region name passed to boto3.")
+    multipart_threshold = Integer(
+        64 * 1024 * 1024, config=True, help="Blobs at least this large are sent in parts."
+    )
+    multipart_chunksize = Integer(16 * 1024 * 1024, config=True, help="Size of each part.")
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)
+        import boto3
+        from boto3.s3.transfer import TransferConfig
+
+        self._client = boto3.client(
+            "s3", endpoint_url=self.endpoint_url or None, region_name=self.region
+        )
+        self._transfer = TransferConfig(
+            multipart_threshold=self.multipart_threshold,
+            multipart_chunksize=self.multipart_chunksize,
+        )
+
+    def _key(self, sha256: str) -> str:
+        return self.prefix + blob_key(sha256)
+
+    def has(self, sha256: str) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            self._client.head_object(Bucket=self.bucket, Key=self._key(sha256))
+            return True
+        except ClientError as err:
+            if err.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise
+
+    def put_file(self, sha256: str, path: Path) -> None:
+        self._client.upload_file(str(path), self.bucket, self._key(sha256), Config=self._transfer)
+
+    def fetch_to(self, sha256: str, dest: Path) -> None:
+        self._client.download_file(self.bucket, self._key(sha256), str(dest), Config=self._transfer)
+
+    def open(self, sha256: str) -> BinaryIO:
+        return self._client.get_object(Bucket=self.bucket, Key=self._key(sha256))["Body"]

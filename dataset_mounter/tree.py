@@ -1,0 +1,143 @@
+"""Trees: the immutable, flat manifest of a versioned file tree (path -> sha256, size, mode).
+
+A dataset version, a job's code snapshot and a job's output are each one tree over the
+content-addressed blob store. A tree is never a chain of diffs: reading one needs nothing else.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import json
+import posixpath
+import zlib
+from dataclasses import dataclass
+
+_SHA256_HEX = frozenset("0123456789abcdef")
+
+
+class BadTree(ValueError):
+    """A manifest that cannot be a Floe tree; the message names the offending file."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One file of a tree."""
+
+    path: str
+    sha256: str
+    size: int
+    mode: int = 0o644
+
+    @property
+    def executable(self) -> bool:
+        return bool(self.mode & 0o111)
+
+
+def check_path(path: str) -> str:
+    """Return ``path`` if it is a safe relative POSIX path inside the tree, else raise."""
+    if not isinstance(path, str) or not path:
+        raise BadTree("a file path is empty")
+    if "\x00" in path or "\\" in path:
+        raise BadTree(f"{path!r}: paths may not contain NUL or backslashes")
+    if path.startswith("/"):
+        raise BadTree(f"{path!r}: paths must be relative to the uploaded folder")
+    parts = path.split("/")
+    if ".." in parts:
+        raise BadTree(f"{path!r}: '..' would point outside the uploaded folder")
+    if posixpath.normpath(path) != path or "." in parts:
+        raise BadTree(f"{path!r}: write it as {posixpath.normpath(path)!r}")
+    return path
+
+
+def check_sha256(value: str) -> str:
+    if not isinstance(value, str) or len(value) != 64 or not set(value) <= _SHA256_HEX:
+        raise BadTree(f"{value!r} is not a lowercase hex sha256")
+    return value
+
+
+@dataclass(frozen=True)
+class Tree:
+    """A sorted, validated set of entries."""
+
+    entries: tuple[Entry, ...]
+
+    @classmethod
+    def from_entries(cls, entries: list[Entry]) -> Tree:
+        seen: set[str] = set()
+        for entry in entries:
+            check_path(entry.path)
+            check_sha256(entry.sha256)
+            if entry.size < 0:
+                raise BadTree(f"{entry.path!r}: negative size")
+            if entry.path in seen:
+                raise BadTree(f"{entry.path!r} appears twice")
+            seen.add(entry.path)
+        dirs = {posixpath.dirname(p) for p in seen}
+        for d in dirs:
+            while d:
+                if d in seen:
+                    raise BadTree(f"{d!r} is both a file and a folder")
+                d = posixpath.dirname(d)
+        return cls(tuple(sorted(entries, key=lambda e: e.path)))
+
+    @classmethod
+    def from_manifest(cls, manifest: object) -> Tree:
+        """Parse the JSON shape clients send: ``[{"path", "sha256", "size", "mode"}, …]``."""
+        if not isinstance(manifest, list):
+            raise BadTree("the manifest must be a list of files")
+        entries = []
+        for item in manifest:
+            if not isinstance(item, dict):
+                raise BadTree("each manifest entry must be an object")
+            try:
+                entries.append(
+                    Entry(
+                        path=item["path"],
+                        sha256=item["sha256"],
+                        size=int(item["size"]),
+                        mode=int(item.get("mode", 0o644)) & 0o777,
+                    )
+                )
+            except (KeyError, TypeError, ValueError) as err:
+                raise BadTree(f"manifest entry {item!r} lacks path, sha256 or size") from err
+        return cls.from_entries(entries)
+
+    def to_manifest(self) -> list[dict]:
+        return [
+            {"path": e.path, "sha256": e.sha256, "size": e.size, "mode": e.mode}
+            for e in self.entries
+        ]
+
+    @property
+    def size(self) -> int:
+        return sum(e.size for e in self.entries)
+
+    @property
+    def file_count(self) -> int:
+        return len(self.entries)
+
+    def blob_ids(self) -> set[str]:
+        return {e.sha256 for e in self.entries}
+
+    def encode(self) -> bytes:
+        """Compact, canonical bytes of the manifest (what the database keeps)."""
+        rows = [[e.path, e.sha256, e.size, e.mode] for e in self.entries]
+        return zlib.compress(json.dumps(rows, separators=(",", ":")).encode(), 6)
+
+    @classmethod
+    def decode(cls, data: bytes) -> Tree:
+        rows = json.loads(zlib.decompress(data))
+        return cls(tuple(Entry(p, s, n, m) for p, s, n, m in rows))
+
+    @property
+    def digest(self) -> str:
+        """Content id of the tree: equal trees have equal digests."""
+        rows = [[e.path, e.sha256, e.size, e.mode] for e in self.entries]
+        return hashlib.sha256(json.dumps(rows, separators=(",", ":")).encode()).hexdigest()
+
+    def find(self, path: str) -> Entry | None:
+        i = bisect.bisect_left(self.entries, path, key=lambda e: e.path)
+        if i < len(self.entries) and self.entries[i].path == path:
+            return self.entries[i]
+        return None

@@ -1,0 +1,1 @@
+"""The ``floe`` command line: talks to the floe service's REST API with a hub API token."""

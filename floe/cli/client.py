@@ -1,0 +1,84 @@
+"""A small client of the floe service's REST API, used by the CLI (and usable from Python)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import requests
+
+
+class FloeError(Exception):
+    """What the server (or the network) said was wrong, in words for the user."""
+
+    def __init__(self, message: str, status: int | None = None, body: dict | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.body = body or {}
+
+
+class FloeClient:
+    def __init__(self, url: str, token: str) -> None:
+        self.url = url.rstrip("/")
+        self.api = f"{self.url}/services/floe/api/"
+        self.session = requests.Session()
+        self.session.headers["Authorization"] = f"token {token}"
+
+    def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        try:
+            resp = self.session.request(method, self.api + path, timeout=600, **kwargs)
+        except requests.ConnectionError:
+            raise FloeError(f"could not reach Floe at {self.url}: is the hub running?") from None
+        if resp.status_code == 401 or resp.status_code == 403 and "token" in resp.text.lower():
+            raise FloeError(
+                f"{self.url} did not accept the token ({resp.status_code}); "
+                "make a new one at /hub/token and run `floe login` again",
+                resp.status_code,
+            )
+        if resp.status_code >= 400:
+            try:
+                body = resp.json()
+                message = body.get("error") or body.get("message") or resp.text
+            except ValueError:
+                body, message = {}, resp.text[:300]
+            raise FloeError(message, resp.status_code, body)
+        return resp
+
+    def json(self, method: str, path: str, **kwargs: Any) -> Any:
+        return self.request(method, path, **kwargs).json()
+
+    # --- datasets ------------------------------------------------------------------
+
+    def datasets(self) -> list[dict]:
+        return self.json("GET", "datasets")
+
+    def create_dataset(self, name: str, public: bool = False, description: str = "") -> dict:
+        body = {"name": name, "public": public, "description": description}
+        return self.json("POST", "datasets", json=body)
+
+    def dataset(self, full_name: str) -> dict:
+        return self.json("GET", f"datasets/{full_name}")
+
+    def version(self, full_name: str, number: int) -> dict:
+        return self.json("GET", f"datasets/{full_name}/versions/{number}")
+
+    def missing_blobs(self, blobs: list[str]) -> list[str]:
+        return self.json("POST", "blobs/missing", json={"blobs": blobs})["missing"]
+
+    def put_blob(self, sha256: str, path: str) -> None:
+        with open(path, "rb") as f:
+            self.request("PUT", f"blobs/{sha256}", data=f)
+
+    def commit(self, full_name: str, manifest: list[dict], message: str) -> dict:
+        body = {"manifest": manifest, "message": message}
+        return self.json("POST", f"datasets/{full_name}/versions", json=body)
+
+    def download_file(self, full_name: str, number: int, path: str, dest: Path) -> None:
+        url = f"datasets/{full_name}/versions/{number}/files/{quote(path)}"
+        resp = self.request("GET", url, stream=True)
+        tmp = dest.with_name(dest.name + ".part")
+        with open(tmp, "wb") as f:
+            for chunk in resp.iter_content(1 << 20):
+                f.write(chunk)
+        tmp.replace(dest)

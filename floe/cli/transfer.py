@@ -1,0 +1,111 @@
+"""Upload a folder as a dataset version (sending only what the server lacks) and download one."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from dataset_mounter.scan import HashCache, scan_folder
+from dataset_mounter.stores import hash_file
+from dataset_mounter.tree import Tree
+
+from .client import FloeClient, FloeError
+from .config import cache_dir
+
+# Files the CLI itself keeps in a dataset folder; never part of the data.
+LOCAL_FILES = (".floedata",)
+
+
+class Progress:
+    """One line of progress on stderr (updated in place on a terminal, at the end otherwise)."""
+
+    def __init__(self, verb: str, files: int, total_bytes: int) -> None:
+        self.verb, self.files, self.total = verb, files, total_bytes
+        self.done_files = self.done_bytes = 0
+        self.tty = sys.stderr.isatty()
+        self.last = 0.0
+
+    def add(self, size: int) -> None:
+        self.done_files += 1
+        self.done_bytes += size
+        if self.tty and time.monotonic() - self.last > 0.2:
+            self.last = time.monotonic()
+            sys.stderr.write("\r" + self.line())
+
+    def line(self) -> str:
+        return (
+            f"{self.verb} {self.done_files}/{self.files} files, "
+            f"{_size(self.done_bytes)} of {_size(self.total)}"
+        )
+
+    def close(self) -> None:
+        sys.stderr.write(("\r" if self.tty else "") + self.line() + "\n")
+
+
+def _size(num: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if num < 1024:
+            return f"{num:.0f} {unit}" if unit == "B" else f"{num:.1f} {unit}"
+        num /= 1024
+    return f"{num:.1f} TiB"
+
+
+def _send_blobs(
+    client: FloeClient, blobs: list[str], sources: dict[str, str], sizes: dict[str, int]
+) -> None:
+    progress = Progress("uploading", len(blobs), sum(sizes[b] for b in blobs))
+
+    def send(blob: str) -> None:
+        client.put_blob(blob, sources[blob])
+        progress.add(sizes[blob])
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(send, blobs))
+    progress.close()
+
+
+def upload_folder(client: FloeClient, full_name: str, folder: Path, message: str) -> dict:
+    """Make the folder the next version of ``full_name``; returns the new version."""
+    tree, sources = scan_folder(folder, HashCache(cache_dir() / "hashes.sqlite"))
+    tree = Tree.from_entries([e for e in tree.entries if e.path not in LOCAL_FILES])
+    if not tree.entries:
+        raise FloeError(f"{folder} has no files to upload")
+    sizes = {e.sha256: e.size for e in tree.entries}
+    for attempt in range(3):
+        missing = client.missing_blobs(sorted(tree.blob_ids()))
+        _send_blobs(client, missing, sources, sizes)
+        try:
+            return client.commit(full_name, tree.to_manifest(), message)
+        except FloeError as err:
+            # Another upload may have lost a blob we counted on; send what is still missing.
+            if err.status != 409 or "missing" not in err.body or attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def download_version(client: FloeClient, full_name: str, number: int | None, dest: Path) -> dict:
+    """Write a version's files under ``dest``; files already there and whole are kept."""
+    if number is None:
+        number = client.dataset(full_name)["latest_version"]
+        if number is None:
+            raise FloeError(f"{full_name} has no versions yet")
+    version = client.version(full_name, number)
+    files = version["files"]
+    progress = Progress("downloading", len(files), sum(f["size"] for f in files))
+    for entry in files:
+        target = dest / entry["path"]
+        if not target.resolve().is_relative_to(dest.resolve()):
+            raise FloeError(f"refusing {entry['path']!r}: it would be written outside {dest}")
+        if not (target.exists() and hash_file(target) == entry["sha256"]):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            client.download_file(full_name, number, entry["path"], target)
+            if hash_file(target) != entry["sha256"]:
+                raise FloeError(f"{entry['path']} arrived damaged; run the download again")
+            if entry.get("mode", 0) & 0o111:
+                os.chmod(target, 0o755)
+        progress.add(entry["size"])
+    progress.close()
+    return version

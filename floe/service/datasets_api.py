@@ -1,0 +1,189 @@
+"""REST API for datasets: create, upload (only missing blobs), commit a version, read back."""
+
+from __future__ import annotations
+
+import hashlib
+import mimetypes
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from tornado import web
+from tornado.ioloop import IOLoop
+
+from dataset_mounter import datasets as ds
+from dataset_mounter.db import Dataset, Version
+from dataset_mounter.tree import Tree, check_path, check_sha256
+from floe.errors import BadName
+
+from .handlers import APIHandler
+
+MAX_BLOB_BYTES = 64 * 1024**3
+
+
+def version_json(version: Version) -> dict[str, Any]:
+    return {
+        "number": version.number,
+        "message": version.message,
+        "created_by": version.created_by,
+        "created": version.created.isoformat(),
+        "size": version.size,
+        "file_count": version.file_count,
+    }
+
+
+def dataset_json(dataset: Dataset, versions: bool = False) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "owner": dataset.owner,
+        "name": dataset.name,
+        "full_name": dataset.full_name,
+        "public": dataset.public,
+        "description": dataset.description,
+        "created": dataset.created.isoformat(),
+        "latest_version": dataset.versions[-1].number if dataset.versions else None,
+    }
+    if versions:
+        data["versions"] = [version_json(v) for v in dataset.versions]
+    return data
+
+
+class DatasetsHandler(APIHandler):
+    def get(self) -> None:
+        self.send([dataset_json(d) for d in ds.visible_datasets(self.db(), self.caller)])
+
+    def post(self) -> None:
+        body = self.json_body()
+        public = body.get("public", False)
+        if not isinstance(public, bool):
+            raise BadName("'public' must be true or false")
+        dataset = ds.create_dataset(
+            self.db(),
+            self.caller,
+            body.get("name"),
+            public=public,
+            description=str(body.get("description", "")),
+        )
+        self.send(dataset_json(dataset, versions=True), 201)
+
+
+class DatasetHandler(APIHandler):
+    def get(self, owner: str, name: str) -> None:
+        dataset = ds.get_dataset(self.db(), self.caller, owner, name)
+        self.send(dataset_json(dataset, versions=True))
+
+
+class VersionsHandler(APIHandler):
+    def post(self, owner: str, name: str) -> None:
+        """Commit a version from a manifest; 409 lists blobs still to be sent."""
+        body = self.json_body()
+        db = self.db()
+        dataset = ds.get_dataset(db, self.caller, owner, name)
+        tree = Tree.from_manifest(body.get("manifest"))
+        version = ds.commit_version(db, self.caller, dataset, tree, str(body.get("message", "")))
+        self.send({"dataset": dataset.full_name, **version_json(version)}, 201)
+
+
+class VersionHandler(APIHandler):
+    def get(self, owner: str, name: str, number: str) -> None:
+        db = self.db()
+        dataset, version = ds.resolve(db, self.caller, ds.DatasetRef(owner, name, int(number)))
+        tree = ds.load_tree(db, version.tree_digest)
+        self.send(
+            {"dataset": dataset.full_name, **version_json(version), "files": tree.to_manifest()}
+        )
+
+
+class VersionFileHandler(APIHandler):
+    async def get(self, owner: str, name: str, number: str, path: str) -> None:
+        db = self.db()
+        _dataset, version = ds.resolve(db, self.caller, ds.DatasetRef(owner, name, int(number)))
+        entry = ds.load_tree(db, version.tree_digest).find(check_path(path))
+        if entry is None:
+            raise web.HTTPError(404, f"no file {path} in {owner}/{name}:{number}")
+        self.set_header("Content-Type", mimetypes.guess_type(path)[0] or "application/octet-stream")
+        self.set_header("Content-Length", str(entry.size))
+        if self.get_argument("download", None):
+            self.set_header("Content-Disposition", f'attachment; filename="{Path(path).name}"')
+        reader = self.datasets.store.open(entry.sha256)
+        try:
+            while chunk := await IOLoop.current().run_in_executor(None, reader.read, 1 << 20):
+                self.write(chunk)
+                await self.flush()
+        finally:
+            reader.close()
+
+
+class MissingBlobsHandler(APIHandler):
+    def post(self) -> None:
+        blobs = self.json_body().get("blobs")
+        if not isinstance(blobs, list):
+            raise BadName("send {'blobs': [sha256, …]}")
+        ids = {check_sha256(b) for b in blobs}
+        self.send({"missing": ds.missing_blobs(self.db(), ids)})
+
+
+@web.stream_request_body
+class BlobHandler(APIHandler):
+    """PUT a blob's bytes; they are hashed as they arrive and kept only if the hash matches."""
+
+    def prepare(self) -> None:
+        super().prepare()
+        self.request.connection.set_max_body_size(MAX_BLOB_BYTES)
+        spool = self.datasets.cache_path / "spool"
+        spool.mkdir(parents=True, exist_ok=True)
+        self._spool = tempfile.NamedTemporaryFile(dir=spool, delete=False)  # noqa: SIM115
+        self._hash = hashlib.sha256()
+        self._size = 0
+
+    def data_received(self, chunk: bytes) -> None:
+        self._hash.update(chunk)
+        self._spool.write(chunk)
+        self._size += len(chunk)
+
+    async def put(self, sha256: str) -> None:
+        check_sha256(sha256)
+        path = Path(self._spool.name)
+        try:
+            self._spool.close()
+            if self._hash.hexdigest() != sha256:
+                raise web.HTTPError(
+                    400, f"blob {sha256}: the bytes sent hash to {self._hash.hexdigest()}"
+                )
+            store = self.datasets.store
+            await IOLoop.current().run_in_executor(None, store.put_file, sha256, path)
+            ds.record_blob(self.db(), sha256, self._size)
+            stats = self.settings["blob_stats"]
+            stats["received_bytes"] += self._size
+            stats["received_blobs"] += 1
+        finally:
+            path.unlink(missing_ok=True)
+        self.send({"sha256": sha256, "size": self._size}, 201)
+
+    def on_connection_close(self) -> None:
+        # An upload cut off midway leaves nothing behind.
+        if hasattr(self, "_spool"):
+            self._spool.close()
+            Path(self._spool.name).unlink(missing_ok=True)
+
+
+class BlobStatsHandler(APIHandler):
+    """How many blob bytes this service received since it started (admins only)."""
+
+    def get(self) -> None:
+        if not self.caller.admin:
+            raise web.HTTPError(403, "only admins may read the service's statistics")
+        self.send(self.settings["blob_stats"])
+
+
+def routes(prefix: str) -> list[tuple]:
+    name = r"([^/]+)/([^/]+)"
+    return [
+        (prefix + r"datasets", DatasetsHandler),
+        (prefix + rf"datasets/{name}", DatasetHandler),
+        (prefix + rf"datasets/{name}/versions", VersionsHandler),
+        (prefix + rf"datasets/{name}/versions/(\d+)", VersionHandler),
+        (prefix + rf"datasets/{name}/versions/(\d+)/files/(.+)", VersionFileHandler),
+        (prefix + r"blobs/missing", MissingBlobsHandler),
+        (prefix + r"blobs/stats", BlobStatsHandler),
+        (prefix + r"blobs/([0-9a-f]{64})", BlobHandler),
+    ]

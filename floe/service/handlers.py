@@ -1,0 +1,84 @@
+"""Base handlers of the floe service: hub authentication, the caller, JSON errors."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from jupyterhub.services.auth import HubOAuthenticated
+from sqlalchemy.orm import Session
+from tornado import web
+
+from dataset_mounter.datasets import Caller
+from dataset_mounter.settings import DatasetSettings
+from dataset_mounter.tree import BadTree
+from floe.errors import FloeUserError
+
+
+class BaseHandler(HubOAuthenticated, web.RequestHandler):
+    """Every request is a hub user's: by API token (``Authorization: token …``) or hub login."""
+
+    @property
+    def datasets(self) -> DatasetSettings:
+        return self.settings["datasets"]
+
+    def db(self) -> Session:
+        if not hasattr(self, "_db"):
+            self._db = self.datasets.sessions()
+        return self._db
+
+    def on_finish(self) -> None:
+        if hasattr(self, "_db"):
+            self._db.close()
+
+    @property
+    def caller(self) -> Caller:
+        model = self.current_user
+        return Caller(name=model["name"], admin=bool(model.get("admin")))
+
+
+class APIHandler(BaseHandler):
+    """JSON in, JSON out; user errors become ``{"error": "…"}`` with their 4xx status."""
+
+    def prepare(self) -> None:
+        if self.current_user is None:
+            raise web.HTTPError(401, "log in, or send 'Authorization: token <hub API token>'")
+
+    def get_login_url(self) -> str:
+        raise web.HTTPError(401, "log in, or send 'Authorization: token <hub API token>'")
+
+    def json_body(self) -> Any:
+        try:
+            return json.loads(self.request.body or b"{}")
+        except json.JSONDecodeError as err:
+            raise web.HTTPError(400, f"the request body is not JSON: {err}") from err
+
+    def send(self, data: object, status: int = 200) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(data, default=str))
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        error = kwargs.get("exc_info", (None, None, None))[1]
+        if isinstance(error, web.HTTPError):
+            message = error.log_message or self._reason
+        else:
+            message = self._reason
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps({"error": message}))
+
+    def log_exception(self, typ: type, value: BaseException | None, tb: object) -> None:
+        if isinstance(value, (FloeUserError, BadTree)):
+            return
+        super().log_exception(typ, value, tb)
+
+    def _handle_request_exception(self, e: BaseException) -> None:
+        if isinstance(e, FloeUserError):
+            self.set_status(e.status)
+            self.set_header("Content-Type", "application/json")
+            self.finish(json.dumps({"error": e.message, **e.extra}))
+            return
+        if isinstance(e, BadTree):
+            self.send({"error": str(e)}, 400)
+            return
+        super()._handle_request_exception(e)

@@ -1,0 +1,188 @@
+"""Blob stores (local directory and a real S3 server), materialize, and the dataset rules."""
+
+import os
+import stat
+import threading
+import time
+
+import pytest
+
+from dataset_mounter import datasets as ds
+from dataset_mounter.db import make_sessionmaker
+from dataset_mounter.materialize import materialize
+from dataset_mounter.mounts import check_mount_point, parse_mount_spec, plan_mounts
+from dataset_mounter.scan import scan_folder
+from dataset_mounter.stores import LocalStore, S3Store
+from floe.errors import BadMount, BadName, Conflict, Forbidden, NotFound
+
+ALICE = ds.Caller("alice")
+BOB = ds.Caller("bob")
+ADMIN = ds.Caller("root", admin=True)
+
+
+@pytest.fixture(params=["local", "s3"])
+def store(request, tmp_path):
+    if request.param == "local":
+        return LocalStore(root=str(tmp_path / "blobs"))
+    s3 = request.getfixturevalue("s3")
+    bucket = s3.make_bucket(f"unit-{os.urandom(4).hex()}")
+    return S3Store(bucket=bucket, endpoint_url=s3.url, multipart_threshold=5 * 1024 * 1024)
+
+
+@pytest.fixture
+def db(tmp_path):
+    return make_sessionmaker(f"sqlite:///{tmp_path / 'floe.sqlite'}")
+
+
+def _folder(root, files):
+    for rel, data in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    return root
+
+
+def _upload(db, store, caller, dataset, folder, message=""):
+    """What the service does for a client: store missing blobs, then commit."""
+    tree, sources = scan_folder(folder)
+    with db() as s:
+        for blob in ds.missing_blobs(s, tree.blob_ids()):
+            store.put_file(blob, sources[blob])
+            ds.record_blob(s, blob, os.path.getsize(sources[blob]))
+        return ds.commit_version(s, caller, s.merge(dataset), tree, message), tree
+
+
+def test_round_trip_through_the_store_and_materialize(db, store, tmp_path):
+    big = os.urandom(6 * 1024 * 1024)  # over the multipart threshold of the S3 store
+    folder = _folder(
+        tmp_path / "src",
+        {"train/a.bin": big, "train/b.txt": b"bee", "run.sh": b"#!/bin/sh\necho hi\n"},
+    )
+    os.chmod(folder / "run.sh", 0o755)
+    with db() as s:
+        dataset = ds.create_dataset(s, ALICE, "mnist")
+    version, tree = _upload(db, store, ALICE, dataset, folder, "first")
+    assert (version.number, version.file_count, version.size) == (1, 3, len(big) + 3 + 18)
+
+    mounted = materialize(tree, store, tmp_path / "cache")
+    assert (mounted / "train" / "a.bin").read_bytes() == big
+    assert (mounted / "train" / "b.txt").read_bytes() == b"bee"
+    assert os.access(mounted / "run.sh", os.X_OK)
+    assert stat.S_IMODE((mounted / "train").stat().st_mode) == 0o555
+    assert stat.S_IMODE((mounted / "train" / "b.txt").stat().st_mode) == 0o444
+
+    started = time.perf_counter()
+    assert materialize(tree, store, tmp_path / "cache") == mounted  # warm: reused as is
+    assert time.perf_counter() - started < 0.1
+
+
+def test_local_materialize_hard_links_the_store(tmp_path):
+    store = LocalStore(root=str(tmp_path / "blobs"))
+    tree, sources = scan_folder(_folder(tmp_path / "src", {"x": b"data"}))
+    for blob, path in sources.items():
+        store.put_file(blob, path)
+    mounted = materialize(tree, store, tmp_path / "cache")
+    assert (mounted / "x").stat().st_ino == store.local_path(tree.entries[0].sha256).stat().st_ino
+
+
+def test_version_needs_every_blob_first(db, tmp_path):
+    tree, _ = scan_folder(_folder(tmp_path / "src", {"x": b"never sent"}))
+    with db() as s:
+        dataset = ds.create_dataset(s, ALICE, "cats")
+        with pytest.raises(Conflict) as err:
+            ds.commit_version(s, ALICE, dataset, tree)
+        assert err.value.extra["missing"] == [tree.entries[0].sha256]
+        assert dataset.versions == []
+
+
+def test_concurrent_commits_get_distinct_numbers(db, tmp_path):
+    store = LocalStore(root=str(tmp_path / "blobs"))
+    with db() as s:
+        dataset = ds.create_dataset(s, ALICE, "busy")
+    folders = [_folder(tmp_path / f"f{i}", {"v": str(i).encode()}) for i in range(8)]
+    numbers, errors = [], []
+
+    def commit(folder):
+        try:
+            numbers.append(_upload(db, store, ALICE, dataset, folder)[0].number)
+        except Exception as err:  # surfaced below
+            errors.append(err)
+
+    threads = [threading.Thread(target=commit, args=(f,)) for f in folders]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert sorted(numbers) == list(range(1, 9))
+
+
+def test_who_may_read_and_write(db, tmp_path):
+    with db() as s:
+        private = ds.create_dataset(s, ALICE, "private-data")
+        ds.create_dataset(s, ALICE, "open-data", public=True)
+        with pytest.raises(NotFound, match="no dataset alice/private-data that you can read"):
+            ds.get_dataset(s, BOB, "alice", "private-data")
+        assert ds.get_dataset(s, BOB, "alice", "open-data").public
+        assert ds.get_dataset(s, ADMIN, "alice", "private-data") == private
+        assert [d.full_name for d in ds.visible_datasets(s, BOB)] == ["alice/open-data"]
+        with pytest.raises(Forbidden):
+            ds.commit_version(
+                s,
+                BOB,
+                ds.get_dataset(s, BOB, "alice", "open-data"),
+                scan_folder(_folder(tmp_path / "b", {"x": b"x"}))[0],
+            )
+        with pytest.raises(Conflict, match="already have a dataset named private-data"):
+            ds.create_dataset(s, ALICE, "private-data")
+
+
+@pytest.mark.parametrize(
+    ("spec", "error", "fragment"),
+    [
+        ("Bad Name", BadName, "must be 1-100 lowercase"),
+        ("mnist:zero", BadName, "must be a number"),
+        ("mnist:0", BadName, "must be a number from 1"),
+        ("mnist:/etc", BadMount, "must be inside /input"),
+        ("mnist:/input", BadMount, "must be inside /input"),
+        ("mnist:/input/../etc", BadMount, "not normalised"),
+        ("mnist:/input//x", BadMount, "not normalised"),
+    ],
+)
+def test_bad_names_and_mount_points_are_refused(spec, error, fragment):
+    with pytest.raises(error, match=fragment):
+        parse_mount_spec(spec, "alice", ["/input"])
+
+
+def test_mount_specs_resolve_owner_version_and_default_mount_point():
+    spec = parse_mount_spec("bob/cats:1:/input/pets", "alice", ["/input"])
+    assert (str(spec.ref), spec.target) == ("bob/cats:1", "/input/pets")
+    spec = parse_mount_spec("mnist", "alice", ["/input"])
+    assert (str(spec.ref), spec.target) == ("alice/mnist", "/input/mnist")
+    assert check_mount_point("/data/x", ["/input", "/data"]) == "/data/x"
+
+
+def test_two_datasets_on_one_mount_point_are_refused(db, tmp_path):
+    with db() as s:
+        for specs, fragment in (
+            (["mnist:1", "cats:1:/input/mnist"], "two datasets are mounted at /input/mnist"),
+            (["mnist:1:/input/a", "cats:1:/input/a/b"], "/input/a/b is inside /input/a"),
+        ):
+            with pytest.raises(BadMount, match=fragment):
+                plan_mounts(
+                    s,
+                    ALICE,
+                    specs,
+                    store=LocalStore(root=str(tmp_path)),
+                    cache_dir=tmp_path,
+                    roots=["/input"],
+                )
+
+
+def test_unknown_version_names_the_ones_that_exist(db, tmp_path):
+    store = LocalStore(root=str(tmp_path / "blobs"))
+    with db() as s:
+        dataset = ds.create_dataset(s, ALICE, "mnist")
+    _upload(db, store, ALICE, dataset, _folder(tmp_path / "a", {"x": b"1"}))
+    with db() as s, pytest.raises(NotFound, match="has no version 5 \\(versions 1 to 1\\)"):
+        ds.resolve(s, ALICE, ds.parse_ref("mnist:5", "alice"))

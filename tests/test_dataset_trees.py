@@ -1,0 +1,80 @@
+"""Trees and folder scans: safe paths, symlinks, and not re-hashing unchanged files."""
+
+import os
+
+import pytest
+
+from dataset_mounter.scan import HashCache, scan_folder
+from dataset_mounter.tree import BadTree, Entry, Tree
+
+SHA = "a" * 64
+
+
+@pytest.mark.parametrize(
+    ("path", "fragment"),
+    [
+        ("/etc/passwd", "must be relative"),
+        ("../secret", "'..' would point outside"),
+        ("data/../../x", "'..' would point outside"),
+        ("data//x", "write it as 'data/x'"),
+        ("./x", "write it as 'x'"),
+        ("", "empty"),
+        ("a\\b", "backslashes"),
+    ],
+)
+def test_paths_that_escape_or_are_ambiguous_are_refused_by_name(path, fragment):
+    with pytest.raises(BadTree, match=fragment):
+        Tree.from_manifest([{"path": path, "sha256": SHA, "size": 1}])
+
+
+def test_manifest_round_trip_and_digest_is_content_based():
+    a = Tree.from_manifest(
+        [
+            {"path": "b.txt", "sha256": SHA, "size": 3},
+            {"path": "a/x", "sha256": "b" * 64, "size": 1},
+        ]
+    )
+    assert [e.path for e in a.entries] == ["a/x", "b.txt"]
+    assert Tree.decode(a.encode()) == a
+    b = Tree.from_entries(list(reversed(a.entries)))
+    assert a.digest == b.digest
+    assert a.find("b.txt").size == 3 and a.find("nope") is None
+
+
+def test_file_and_folder_with_one_name_is_refused():
+    with pytest.raises(BadTree, match="both a file and a folder"):
+        Tree.from_entries([Entry("a", SHA, 1), Entry("a/b", SHA, 1)])
+
+
+def test_symlink_out_of_the_folder_is_refused_naming_the_file(tmp_path):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "ok.txt").write_text("ok")
+    (tmp_path / "secret").write_text("no")
+    os.symlink(tmp_path / "secret", tmp_path / "data" / "leak")
+    with pytest.raises(BadTree, match="leak: is a link to .*secret, outside the uploaded folder"):
+        scan_folder(tmp_path / "data")
+
+
+def test_symlink_inside_the_folder_is_uploaded_as_its_file(tmp_path):
+    (tmp_path / "real.txt").write_text("same")
+    os.symlink("real.txt", tmp_path / "alias.txt")
+    tree, _sources = scan_folder(tmp_path)
+    by_path = {e.path: e for e in tree.entries}
+    assert by_path["alias.txt"].sha256 == by_path["real.txt"].sha256
+
+
+def test_unchanged_files_are_not_hashed_again(tmp_path):
+    folder = tmp_path / "data"
+    folder.mkdir()
+    for i in range(50):
+        (folder / f"f{i}.bin").write_bytes(os.urandom(1000))
+    cache = HashCache(tmp_path / "hashes.sqlite")
+    hashed = []
+    first, _ = scan_folder(folder, cache, on_hashed=hashed.append)
+    assert sum(hashed) == 50_000
+    (folder / "f7.bin").write_bytes(os.urandom(1000))
+    hashed.clear()
+    second, _ = scan_folder(folder, cache, on_hashed=hashed.append)
+    assert hashed == [1000]
+    assert [e.path for e in second.entries] == [e.path for e in first.entries]
+    assert first.find("f7.bin").sha256 != second.find("f7.bin").sha256
