@@ -154,13 +154,20 @@ def missing_blobs(db: Session, blob_ids: set[str]) -> list[str]:
     return [i for i in ids if i not in known]
 
 
-def record_blob(db: Session, sha256: str, size: int) -> None:
-    if db.get(Blob, sha256) is None:
-        db.add(Blob(sha256=sha256, size=size))
-        try:
-            db.commit()
-        except IntegrityError:  # recorded by a concurrent upload of the same bytes
-            db.rollback()
+def record_blobs(db: Session, blobs: dict[str, int]) -> None:
+    """Note blobs (id -> size) as durable in the store."""
+    new = missing_blobs(db, set(blobs))
+    db.add_all(Blob(sha256=sha, size=blobs[sha]) for sha in new)
+    try:
+        db.commit()
+    except IntegrityError:  # some were recorded by a concurrent upload of the same bytes
+        db.rollback()
+        for sha in missing_blobs(db, set(new)):
+            db.add(Blob(sha256=sha, size=blobs[sha]))
+            try:
+                db.commit()
+            except IntegrityError:
+                db.rollback()
 
 
 def save_tree(db: Session, tree: Tree) -> str:

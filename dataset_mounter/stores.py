@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import uuid
 from pathlib import Path
 from typing import BinaryIO
 
@@ -40,6 +41,11 @@ class BlobStore(LoggingConfigurable):
         """Store the file at ``path`` (already hashed by the caller) as blob ``sha256``."""
         raise NotImplementedError
 
+    def put_many(self, items: list[tuple[str, Path]]) -> None:
+        """Store several blobs; stores that can make them durable together override this."""
+        for sha256, path in items:
+            self.put_file(sha256, path)
+
     def fetch_to(self, sha256: str, dest: Path) -> None:
         """Write blob ``sha256`` to ``dest``."""
         raise NotImplementedError
@@ -67,20 +73,33 @@ class LocalStore(BlobStore):
         path = self._path(sha256)
         return path if path.exists() else None
 
-    def put_file(self, sha256: str, path: Path) -> None:
+    def _stage(self, sha256: str, path: Path) -> tuple[Path, Path] | None:
+        """Put the bytes beside their final name; None if the blob is there already."""
         final = self._path(sha256)
         if final.exists():
-            return
+            return None
         final.parent.mkdir(parents=True, exist_ok=True)
-        tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
+        tmp = final.with_name(f".{final.name}.{uuid.uuid4().hex}.tmp")
         try:
             os.link(path, tmp)  # same filesystem: no copy
         except OSError:
             shutil.copyfile(path, tmp)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())  # durable before it becomes visible
         os.chmod(tmp, 0o444)
-        os.replace(tmp, final)
+        return tmp, final
+
+    def put_file(self, sha256: str, path: Path) -> None:
+        staged = self._stage(sha256, path)
+        if staged:
+            with open(staged[0], "rb") as f:
+                os.fsync(f.fileno())  # durable before it becomes visible
+            os.replace(*staged)
+
+    def put_many(self, items: list[tuple[str, Path]]) -> None:
+        """One flush to disk for the lot, instead of one fsync per (small) file."""
+        staged = [s for sha256, path in items if (s := self._stage(sha256, path))]
+        os.sync()
+        for tmp, final in staged:
+            os.replace(tmp, final)
 
     def fetch_to(self, sha256: str, dest: Path) -> None:
         shutil.copyfile(self._path(sha256), dest)

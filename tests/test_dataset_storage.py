@@ -48,7 +48,7 @@ def _upload(db, store, caller, dataset, folder, message=""):
     with db() as s:
         for blob in ds.missing_blobs(s, tree.blob_ids()):
             store.put_file(blob, sources[blob])
-            ds.record_blob(s, blob, os.path.getsize(sources[blob]))
+            ds.record_blobs(s, {blob: os.path.getsize(sources[blob])})
         return ds.commit_version(s, caller, s.merge(dataset), tree, message), tree
 
 

@@ -59,14 +59,15 @@ def test_upload_versions_dedup_and_download(hub, user_token, tmp_path):
     first = floe(hub, token, "data", "upload", "-m", "first", cwd=data, home=tmp_path)
     assert first.returncode == 0, first.stderr
     assert f"{name}/mnist:1 (100 files)" in first.stdout
-    assert received_bytes(hub) - before == 100 * 20_000
+    # Small files travel in packs: their bytes plus a few bytes of framing each.
+    assert 100 * 20_000 <= received_bytes(hub) - before <= 100 * (20_000 + 8)
 
     # One file of the hundred changes: only it travels.
     (data / "part-042.bin").write_bytes(os.urandom(20_000))
     before = received_bytes(hub)
     second = floe(hub, token, "data", "upload", "-m", "second", cwd=data, home=tmp_path)
     assert second.returncode == 0, second.stderr
-    assert received_bytes(hub) - before == 20_000
+    assert 20_000 <= received_bytes(hub) - before <= 20_008
     assert "uploading 1/1 files" in second.stderr
 
     versions = json.loads(floe(hub, token, "data", "versions", "mnist", "--json").stdout)
@@ -104,7 +105,7 @@ def test_interrupted_upload_leaves_no_version_and_resumes_with_what_is_missing(
     before = received_bytes(hub)
     resumed = floe(hub, token, "data", "upload", "--dataset", full, "--folder", str(data))
     assert resumed.returncode == 0, resumed.stderr
-    assert received_bytes(hub) - before == 6 * 50_000
+    assert 6 * 50_000 <= received_bytes(hub) - before <= 6 * (50_000 + 8)
     assert [v["number"] for v in client.dataset(full)["versions"]] == [1]
 
 
@@ -124,6 +125,9 @@ def test_bad_input_is_refused_with_what_was_wrong(hub, user_token, tmp_path):
     resp = api(hub, token, "PUT", "blobs/" + "0" * 64, data=b"not those bytes")
     assert resp.status_code == 400
     assert "hash to" in resp.json()["error"]
+    resp = api(hub, token, "POST", "blobs/pack", data=b"10\nshort")
+    assert resp.status_code == 400
+    assert "the pack ends 5 bytes short of a 10-byte blob" in resp.json()["error"]
 
     outside = tmp_path / "outside.txt"
     outside.write_text("secret")

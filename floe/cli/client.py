@@ -8,6 +8,8 @@ from urllib.parse import quote
 
 import requests
 
+from dataset_mounter.pack import pack_bytes
+
 
 class FloeError(Exception):
     """What the server (or the network) said was wrong, in words for the user."""
@@ -69,6 +71,10 @@ class FloeClient:
     def put_blob(self, sha256: str, path: str) -> None:
         with open(path, "rb") as f:
             self.request("PUT", f"blobs/{sha256}", data=f)
+
+    def put_pack(self, paths: list[str]) -> None:
+        """Send several small files' bytes in one request (the server hashes them)."""
+        self.request("POST", "blobs/pack", data=pack_bytes(paths))
 
     def commit(self, full_name: str, manifest: list[dict], message: str) -> dict:
         body = {"manifest": manifest, "message": message}

@@ -53,17 +53,46 @@ def _size(num: float) -> str:
     return f"{num:.1f} TiB"
 
 
+# Blobs smaller than this travel together in packs of up to PACK_BYTES / PACK_BLOBS.
+SMALL_BLOB = 1024 * 1024
+PACK_BYTES = 8 * 1024 * 1024
+PACK_BLOBS = 2000
+
+
+def _batches(blobs: list[str], sizes: dict[str, int]) -> list[list[str]]:
+    """Large blobs one by one, small ones grouped, so many small files are few requests."""
+    batches: list[list[str]] = []
+    pack: list[str] = []
+    pack_size = 0
+    for blob in blobs:
+        if sizes[blob] >= SMALL_BLOB:
+            batches.append([blob])
+            continue
+        if pack and (pack_size + sizes[blob] > PACK_BYTES or len(pack) >= PACK_BLOBS):
+            batches.append(pack)
+            pack, pack_size = [], 0
+        pack.append(blob)
+        pack_size += sizes[blob]
+    if pack:
+        batches.append(pack)
+    return batches
+
+
 def _send_blobs(
     client: FloeClient, blobs: list[str], sources: dict[str, str], sizes: dict[str, int]
 ) -> None:
     progress = Progress("uploading", len(blobs), sum(sizes[b] for b in blobs))
 
-    def send(blob: str) -> None:
-        client.put_blob(blob, sources[blob])
-        progress.add(sizes[blob])
+    def send(batch: list[str]) -> None:
+        if len(batch) == 1 and sizes[batch[0]] >= SMALL_BLOB:
+            client.put_blob(batch[0], sources[batch[0]])
+        else:
+            client.put_pack([sources[b] for b in batch])
+        for blob in batch:
+            progress.add(sizes[blob])
 
     with ThreadPoolExecutor(4) as pool:
-        list(pool.map(send, blobs))
+        list(pool.map(send, _batches(blobs, sizes)))
     progress.close()
 
 

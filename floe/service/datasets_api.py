@@ -13,12 +13,13 @@ from tornado.ioloop import IOLoop
 
 from dataset_mounter import datasets as ds
 from dataset_mounter.db import Dataset, Version
+from dataset_mounter.pack import BadPack, read_pack
 from dataset_mounter.tree import Tree, check_path, check_sha256
 from floe.errors import BadName
 
 from .handlers import APIHandler
 
-MAX_BLOB_BYTES = 64 * 1024**3
+MAX_UPLOAD_BYTES = 64 * 1024**3
 
 
 def version_json(version: Version) -> dict[str, Any]:
@@ -123,15 +124,15 @@ class MissingBlobsHandler(APIHandler):
 
 
 @web.stream_request_body
-class BlobHandler(APIHandler):
-    """PUT a blob's bytes; they are hashed as they arrive and kept only if the hash matches."""
+class SpooledUploadHandler(APIHandler):
+    """Request bodies go to a spool file as they arrive, hashed on the way."""
 
     def prepare(self) -> None:
         super().prepare()
-        self.request.connection.set_max_body_size(MAX_BLOB_BYTES)
-        spool = self.datasets.cache_path / "spool"
-        spool.mkdir(parents=True, exist_ok=True)
-        self._spool = tempfile.NamedTemporaryFile(dir=spool, delete=False)  # noqa: SIM115
+        self.request.connection.set_max_body_size(MAX_UPLOAD_BYTES)
+        self._spool_dir = self.datasets.cache_path / "spool"
+        self._spool_dir.mkdir(parents=True, exist_ok=True)
+        self._spool = tempfile.NamedTemporaryFile(dir=self._spool_dir, delete=False)  # noqa: SIM115
         self._hash = hashlib.sha256()
         self._size = 0
 
@@ -140,30 +141,66 @@ class BlobHandler(APIHandler):
         self._spool.write(chunk)
         self._size += len(chunk)
 
-    async def put(self, sha256: str) -> None:
-        check_sha256(sha256)
-        path = Path(self._spool.name)
-        try:
-            self._spool.close()
-            if self._hash.hexdigest() != sha256:
-                raise web.HTTPError(
-                    400, f"blob {sha256}: the bytes sent hash to {self._hash.hexdigest()}"
-                )
-            store = self.datasets.store
-            await IOLoop.current().run_in_executor(None, store.put_file, sha256, path)
-            ds.record_blob(self.db(), sha256, self._size)
-            stats = self.settings["blob_stats"]
-            stats["received_bytes"] += self._size
-            stats["received_blobs"] += 1
-        finally:
-            path.unlink(missing_ok=True)
-        self.send({"sha256": sha256, "size": self._size}, 201)
+    def count_received(self, blobs: int) -> None:
+        stats = self.settings["blob_stats"]
+        stats["received_bytes"] += self._size
+        stats["received_blobs"] += blobs
+
+    def on_finish(self) -> None:
+        self._discard_spool()
+        super().on_finish()
 
     def on_connection_close(self) -> None:
-        # An upload cut off midway leaves nothing behind.
+        self._discard_spool()  # an upload cut off midway leaves nothing behind
+
+    def _discard_spool(self) -> None:
         if hasattr(self, "_spool"):
             self._spool.close()
             Path(self._spool.name).unlink(missing_ok=True)
+
+
+class BlobHandler(SpooledUploadHandler):
+    """PUT one blob's bytes; kept only if they hash to the id in the URL."""
+
+    async def put(self, sha256: str) -> None:
+        check_sha256(sha256)
+        self._spool.close()
+        if self._hash.hexdigest() != sha256:
+            raise web.HTTPError(
+                400, f"blob {sha256}: the bytes sent hash to {self._hash.hexdigest()}"
+            )
+        store = self.datasets.store
+        await IOLoop.current().run_in_executor(None, store.put_file, sha256, Path(self._spool.name))
+        ds.record_blobs(self.db(), {sha256: self._size})
+        self.count_received(1)
+        self.send({"sha256": sha256, "size": self._size}, 201)
+
+
+class PackHandler(SpooledUploadHandler):
+    """POST many small blobs in one pack (see dataset_mounter.pack)."""
+
+    async def post(self) -> None:
+        self._spool.close()
+        try:
+            stored = await IOLoop.current().run_in_executor(None, self._store_pack)
+        except BadPack as err:
+            raise web.HTTPError(400, str(err)) from None
+        self.count_received(len(stored))
+        self.send({"stored": len(stored)}, 201)
+
+    def _store_pack(self) -> dict[str, int]:
+        items: list[tuple[str, Path, int]] = []
+        try:
+            with open(self._spool.name, "rb") as pack:
+                items.extend(read_pack(pack, self._spool_dir))
+            self.datasets.store.put_many([(sha, path) for sha, path, _ in items])
+            stored = {sha: size for sha, _, size in items}
+            with self.datasets.sessions() as db:
+                ds.record_blobs(db, stored)
+            return stored
+        finally:
+            for _, path, _ in items:
+                path.unlink(missing_ok=True)
 
 
 class BlobStatsHandler(APIHandler):
@@ -185,5 +222,6 @@ def routes(prefix: str) -> list[tuple]:
         (prefix + rf"datasets/{name}/versions/(\d+)/files/(.+)", VersionFileHandler),
         (prefix + r"blobs/missing", MissingBlobsHandler),
         (prefix + r"blobs/stats", BlobStatsHandler),
+        (prefix + r"blobs/pack", PackHandler),
         (prefix + r"blobs/([0-9a-f]{64})", BlobHandler),
     ]

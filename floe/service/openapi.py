@@ -101,6 +101,9 @@ DOCUMENT = {
         "/blobs/{sha256}": {
             "put": _op("Upload one blob (raw bytes, checked against its sha256)", "201")
         },
+        "/blobs/pack": {
+            "post": _op("Upload many small blobs at once: repeated '<size>\\n' + bytes", "201")
+        },
         "/blobs/stats": {"get": _op("Blob bytes received since start (admins)", errors=("403",))},
     },
 }
