@@ -15,8 +15,9 @@ run: images proxy ## serve Floe on http://127.0.0.1:$${FLOE_PORT:-8000}
 test: images proxy chromium lint ## unit, integration and browser tests
 	$(VENV)/bin/pytest
 
-bench: images proxy ## spawn-to-ready: WorkspaceSpawner vs plain DockerSpawner
+bench: images proxy ## spawn-to-ready vs plain DockerSpawner; dataset upload, dedup, mounts
 	$(PY) -m bench.spawn
+	$(PY) -m bench.datasets
 
 images: venv docker ## build floe/workspace (and a base image when no registry answers)
 	$(PY) -m images.build

@@ -26,7 +26,9 @@ from tests.hub_process import REPO_ROOT, HubProcess
 RESULTS = REPO_ROOT / "bench-results"
 
 
-def spawn_to_ready(hub: HubProcess, username: str, timeout: float = 300) -> float:
+def spawn_to_ready(
+    hub: HubProcess, username: str, options: dict | None = None, timeout: float = 300
+) -> float:
     """Seconds from the POST until the server answers through the proxy.
 
     The POST itself waits for the server for up to JupyterHub's slow_spawn_timeout (10 s);
@@ -34,7 +36,7 @@ def spawn_to_ready(hub: HubProcess, username: str, timeout: float = 300) -> floa
     spawns it measures.
     """
     started = time.monotonic()
-    resp = hub.api("POST", f"/users/{username}/server", json={})
+    resp = hub.api("POST", f"/users/{username}/server", json=options or {})
     if resp.status_code not in (201, 202):
         raise RuntimeError(f"spawn of {username} failed: {resp.status_code} {resp.text}")
     if resp.status_code == 202:

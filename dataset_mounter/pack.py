@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import io
-import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import BinaryIO
 
-from .stores import CHUNK
+# Packs are for small files; anything larger is sent on its own (and streamed to disk).
+MAX_PACKED_BLOB = 16 * 1024 * 1024
 
 
 class BadPack(ValueError):
@@ -32,23 +31,15 @@ def pack_bytes(paths: list[str]) -> bytes:
     return buf.getvalue()
 
 
-def read_pack(pack: BinaryIO, spool: Path) -> Iterator[tuple[str, Path, int]]:
-    """Yield ``(sha256, file, size)`` for each blob of the pack, spooled to its own file."""
+def read_pack(pack: BinaryIO) -> Iterator[tuple[str, bytes]]:
+    """Yield ``(sha256, bytes)`` for each blob of the pack."""
     while header := pack.readline(24):
         if not header.endswith(b"\n") or not header[:-1].isdigit():
             raise BadPack(f"malformed pack: expected '<size>\\n', got {header[:24]!r}")
         size = int(header)
-        digest = hashlib.sha256()
-        path = spool / f"pack-{uuid.uuid4().hex}"
-        left = size
-        with open(path, "wb") as f:
-            while left:
-                chunk = pack.read(min(CHUNK, left))
-                if not chunk:
-                    f.close()
-                    path.unlink()
-                    raise BadPack(f"the pack ends {left} bytes short of a {size}-byte blob")
-                digest.update(chunk)
-                f.write(chunk)
-                left -= len(chunk)
-        yield digest.hexdigest(), path, size
+        if size > MAX_PACKED_BLOB:
+            raise BadPack(f"a packed blob may be at most {MAX_PACKED_BLOB} bytes; send it alone")
+        data = pack.read(size)
+        if len(data) < size:
+            raise BadPack(f"the pack ends {size - len(data)} bytes short of a {size}-byte blob")
+        yield hashlib.sha256(data).hexdigest(), data

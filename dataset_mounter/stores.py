@@ -41,10 +41,9 @@ class BlobStore(LoggingConfigurable):
         """Store the file at ``path`` (already hashed by the caller) as blob ``sha256``."""
         raise NotImplementedError
 
-    def put_many(self, items: list[tuple[str, Path]]) -> None:
-        """Store several blobs; stores that can make them durable together override this."""
-        for sha256, path in items:
-            self.put_file(sha256, path)
+    def put_many(self, items: list[tuple[str, bytes]]) -> None:
+        """Store several small blobs given as bytes (already hashed by the caller)."""
+        raise NotImplementedError
 
     def fetch_to(self, sha256: str, dest: Path) -> None:
         """Write blob ``sha256`` to ``dest``."""
@@ -66,6 +65,13 @@ class LocalStore(BlobStore):
     def _path(self, sha256: str) -> Path:
         return Path(self.root) / blob_key(sha256)
 
+    def _shard(self, final: Path) -> None:
+        """Make the blob's shard folder once per process, not one mkdir per blob."""
+        made = self.__dict__.setdefault("_made_shards", set())
+        if final.parent not in made:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            made.add(final.parent)
+
     def has(self, sha256: str) -> bool:
         return self._path(sha256).exists()
 
@@ -78,7 +84,7 @@ class LocalStore(BlobStore):
         final = self._path(sha256)
         if final.exists():
             return None
-        final.parent.mkdir(parents=True, exist_ok=True)
+        self._shard(final)
         tmp = final.with_name(f".{final.name}.{uuid.uuid4().hex}.tmp")
         try:
             os.link(path, tmp)  # same filesystem: no copy
@@ -94,9 +100,21 @@ class LocalStore(BlobStore):
                 os.fsync(f.fileno())  # durable before it becomes visible
             os.replace(*staged)
 
-    def put_many(self, items: list[tuple[str, Path]]) -> None:
+    def put_many(self, items: list[tuple[str, bytes]]) -> None:
         """One flush to disk for the lot, instead of one fsync per (small) file."""
-        staged = [s for sha256, path in items if (s := self._stage(sha256, path))]
+        staged = []
+        for sha256, data in items:
+            final = self._path(sha256)
+            if final.exists():
+                continue
+            self._shard(final)
+            tmp = final.with_name(f".{final.name}.{uuid.uuid4().hex}.tmp")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
+            try:
+                os.write(fd, data)
+            finally:
+                os.close(fd)
+            staged.append((tmp, final))
         os.sync()
         for tmp, final in staged:
             os.replace(tmp, final)
@@ -151,6 +169,10 @@ class S3Store(BlobStore):
 
     def put_file(self, sha256: str, path: Path) -> None:
         self._client.upload_file(str(path), self.bucket, self._key(sha256), Config=self._transfer)
+
+    def put_many(self, items: list[tuple[str, bytes]]) -> None:
+        for sha256, data in items:
+            self._client.put_object(Bucket=self.bucket, Key=self._key(sha256), Body=data)
 
     def fetch_to(self, sha256: str, dest: Path) -> None:
         self._client.download_file(self.bucket, self._key(sha256), str(dest), Config=self._transfer)

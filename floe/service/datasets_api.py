@@ -189,18 +189,13 @@ class PackHandler(SpooledUploadHandler):
         self.send({"stored": len(stored)}, 201)
 
     def _store_pack(self) -> dict[str, int]:
-        items: list[tuple[str, Path, int]] = []
-        try:
-            with open(self._spool.name, "rb") as pack:
-                items.extend(read_pack(pack, self._spool_dir))
-            self.datasets.store.put_many([(sha, path) for sha, path, _ in items])
-            stored = {sha: size for sha, _, size in items}
-            with self.datasets.sessions() as db:
-                ds.record_blobs(db, stored)
-            return stored
-        finally:
-            for _, path, _ in items:
-                path.unlink(missing_ok=True)
+        with open(self._spool.name, "rb") as pack:
+            blobs = dict(read_pack(pack))
+        self.datasets.store.put_many(list(blobs.items()))
+        stored = {sha: len(data) for sha, data in blobs.items()}
+        with self.datasets.sessions() as db:
+            ds.record_blobs(db, stored)
+        return stored
 
 
 class BlobStatsHandler(APIHandler):
