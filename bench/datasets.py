@@ -25,7 +25,7 @@ from pathlib import Path
 
 from bench.spawn import spawn_to_ready
 from dataset_mounter import datasets as ds
-from dataset_mounter.materialize import materialize
+from dataset_mounter.mounts import materialize_version
 from dataset_mounter.settings import DatasetSettings
 from floe.cli.client import FloeClient
 from floe.cli.transfer import upload_folder
@@ -58,8 +58,11 @@ def timed(fn: object, *args: object) -> tuple[float, object]:
     return time.perf_counter() - started, result
 
 
-def cp_r(src: Path, dest: Path) -> float:
-    seconds, _ = timed(subprocess.run, ["cp", "-r", str(src), str(dest)])
+def cp_r(src: Path, dest: Path, durable: bool = False) -> float:
+    """``cp -r``; with ``durable``, followed by ``sync`` as an upload's commit is."""
+    subprocess.run(["sync"])
+    command = f"cp -r '{src}' '{dest}'" + (" && sync" if durable else "")
+    seconds, _ = timed(subprocess.run, ["sh", "-c", command])
     shutil.rmtree(dest)
     return seconds
 
@@ -141,8 +144,10 @@ def main() -> None:
             )
             tree = ds.load_tree(db, version.tree_digest)
         cache = hub.data_dir / "bench-cache"
-        cold, _ = timed(materialize, tree, settings.store, cache)
-        warm, _ = timed(materialize, tree, settings.store, cache)
+        with settings.sessions() as db:
+            # What the spawner does for each mount: read the manifest, lay it out if new.
+            cold, _ = timed(materialize_version, db, version, settings.store, cache)
+            warm, _ = timed(materialize_version, db, version, settings.store, cache)
         report["d_cold_s"], report["d_warm_s"] = cold, warm
         print(
             f"(d) materialize {tree.file_count} files: cold {cold:.2f} s (target <= 5), "

@@ -44,10 +44,15 @@ def _make_writable(path: Path) -> None:
     os.chmod(path, 0o755)
 
 
+def tree_dir(cache_dir: Path, digest: str) -> Path:
+    """Where the tree with this digest is (or will be) laid out on this node."""
+    return Path(cache_dir) / "trees" / digest
+
+
 def materialize(tree: Tree, store: BlobStore, cache_dir: Path) -> Path:
     """Return a read-only directory laid out as ``tree``, building it the first time."""
-    trees = Path(cache_dir) / "trees"
-    final = trees / tree.digest
+    final = tree_dir(cache_dir, tree.digest)
+    trees = final.parent
     if final.is_dir():
         return final
     trees.mkdir(parents=True, exist_ok=True)

@@ -15,7 +15,8 @@ from sqlalchemy.orm import Session
 from floe.errors import BadMount, BadName
 
 from .datasets import Caller, DatasetRef, load_tree, parse_ref, resolve
-from .materialize import materialize
+from .db import Version
+from .materialize import materialize, tree_dir
 from .stores import BlobStore
 
 
@@ -82,8 +83,20 @@ def plan_mounts(
         if b.startswith(a + "/"):
             raise BadMount(f"{b} is inside {a}, where another dataset is mounted")
     resolved = [(r, *resolve(db, caller, r.ref)) for r in requests]
-    mounts = []
-    for request, dataset, version in resolved:
-        path = materialize(load_tree(db, version.tree_digest), store, cache_dir)
-        mounts.append(ResolvedMount(path, request.target, dataset.full_name, version.number))
-    return mounts
+    return [
+        ResolvedMount(
+            materialize_version(db, version, store, cache_dir),
+            request.target,
+            dataset.full_name,
+            version.number,
+        )
+        for request, dataset, version in resolved
+    ]
+
+
+def materialize_version(db: Session, version: Version, store: BlobStore, cache_dir: Path) -> Path:
+    """The version's directory on this node; the manifest is read only the first time."""
+    ready = tree_dir(cache_dir, version.tree_digest)
+    if ready.is_dir():
+        return ready
+    return materialize(load_tree(db, version.tree_digest), store, cache_dir)

@@ -12,6 +12,7 @@ import json
 import posixpath
 import zlib
 from dataclasses import dataclass
+from functools import cached_property
 
 _SHA256_HEX = frozenset("0123456789abcdef")
 
@@ -130,7 +131,7 @@ class Tree:
         rows = json.loads(zlib.decompress(data))
         return cls(tuple(Entry(p, s, n, m) for p, s, n, m in rows))
 
-    @property
+    @cached_property
     def digest(self) -> str:
         """Content id of the tree: equal trees have equal digests."""
         rows = [[e.path, e.sha256, e.size, e.mode] for e in self.entries]

@@ -11,6 +11,9 @@ import pytest
 import requests
 from playwright.sync_api import Page, expect, sync_playwright
 
+from floe.cli.client import FloeClient
+from floe.cli.transfer import upload_folder
+
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
 CHROMIUM_ARGS = [
@@ -42,7 +45,7 @@ def shot(page: Page, artifacts, step: str) -> None:
     page.screenshot(path=artifacts / f"browser-{step}.png")
 
 
-def test_new_user_signs_up_is_approved_and_works_in_jupyterlab(hub, page, artifacts):
+def test_new_user_signs_up_is_approved_and_works_in_jupyterlab(hub, page, artifacts, tmp_path):
     name = f"carol{uuid.uuid4().hex[:4]}"
     password = "floe-" + uuid.uuid4().hex
 
@@ -65,6 +68,16 @@ def test_new_user_signs_up_is_approved_and_works_in_jupyterlab(hub, page, artifa
     admin = hub.login_session("admin", hub.admin_password)
     assert admin.get(f"{hub.url}/hub/authorize/{name}", timeout=30).status_code == 200
 
+    # Carol has a dataset (uploaded from her laptop) to mount in her workspace.
+    assert hub.api("POST", f"/users/{name}").status_code == 201
+    token = hub.api("POST", f"/users/{name}/tokens", json={"note": "laptop"}).json()["token"]
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "hello.txt").write_text("hello from a dataset")
+    client = FloeClient(hub.url, token)
+    client.create_dataset("notes")
+    upload_folder(client, f"{name}/notes", notes, "first notes")
+
     # Log in, choose environment and machine type on the spawn form.
     page.goto(f"{hub.url}/hub/login")
     page.fill("#username_input", name)
@@ -74,6 +87,7 @@ def test_new_user_signs_up_is_approved_and_works_in_jupyterlab(hub, page, artifa
     expect(page.locator("input[name=machine][value=gpu-1]")).to_be_visible()
     page.check("input[name=environment][value=python]")
     page.check("input[name=machine][value=cpu-large]")
+    page.select_option("select[name=dataset] >> nth=0", f"{name}/notes:1")
     shot(page, artifacts, "03-options-form")
     page.click("#spawn_form input[type=submit], #spawn_form button[type=submit]")
 
@@ -114,11 +128,11 @@ def test_new_user_signs_up_is_approved_and_works_in_jupyterlab(hub, page, artifa
     terminal = page.locator(".jp-Terminal .xterm").last
     expect(terminal).to_be_visible(timeout=60_000)
     terminal.click()
-    page.keyboard.type("echo floe-$((6*7)) on $(hostname)")
+    page.keyboard.type("echo floe-$((6*7)) on $(hostname); cat /input/notes/hello.txt")
     page.keyboard.press("Enter")
-    expect(page.locator(".jp-Terminal .xterm-accessibility-tree").last).to_contain_text(
-        "floe-42 on", timeout=60_000
-    )
+    rows = page.locator(".jp-Terminal .xterm-accessibility-tree").last
+    expect(rows).to_contain_text("floe-42 on", timeout=60_000)
+    expect(rows).to_contain_text("hello from a dataset", timeout=60_000)
     shot(page, artifacts, "06-terminal")
 
     hub.stop_server(name)

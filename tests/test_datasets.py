@@ -20,7 +20,9 @@ FLOE = Path(sys.executable).parent / "floe"
 
 
 def floe(hub, token, *args, cwd=None, home=None):
-    env = {**os.environ, "FLOE_URL": hub.url, "FLOE_TOKEN": token}
+    env = {k: v for k, v in os.environ.items() if k not in ("FLOE_URL", "FLOE_TOKEN")}
+    if token:
+        env.update(FLOE_URL=hub.url, FLOE_TOKEN=token)
     if home:
         env["XDG_CACHE_HOME"] = str(home / "cache")
         env["XDG_CONFIG_HOME"] = str(home / "config")
@@ -239,3 +241,29 @@ def test_pages_list_datasets_and_files_and_openapi_is_served(hub, user_token, tm
     spec = requests.get(f"{hub.url}/services/floe/api/openapi.json", timeout=30).json()
     assert spec["openapi"].startswith("3.")
     assert "/datasets/{owner}/{name}/versions" in spec["paths"]
+
+
+def test_login_is_kept_private_and_errors_say_what_to_do(hub, user_token, tmp_path):
+    name, token = user_token("cli")
+    result = floe(hub, None, "data", "ls", home=tmp_path)
+    assert result.returncode == 2
+    assert "not logged in: run `floe login --url" in result.stderr
+
+    bad = floe(hub, None, "login", "--url", hub.url, "--token", "wrong", home=tmp_path)
+    assert bad.returncode == 2 and "did not accept the token" in bad.stderr
+
+    ok = floe(hub, None, "login", "--url", hub.url, "--token", token, home=tmp_path)
+    assert ok.returncode == 0, ok.stderr
+    assert f"as {name}" in ok.stdout
+    config = tmp_path / "config" / "floe" / "config.json"
+    assert oct(config.stat().st_mode & 0o777) == "0o600"
+    assert floe(hub, None, "data", "ls", home=tmp_path).returncode == 0
+
+    env = {
+        **os.environ,
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),
+        "FLOE_URL": "http://127.0.0.1:9",
+    }
+    down = subprocess.run([str(FLOE), "data", "ls"], env=env, capture_output=True, text=True)
+    assert down.returncode == 1
+    assert "could not reach Floe at http://127.0.0.1:9" in down.stderr

@@ -7,6 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+import requests
+
 from dataset_mounter.datasets import parse_ref
 from dataset_mounter.tree import BadTree
 from floe.errors import FloeUserError
@@ -28,9 +30,15 @@ def _client() -> FloeClient:
 
 
 def _me(client: FloeClient) -> str:
-    resp = client.session.get(f"{client.url}/hub/api/user", timeout=30)
+    try:
+        resp = client.session.get(f"{client.url}/hub/api/user", timeout=30)
+    except requests.ConnectionError:
+        raise FloeError(f"could not reach Floe at {client.url}: is the hub running?") from None
     if resp.status_code != 200:
-        raise FloeError(f"{client.url} did not accept the token ({resp.status_code})")
+        raise FloeError(
+            f"{client.url} did not accept the token ({resp.status_code}); make one at /hub/token",
+            resp.status_code,
+        )
     return resp.json()["name"]
 
 
