@@ -34,9 +34,6 @@ def hash_file(path: str | os.PathLike) -> str:
 class BlobStore(LoggingConfigurable):
     """Where blobs live. Subclasses: :class:`LocalStore`, :class:`S3Store`."""
 
-    def has(self, sha256: str) -> bool:
-        raise NotImplementedError
-
     def put_file(self, sha256: str, path: Path) -> None:
         """Store the file at ``path`` (already hashed by the caller) as blob ``sha256``."""
         raise NotImplementedError
@@ -71,9 +68,6 @@ class LocalStore(BlobStore):
         if final.parent not in made:
             final.parent.mkdir(parents=True, exist_ok=True)
             made.add(final.parent)
-
-    def has(self, sha256: str) -> bool:
-        return self._path(sha256).exists()
 
     def local_path(self, sha256: str) -> Path | None:
         path = self._path(sha256)
@@ -155,17 +149,6 @@ class S3Store(BlobStore):
 
     def _key(self, sha256: str) -> str:
         return self.prefix + blob_key(sha256)
-
-    def has(self, sha256: str) -> bool:
-        from botocore.exceptions import ClientError
-
-        try:
-            self._client.head_object(Bucket=self.bucket, Key=self._key(sha256))
-            return True
-        except ClientError as err:
-            if err.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
-                return False
-            raise
 
     def put_file(self, sha256: str, path: Path) -> None:
         self._client.upload_file(str(path), self.bucket, self._key(sha256), Config=self._transfer)

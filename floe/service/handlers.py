@@ -8,6 +8,7 @@ from typing import Any
 from jupyterhub.services.auth import HubOAuthenticated
 from sqlalchemy.orm import Session
 from tornado import web
+from tornado.log import app_log
 
 from dataset_mounter.datasets import Caller
 from dataset_mounter.settings import DatasetSettings
@@ -59,26 +60,22 @@ class APIHandler(BaseHandler):
         self.finish(json.dumps(data, default=str))
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """Every error is ``{"error": "…"}``; user errors keep their own status and fields."""
         error = kwargs.get("exc_info", (None, None, None))[1]
-        if isinstance(error, web.HTTPError):
-            message = error.log_message or self._reason
-        else:
-            message = self._reason
+        body: dict[str, Any] = {"error": self._reason}
+        if isinstance(error, FloeUserError):
+            self.set_status(error.status)
+            body = {"error": error.message, **error.extra}
+        elif isinstance(error, BadTree):
+            self.set_status(400)
+            body = {"error": str(error)}
+        elif isinstance(error, web.HTTPError) and error.log_message:
+            body = {"error": error.log_message}
         self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps({"error": message}))
+        self.finish(json.dumps(body))
 
     def log_exception(self, typ: type, value: BaseException | None, tb: object) -> None:
         if isinstance(value, (FloeUserError, BadTree)):
+            app_log.info("%s %s: %s", self.request.method, self.request.path, value)
             return
         super().log_exception(typ, value, tb)
-
-    def _handle_request_exception(self, e: BaseException) -> None:
-        if isinstance(e, FloeUserError):
-            self.set_status(e.status)
-            self.set_header("Content-Type", "application/json")
-            self.finish(json.dumps({"error": e.message, **e.extra}))
-            return
-        if isinstance(e, BadTree):
-            self.send({"error": str(e)}, 400)
-            return
-        super()._handle_request_exception(e)
