@@ -113,6 +113,9 @@ def test_interrupted_upload_leaves_no_version_and_resumes_with_what_is_missing(
 
 def test_bad_input_is_refused_with_what_was_wrong(hub, user_token, tmp_path):
     _name, token = user_token("careless")
+    resp = api(hub, token, "POST", "datasets", json=["not", "an", "object"])
+    assert resp.status_code == 400
+    assert resp.json()["error"] == "the request body must be a JSON object"
     resp = api(hub, token, "POST", "datasets", json={"name": "Not OK!"})
     assert resp.status_code == 400
     assert "must be 1-100 lowercase letters" in resp.json()["error"]

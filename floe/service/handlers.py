@@ -48,11 +48,14 @@ class APIHandler(BaseHandler):
     def get_login_url(self) -> str:
         raise web.HTTPError(401, "log in, or send 'Authorization: token <hub API token>'")
 
-    def json_body(self) -> Any:
+    def json_body(self) -> dict[str, Any]:
         try:
-            return json.loads(self.request.body or b"{}")
+            body = json.loads(self.request.body or b"{}")
         except json.JSONDecodeError as err:
             raise web.HTTPError(400, f"the request body is not JSON: {err}") from err
+        if not isinstance(body, dict):
+            raise web.HTTPError(400, "the request body must be a JSON object")
+        return body
 
     def send(self, data: object, status: int = 200) -> None:
         self.set_status(status)
