@@ -73,13 +73,20 @@ class LocalStore(BlobStore):
         path = self._path(sha256)
         return path if path.exists() else None
 
-    def _stage(self, sha256: str, path: Path) -> tuple[Path, Path] | None:
-        """Put the bytes beside their final name; None if the blob is there already."""
+    def _new_blob(self, sha256: str) -> tuple[Path, Path] | None:
+        """A temporary name beside the blob's final one; None if the blob is there already."""
         final = self._path(sha256)
         if final.exists():
             return None
         self._shard(final)
-        tmp = final.with_name(f".{final.name}.{uuid.uuid4().hex}.tmp")
+        return final.with_name(f".{final.name}.{uuid.uuid4().hex}.tmp"), final
+
+    def _stage(self, sha256: str, path: Path) -> tuple[Path, Path] | None:
+        """Put the file's bytes beside their final name; None if the blob is there already."""
+        names = self._new_blob(sha256)
+        if names is None:
+            return None
+        tmp, final = names
         try:
             os.link(path, tmp)  # same filesystem: no copy
         except OSError:
@@ -98,11 +105,10 @@ class LocalStore(BlobStore):
         """One flush to disk for the lot, instead of one fsync per (small) file."""
         staged = []
         for sha256, data in items:
-            final = self._path(sha256)
-            if final.exists():
+            names = self._new_blob(sha256)
+            if names is None:
                 continue
-            self._shard(final)
-            tmp = final.with_name(f".{final.name}.{uuid.uuid4().hex}.tmp")
+            tmp, final = names
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
             try:
                 os.write(fd, data)

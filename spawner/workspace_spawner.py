@@ -98,6 +98,9 @@ class WorkspaceSpawner(DockerSpawner):
     gpu_ids = Instance(list, args=(), help="GPU device ids held by this server.")
     progress_events = Instance(list, args=(), help="What the spawn page has to show so far.")
     dataset_mounts = Instance(list, args=(), help="Datasets mounted in the running server.")
+    workspace_options = Instance(
+        WorkspaceOptions, allow_none=True, help="The checked options of the current start."
+    )
 
     @default("remove")
     def _remove_default(self) -> bool:
@@ -175,7 +178,7 @@ class WorkspaceSpawner(DockerSpawner):
             raise web.HTTPError(err.status, err.message) from err
 
     async def start(self) -> tuple[str, int]:
-        options = self._parse_options()
+        options = self.workspace_options = self._parse_options()
         self.progress_events = []
         self._report(
             10,
@@ -296,7 +299,7 @@ class WorkspaceSpawner(DockerSpawner):
         return await self.docker("create_container", **spec.create_kwargs(self.client))
 
     async def container_spec(self) -> ContainerSpec:
-        options = self._parse_options()
+        options = self.workspace_options or self._parse_options()
         return build_container_spec(
             name=self.object_name,
             environment=options.environment,

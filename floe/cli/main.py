@@ -75,15 +75,16 @@ def cmd_data_init(args: argparse.Namespace) -> int:
 
 
 def cmd_data_upload(args: argparse.Namespace) -> int:
+    client = _client()
     folder = Path(args.folder)
     marker = folder / DATA_FILE
     if args.dataset:
-        full_name, _ = _full_name(_client(), args.dataset)
+        full_name, _ = _full_name(client, args.dataset)
     elif marker.exists():
         full_name = json.loads(marker.read_text())["dataset"]
     else:
         raise UsageError(f"{folder} is not a dataset folder: run `floe data init NAME` there first")
-    version = upload_folder(_client(), full_name, folder, args.message)
+    version = upload_folder(client, full_name, folder, args.message)
     print(f"{full_name}:{version['number']} ({version['file_count']} files)")
     return 0
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from dataset_mounter.scan import HashCache, scan_folder
 from dataset_mounter.stores import hash_file
 from dataset_mounter.tree import Tree
+from floe.sizes import human_size
 
 from .client import FloeClient, FloeError
 from .config import cache_dir
@@ -38,19 +39,11 @@ class Progress:
     def line(self) -> str:
         return (
             f"{self.verb} {self.done_files}/{self.files} files, "
-            f"{_size(self.done_bytes)} of {_size(self.total)}"
+            f"{human_size(self.done_bytes)} of {human_size(self.total)}"
         )
 
     def close(self) -> None:
         sys.stderr.write(("\r" if self.tty else "") + self.line() + "\n")
-
-
-def _size(num: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if num < 1024:
-            return f"{num:.0f} {unit}" if unit == "B" else f"{num:.1f} {unit}"
-        num /= 1024
-    return f"{num:.1f} TiB"
 
 
 # Blobs smaller than this travel together in packs of up to PACK_BYTES / PACK_BLOBS.

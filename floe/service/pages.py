@@ -6,20 +6,13 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from tornado import web
 
 from dataset_mounter import datasets as ds
+from floe.sizes import human_size
 
 from .handlers import BaseHandler
 
 _templates = Environment(
     loader=PackageLoader("floe.service", "templates"), autoescape=select_autoescape(["html"])
 )
-
-
-def human_size(num: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if num < 1024 or unit == "TiB":
-            return f"{num:.0f} {unit}" if unit == "B" else f"{num:.1f} {unit}"
-        num /= 1024
-    return f"{num} B"
 
 
 _templates.filters["size"] = human_size
