@@ -4,18 +4,20 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 export FLOE_DATA_DIR ?= $(CURDIR)/.floe
-PROXY := .tools/node_modules/.bin/configurable-http-proxy
 PROXY_VERSION := 5.3.0
+CHARTJS_VERSION := 4.6.1
+# configurable-http-proxy (the hub's proxy) and Chart.js (the job pages' charts), from npm.
+TOOLS := .tools/.installed-chp$(PROXY_VERSION)-chartjs$(CHARTJS_VERSION)
 
-.PHONY: run test bench images docker venv proxy chromium lint clean
+.PHONY: run test bench images docker venv tools chromium lint clean
 
-run: images proxy ## serve Floe on http://127.0.0.1:$${FLOE_PORT:-8000}
+run: images tools ## serve Floe on http://127.0.0.1:$${FLOE_PORT:-8000}
 	$(VENV)/bin/jupyterhub -f jupyterhub_config.py
 
-test: images proxy chromium lint ## unit, integration and browser tests
+test: images tools chromium lint ## unit, integration and browser tests
 	$(VENV)/bin/pytest
 
-bench: images proxy ## spawn-to-ready vs plain DockerSpawner; dataset upload, dedup, mounts
+bench: images tools ## spawn-to-ready vs plain DockerSpawner; dataset upload, dedup, mounts
 	$(PY) -m bench.spawn
 	$(PY) -m bench.datasets
 
@@ -36,9 +38,11 @@ $(VENV)/.installed: pyproject.toml
 docker:
 	bash scripts/ensure-docker.sh
 
-proxy: $(PROXY)
-$(PROXY):
-	npm install --prefix .tools --no-audit --no-fund --loglevel=error configurable-http-proxy@$(PROXY_VERSION)
+tools: $(TOOLS)
+$(TOOLS):
+	npm install --prefix .tools --no-audit --no-fund --loglevel=error \
+		configurable-http-proxy@$(PROXY_VERSION) chart.js@$(CHARTJS_VERSION)
+	touch $@
 
 chromium:
 	bash scripts/ensure-chromium.sh

@@ -9,6 +9,5 @@ from hub_config import configure  # noqa: E402
 
 settings = configure(c)
 
-local_config = settings.data_dir / "jupyterhub_config.local.py"
-if local_config.exists():
-    load_subconfig(str(local_config))
+if settings.local_config_file.exists():
+    load_subconfig(str(settings.local_config_file))

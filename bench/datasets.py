@@ -25,7 +25,7 @@ from pathlib import Path
 
 from bench.spawn import spawn_to_ready
 from dataset_mounter import datasets as ds
-from dataset_mounter.mounts import materialize_version
+from dataset_mounter.mounts import materialize_tree
 from dataset_mounter.settings import DatasetSettings
 from floe.cli.client import FloeClient
 from floe.cli.transfer import upload_folder
@@ -150,8 +150,8 @@ def main() -> None:
         cache = hub.data_dir / "bench-cache"
         with settings.sessions() as db:
             # What the spawner does for each mount: read the manifest, lay it out if new.
-            cold, _ = timed(materialize_version, db, version, settings.store, cache)
-            warm, _ = timed(materialize_version, db, version, settings.store, cache)
+            cold, _ = timed(materialize_tree, db, version.tree_digest, settings.store, cache)
+            warm, _ = timed(materialize_tree, db, version.tree_digest, settings.store, cache)
         report["d_cold_s"], report["d_warm_s"] = cold, warm
         print(
             f"(d) materialize {tree.file_count} files: cold {cold:.2f} s (target <= 5), "

@@ -22,7 +22,7 @@ def configure_hub(c: object, settings: Settings) -> None:
 
     if not settings.proxy_command.exists():
         raise SystemExit(
-            f"floe: configurable-http-proxy not found at {settings.proxy_command}; run `make proxy`"
+            f"floe: configurable-http-proxy not found at {settings.proxy_command}; run `make tools`"
         )
     c.ConfigurableHTTPProxy.command = [str(settings.proxy_command)]
     c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{settings.proxy_api_port}"

@@ -51,6 +51,28 @@ class Settings:
             c.S3Store.endpoint_url = self.s3["endpoint_url"]
         else:
             c.LocalStore.root = str(self.data_dir / "blobs")
+        c.JobRunner.instance = self.instance
+        c.JobRunner.jobs_dir = str(self.data_dir / "jobs")
+        c.JobRunner.network = self.network_name
+        if self.gpu_devices is not None:
+            # A fixed GPU list instead of asking nvidia-smi (tests use made-up ids).
+            c.JobRunner.gpu_inventory_class = "spawner.gpu.StaticGpuInventory"
+            c.StaticGpuInventory.devices = self.gpu_devices
+        return c
+
+    @property
+    def local_config_file(self) -> Path:
+        """The deployer's overrides (catalog, limits…), read by the hub and the floe service."""
+        return self.data_dir / "jupyterhub_config.local.py"
+
+    def service_config(self) -> Config:
+        """The floe service's configuration: Floe's settings, then the deployer's file."""
+        c = self.floe_config()
+        if self.local_config_file.exists():
+            from traitlets.config.loader import PyFileConfigLoader
+
+            loader = PyFileConfigLoader(self.local_config_file.name, str(self.data_dir))
+            c.merge(loader.load_config())
         return c
 
 

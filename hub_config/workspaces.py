@@ -18,8 +18,7 @@ def configure_workspaces(c: object, settings: Settings) -> None:
     c.Spawner.start_timeout = 180
     c.Spawner.http_timeout = 120
     if settings.gpu_devices is not None:
-        # A fixed GPU list instead of asking nvidia-smi (tests use made-up ids).
+        # The fixed GPU list floe_config() gives jobs; workspaces take it from the same place.
         c.WorkspaceSpawner.gpu_inventory_class = StaticGpuInventory
-        c.StaticGpuInventory.devices = settings.gpu_devices
     # Environments and machine types: c.Catalog.environments / c.Catalog.machines
     # (see spawner/catalog.py for the defaults and their format).

@@ -229,6 +229,12 @@ class Catalog(LoggingConfigurable):
     def machine_list(self) -> list[Machine]:
         return [self._machine(m) for m in self.machines]
 
+    def environment_by_slug(self, slug: str) -> Environment | None:
+        return next((e for e in self.environment_list() if e.slug == slug), None)
+
+    def machine_by_slug(self, slug: str) -> Machine | None:
+        return next((m for m in self.machine_list() if m.slug == slug), None)
+
     def default_environment(self) -> Environment:
         envs = self.environment_list()
         return next((e for e in envs if e.default), envs[0])

@@ -10,6 +10,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import threading
+from collections.abc import Iterable
 
 from traitlets import List, Unicode
 from traitlets.config import LoggingConfigurable
@@ -87,14 +88,18 @@ class GpuAllocator:
         taken = {d for ids in self._holders.values() for d in ids}
         return [d for d in self._devices if d not in taken]
 
-    def claim(self, holder: str, count: int) -> list[str]:
-        """Give ``holder`` ``count`` GPUs of its own (the same ones if it has them already)."""
+    def claim(self, holder: str, count: int, busy: Iterable[str] = ()) -> list[str]:
+        """Give ``holder`` ``count`` GPUs of its own (the same ones if it has them already).
+
+        ``busy``: ids another process holds (workspaces in the hub, jobs in the floe service).
+        """
         with self._lock:
             held = self._holders.get(holder)
             if held is not None and len(held) == count:
                 return list(held)
             self._holders.pop(holder, None)
-            free = self._free_locked()
+            taken = set(busy)
+            free = [d for d in self._free_locked() if d not in taken]
             if count > len(free):
                 if not self._devices:
                     raise GpuUnavailable("this Floe has no GPUs; pick a CPU machine type instead")
@@ -118,3 +123,21 @@ class GpuAllocator:
     def held_by(self, holder: str) -> list[str]:
         with self._lock:
             return list(self._holders.get(holder, []))
+
+
+GPU_LABEL = "floe.gpus"
+
+
+def gpus_on_labels(containers: list[dict], skip_name: str = "") -> set[str]:
+    """GPU ids on the ``floe.gpus`` labels of running containers, except ``skip_name``'s.
+
+    The hub (workspaces) and the floe service (jobs) each keep their own allocator; the
+    engine's running containers are what both see. ``containers`` is what
+    ``APIClient.containers(filters={"label": GPU_LABEL})`` returns.
+    """
+    busy: set[str] = set()
+    for container in containers:
+        if "/" + skip_name in (container.get("Names") or []):
+            continue
+        busy.update(g for g in (container.get("Labels") or {}).get(GPU_LABEL, "").split(",") if g)
+    return busy

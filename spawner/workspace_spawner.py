@@ -23,10 +23,11 @@ from dataset_mounter.datasets import Caller, visible_datasets
 from dataset_mounter.mounts import ResolvedMount, plan_mounts
 from dataset_mounter.settings import DatasetSettings
 from floe.errors import FloeUserError, GpuUnavailable
+from jobs.outputs import resolve_output
 
 from .catalog import Catalog
 from .container_spec import ContainerSpec, Mount, build_container_spec
-from .gpu import GpuAllocator, GpuInventory, NvidiaSmiGpuInventory
+from .gpu import GPU_LABEL, GpuAllocator, GpuInventory, NvidiaSmiGpuInventory, gpus_on_labels
 from .options import WorkspaceOptions, options_from_form, parse_user_options
 from .readiness import ServerExited, wait_until_answering
 
@@ -191,7 +192,10 @@ class WorkspaceSpawner(DockerSpawner):
         self.cpu_limit = options.machine.cpu
         if options.machine.gpus:
             try:
-                self.gpu_ids = self.gpu_allocator.claim(self.gpu_holder, options.machine.gpus)
+                running = await self.docker("containers", filters={"label": GPU_LABEL})
+                self.gpu_ids = self.gpu_allocator.claim(
+                    self.gpu_holder, options.machine.gpus, gpus_on_labels(running, self.object_name)
+                )
             except GpuUnavailable as err:
                 raise web.HTTPError(err.status, err.message) from err
             self._report(20, f"Reserved GPU {', '.join(self.gpu_ids)}")
@@ -233,6 +237,7 @@ class WorkspaceSpawner(DockerSpawner):
                     store=self.datasets.store,
                     cache_dir=self.datasets.cache_path,
                     roots=list(self.datasets.mount_roots),
+                    outputs=resolve_output,
                 )
 
         try:
@@ -242,7 +247,7 @@ class WorkspaceSpawner(DockerSpawner):
             # itself is what was wrong.
             raise web.HTTPError(400, err.message) from err
         for m in mounts:
-            self._report(30, f"Mounted {m.dataset}:{m.version} at {m.target} (read-only)")
+            self._report(30, f"Mounted {m.source} at {m.target} (read-only)")
         return mounts
 
     def _report(self, percent: int, message: str) -> None:
@@ -309,7 +314,8 @@ class WorkspaceSpawner(DockerSpawner):
                 "floe.user": self.user.name,
                 "floe.environment": options.environment.slug,
                 "floe.machine": options.machine.slug,
-                "floe.datasets": ",".join(f"{m.dataset}:{m.version}" for m in self.dataset_mounts),
+                "floe.datasets": ",".join(m.source for m in self.dataset_mounts),
+                GPU_LABEL: ",".join(self.gpu_ids),
             },
             env={
                 **self.get_env(),
@@ -320,7 +326,7 @@ class WorkspaceSpawner(DockerSpawner):
             mounts=[
                 Mount(source=self.home_volume_name, target=HOME_MOUNT),
                 *(
-                    Mount(source=str(m.source), target=m.target, kind="bind", read_only=True)
+                    Mount(source=str(m.path), target=m.target, kind="bind", read_only=True)
                     for m in self.dataset_mounts
                 ),
             ],

@@ -20,9 +20,12 @@ FAKE_GPUS = "fake-gpu-0"
 # An environment whose server dies at once, to see what users are told when that happens.
 BROKEN_IMAGE = "floe/test-broken:1"
 LOCAL_CONFIG = f"""
-from spawner.catalog import DEFAULT_ENVIRONMENTS
+from spawner.catalog import DEFAULT_ENVIRONMENTS, DEFAULT_MACHINES
 c.Catalog.environments = DEFAULT_ENVIRONMENTS + [
     {{"slug": "broken", "display_name": "Broken on purpose", "image": "{BROKEN_IMAGE}"}}
+]
+c.Catalog.machines = DEFAULT_MACHINES + [
+    {{"slug": "cpu-tiny", "display_name": "CPU tiny", "cpu": 0.5, "memory": "256Mi"}}
 ]
 """
 

@@ -152,6 +152,16 @@ class HubProcess:
             method, f"{self.url}/hub/api{path}", headers=headers, timeout=60, **kwargs
         )
 
+    def floe(self, method: str, path: str, token: str, **kwargs: object):
+        """Call the floe service's REST API (``/services/floe/api/<path>``) as ``token``."""
+        kwargs.setdefault("timeout", 60)
+        return requests.request(
+            method,
+            f"{self.url}/services/floe/api/{path}",
+            headers={"Authorization": f"token {token}"},
+            **kwargs,
+        )
+
     def user_url(self, username: str, path: str) -> str:
         return f"{self.url}/user/{username}/{path.lstrip('/')}"
 
@@ -187,10 +197,11 @@ class HubProcess:
     def remove_docker_objects(self) -> None:
         """Remove this instance's containers, volumes and network."""
         client = docker.from_env()
-        for container in client.containers.list(
-            all=True, filters={"name": f"{self.instance}-workspace"}
-        ):
-            container.remove(force=True)
+        for kind in ("workspace", "job"):
+            for container in client.containers.list(
+                all=True, filters={"name": f"{self.instance}-{kind}-"}
+            ):
+                container.remove(force=True)
         for volume in client.volumes.list(filters={"name": f"{self.instance}-home-"}):
             volume.remove(force=True)
         for network in client.networks.list(names=[f"{self.instance}-net"]):

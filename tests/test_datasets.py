@@ -32,13 +32,7 @@ def floe(hub, token, *args, cwd=None, home=None):
 
 
 def api(hub, token, method, path, **kwargs):
-    return requests.request(
-        method,
-        f"{hub.url}/services/floe/api/{path}",
-        headers={"Authorization": f"token {token}"},
-        timeout=60,
-        **kwargs,
-    )
+    return hub.floe(method, path, token, **kwargs)
 
 
 def received_bytes(hub):

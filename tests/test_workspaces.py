@@ -111,7 +111,7 @@ def test_unknown_machine_is_refused_with_the_valid_ones(hub, new_user):
     resp = hub.api("POST", f"/users/{name}/server", json={"machine": "huge"})
     assert resp.status_code == 400
     assert resp.json()["message"] == (
-        "unknown machine 'huge'; valid machines: cpu-small, cpu-large, gpu-1"
+        "unknown machine 'huge'; valid machines: cpu-small, cpu-large, gpu-1, cpu-tiny"
     )
     resp = hub.api("POST", f"/users/{name}/server", json={"environment": "matlab"})
     assert resp.status_code == 400

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import mimetypes
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,7 @@ from tornado.ioloop import IOLoop
 from dataset_mounter import datasets as ds
 from dataset_mounter.db import Dataset, Version
 from dataset_mounter.pack import BadPack, read_pack
-from dataset_mounter.tree import Tree, check_path, check_sha256
+from dataset_mounter.tree import Tree, check_sha256
 from floe.errors import BadName
 
 from .handlers import APIHandler
@@ -98,20 +97,8 @@ class VersionFileHandler(APIHandler):
     async def get(self, owner: str, name: str, number: str, path: str) -> None:
         db = self.db()
         _dataset, version = ds.resolve(db, self.caller, ds.DatasetRef(owner, name, int(number)))
-        entry = ds.load_tree(db, version.tree_digest).find(check_path(path))
-        if entry is None:
-            raise web.HTTPError(404, f"no file {path} in {owner}/{name}:{number}")
-        self.set_header("Content-Type", mimetypes.guess_type(path)[0] or "application/octet-stream")
-        self.set_header("Content-Length", str(entry.size))
-        if self.get_argument("download", None):
-            self.set_header("Content-Disposition", f'attachment; filename="{Path(path).name}"')
-        reader = self.datasets.store.open(entry.sha256)
-        try:
-            while chunk := await IOLoop.current().run_in_executor(None, reader.read, 1 << 20):
-                self.write(chunk)
-                await self.flush()
-        finally:
-            reader.close()
+        tree = ds.load_tree(db, version.tree_digest)
+        await self.send_tree_file(tree, path, f"{owner}/{name}:{number}")
 
 
 class MissingBlobsHandler(APIHandler):

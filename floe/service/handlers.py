@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import json
+import mimetypes
+from pathlib import Path
 from typing import Any
 
 from jupyterhub.services.auth import HubOAuthenticated
 from sqlalchemy.orm import Session
 from tornado import web
+from tornado.ioloop import IOLoop
 from tornado.log import app_log
 
 from dataset_mounter.datasets import Caller
 from dataset_mounter.settings import DatasetSettings
-from dataset_mounter.tree import BadTree
+from dataset_mounter.tree import BadTree, Tree, check_path
 from floe.errors import FloeUserError
 
 
@@ -61,6 +64,23 @@ class APIHandler(BaseHandler):
         self.set_status(status)
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps(data, default=str))
+
+    async def send_tree_file(self, tree: Tree, path: str, where: str) -> None:
+        """Stream one file of ``tree`` from the blob store (``?download=1``: as an attachment)."""
+        entry = tree.find(check_path(path))
+        if entry is None:
+            raise web.HTTPError(404, f"no file {path} in {where}")
+        self.set_header("Content-Type", mimetypes.guess_type(path)[0] or "application/octet-stream")
+        self.set_header("Content-Length", str(entry.size))
+        if self.get_argument("download", None):
+            self.set_header("Content-Disposition", f'attachment; filename="{Path(path).name}"')
+        reader = self.datasets.store.open(entry.sha256)
+        try:
+            while chunk := await IOLoop.current().run_in_executor(None, reader.read, 1 << 20):
+                self.write(chunk)
+                await self.flush()
+        finally:
+            reader.close()
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         """Every error is ``{"error": "…"}``; user errors keep their own status and fields."""

@@ -1,0 +1,181 @@
+"""HTML pages for jobs: projects, a project's jobs (sortable), a job, its executed notebook."""
+
+from __future__ import annotations
+
+import functools
+from datetime import datetime
+
+from sqlalchemy import func, select
+from tornado import web
+from tornado.ioloop import IOLoop
+
+from dataset_mounter.datasets import load_tree
+from jobs import records
+from jobs.db import Job, Project
+from jobs.submit import JobContext, rerun_job
+
+from .pages import PageHandler, _templates
+
+STATE_ORDER = {
+    s: i
+    for i, s in enumerate(
+        ("running", "starting", "queued", "created", "error", "stopped", "complete")
+    )
+}
+COLUMNS = [
+    ("number", "#"),
+    ("state", "State"),
+    ("kind", "Kind"),
+    ("what", "Notebook / command"),
+    ("message", "Message"),
+    ("created", "Submitted"),
+]
+
+
+def _when(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S UTC") if value else ""
+
+
+_templates.filters["when"] = _when
+
+
+class JobPageHandler(PageHandler):
+    def render_page(self, name: str, **context: object) -> None:
+        super().render_page(name, api=self.settings["service_prefix"] + "api/", **context)
+
+
+class ProjectsPage(JobPageHandler):
+    @web.authenticated
+    def get(self) -> None:
+        db = self.db()
+        rows = []
+        for project in records.visible_projects(db, self.caller):
+            count = db.scalar(select(func.count(Job.id)).where(Job.project_id == project.id))
+            latest = db.scalar(
+                select(Job).where(Job.project_id == project.id).order_by(Job.id.desc()).limit(1)
+            )
+            rows.append((project, count, latest))
+        self.render_page("projects.html", projects=rows)
+
+
+class ProjectPage(JobPageHandler):
+    @web.authenticated
+    def get(self, owner: str, name: str) -> None:
+        db = self.db()
+        project = db.scalar(select(Project).where(Project.owner == owner, Project.name == name))
+        if project is None or not records.can_see(self.caller, owner):
+            raise web.HTTPError(404, f"no project {owner}/{name} that you can see")
+        jobs = list(db.scalars(select(Job).where(Job.project_id == project.id)))
+        last = records.last_metrics(db, [j.id for j in jobs])
+        metric_keys = sorted({k for values in last.values() for k in values})
+        sort = self.get_argument("sort", "number")
+        order = self.get_argument("order", "desc")
+        rows = sorted(
+            ((j, last[j.id]) for j in jobs),
+            key=functools.partial(_sort_key, sort),
+            reverse=order == "desc",
+        )
+        columns = COLUMNS + [(f"metric:{k}", k) for k in metric_keys]
+        self.render_page(
+            "project.html",
+            project=project,
+            rows=rows,
+            columns=columns,
+            metric_keys=metric_keys,
+            sort=sort,
+            order=order,
+        )
+
+
+def _sort_key(sort: str, row: tuple[Job, dict]) -> tuple:
+    job, last = row
+    if sort.startswith("metric:"):
+        value = last.get(sort.removeprefix("metric:"))
+        # Jobs without the metric sort after those with it, whichever the order.
+        return (isinstance(value, int | float), value if isinstance(value, int | float) else 0)
+    if sort == "state":
+        return (STATE_ORDER.get(job.state, 99), job.number)
+    if sort == "created":
+        return (job.created, job.number)
+    if sort in ("kind", "message"):
+        return (getattr(job, sort), job.number)
+    if sort == "what":
+        return (job.notebook or job.command, job.number)
+    return (job.number,)
+
+
+class JobPage(JobPageHandler):
+    @web.authenticated
+    def get(self, ref: str) -> None:
+        db = self.db()
+        job = records.get_job(db, self.caller, ref)
+        output = load_tree(db, job.output_tree) if job.output_tree else None
+        has_notebook = bool(output and job.notebook and output.find(job.notebook))
+        self.render_page(
+            "job.html",
+            job=job,
+            output=output,
+            notebook_url=f"{self.settings['service_prefix']}jobs/{job.id}/notebook"
+            if has_notebook
+            else None,
+            xsrf=self.xsrf_token.decode(),
+        )
+
+
+class RerunPage(JobPageHandler):
+    """The Re-run button: the same code and inputs, then the new job's page."""
+
+    @web.authenticated
+    def post(self, ref: str) -> None:
+        db = self.db()
+        old = records.get_job(db, self.caller, ref)
+        runner = self.settings["runner"]
+        ctx = JobContext(self.settings["catalog"], self.datasets, runner.gpus.total)
+        job = rerun_job(db, self.caller, old, {}, ctx)
+        runner.wake()
+        self.redirect(f"{self.settings['service_prefix']}jobs/{job.id}")
+
+
+class NotebookPage(JobPageHandler):
+    """The executed notebook as HTML, in a sandbox: its outputs may hold anyone's HTML."""
+
+    @web.authenticated
+    async def get(self, ref: str) -> None:
+        db = self.db()
+        job = records.get_job(db, self.caller, ref)
+        entry = load_tree(db, job.output_tree).find(job.notebook) if job.output_tree else None
+        if entry is None:
+            raise web.HTTPError(404, f"{job.full_name} kept no executed notebook")
+        html = await IOLoop.current().run_in_executor(
+            None, _render_notebook, self.datasets.store, entry.sha256
+        )
+        self.set_header(
+            "Content-Security-Policy",
+            "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:",
+        )
+        self.finish(html)
+
+
+@functools.lru_cache(maxsize=32)
+def _render_notebook(store: object, sha256: str) -> str:
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    reader = store.open(sha256)
+    try:
+        notebook = nbformat.reads(reader.read().decode(), as_version=4)
+    finally:
+        reader.close()
+    html, _resources = HTMLExporter(template_name="lab").from_notebook_node(notebook)
+    return html
+
+
+def routes(prefix: str) -> list[tuple]:
+    job = r"(\d+|[^/]+/[^/]+/\d+)"
+    return [
+        (prefix + r"projects/?", ProjectsPage),
+        (prefix + r"projects/([^/]+)/([^/]+)/?", ProjectPage),
+        (prefix + rf"jobs/{job}/?", JobPage),
+        (prefix + rf"jobs/{job}/rerun", RerunPage),
+        (prefix + rf"jobs/{job}/notebook", NotebookPage),
+    ]

@@ -1,0 +1,72 @@
+"""The first program of every job container: run the job, copying all it prints to the log.
+
+The log is a file on the host (``/floe-job/log``), written as the program prints, so nothing is
+lost when the floe service restarts while the job runs. Everything is also passed on to the
+container's own stdout (``docker logs``).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+LOG = "/floe-job/log"
+RUNNER = os.path.dirname(os.path.abspath(__file__))
+REQUIREMENTS = "/code/floe_requirements.txt"
+PACKAGES = "/tmp/floe-packages"
+
+
+def program() -> list[str]:
+    if os.environ.get("FLOE_JOB_KIND") == "notebook":
+        name = os.environ["FLOE_NOTEBOOK"]
+        return [
+            sys.executable,
+            os.path.join(RUNNER, "run_notebook.py"),
+            os.path.join("/code", name),
+            os.path.join("/output", name),
+        ]
+    return ["/bin/sh", "-c", os.environ["FLOE_COMMAND"]]
+
+
+def copy_output(argv: list[str], log: object, env: dict[str, str]) -> int:
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
+    fd = proc.stdout.fileno()
+    while chunk := os.read(fd, 1 << 16):
+        log.write(chunk)
+        os.write(1, chunk)
+    return proc.wait()
+
+
+def main() -> int:
+    os.chdir("/code")
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    with open(LOG, "ab", buffering=0) as log:
+        if os.path.exists(REQUIREMENTS):
+            log.write(b"floe: installing floe_requirements.txt with pip\n")
+            code = copy_output(
+                [
+                    sys.executable,
+                    "-m",
+                    "pip",
+                    "install",
+                    "--no-input",
+                    "--target",
+                    PACKAGES,
+                    "-r",
+                    REQUIREMENTS,
+                ],
+                log,
+                env,
+            )
+            if code:
+                log.write(f"floe: pip install failed (exit {code})\n".encode())
+                return code
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [PACKAGES, env.get("PYTHONPATH")]))
+        code = copy_output(program(), log, env)
+    # A child killed by a signal: report it the way shells do (128 + signal).
+    return code if code >= 0 else 128 - code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

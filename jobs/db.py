@@ -1,0 +1,110 @@
+"""The database of projects, jobs, their state history and metrics (same database as datasets)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from dataset_mounter.db import Base, utcnow
+
+CREATED, QUEUED, STARTING, RUNNING = "created", "queued", "starting", "running"
+COMPLETE, ERROR, STOPPED = "complete", "error", "stopped"
+STATES = (CREATED, QUEUED, STARTING, RUNNING, COMPLETE, ERROR, STOPPED)
+FINISHED = frozenset({COMPLETE, ERROR, STOPPED})
+KINDS = ("notebook", "command", "snapshot")
+
+
+class Project(Base):
+    __tablename__ = "projects"
+    __table_args__ = (UniqueConstraint("owner", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    owner: Mapped[str] = mapped_column(String(255), index=True)
+    name: Mapped[str] = mapped_column(String(255))
+    created: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.owner}/{self.name}"
+
+
+class Job(Base):
+    __tablename__ = "jobs"
+    # Two concurrent submits can both compute the same next number; this makes one retry.
+    __table_args__ = (UniqueConstraint("project_id", "number"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    owner: Mapped[str] = mapped_column(String(255), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    # The notebook's file name (notebook and snapshot jobs) or the shell command.
+    notebook: Mapped[str] = mapped_column(Text, default="")
+    command: Mapped[str] = mapped_column(Text, default="")
+    environment: Mapped[str] = mapped_column(String(64))
+    machine: Mapped[str] = mapped_column(String(64))
+    image: Mapped[str] = mapped_column(Text, default="")
+    image_digest: Mapped[str] = mapped_column(Text, default="")
+    # [{"spec", "source", "target", "tree"}]: exact versions, resolved at submit time.
+    datasets: Mapped[list] = mapped_column(JSON, default=list)
+    parameters: Mapped[dict] = mapped_column(JSON, default=dict)
+    code_tree: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    output_tree: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    message: Mapped[str] = mapped_column(Text, default="")
+    state: Mapped[str] = mapped_column(String(16), default=CREATED, index=True)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    exit_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    started: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    finished: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    container_id: Mapped[str] = mapped_column(String(80), default="")
+    gpu_ids: Mapped[list] = mapped_column(JSON, default=list)
+    stop_requested_by: Mapped[str] = mapped_column(String(255), default="")
+    # How far into the log metric lines have been read (so a restart neither skips nor repeats).
+    metrics_offset: Mapped[int] = mapped_column(BigInteger, default=0)
+    rerun_of: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+    project: Mapped[Project] = relationship()
+    events: Mapped[list[JobEvent]] = relationship(order_by="JobEvent.id")
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.owner}/{self.project.name}/{self.number}"
+
+    @property
+    def finished_state(self) -> bool:
+        return self.state in FINISHED
+
+
+class JobEvent(Base):
+    """One state change of a job, with its time and reason."""
+
+    __tablename__ = "job_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id"), index=True)
+    state: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    time: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Metric(Base):
+    """A metric line of a job's log: one JSON object, kept with the time it was read."""
+
+    __tablename__ = "job_metrics"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id"), index=True)
+    time: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    values: Mapped[dict] = mapped_column(JSON)

@@ -1,0 +1,49 @@
+"""Job logs: a plain file per job, written by the container itself; metric lines read from it.
+
+A metric line is Valohai's convention: one JSON object alone on a stdout line, e.g.
+``{"step": 10, "loss": 0.31}``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+_METRIC_LINE = re.compile(rb"^[ \t]*(\{[^\n]*\})[ \t\r]*$", re.MULTILINE)
+READ_CHUNK = 8 << 20
+
+
+def parse_metrics(data: bytes) -> list[dict]:
+    """Every metric object in ``data`` (whole lines), in order."""
+    found = []
+    for match in _METRIC_LINE.finditer(data):
+        try:
+            value = json.loads(match.group(1))
+        except ValueError:
+            continue
+        if isinstance(value, dict) and value:
+            found.append(value)
+    return found
+
+
+def read_whole_lines(path: Path, offset: int, limit: int = READ_CHUNK) -> bytes:
+    """Bytes from ``offset`` up to the last complete line (at most ``limit`` of them)."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            data = f.read(limit)
+    except FileNotFoundError:
+        return b""
+    end = data.rfind(b"\n")
+    return data[: end + 1] if end >= 0 else b""
+
+
+def read_from(path: Path, offset: int, limit: int = READ_CHUNK) -> bytes:
+    """Whatever the log holds from ``offset`` (for people; partial lines included)."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            return f.read(limit)
+    except FileNotFoundError:
+        return b""

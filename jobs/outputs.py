@@ -1,0 +1,52 @@
+"""Outputs: a job's /output kept as a tree, and found again when someone mounts it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from dataset_mounter.datasets import Caller, missing_blobs, record_blobs, save_tree
+from dataset_mounter.mounts import OutputRef
+from dataset_mounter.scan import scan_folder
+from dataset_mounter.stores import BlobStore
+from dataset_mounter.tree import Tree
+from floe.errors import FloeUserError, NotFound
+
+from .db import Job, Project
+from .records import can_see
+
+
+class OutputNotReady(FloeUserError):
+    """A job's output was asked for before the job kept one."""
+
+    status = 409
+
+
+def keep_folder(db: Session, store: BlobStore, folder: Path) -> Tree:
+    """Store every file of ``folder`` the store lacks and save the folder's tree (committed)."""
+    tree, sources = scan_folder(folder)
+    for sha in missing_blobs(db, tree.blob_ids()):
+        store.put_file(sha, Path(sources[sha]))
+    record_blobs(db, {e.sha256: e.size for e in tree.entries})
+    save_tree(db, tree)
+    db.commit()
+    return tree
+
+
+def resolve_output(db: Session, caller: Caller, ref: OutputRef) -> tuple[str, str]:
+    """The tree a finished job kept in /output, if ``caller`` may read it."""
+    job = db.scalar(
+        select(Job)
+        .join(Project)
+        .where(Project.owner == ref.owner, Project.name == ref.project, Job.number == ref.number)
+    )
+    if job is None or not can_see(caller, job.owner):
+        raise NotFound(f"no job {ref.owner}/{ref.project}/{ref.number} that you can see")
+    if job.output_tree is None:
+        raise OutputNotReady(
+            f"{ref} is not ready: the job is {job.state}"
+            + ("" if job.finished_state else "; mount it once the job has finished")
+        )
+    return str(ref), job.output_tree

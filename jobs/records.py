@@ -1,0 +1,198 @@
+"""Projects and jobs in the database: names, who may see them, numbering and state changes."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from dataset_mounter.datasets import Caller
+from dataset_mounter.db import utcnow
+from floe.errors import BadName, Conflict, NotFound
+
+from .db import FINISHED, RUNNING, STARTING, STATES, Job, JobEvent, Metric, Project
+
+_PROJECT = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
+_JOB_NAME = re.compile(r"^(?:([^/:\s]+)/)?([a-z0-9][a-z0-9._-]{0,99})/(\d+)$")
+
+
+def check_project_name(name: object) -> str:
+    if not isinstance(name, str) or not _PROJECT.match(name):
+        raise BadName(
+            f"project {name!r} must be 1-100 lowercase letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit, e.g. 'cats'",
+            field="project",
+        )
+    return name
+
+
+def can_see(caller: Caller, owner: str) -> bool:
+    """Jobs and projects are private: their owner and admins see them."""
+    return caller.admin or caller.name == owner
+
+
+def project_for(db: Session, caller: Caller, name: str) -> Project:
+    """The caller's project ``name``, made on first use."""
+    check_project_name(name)
+    query = select(Project).where(Project.owner == caller.name, Project.name == name)
+    project = db.scalar(query)
+    if project is None:
+        db.add(Project(owner=caller.name, name=name))
+        try:
+            db.commit()
+        except IntegrityError:
+            db.rollback()  # made by a concurrent submit
+        project = db.scalar(query)
+    return project
+
+
+def visible_projects(db: Session, caller: Caller) -> list[Project]:
+    query = select(Project).order_by(Project.owner, Project.name)
+    if not caller.admin:
+        query = query.where(Project.owner == caller.name)
+    return list(db.scalars(query))
+
+
+def get_job(db: Session, caller: Caller, ref: str | int) -> Job:
+    """A job by numeric id or ``[owner/]project/N``; NotFound if the caller may not see it."""
+    text = str(ref)
+    job = None
+    if text.isdigit():
+        job = db.get(Job, int(text))
+    else:
+        match = _JOB_NAME.match(text)
+        if not match:
+            raise BadName(f"{text!r} is not a job; name one like 'alice/cats/3' or its id")
+        owner, project, number = match.groups()
+        job = db.scalar(
+            select(Job)
+            .join(Project)
+            .where(
+                Project.owner == (owner or caller.name),
+                Project.name == project,
+                Job.number == int(number),
+            )
+        )
+    if job is None or not can_see(caller, job.owner):
+        raise NotFound(f"no job {text} that you can see")
+    return job
+
+
+def list_jobs(
+    db: Session,
+    caller: Caller,
+    *,
+    project: str | None = None,
+    state: str | None = None,
+    limit: int = 100,
+) -> list[Job]:
+    query = select(Job).join(Project).order_by(Job.id.desc()).limit(limit)
+    if not caller.admin:
+        query = query.where(Job.owner == caller.name)
+    if project:
+        owner, slash, name = project.rpartition("/")
+        query = query.where(Project.name == name)
+        if slash:
+            query = query.where(Project.owner == owner)
+        elif not caller.admin:
+            query = query.where(Project.owner == caller.name)
+    if state:
+        if state not in STATES:
+            raise BadName(f"unknown state {state!r}; states: {', '.join(STATES)}", field="state")
+        query = query.where(Job.state == state)
+    return list(db.scalars(query))
+
+
+def add_job(db: Session, job: Job, project: Project) -> Job:
+    """Insert ``job`` as the next number of ``project`` and record its ``created`` event."""
+    for _attempt in range(20):
+        job.project_id = project.id
+        job.number = (
+            db.scalar(select(func.max(Job.number)).where(Job.project_id == project.id)) or 0
+        ) + 1
+        db.add(job)
+        try:
+            db.flush()
+        except IntegrityError:
+            db.rollback()  # another submit took this number: take the next one
+            db.expunge_all()
+            continue
+        db.add(JobEvent(job_id=job.id, state=job.state, reason=""))
+        db.commit()
+        return job
+    raise Conflict(f"too many concurrent submits to {project.full_name}; retry")
+
+
+def set_state(db: Session, job: Job, state: str, reason: str = "") -> None:
+    """Move ``job`` to ``state``, keeping the change with its time and reason."""
+    now = utcnow()
+    job.state = state
+    job.reason = reason
+    if state == RUNNING and job.started is None:
+        job.started = now
+    if state in FINISHED:
+        job.finished = now
+    db.add(JobEvent(job_id=job.id, state=state, reason=reason, time=now))
+    db.commit()
+
+
+def last_metrics(db: Session, job_ids: list[int]) -> dict[int, dict[str, float]]:
+    """The last value of each metric key, per job (for sorting a project's jobs)."""
+    result: dict[int, dict[str, float]] = {i: {} for i in job_ids}
+    rows = db.execute(
+        select(Metric.job_id, Metric.values).where(Metric.job_id.in_(job_ids)).order_by(Metric.id)
+    )
+    for job_id, values in rows:
+        result[job_id].update(values)
+    return result
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def job_json(job: Job, *, events: bool = False) -> dict:
+    body = {
+        "id": job.id,
+        "name": job.full_name,
+        "owner": job.owner,
+        "project": job.project.name,
+        "number": job.number,
+        "kind": job.kind,
+        "notebook": job.notebook or None,
+        "command": job.command or None,
+        "environment": job.environment,
+        "machine": job.machine,
+        "image": job.image,
+        "image_digest": job.image_digest,
+        "datasets": job.datasets,
+        "parameters": job.parameters,
+        "message": job.message,
+        "state": job.state,
+        "reason": job.reason,
+        "exit_code": job.exit_code,
+        "code_tree": job.code_tree,
+        "output_tree": job.output_tree,
+        "output": f"{job.full_name}/output" if job.output_tree else None,
+        "created": _iso(job.created),
+        "started": _iso(job.started),
+        "finished": _iso(job.finished),
+        "rerun_of": job.rerun_of,
+    }
+    if job.state in (STARTING, RUNNING) and job.started:
+        body["running_for_s"] = round((utcnow() - _aware(job.started)).total_seconds(), 1)
+    if events:
+        body["events"] = [
+            {"state": e.state, "reason": e.reason, "time": _iso(e.time)} for e in job.events
+        ]
+    return body
+
+
+def _aware(value: datetime) -> datetime:
+    # SQLite gives back naive datetimes; they were stored as UTC.
+    from datetime import UTC
+
+    return value if value.tzinfo else value.replace(tzinfo=UTC)

@@ -1,0 +1,424 @@
+"""The runner: starts queued jobs as containers, watches them, and keeps what they leave.
+
+Jobs are containers built by the same container-spec builder as workspaces
+(``spawner.container_spec``). Each job has a folder on this node holding its log (written by
+the container as it prints) and its ``/output`` until the output is kept as a tree. The
+database says what should be; on start, :meth:`JobRunner.start` reconciles it with the
+containers Docker has, so restarting the service loses no job, no log line and no output.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import docker
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+from traitlets import Float, Integer, Type, Unicode
+from traitlets.config import LoggingConfigurable
+
+from dataset_mounter.mounts import MountPlan, materialize_mounts, materialize_tree
+from dataset_mounter.settings import DatasetSettings
+from floe.errors import GpuUnavailable
+from spawner.catalog import Catalog, format_memory
+from spawner.container_spec import Mount, build_container_spec
+from spawner.gpu import (
+    GPU_LABEL,
+    GpuAllocator,
+    GpuInventory,
+    NvidiaSmiGpuInventory,
+    gpus_on_labels,
+)
+
+from .db import COMPLETE, CREATED, ERROR, QUEUED, RUNNING, STARTING, STOPPED, Job, Metric
+from .logs import parse_metrics, read_whole_lines
+from .outputs import keep_folder
+from .records import set_state
+
+RUNNER_DIR = Path(__file__).resolve().parent / "container"
+JOB_USER = (1000, 100)
+
+
+class JobRunner(LoggingConfigurable):
+    """Runs jobs on this node's Docker engine."""
+
+    instance = Unicode(
+        "floe",
+        config=True,
+        help="This Floe's name: job containers are called <instance>-job-<id> and labelled "
+        "floe.instance=<instance>, so several Floes can share one Docker engine.",
+    )
+    jobs_dir = Unicode(
+        "", config=True, help="Folder of this node holding each job's log and /output."
+    )
+    network = Unicode(
+        "", config=True, help="Docker network for job containers (empty: Docker's default)."
+    )
+    max_running = Integer(
+        16,
+        config=True,
+        help="Jobs that may run at once on this node; more wait in the 'queued' state.",
+    )
+    stop_timeout = Integer(
+        10, config=True, help="Seconds a stopped job gets to exit before it is killed."
+    )
+    metrics_interval = Float(
+        0.25, config=True, help="Seconds between reads of running jobs' logs for metric lines."
+    )
+    gpu_inventory_class = Type(
+        NvidiaSmiGpuInventory,
+        klass=GpuInventory,
+        config=True,
+        help="Where this node's GPU list comes from (as for workspaces).",
+    )
+
+    def __init__(
+        self,
+        sessions: sessionmaker,
+        datasets: DatasetSettings,
+        catalog: Catalog,
+        **kwargs: object,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.sessions = sessions
+        self.datasets = datasets
+        self.catalog = catalog
+        self.docker = docker.from_env(timeout=120).api
+        self.gpus = GpuAllocator(self.gpu_inventory_class(parent=self).device_ids())
+        self._wake = threading.Condition()
+        self._pool = ThreadPoolExecutor(8, thread_name_prefix="floe-job-start")
+        self._watched: dict[int, threading.Lock] = {}
+        self._watched_lock = threading.Lock()
+        self._stopping = False
+        self.on_change: Callable[[int], None] = lambda job_id: None
+
+    # --- places --------------------------------------------------------------------------
+
+    def job_dir(self, job_id: int) -> Path:
+        return Path(self.jobs_dir) / str(job_id)
+
+    def log_path(self, job_id: int) -> Path:
+        return self.job_dir(job_id) / "log"
+
+    def container_name(self, job_id: int) -> str:
+        return f"{self.instance}-job-{job_id}"
+
+    # --- life of the runner ----------------------------------------------------------------
+
+    def start(self) -> None:
+        """Reconcile with Docker, then start scheduling and watching."""
+        Path(self.jobs_dir).mkdir(parents=True, exist_ok=True)
+        self.reconcile()
+        threading.Thread(target=self._schedule_loop, name="floe-job-queue", daemon=True).start()
+        threading.Thread(target=self._metrics_loop, name="floe-job-metrics", daemon=True).start()
+
+    def close(self) -> None:
+        self._stopping = True
+        self.wake()
+
+    def wake(self) -> None:
+        with self._wake:
+            self._wake.notify_all()
+
+    def reconcile(self) -> None:
+        """Pick up where the last run of the service left off."""
+        with self.sessions() as db:
+            for job in db.scalars(select(Job).where(Job.state.in_([CREATED, STARTING, RUNNING]))):
+                if job.state == CREATED:
+                    set_state(db, job, QUEUED)
+                    continue
+                info = self._inspect(job.id)
+                if info is None:
+                    if job.state == STARTING:
+                        set_state(db, job, QUEUED, "the service restarted while starting it")
+                    else:
+                        self._release(job)
+                        set_state(db, job, ERROR, "its container disappeared")
+                    continue
+                if job.gpu_ids:
+                    self.gpus.restore(f"job:{job.id}", list(job.gpu_ids))
+                if job.state == STARTING:
+                    job.container_id = info["Id"]
+                    set_state(db, job, RUNNING, "found running after a restart")
+                self.log.info("job %s: following its container again", job.full_name)
+                self._watch(job.id, info["Id"])
+
+    def _inspect(self, job_id: int) -> dict | None:
+        try:
+            return self.docker.inspect_container(self.container_name(job_id))
+        except docker.errors.NotFound:
+            return None
+
+    # --- the queue ---------------------------------------------------------------------------
+
+    def _schedule_loop(self) -> None:
+        while not self._stopping:
+            try:
+                self._start_what_fits()
+            except Exception:
+                self.log.exception("job queue")
+            with self._wake:
+                self._wake.wait(timeout=2)
+
+    def _start_what_fits(self) -> None:
+        with self.sessions() as db:
+            active = db.query(Job).filter(Job.state.in_([STARTING, RUNNING])).count()
+            for job in db.scalars(select(Job).where(Job.state == QUEUED).order_by(Job.id)):
+                if active >= self.max_running:
+                    return
+                machine = self.catalog.machine_by_slug(job.machine)
+                if machine is not None and machine.gpus:
+                    running = self.docker.containers(filters={"label": GPU_LABEL})
+                    busy = gpus_on_labels(running, self.container_name(job.id))
+                    try:
+                        job.gpu_ids = self.gpus.claim(f"job:{job.id}", machine.gpus, busy)
+                    except GpuUnavailable as err:
+                        reason = f"waiting for a GPU: {err.message}"
+                        if job.reason != reason:
+                            set_state(db, job, QUEUED, reason)
+                        continue
+                set_state(db, job, STARTING)
+                active += 1
+                self._pool.submit(self._start_job, job.id)
+
+    # --- one job ---------------------------------------------------------------------------
+
+    def _start_job(self, job_id: int) -> None:
+        with self.sessions() as db:
+            job = db.get(Job, job_id)
+            try:
+                container_id = self._create_container(db, job)
+                self.docker.start(container_id)
+            except Exception as err:  # any failure to start is the job's error, said plainly
+                self.log.warning("job %s did not start: %s", job.full_name, err)
+                self._remove_container(job_id)
+                self._release(job)
+                reason = _start_failure(err, job.machine)
+                set_state(db, job, ERROR, reason)
+                self.wake()
+                return
+            set_state(db, job, RUNNING)
+        self.on_change(job_id)
+        self._watch(job_id, container_id)
+
+    def _create_container(self, db: Session, job: Job) -> str:
+        environment = self.catalog.environment_by_slug(job.environment)
+        machine = self.catalog.machine_by_slug(job.machine)
+        if environment is None or machine is None:
+            raise RuntimeError(
+                f"environment {job.environment!r} or machine {job.machine!r} is no longer offered"
+            )
+        store, cache = self.datasets.store, self.datasets.cache_path
+        code = materialize_tree(db, job.code_tree, store, cache)
+        plans = [MountPlan(**d) for d in job.datasets]
+        inputs = materialize_mounts(db, plans, store, cache)
+        job_dir = self.job_dir(job.id)
+        output = job_dir / "output"
+        output.mkdir(parents=True, exist_ok=True)
+        self.log_path(job.id).touch()
+        for path in (job_dir, output, self.log_path(job.id)):
+            _give_to_job_user(path)
+        env = {
+            "FLOE_JOB": job.full_name,
+            "FLOE_JOB_ID": str(job.id),
+            "FLOE_JOB_KIND": job.kind,
+            "FLOE_PARAMETERS": json.dumps(job.parameters),
+            "FLOE_ENVIRONMENT": job.environment,
+            "FLOE_MACHINE": job.machine,
+            "PYTHONUNBUFFERED": "1",
+        }
+        if job.kind == "notebook":
+            env["FLOE_NOTEBOOK"] = job.notebook
+        else:
+            env["FLOE_COMMAND"] = job.command
+        spec = build_container_spec(
+            name=self.container_name(job.id),
+            environment=environment,
+            machine=machine,
+            labels={
+                "floe.kind": "job",
+                "floe.job": str(job.id),
+                "floe.instance": self.instance,
+                "floe.user": job.owner,
+                GPU_LABEL: ",".join(job.gpu_ids),
+                "floe.datasets": ",".join(p.source for p in plans),
+            },
+            env=env,
+            command=["python3", "/opt/floe-runner/entry.py"],
+            mounts=[
+                Mount(str(code), "/code", "bind", read_only=True),
+                *(Mount(str(m.path), m.target, "bind", read_only=True) for m in inputs),
+                Mount(str(output), "/output", "bind"),
+                Mount(str(job_dir), "/floe-job", "bind"),
+                Mount(str(RUNNER_DIR), "/opt/floe-runner", "bind", read_only=True),
+            ],
+            gpu_device_ids=job.gpu_ids,
+            network=self.network or None,
+            working_dir="/code",
+        )
+        self._remove_container(job.id)  # a leftover of an interrupted start
+        created = self.docker.create_container(**spec.create_kwargs(self.docker))
+        job.container_id = created["Id"]
+        job.image_digest = self.docker.inspect_image(environment.image)["Id"]
+        job.image = environment.image
+        db.commit()
+        return created["Id"]
+
+    def _watch(self, job_id: int, container_id: str) -> None:
+        with self._watched_lock:
+            self._watched[job_id] = threading.Lock()
+        threading.Thread(
+            target=self._wait_and_finish,
+            args=(job_id, container_id),
+            name=f"floe-job-{job_id}",
+            daemon=True,
+        ).start()
+
+    def _wait_and_finish(self, job_id: int, container_id: str) -> None:
+        while True:
+            try:
+                self.docker.wait(container_id)
+                break
+            except docker.errors.NotFound:
+                break
+            except Exception as err:  # the engine went away for a moment: ask again
+                self.log.warning("job %s: waiting for its container: %s", job_id, err)
+                threading.Event().wait(2)
+        try:
+            self._finish(job_id)
+        except Exception:
+            self.log.exception("job %s: finishing", job_id)
+        finally:
+            with self._watched_lock:
+                self._watched.pop(job_id, None)
+            self.wake()
+            self.on_change(job_id)
+
+    def _finish(self, job_id: int) -> None:
+        info = self._inspect(job_id) or {}
+        state_info = info.get("State", {})
+        code = state_info.get("ExitCode")
+        self._read_metrics(job_id)
+        with self.sessions() as db:
+            job = db.get(Job, job_id)
+            machine = self.catalog.machine_by_slug(job.machine)
+            limit = format_memory(machine.memory_bytes) if machine else "its limit"
+            job_dir = self.job_dir(job_id)
+            if job.stop_requested_by:
+                state, reason = STOPPED, f"stopped by {job.stop_requested_by}"
+            elif state_info.get("OOMKilled"):
+                state, reason = ERROR, f"out of memory (limit {limit})"
+            elif code == 0:
+                state, reason = COMPLETE, ""
+            else:
+                state, reason = ERROR, _failure_reason(job_dir, code, limit)
+            try:
+                tree = keep_folder(db, self.datasets.store, job_dir / "output")
+                job.output_tree = tree.digest
+            except Exception as err:
+                self.log.exception("job %s: keeping /output", job.full_name)
+                state = ERROR
+                reason = f"{reason + '; ' if reason else ''}its /output could not be kept: {err}"
+            _fsync(self.log_path(job_id))
+            job.exit_code = code
+            self._release(job)
+            set_state(db, job, state, reason)
+        self._remove_container(job_id)
+        shutil.rmtree(job_dir / "output", ignore_errors=True)
+
+    def _release(self, job: Job) -> None:
+        self.gpus.release(f"job:{job.id}")
+
+    def _remove_container(self, job_id: int) -> None:
+        try:
+            self.docker.remove_container(self.container_name(job_id), force=True)
+        except docker.errors.NotFound:
+            pass
+
+    # --- stopping ----------------------------------------------------------------------------
+
+    def stop(self, job_id: int, by: str) -> None:
+        """Stop a job for user ``by``; a queued job stops at once, a running one in seconds."""
+        with self.sessions() as db:
+            job = db.get(Job, job_id)
+            if job.state in (CREATED, QUEUED):
+                self._release(job)
+                set_state(db, job, STOPPED, f"stopped by {by} before it started")
+                return
+            job.stop_requested_by = by
+            db.commit()
+        try:
+            self.docker.stop(self.container_name(job_id), timeout=self.stop_timeout)
+        except docker.errors.NotFound:
+            pass
+
+    # --- metrics ------------------------------------------------------------------------------
+
+    def _metrics_loop(self) -> None:
+        while not self._stopping:
+            with self._watched_lock:
+                job_ids = list(self._watched)
+            for job_id in job_ids:
+                try:
+                    self._read_metrics(job_id)
+                except Exception:
+                    self.log.exception("job %s: reading metrics", job_id)
+            threading.Event().wait(self.metrics_interval)
+
+    def _read_metrics(self, job_id: int) -> None:
+        with self._watched_lock:
+            lock = self._watched.get(job_id) or threading.Lock()
+        with lock, self.sessions() as db:
+            job = db.get(Job, job_id)
+            while True:
+                data = read_whole_lines(self.log_path(job_id), job.metrics_offset)
+                if not data:
+                    return
+                db.add_all(Metric(job_id=job_id, values=v) for v in parse_metrics(data))
+                # Rows and the new offset in one transaction: a restart neither skips nor repeats.
+                job.metrics_offset += len(data)
+                db.commit()
+
+
+def _give_to_job_user(path: Path) -> None:
+    """Job containers run as uid 1000: let them write their log and /output."""
+    try:
+        os.chown(path, *JOB_USER)
+    except PermissionError:
+        os.chmod(path, 0o777 if path.is_dir() else 0o666)
+
+
+def _fsync(path: Path) -> None:
+    try:
+        with open(path, "rb") as f:
+            os.fsync(f.fileno())
+    except FileNotFoundError:
+        pass
+
+
+def _failure_reason(job_dir: Path, code: int | None, limit: str) -> str:
+    result = job_dir / "result.json"
+    if result.exists():
+        try:
+            return json.loads(result.read_text())["reason"]
+        except (ValueError, KeyError):
+            pass
+    if code == 137:
+        return f"killed (exit 137): out of memory (limit {limit})?"
+    return f"exit {code}"
+
+
+def _start_failure(err: Exception, machine: str) -> str:
+    text = getattr(err, "explanation", None) or str(err)
+    if "could not select device driver" in text:
+        return (
+            f"the '{machine}' machine needs a GPU, but this node's Docker engine has no GPU "
+            f"driver ({text}); ask the admin to install the NVIDIA container toolkit"
+        )
+    return f"could not start its container: {text}"

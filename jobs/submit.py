@@ -1,0 +1,243 @@
+"""Submitting and re-running jobs: every field checked, inputs pinned, code kept as a tree.
+
+A request names its project, kind, environment, machine, datasets and parameters; what it
+runs comes as a notebook (JSON) or a command, with optional code uploaded as a tree the way
+dataset versions are (blobs first, then the manifest). Every error names its field.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from dataset_mounter.datasets import Caller, missing_blobs, record_blobs, save_tree
+from dataset_mounter.mounts import resolve_mounts
+from dataset_mounter.settings import DatasetSettings
+from dataset_mounter.tree import BadTree, Entry, Tree, check_path
+from floe.errors import Conflict, FloeUserError, GpuUnavailable
+from spawner.catalog import Catalog, Environment, Machine
+from spawner.options import parse_user_options
+
+from .container.parameterize import check_parameters
+from .db import COMPLETE, KINDS, QUEUED, Job
+from .outputs import resolve_output
+from .records import add_job, project_for, set_state
+
+FIELDS = (
+    "project",
+    "kind",
+    "name",
+    "notebook",
+    "command",
+    "code",
+    "output",
+    "environment",
+    "machine",
+    "datasets",
+    "parameters",
+    "message",
+)
+RERUN_FIELDS = ("environment", "machine", "datasets", "parameters", "message")
+MAX_NOTEBOOK_BYTES = 64 << 20
+
+
+class InvalidJob(FloeUserError):
+    """A job request with a missing or malformed field."""
+
+
+@contextmanager
+def checking(name: str) -> Iterator[None]:
+    """Errors raised inside name the field ``name`` (in the message and as ``field``)."""
+    try:
+        yield
+    except FloeUserError as err:
+        err.extra.setdefault("field", name)
+        if not err.message.startswith(f"{name}: "):
+            err.message = f"{name}: {err.message}"
+            err.args = (err.message,)
+        raise
+    except (BadTree, ValueError, TypeError) as err:
+        raise InvalidJob(f"{name}: {err}", field=name) from err
+
+
+@dataclass
+class JobContext:
+    """What submitting needs besides the request: the catalog, storage, this node's GPUs."""
+
+    catalog: Catalog
+    datasets: DatasetSettings
+    gpu_total: int
+
+
+def submit_job(db: Session, caller: Caller, body: dict, ctx: JobContext) -> Job:
+    """Check ``body``, keep its code (and, for snapshots, its output) and queue the job."""
+    unknown = sorted(set(body) - set(FIELDS))
+    if unknown:
+        raise InvalidJob(
+            f"unknown field(s) {', '.join(unknown)}; fields: {', '.join(FIELDS)}",
+            field=unknown[0],
+        )
+    with checking("kind"):
+        kind = body.get("kind", "notebook")
+        if kind not in KINDS:
+            raise InvalidJob(f"unknown kind {kind!r}; kinds: {', '.join(KINDS)}")
+    with checking("project"):
+        project = project_for(db, caller, body.get("project"))
+    environment = _environment(ctx.catalog, body.get("environment"))
+    machine = _machine(ctx.catalog, body.get("machine"), ctx.gpu_total, kind)
+    datasets = _datasets(db, caller, body.get("datasets") or [], ctx)
+    parameters = _parameters(body.get("parameters") or {})
+    message = _text("message", body.get("message", ""))
+    with checking("code"):
+        code = Tree.from_manifest(body["code"]) if body.get("code") is not None else Tree(())
+    notebook_name = command = ""
+    if kind in ("notebook", "snapshot"):
+        notebook_name, entry = _keep_notebook(db, ctx, body)
+        code = _with_entry(code, entry)
+    else:
+        command = _text("command", body.get("command"), required=True)
+    _check_uploaded(db, "code", code)
+    output_tree = None
+    if kind == "snapshot":
+        with checking("output"):
+            output = Tree.from_manifest(body.get("output") or [])
+        output = _with_entry(output, code.find(notebook_name))
+        _check_uploaded(db, "output", output)
+        output_tree = save_tree(db, output)
+    job = Job(
+        owner=caller.name,
+        kind=kind,
+        notebook=notebook_name,
+        command=command,
+        environment=environment.slug,
+        machine=machine.slug,
+        image=environment.image,
+        datasets=datasets,
+        parameters=parameters,
+        code_tree=save_tree(db, code),
+        output_tree=output_tree,
+        message=message,
+    )
+    add_job(db, job, project)
+    if kind == "snapshot":
+        set_state(db, job, COMPLETE, "saved from a workspace")
+    else:
+        set_state(db, job, QUEUED)
+    return job
+
+
+def rerun_job(db: Session, caller: Caller, old: Job, changes: dict, ctx: JobContext) -> Job:
+    """FloydHub's restart: the same code and inputs as ``old``, with ``changes`` applied."""
+    if old.kind == "snapshot":
+        raise Conflict(f"{old.full_name} was saved from a workspace; snapshots are never re-run")
+    unknown = sorted(set(changes) - set(RERUN_FIELDS))
+    if unknown:
+        raise InvalidJob(
+            f"a re-run can change {', '.join(RERUN_FIELDS)}, not {', '.join(unknown)}",
+            field=unknown[0],
+        )
+    environment = _environment(ctx.catalog, changes.get("environment", old.environment))
+    machine = _machine(ctx.catalog, changes.get("machine", old.machine), ctx.gpu_total, old.kind)
+    datasets = (
+        _datasets(db, caller, changes["datasets"], ctx) if "datasets" in changes else old.datasets
+    )
+    parameters = _parameters({**old.parameters, **(changes.get("parameters") or {})})
+    job = Job(
+        owner=caller.name,
+        kind=old.kind,
+        notebook=old.notebook,
+        command=old.command,
+        environment=environment.slug,
+        machine=machine.slug,
+        image=environment.image,
+        datasets=datasets,
+        parameters=parameters,
+        code_tree=old.code_tree,
+        message=_text("message", changes.get("message", f"re-run of {old.full_name}")),
+        rerun_of=old.id,
+    )
+    add_job(db, job, old.project)
+    set_state(db, job, QUEUED)
+    return job
+
+
+def _environment(catalog: Catalog, slug: object) -> Environment:
+    with checking("environment"):
+        return parse_user_options({"environment": slug}, catalog).environment
+
+
+def _machine(catalog: Catalog, slug: object, gpu_total: int, kind: str) -> Machine:
+    with checking("machine"):
+        machine = parse_user_options({"machine": slug}, catalog).machine
+        if machine.gpus > gpu_total and kind != "snapshot":
+            have = f"only {gpu_total}" if gpu_total else "no"
+            raise GpuUnavailable(
+                f"the '{machine.slug}' machine needs {machine.gpus} GPU(s) and this Floe has "
+                f"{have} GPU(s); pick a CPU machine type"
+            )
+        return machine
+
+
+def _datasets(db: Session, caller: Caller, specs: object, ctx: JobContext) -> list[dict]:
+    with checking("datasets"):
+        plans = resolve_mounts(
+            db, caller, specs, roots=list(ctx.datasets.mount_roots), outputs=resolve_output
+        )
+        return [p.to_json() for p in plans]
+
+
+def _parameters(value: object) -> dict:
+    with checking("parameters"):
+        return check_parameters(value)
+
+
+def _text(name: str, value: object, *, required: bool = False) -> str:
+    if value is None:
+        value = ""
+    if not isinstance(value, str) or (required and not value.strip()):
+        raise InvalidJob(f"{name}: must be {'a non-empty' if required else 'a'} string", field=name)
+    return value
+
+
+def _keep_notebook(db: Session, ctx: JobContext, body: dict) -> tuple[str, Entry]:
+    """Store the notebook's JSON as a blob; return its file name and tree entry."""
+    with checking("name"):
+        name = body.get("name") or "notebook.ipynb"
+        if not isinstance(name, str) or not name.endswith(".ipynb"):
+            raise InvalidJob(f"{name!r} must be a notebook file name ending in .ipynb")
+        check_path(name)
+    with checking("notebook"):
+        notebook = body.get("notebook")
+        if not isinstance(notebook, dict) or not isinstance(notebook.get("cells"), list):
+            raise InvalidJob("must be a notebook's JSON (nbformat 4) with a list of cells")
+        if notebook.get("nbformat") != 4:
+            raise InvalidJob(f"nbformat {notebook.get('nbformat')!r} is not supported; save as 4")
+        data = json.dumps(notebook, indent=1, ensure_ascii=False).encode()
+        if len(data) > MAX_NOTEBOOK_BYTES:
+            raise InvalidJob(f"the notebook is over {MAX_NOTEBOOK_BYTES >> 20} MiB")
+    sha = hashlib.sha256(data).hexdigest()
+    if missing_blobs(db, {sha}):
+        ctx.datasets.store.put_many([(sha, data)])
+        record_blobs(db, {sha: len(data)})
+    return name, Entry(name, sha, len(data))
+
+
+def _with_entry(tree: Tree, entry: Entry | None) -> Tree:
+    if entry is None:
+        return tree
+    return Tree.from_entries([e for e in tree.entries if e.path != entry.path] + [entry])
+
+
+def _check_uploaded(db: Session, name: str, tree: Tree) -> None:
+    missing = missing_blobs(db, tree.blob_ids())
+    if missing:
+        raise Conflict(
+            f"{name}: {len(missing)} file(s) have not been uploaded yet; send them and retry",
+            missing=missing,
+            field=name,
+        )

@@ -1,0 +1,345 @@
+"""Jobs through the real floe service: notebooks and commands run as containers, end to end."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+import requests
+
+pytestmark = pytest.mark.integration
+
+JOB_TIMEOUT = 180
+
+
+def notebook(*sources: str, parameters: str | None = None) -> dict:
+    cells = []
+    if parameters is not None:
+        cells.append(_cell(parameters, tags=["parameters"]))
+    cells += [_cell(s) for s in sources]
+    return {
+        "nbformat": 4,
+        "nbformat_minor": 5,
+        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3"}},
+        "cells": cells,
+    }
+
+
+def _cell(source: str, tags: list[str] | None = None) -> dict:
+    return {
+        "cell_type": "code",
+        "execution_count": None,
+        "metadata": {"tags": tags or []},
+        "outputs": [],
+        "source": source,
+    }
+
+
+def submit(hub, token, **body):
+    resp = hub.floe("POST", "jobs", token, json={"project": "cats", **body})
+    assert resp.status_code == 201, resp.text
+    return resp.json()
+
+
+def wait_for(hub, token, job, states=("complete", "error", "stopped"), timeout=JOB_TIMEOUT):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            model = hub.floe("GET", f"jobs/{job['id']}", token).json()
+        except (requests.ConnectionError, ValueError):
+            model = {}  # the service is restarting
+        if model.get("state") in states:
+            return model
+        time.sleep(0.3)
+    raise TimeoutError(f"job {job['name']} not in {states} after {timeout} s: {model}")
+
+
+def log_of(hub, token, job) -> str:
+    return hub.floe("GET", f"jobs/{job['id']}/logs", token).text
+
+
+def test_notebook_job_injects_parameters_streams_log_keeps_output_and_next_job_mounts_it(
+    hub, user_token
+):
+    name, token = user_token("alice")
+    nb = notebook(
+        'import json\nprint("lr is", lr)\nprint(json.dumps({"step": 1, "loss": 0.5}))',
+        'open("/output/model.txt", "w").write(f"lr={lr}")\n'
+        'print(json.dumps({"step": 2, "loss": lr / 4}))',
+        "import time\ntime.sleep(3)\nprint('done')",
+        parameters="lr = 0.5",
+    )
+    job = submit(
+        hub,
+        token,
+        kind="notebook",
+        name="train.ipynb",
+        notebook=nb,
+        parameters={"lr": 0.1},
+        message="first try",
+    )
+    assert job["name"] == f"{name}/cats/1"
+    assert job["state"] == "queued" and job["url"].endswith(f"/jobs/{job['id']}")
+
+    # The followed log shows the first cell's output while the job still runs.
+    seen_running = False
+    with hub.floe(
+        "GET",
+        f"jobs/{job['id']}/logs",
+        token,
+        params={"follow": 1},
+        stream=True,
+        timeout=JOB_TIMEOUT,
+    ) as resp:
+        text = ""
+        for chunk in resp.iter_content(None):
+            text += chunk.decode()
+            if "lr is 0.1" in text and not seen_running:
+                state = hub.floe("GET", f"jobs/{job['id']}", token).json()["state"]
+                seen_running = state == "running"
+    assert seen_running, text
+    assert "[cell 2]" in text and "done" in text
+
+    done = hub.floe("GET", f"jobs/{job['id']}", token).json()
+    assert done["state"] == "complete", done
+    assert [e["state"] for e in done["events"]] == [
+        "created",
+        "queued",
+        "starting",
+        "running",
+        "complete",
+    ]
+    assert done["image_digest"].startswith("sha256:")
+    metrics = hub.floe("GET", f"jobs/{job['id']}/metrics", token).json()
+    assert [m["values"] for m in metrics["metrics"]] == [
+        {"step": 1, "loss": 0.5},
+        {"step": 2, "loss": 0.025},
+    ]
+    assert metrics["last"] == {"step": 2, "loss": 0.025}
+
+    output = hub.floe("GET", f"jobs/{job['id']}/output", token).json()
+    assert {f["path"] for f in output["files"]} == {"model.txt", "train.ipynb"}
+    model = hub.floe("GET", f"jobs/{job['id']}/output/files/model.txt", token)
+    assert model.text == "lr=0.1"
+    executed = hub.floe("GET", f"jobs/{job['id']}/output/files/train.ipynb", token).json()
+    printed = "".join(
+        "".join(o.get("text", "")) for c in executed["cells"] for o in c.get("outputs", [])
+    )
+    assert "lr is 0.1" in printed
+
+    # The output, mounted read-only into the next job, by name.
+    second = submit(
+        hub,
+        token,
+        kind="command",
+        command="cat /input/prev/model.txt; touch /input/prev/x || echo read-only",
+        datasets=[f"{name}/cats/1/output:/input/prev"],
+    )
+    assert second["datasets"][0]["source"] == f"{name}/cats/1/output"
+    second = wait_for(hub, token, second)
+    assert second["state"] == "complete", second
+    log = log_of(hub, token, second)
+    assert "lr=0.1" in log and "Read-only file system" in log and "read-only" in log
+
+    # Re-run with a changed parameter: same code, a new number.
+    rerun = hub.floe("POST", f"jobs/{name}/cats/1/rerun", token, json={"parameters": {"lr": 2}})
+    assert rerun.status_code == 201, rerun.text
+    rerun = wait_for(hub, token, rerun.json())
+    assert rerun["name"] == f"{name}/cats/3" and rerun["parameters"] == {"lr": 2}
+    assert rerun["code_tree"] == done["code_tree"]
+    assert hub.floe("GET", f"jobs/{rerun['id']}/output/files/model.txt", token).text == "lr=2"
+
+    # The pages: the project's jobs sorted by a metric, a job with its log, chart and notebook.
+    pages = requests.Session()
+    pages.headers["Authorization"] = f"token {token}"
+    base = f"{hub.url}/services/floe/"
+    for order, first, last in (("asc", "#1<", "#3<"), ("desc", "#3<", "#1<")):
+        page = pages.get(f"{base}projects/{name}/cats?sort=metric:loss&order={order}", timeout=30)
+        assert page.status_code == 200 and ">loss" in page.text
+        assert page.text.index(first) < page.text.index(last), order
+    page = pages.get(f"{base}jobs/{job['id']}", timeout=30).text
+    for fragment in ("model.txt", "chart.umd.js", 'id="notebook"', "first try", "0.1", "sha256:"):
+        assert fragment in page, fragment
+    assert pages.get(f"{base}static/vendor/chart.umd.js", timeout=30).status_code == 200
+    rendered = pages.get(f"{base}jobs/{job['id']}/notebook", timeout=60)
+    assert rendered.status_code == 200 and "lr is 0.1" in rendered.text
+    assert "sandbox" in rendered.headers["Content-Security-Policy"]
+    again = pages.post(f"{base}jobs/{job['id']}/rerun", allow_redirects=False, timeout=30)
+    assert again.status_code == 302 and "/services/floe/jobs/" in again.headers["Location"]
+    wait_for(hub, token, {"id": again.headers["Location"].rsplit("/", 1)[1], "name": "rerun"})
+
+
+def test_failing_cell_is_an_error_naming_the_cell(hub, user_token):
+    _name, token = user_token("alice")
+    job = submit(
+        hub,
+        token,
+        kind="notebook",
+        name="bad.ipynb",
+        notebook=notebook("print('fine')", "1 / 0", "print('never')"),
+    )
+    job = wait_for(hub, token, job)
+    assert job["state"] == "error"
+    assert "cell 2" in job["reason"] and "ZeroDivisionError" in job["reason"], job["reason"]
+    log = log_of(hub, token, job)
+    assert "fine" in log and "never" not in log
+    # The executed notebook is kept, error and all.
+    kept = hub.floe("GET", f"jobs/{job['id']}/output/files/bad.ipynb", token).json()
+    assert kept["cells"][1]["outputs"][0]["ename"] == "ZeroDivisionError"
+
+
+def test_job_over_its_memory_limit_is_out_of_memory(hub, user_token):
+    _name, token = user_token("alice")
+    job = submit(
+        hub,
+        token,
+        kind="command",
+        machine="cpu-tiny",
+        command="python3 -c 'x = b\"x\" * (1 << 30)'",
+    )
+    job = wait_for(hub, token, job)
+    assert job["state"] == "error"
+    assert "out of memory" in job["reason"] and "256 MiB" in job["reason"], job["reason"]
+
+
+def test_stop_a_running_job(hub, user_token):
+    name, token = user_token("alice")
+    job = submit(hub, token, kind="command", command="echo started; sleep 300")
+    deadline = time.monotonic() + JOB_TIMEOUT
+    while "started" not in log_of(hub, token, job):
+        assert time.monotonic() < deadline, "the job never started"
+        time.sleep(0.3)
+    resp = hub.floe("POST", f"jobs/{job['id']}/stop", token)
+    assert resp.status_code == 202, resp.text
+    job = wait_for(hub, token, job, timeout=60)
+    assert (job["state"], job["reason"]) == ("stopped", f"stopped by {name}")
+
+
+def test_service_restart_while_a_job_runs_loses_no_log_line_and_no_output(hub, user_token):
+    _name, token = user_token("alice")
+    job = submit(
+        hub,
+        token,
+        kind="command",
+        command="for i in $(seq 1 60); do echo line $i; sleep 0.1; done; "
+        "echo kept > /output/done.txt; echo '{\"lines\": 60}'",
+    )
+    deadline = time.monotonic() + JOB_TIMEOUT
+    while "line 5\n" not in log_of(hub, token, job):
+        assert time.monotonic() < deadline, "the job never started"
+        time.sleep(0.2)
+    pid = int((hub.data_dir / "floe-service.pid").read_text())
+    os.kill(pid, signal.SIGKILL)  # JupyterHub starts its managed service again
+
+    job = wait_for(hub, token, job)
+    assert job["state"] == "complete", job
+    lines = log_of(hub, token, job).splitlines()
+    assert [line for line in lines if line.startswith("line ")] == [
+        f"line {i}" for i in range(1, 61)
+    ]
+    assert hub.floe("GET", f"jobs/{job['id']}/output/files/done.txt", token).text == "kept\n"
+    metrics = hub.floe("GET", f"jobs/{job['id']}/metrics", token).json()["metrics"]
+    assert [m["values"] for m in metrics] == [{"lines": 60}]
+
+
+def test_users_see_and_touch_only_their_own_jobs(hub, user_token):
+    alice, alice_token = user_token("alice")
+    _bob, bob_token = user_token("bob")
+    job = submit(hub, alice_token, kind="command", command="echo secret > /output/s.txt")
+    job = wait_for(hub, alice_token, job)
+    for method, path in (
+        ("GET", f"jobs/{job['id']}"),
+        ("GET", f"jobs/{alice}/cats/1"),
+        ("GET", f"jobs/{job['id']}/logs"),
+        ("GET", f"jobs/{job['id']}/output"),
+        ("POST", f"jobs/{job['id']}/stop"),
+        ("POST", f"jobs/{job['id']}/rerun"),
+    ):
+        resp = hub.floe(method, path, bob_token)
+        assert resp.status_code == 404, (path, resp.text)
+    assert hub.floe("GET", "jobs", bob_token).json() == []
+    resp = hub.floe(
+        "POST",
+        "jobs",
+        bob_token,
+        json={
+            "project": "x",
+            "kind": "command",
+            "command": "true",
+            "datasets": [f"{alice}/cats/1/output"],
+        },
+    )
+    assert resp.status_code == 404 and resp.json()["field"] == "datasets", resp.text
+    # Admins see everyone's.
+    assert hub.floe("GET", f"jobs/{job['id']}", hub.admin_token).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "field", "fragment"),
+    [
+        (
+            {"kind": "command", "command": "true", "machine": "huge"},
+            400,
+            "machine",
+            "valid machines: cpu-small",
+        ),
+        (
+            {"kind": "command", "command": "true", "environment": "r"},
+            400,
+            "environment",
+            "valid environments: python",
+        ),
+        (
+            {"kind": "command", "command": "true", "datasets": ["nope-xyz"]},
+            404,
+            "datasets",
+            "no dataset",
+        ),
+        (
+            {"kind": "command", "command": "true", "datasets": ["a:1:/etc"]},
+            400,
+            "datasets",
+            "must be inside /input",
+        ),
+        ({"kind": "command", "command": ""}, 400, "command", "non-empty"),
+        ({"kind": "notebook", "notebook": {"cells": "x"}}, 400, "notebook", "list of cells"),
+        ({"kind": "notebook", "name": "../x.ipynb", "notebook": notebook()}, 400, "name", ".."),
+        (
+            {"kind": "notebook", "notebook": notebook(), "parameters": {"import": 1}},
+            400,
+            "parameters",
+            "not a Python variable name",
+        ),
+        ({"kind": "train", "command": "x"}, 400, "kind", "kinds: notebook, command, snapshot"),
+        ({"kind": "command", "command": "x", "project": "Bad Name"}, 400, "project", "lowercase"),
+        ({"kind": "command", "command": "x", "colour": "red"}, 400, "colour", "unknown field"),
+        (
+            {
+                "kind": "command",
+                "command": "x",
+                "code": [{"path": "a.py", "sha256": "0" * 64, "size": 1}],
+            },
+            409,
+            "code",
+            "have not been uploaded",
+        ),
+    ],
+)
+def test_bad_job_requests_name_the_field(hub, user_token, body, status, field, fragment):
+    _name, token = user_token("alice")
+    resp = hub.floe("POST", "jobs", token, json={"project": "cats", **body})
+    assert resp.status_code == status, resp.text
+    error = resp.json()
+    assert error["field"] == field and fragment in error["error"], error
+
+
+def test_gpu_job_without_a_gpu_driver_fails_with_a_clear_reason(hub, user_token):
+    _name, token = user_token("alice")
+    job = submit(hub, token, kind="command", command="nvidia-smi", machine="gpu-1")
+    job = wait_for(hub, token, job)
+    assert job["state"] == "error" and "no GPU driver" in job["reason"], job["reason"]
+    catalog = hub.floe("GET", "catalog", token).json()
+    assert catalog["gpus"] == {"total": 1, "free": 1}  # given back after the failure
+    assert "cpu-tiny" in [m["slug"] for m in catalog["machines"]]
