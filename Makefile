@@ -17,9 +17,10 @@ run: images tools ## serve Floe on http://127.0.0.1:$${FLOE_PORT:-8000}
 test: images tools chromium lint ## unit, integration and browser tests
 	$(VENV)/bin/pytest
 
-bench: images tools ## spawn-to-ready vs plain DockerSpawner; dataset upload, dedup, mounts
+bench: images tools ## spawn-to-ready vs plain DockerSpawner; datasets; jobs vs docker run
 	$(PY) -m bench.spawn
 	$(PY) -m bench.datasets
+	$(PY) -m bench.jobs
 
 images: venv docker ## build floe/workspace (and a base image when no registry answers)
 	$(PY) -m images.build

@@ -18,6 +18,10 @@ from .stores import hash_file
 from .tree import BadTree, Entry, Tree
 
 
+class TooBig(BadTree):
+    """A folder over the size limit of a snapshot."""
+
+
 @dataclass(frozen=True)
 class LocalFile:
     rel: str
@@ -93,9 +97,25 @@ def scan_folder(
     root: Path,
     cache: HashCache | None = None,
     on_hashed: Callable[[int], None] | None = None,
+    include: Callable[[str], bool] | None = None,
+    max_bytes: int | None = None,
 ) -> tuple[Tree, dict[str, str]]:
-    """Return the folder's tree and, for each blob id, a local file holding it."""
+    """Return the folder's tree and, for each blob id, a local file holding it.
+
+    ``include`` picks files by relative path before anything is read; a folder whose picked
+    files add up to more than ``max_bytes`` is refused before hashing.
+    """
     files = list_files(root)
+    if include is not None:
+        files = [f for f in files if include(f.rel)]
+    total = sum(f.size for f in files)
+    if max_bytes is not None and total > max_bytes:
+        biggest = sorted(files, key=lambda f: f.size, reverse=True)[:3]
+        raise TooBig(
+            f"{root} holds {total / 2**20:.1f} MiB, over the {max_bytes / 2**20:.0f} MiB limit; "
+            f"the biggest files are {', '.join(f.rel for f in biggest)}: "
+            "list what the job does not need in .floeignore"
+        )
     hashes = cache.lookup(files) if cache else {}
     todo = [f for f in files if f.path not in hashes]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .auth import configure_auth
 from .hub import configure_hub
+from .network import ensure_network
 from .services import configure_services
 from .settings import Settings, read_settings
 from .workspaces import configure_workspaces
@@ -12,8 +13,10 @@ from .workspaces import configure_workspaces
 def configure(c: object) -> Settings:
     """Apply Floe's configuration to JupyterHub's config object ``c``."""
     settings = read_settings()
-    configure_hub(c, settings)
+    # Containers reach the hub API and the floe service on this network's gateway.
+    gateway = ensure_network(settings.network_name)
+    configure_hub(c, settings, gateway)
     configure_auth(c, settings)
-    configure_workspaces(c, settings)
-    configure_services(c, settings)
+    configure_workspaces(c, settings, gateway)
+    configure_services(c, settings, gateway)
     return settings

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import logging
 
-from .network import ensure_network
 from .settings import Settings, secret_file
 
 
-def configure_hub(c: object, settings: Settings) -> None:
+def configure_hub(c: object, settings: Settings, gateway: str) -> None:
     data = settings.data_dir
     c.JupyterHub.bind_url = f"http://127.0.0.1:{settings.port}"
     # The hub API listens on the workspace network's gateway: containers reach it there.
-    gateway = ensure_network(settings.network_name)
     c.JupyterHub.hub_bind_url = f"http://{gateway}:{settings.hub_api_port}"
     c.JupyterHub.db_url = settings.hub_db_url
     c.JupyterHub.cookie_secret_file = str(data / "jupyterhub_cookie_secret")

@@ -16,12 +16,18 @@ def _service_environment(settings: Settings) -> dict[str, str]:
     return env
 
 
-def configure_services(c: object, settings: Settings) -> None:
+def floe_service_url(settings: Settings, gateway: str) -> str:
+    """Where the floe service listens: the proxy routes /services/floe/ there, and
+    workspaces (the Run as job button) reach it there directly."""
+    return f"http://{gateway}:{settings.service_port}"
+
+
+def configure_services(c: object, settings: Settings, gateway: str = "127.0.0.1") -> None:
     services: list[dict] = [
         {
-            # Datasets (and later jobs): REST API and pages at /services/floe/.
+            # Datasets and jobs: REST API and pages at /services/floe/.
             "name": "floe",
-            "url": f"http://127.0.0.1:{settings.service_port}",
+            "url": floe_service_url(settings, gateway),
             "command": [sys.executable, "-m", "floe.service.app"],
             "environment": _service_environment(settings),
             "oauth_no_confirm": True,

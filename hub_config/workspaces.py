@@ -4,16 +4,25 @@ from __future__ import annotations
 
 from spawner import StaticGpuInventory, WorkspaceSpawner
 
+from .services import floe_service_url
 from .settings import Settings
 
 
-def configure_workspaces(c: object, settings: Settings) -> None:
+def configure_workspaces(c: object, settings: Settings, gateway: str) -> None:
     c.JupyterHub.spawner_class = WorkspaceSpawner
     c.DockerSpawner.network_name = settings.network_name
     c.DockerSpawner.prefix = f"{settings.instance}-workspace"
     c.WorkspaceSpawner.home_volume_template = f"{settings.instance}-home-{{username}}"
     c.merge(settings.floe_config())  # where datasets live, for mounting them
     c.Spawner.default_url = "/lab"
+    # The workspace's extension (Run as job, Save output) calls the floe service directly,
+    # with the server's own token, which may therefore use that service.
+    c.Spawner.environment = {"FLOE_SERVICE_URL": floe_service_url(settings, gateway)}
+    c.Spawner.server_token_scopes = [
+        "users:activity!user",
+        "access:servers!server",
+        "access:services!service=floe",
+    ]
     # Two slow cores: a cold JupyterLab can take a while to answer.
     c.Spawner.start_timeout = 180
     c.Spawner.http_timeout = 120

@@ -1,8 +1,10 @@
 """Build Floe's images: ``python -m images.build``.
 
 The workspace image is rebuilt only when its inputs change: the files in
-``images/workspace/``, the base image and the hub's JupyterHub version are hashed into the
-label ``floe.inputs-hash``, and a second run with the same inputs returns in seconds.
+``images/workspace/``, the Floe code that runs inside (the JupyterLab extension in
+``extensions/floe_jupyter`` and the upload client it uses), the base image and the hub's
+JupyterHub version are hashed into the label ``floe.inputs-hash``, and a second run with the
+same inputs returns in seconds.
 
 The base: ``FLOE_BASE_IMAGE`` when set; otherwise ``debian:bookworm-slim`` if present or
 pullable, else ``floe/base:bookworm``, built here once by ``base/make-base.sh``
@@ -27,7 +29,25 @@ import jupyterhub
 from spawner.catalog import WORKSPACE_IMAGE
 
 HERE = Path(__file__).resolve().parent
+REPO_ROOT = HERE.parent
 WORKSPACE_DIR = HERE / "workspace"
+EXTENSION_DIR = REPO_ROOT / "extensions" / "floe_jupyter"
+# What of the extension is source (the rest is npm's and the build's output).
+EXTENSION_SOURCES = (
+    "pyproject.toml",
+    "package.json",
+    "yarn.lock",
+    "tsconfig.json",
+    "install.json",
+    ".yarnrc.yml",
+    "src",
+    "style",
+    "floe_jupyter/*.py",
+    "jupyter-config",
+)
+# The part of Floe the extension imports (installed into the image without dependencies).
+CLIENT_SOURCES = ("pyproject.toml", "floe/*.py", "floe/cli/*.py", "dataset_mounter/*.py")
+WHEEL_CACHE = REPO_ROOT / ".tools" / "wheels"
 DEFAULT_BASE = "debian:bookworm-slim"
 LOCAL_BASE = "floe/base:bookworm"
 HASH_LABEL = "floe.inputs-hash"
@@ -73,16 +93,70 @@ def ensure_base(client: docker.DockerClient) -> str:
     return LOCAL_BASE
 
 
+def _files(root: Path, patterns: tuple[str, ...]) -> list[Path]:
+    found: set[Path] = set()
+    for pattern in patterns:
+        for path in root.glob(pattern):
+            found.update(p for p in ([path] if path.is_file() else path.rglob("*")) if p.is_file())
+    return sorted(found)
+
+
+def _hash_files(digest: hashlib._Hash, root: Path, files: list[Path]) -> None:
+    for path in files:
+        digest.update(str(path.relative_to(root)).encode())
+        digest.update(path.read_bytes())
+
+
+def sources_hash(root: Path, patterns: tuple[str, ...]) -> str:
+    digest = hashlib.sha256()
+    _hash_files(digest, root, _files(root, patterns))
+    return digest.hexdigest()[:16]
+
+
 def inputs_hash(base_id: str, build_args: dict[str, str]) -> str:
     digest = hashlib.sha256()
     digest.update(base_id.encode())
     for key in sorted(build_args):
         digest.update(f"{key}={build_args[key]}\n".encode())
-    for path in sorted(WORKSPACE_DIR.rglob("*")):
-        if path.is_file():
-            digest.update(str(path.relative_to(WORKSPACE_DIR)).encode())
-            digest.update(path.read_bytes())
+    _hash_files(digest, WORKSPACE_DIR, _files(WORKSPACE_DIR, ("*",)))
+    digest.update(sources_hash(EXTENSION_DIR, EXTENSION_SOURCES).encode())
+    digest.update(sources_hash(REPO_ROOT, CLIENT_SOURCES).encode())
     return digest.hexdigest()[:16]
+
+
+def _pip_wheel(source: Path, dest: Path) -> None:
+    # CI=1 makes yarn refuse to touch the lockfile; the lockfile is committed and current.
+    env = {k: v for k, v in os.environ.items() if k != "CI"}
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(dest), str(source)],
+        check=True,
+        env=env,
+    )
+
+
+def extension_wheel() -> Path:
+    """The JupyterLab extension's wheel, built once per version of its sources."""
+    cached = WHEEL_CACHE / f"floe_jupyter-{sources_hash(EXTENSION_DIR, EXTENSION_SOURCES)}"
+    wheels = list(cached.glob("*.whl"))
+    if wheels:
+        return wheels[0]
+    say("building the JupyterLab extension (npm packages the first time: about 2 minutes)...")
+    started = time.monotonic()
+    # The builder skips the JavaScript build when its output exists: start from clean.
+    for stale in ("floe_jupyter/labextension", "lib"):
+        shutil.rmtree(EXTENSION_DIR / stale, ignore_errors=True)
+    (EXTENSION_DIR / "tsconfig.tsbuildinfo").unlink(missing_ok=True)
+    _pip_wheel(EXTENSION_DIR, cached)
+    say(f"built the extension in {time.monotonic() - started:.0f} s")
+    return next(cached.glob("*.whl"))
+
+
+def collect_wheels(dest: Path) -> None:
+    """What the image installs of Floe itself: the extension and the upload client."""
+    dest.mkdir()
+    shutil.copy(extension_wheel(), dest)
+    _pip_wheel(REPO_ROOT, dest)
+    shutil.rmtree(REPO_ROOT / "build", ignore_errors=True)  # setuptools' leftovers
 
 
 def build_workspace(force: bool = False) -> str:
@@ -104,6 +178,7 @@ def build_workspace(force: bool = False) -> str:
     with tempfile.TemporaryDirectory(prefix="floe-build-") as context:
         shutil.copytree(WORKSPACE_DIR, context, dirs_exist_ok=True)
         shutil.copy(CA_BUNDLE, Path(context) / "ca-certificates.crt")
+        collect_wheels(Path(context) / "wheels")
         cmd = ["docker", "build", "-t", WORKSPACE_IMAGE, "--label", f"{HASH_LABEL}={wanted_hash}"]
         for key, value in build_args.items():
             cmd += ["--build-arg", f"{key}={value}"]

@@ -321,6 +321,8 @@ class WorkspaceSpawner(DockerSpawner):
                 **self.get_env(),
                 "FLOE_ENVIRONMENT": options.environment.slug,
                 "FLOE_MACHINE": options.machine.slug,
+                # The mounts as specs, so Run as job can default to the same inputs.
+                "FLOE_DATASETS": ",".join(f"{m.source}:{m.target}" for m in self.dataset_mounts),
             },
             command=await self.get_command(),
             mounts=[

@@ -121,10 +121,16 @@ def test_new_user_signs_up_is_approved_and_works_in_jupyterlab(hub, page, artifa
     )
     cell = page.locator(".jp-Notebook .jp-Cell .cm-content").first
     cell.click()
-    page.keyboard.type("print(sum(range(10)) * 7)")
+    page.keyboard.type('print(sum(range(10)) * 7, open("/output/mine.txt", "w").write("kept"))')
     page.keyboard.press("Shift+Enter")
     expect(page.locator(".jp-OutputArea-output").first).to_contain_text("315", timeout=120_000)
     shot(page, artifacts, "05-notebook-cell-ran")
+    # A second cell, typed but never run or saved here: the job runs it as the editor shows it.
+    page.keyboard.type(
+        "import json, time; [print(json.dumps({'step': i, 'acc': 0.5 + i / 10})) "
+        "or time.sleep(1) for i in range(3)]; "
+        "open('/output/result.txt', 'w').write('from the job')"
+    )
 
     # A terminal: type a command, see what it printed.
     page.click(".lm-MenuBar-itemLabel:text-is('File')")
@@ -142,5 +148,57 @@ def test_new_user_signs_up_is_approved_and_works_in_jupyterlab(hub, page, artifa
     expect(rows).to_contain_text("floe-42 on", timeout=60_000)
     expect(rows).to_contain_text("hello from a dataset", timeout=30_000)
     shot(page, artifacts, "06-terminal")
+
+    # Run as job: the dialog, then the job's page, live until it completes.
+    page.locator(".lm-TabBar-tab", has_text="Untitled.ipynb").first.click()
+    page.click(".floe-run-as-job button, button.floe-run-as-job, .floe-run-as-job")
+    dialog = page.locator(".jp-Dialog")
+    expect(dialog.locator("#floe-machine")).to_be_visible()
+    expect(dialog.locator("#floe-datasets")).to_have_value(f"{name}/notes:1:/input/notes")
+    dialog.locator("#floe-project").fill("browser")
+    dialog.locator("#floe-message").fill("from the browser")
+    shot(page, artifacts, "07-run-as-job-dialog")
+    dialog.locator(".jp-Dialog-button.jp-mod-accept").click()
+    link = page.locator("a.floe-job-link")
+    expect(link).to_be_visible(timeout=60_000)
+    job_url = hub.url + link.get_attribute("href")
+    page.locator(".jp-Dialog-button.jp-mod-accept").click()
+
+    job_page = page.context.new_page()
+    job_page.goto(job_url)
+    expect(job_page.locator("#state")).to_have_text("complete", timeout=180_000)
+    expect(job_page.locator("#log")).to_contain_text('"acc": 0.7', timeout=30_000)
+    expect(job_page.locator("canvas[data-metric=acc]")).to_be_visible(timeout=30_000)
+    expect(job_page.locator("#output")).to_contain_text("result.txt")
+    expect(job_page.locator("#output")).to_contain_text("Untitled.ipynb")
+    expect(job_page.locator("body")).to_contain_text("from the browser")
+    shot(job_page, artifacts, "08-job-page")
+
+    # Save output: the notebook as it is and the workspace's /output, as a snapshot job.
+    page.bring_to_front()
+    page.click(".floe-save-output")
+    dialog = page.locator(".jp-Dialog")
+    dialog.locator("#floe-project").fill("browser")
+    dialog.locator("#floe-message").fill("what I made by hand")
+    dialog.locator(".jp-Dialog-button.jp-mod-accept").click()
+    link = page.locator("a.floe-job-link")
+    expect(link).to_be_visible(timeout=60_000)
+    snapshot_url = hub.url + link.get_attribute("href")
+    page.locator(".jp-Dialog-button.jp-mod-accept").click()
+    job_page.goto(snapshot_url)
+    expect(job_page.locator("#state")).to_have_text("complete")
+    expect(job_page.locator("#output")).to_contain_text("mine.txt")
+    expect(job_page.locator("#output")).to_contain_text("Untitled.ipynb")
+    expect(job_page.locator("body")).to_contain_text("what I made by hand")
+    shot(job_page, artifacts, "09-saved-output")
+
+    # The Jobs panel lists both, live.
+    page.bring_to_front()
+    page.locator(".lm-TabBar-tab[title='Floe jobs']").click()
+    expect(page.locator(f"#floe-jobs tr[data-job='{name}/browser/1']")).to_contain_text(
+        "complete", timeout=30_000
+    )
+    expect(page.locator(f"#floe-jobs tr[data-job='{name}/browser/2']")).to_be_visible()
+    shot(page, artifacts, "10-jobs-panel")
 
     hub.stop_server(name)

@@ -238,6 +238,7 @@ def test_pages_list_datasets_and_files_and_openapi_is_served(hub, user_token, tm
     spec = requests.get(f"{hub.url}/services/floe/api/openapi.json", timeout=30).json()
     assert spec["openapi"].startswith("3.")
     assert "/datasets/{owner}/{name}/versions" in spec["paths"]
+    assert "/jobs/{job}/logs" in spec["paths"]
 
 
 def test_login_is_kept_private_and_errors_say_what_to_do(hub, user_token, tmp_path):

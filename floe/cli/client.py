@@ -80,11 +80,31 @@ class FloeClient:
         body = {"manifest": manifest, "message": message}
         return self.json("POST", f"datasets/{full_name}/versions", json=body)
 
-    def download_file(self, full_name: str, number: int, path: str, dest: Path) -> None:
-        url = f"datasets/{full_name}/versions/{number}/files/{quote(path)}"
-        resp = self.request("GET", url, stream=True)
+    def download_file(self, path: str, dest: Path) -> None:
+        """Stream the file the API serves at ``path`` to ``dest`` (atomically)."""
+        resp = self.request("GET", path, stream=True)
         tmp = dest.with_name(dest.name + ".part")
         with open(tmp, "wb") as f:
             for chunk in resp.iter_content(1 << 20):
                 f.write(chunk)
         tmp.replace(dest)
+
+    # --- jobs ----------------------------------------------------------------------
+
+    def catalog(self) -> dict:
+        return self.json("GET", "catalog")
+
+    def projects(self) -> list[dict]:
+        return self.json("GET", "projects")
+
+    def submit_job(self, body: dict) -> dict:
+        return self.json("POST", "jobs", json=body)
+
+    def jobs(self, **filters: Any) -> list[dict]:
+        return self.json("GET", "jobs", params={k: v for k, v in filters.items() if v})
+
+    def job(self, ref: str | int) -> dict:
+        return self.json("GET", f"jobs/{quote(str(ref), safe='/')}")
+
+    def output(self, ref: str | int) -> dict:
+        return self.json("GET", f"jobs/{quote(str(ref), safe='/')}/output")

@@ -1,12 +1,14 @@
-"""Upload a folder as a dataset version (sending only what the server lacks) and download one."""
+"""Send folders as trees (only the blobs the server lacks) and download trees into folders."""
 
 from __future__ import annotations
 
 import os
 import sys
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from urllib.parse import quote
 
 from dataset_mounter.scan import HashCache, scan_folder
 from dataset_mounter.stores import hash_file
@@ -89,18 +91,31 @@ def _send_blobs(
     progress.close()
 
 
-def upload_folder(client: FloeClient, full_name: str, folder: Path, message: str) -> dict:
-    """Make the folder the next version of ``full_name``; returns the new version."""
-    tree, sources = scan_folder(folder, HashCache(cache_dir() / "hashes.sqlite"))
+def upload_tree(
+    client: FloeClient,
+    folder: Path,
+    commit: Callable[[list[dict]], dict],
+    *,
+    include: Callable[[str], bool] | None = None,
+    max_bytes: int | None = None,
+    allow_empty: bool = False,
+) -> dict:
+    """Send the blobs of ``folder`` the server lacks, then ``commit(manifest)`` and return it.
+
+    Used for dataset versions, jobs' code snapshots and saved workspace outputs alike.
+    """
+    tree, sources = scan_folder(
+        folder, HashCache(cache_dir() / "hashes.sqlite"), include=include, max_bytes=max_bytes
+    )
     tree = Tree.from_entries([e for e in tree.entries if e.path not in LOCAL_FILES])
-    if not tree.entries:
+    if not tree.entries and not allow_empty:
         raise FloeError(f"{folder} has no files to upload")
     sizes = {e.sha256: e.size for e in tree.entries}
     for attempt in range(3):
-        missing = client.missing_blobs(sorted(tree.blob_ids()))
+        missing = client.missing_blobs(sorted(tree.blob_ids())) if tree.entries else []
         _send_blobs(client, missing, sources, sizes)
         try:
-            return client.commit(full_name, tree.to_manifest(), message)
+            return commit(tree.to_manifest())
         except FloeError as err:
             # Another upload may have lost a blob we counted on; send what is still missing.
             if err.status != 409 or "missing" not in err.body or attempt == 2:
@@ -108,14 +123,16 @@ def upload_folder(client: FloeClient, full_name: str, folder: Path, message: str
     raise AssertionError("unreachable")
 
 
-def download_version(client: FloeClient, full_name: str, number: int | None, dest: Path) -> dict:
-    """Write a version's files under ``dest``; files already there and whole are kept."""
-    if number is None:
-        number = client.dataset(full_name)["latest_version"]
-        if number is None:
-            raise FloeError(f"{full_name} has no versions yet")
-    version = client.version(full_name, number)
-    files = version["files"]
+def upload_folder(client: FloeClient, full_name: str, folder: Path, message: str) -> dict:
+    """Make the folder the next version of ``full_name``; returns the new version."""
+    return upload_tree(client, folder, lambda manifest: client.commit(full_name, manifest, message))
+
+
+def download_files(files: list[dict], dest: Path, fetch: Callable[[str, Path], None]) -> None:
+    """Write ``files`` (manifest entries) under ``dest`` with ``fetch(path, target)``.
+
+    Files already there and whole are kept; every file is checked against its sha256.
+    """
     progress = Progress("downloading", len(files), sum(f["size"] for f in files))
     for entry in files:
         target = dest / entry["path"]
@@ -123,11 +140,40 @@ def download_version(client: FloeClient, full_name: str, number: int | None, des
             raise FloeError(f"refusing {entry['path']!r}: it would be written outside {dest}")
         if not (target.exists() and hash_file(target) == entry["sha256"]):
             target.parent.mkdir(parents=True, exist_ok=True)
-            client.download_file(full_name, number, entry["path"], target)
+            fetch(entry["path"], target)
             if hash_file(target) != entry["sha256"]:
                 raise FloeError(f"{entry['path']} arrived damaged; run the download again")
             if entry.get("mode", 0) & 0o111:
                 os.chmod(target, 0o755)
         progress.add(entry["size"])
     progress.close()
+
+
+def download_version(client: FloeClient, full_name: str, number: int | None, dest: Path) -> dict:
+    """Write a version's files under ``dest``."""
+    if number is None:
+        number = client.dataset(full_name)["latest_version"]
+        if number is None:
+            raise FloeError(f"{full_name} has no versions yet")
+    version = client.version(full_name, number)
+    download_files(
+        version["files"],
+        dest,
+        lambda path, target: client.download_file(
+            f"datasets/{full_name}/versions/{number}/files/{quote(path)}", target
+        ),
+    )
     return version
+
+
+def download_output(client: FloeClient, job: str, dest: Path) -> dict:
+    """Write a job's output files under ``dest``."""
+    output = client.output(job)
+    download_files(
+        output["files"],
+        dest,
+        lambda path, target: client.download_file(
+            f"jobs/{quote(job, safe='/')}/output/files/{quote(path)}", target
+        ),
+    )
+    return output

@@ -28,7 +28,8 @@ DOCUMENT = {
     "info": {
         "title": "Floe service API",
         "version": "1",
-        "description": "Datasets as versioned, content-addressed trees. Authenticate with "
+        "description": "Datasets as versioned, content-addressed trees; jobs that run "
+        "notebooks and commands on them. Authenticate with "
         "'Authorization: token <JupyterHub API token>'. "
         'Errors are {"error": "…"} with a 4xx status.',
     },
@@ -72,6 +73,46 @@ DOCUMENT = {
                     "message": {"type": "string"},
                 },
             },
+            "NewJob": {
+                "type": "object",
+                "required": ["project"],
+                "description": "A notebook job sends 'notebook' (nbformat 4 JSON) and 'name'; a "
+                "command job sends 'command' and optionally 'code' (a manifest whose blobs were "
+                "uploaded first); a snapshot sends 'notebook' and 'output' (a manifest). "
+                "Errors name the bad field in 'field'.",
+                "properties": {
+                    "project": {"type": "string", "pattern": "^[a-z0-9][a-z0-9._-]{0,99}$"},
+                    "kind": {"type": "string", "enum": ["notebook", "command", "snapshot"]},
+                    "name": {"type": "string", "description": "the notebook's file name"},
+                    "notebook": {"type": "object"},
+                    "command": {"type": "string"},
+                    "code": {"type": "array", "items": {"$ref": "#/components/schemas/FileEntry"}},
+                    "output": {
+                        "type": "array",
+                        "items": {"$ref": "#/components/schemas/FileEntry"},
+                    },
+                    "environment": {"type": "string"},
+                    "machine": {"type": "string"},
+                    "datasets": {
+                        "type": "array",
+                        "items": {"type": "string"},
+                        "description": "'mnist:1', 'bob/cats:2:/input/pets', "
+                        "'alice/cats/3/output:/input/prev'",
+                    },
+                    "parameters": {"type": "object"},
+                    "message": {"type": "string"},
+                },
+            },
+            "Rerun": {
+                "type": "object",
+                "properties": {
+                    "environment": {"type": "string"},
+                    "machine": {"type": "string"},
+                    "datasets": {"type": "array", "items": {"type": "string"}},
+                    "parameters": {"type": "object"},
+                    "message": {"type": "string"},
+                },
+            },
             "BlobList": {
                 "type": "object",
                 "required": ["blobs"],
@@ -105,6 +146,28 @@ DOCUMENT = {
             "post": _op("Upload many small blobs at once: repeated '<size>\\n' + bytes", "201")
         },
         "/blobs/stats": {"get": _op("Blob bytes received since start (admins)", errors=("403",))},
+        "/jobs": {
+            "get": _op("Your jobs, newest first; ?project=&state=&limit=", errors=("400",)),
+            "post": _op(
+                "Submit a job; 409 with 'missing' lists code blobs to send first",
+                "201",
+                "NewJob",
+                ("400", "404", "409", "503"),
+            ),
+        },
+        "/jobs/{job}": {"get": _op("A job (id or owner/project/N) with its state history")},
+        "/jobs/{job}/stop": {"post": _op("Stop a job", "202")},
+        "/jobs/{job}/rerun": {
+            "post": _op("Run again with the same code and inputs, changes applied", "201", "Rerun")
+        },
+        "/jobs/{job}/logs": {
+            "get": _op("The log as text; ?follow=1 streams it until the job ends; ?offset=N")
+        },
+        "/jobs/{job}/metrics": {"get": _op("Metric lines with their times, and the last values")},
+        "/jobs/{job}/output": {"get": _op("The output tree", errors=("404", "409"))},
+        "/jobs/{job}/output/files/{path}": {"get": _op("One output file's bytes")},
+        "/projects": {"get": _op("Your projects", errors=())},
+        "/catalog": {"get": _op("Environments, machine types and free GPUs", errors=())},
     },
 }
 

@@ -5,6 +5,8 @@
 const LOG_KEEP_CHARS = 2_000_000;
 
 function floeJobPage(cfg) {
+  // JupyterHub accepts a cookie-authenticated fetch() only with the page's XSRF token.
+  const get = (path) => fetch(cfg.api + path, { headers: { "X-XSRFToken": cfg.xsrf } });
   const logEl = document.getElementById("log");
   const charts = {};
   let finished = cfg.finished;
@@ -20,7 +22,7 @@ function floeJobPage(cfg) {
   }
 
   async function followLog() {
-    const resp = await fetch(`${cfg.api}jobs/${cfg.id}/logs?follow=1`);
+    const resp = await get(`jobs/${cfg.id}/logs?follow=1`);
     const reader = resp.body.getReader();
     const decoder = new TextDecoder();
     for (;;) {
@@ -32,7 +34,7 @@ function floeJobPage(cfg) {
   }
 
   async function refreshState() {
-    const job = await (await fetch(`${cfg.api}jobs/${cfg.id}`)).json();
+    const job = await (await get(`jobs/${cfg.id}`)).json();
     const badge = document.getElementById("state");
     badge.textContent = job.state;
     badge.className = `state state-${job.state}`;
@@ -45,7 +47,7 @@ function floeJobPage(cfg) {
   }
 
   async function refreshMetrics() {
-    const data = await (await fetch(`${cfg.api}jobs/${cfg.id}/metrics`)).json();
+    const data = await (await get(`jobs/${cfg.id}/metrics`)).json();
     const series = {};
     data.metrics.forEach((m, i) => {
       const x = typeof m.values.step === "number" ? m.values.step : i + 1;

@@ -1,0 +1,205 @@
+"""Handlers under ``/floe/`` in the user's server: what the JupyterLab buttons call.
+
+They snapshot what the user has (the notebook as the editor shows it, its folder, /output),
+send only the blobs the floe service lacks, and submit jobs with the user's hub token.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import posixpath
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from jupyter_server.base.handlers import APIHandler
+from jupyter_server.utils import url_path_join
+from tornado import web
+from tornado.ioloop import IOLoop
+
+from dataset_mounter.tree import BadTree
+from floe.cli.client import FloeClient, FloeError
+from floe.cli.ignore import IgnoreRules
+from floe.cli.transfer import download_output, upload_tree
+
+# A folder snapshot bigger than this is refused with the biggest files named.
+SNAPSHOT_MAX_BYTES = int(os.environ.get("FLOE_SNAPSHOT_MAX_BYTES", str(100 << 20)))
+OUTPUT_DIR = Path(os.environ.get("FLOE_OUTPUT_DIR", "/output"))
+
+
+def workspace_defaults() -> dict[str, Any]:
+    """What this workspace runs on: the defaults of the Run as job dialog."""
+    mounts = [m for m in os.environ.get("FLOE_DATASETS", "").split(",") if m]
+    return {
+        "environment": os.environ.get("FLOE_ENVIRONMENT", ""),
+        "machine": os.environ.get("FLOE_MACHINE", ""),
+        "datasets": mounts,
+    }
+
+
+class FloeHandler(APIHandler):
+    def client(self) -> FloeClient:
+        url = os.environ.get("FLOE_SERVICE_URL")
+        token = os.environ.get("JUPYTERHUB_API_TOKEN")
+        if not url or not token:
+            raise web.HTTPError(503, "this server was not started by Floe (no FLOE_SERVICE_URL)")
+        return FloeClient(url, token)
+
+    async def call(self, fn: Callable[[], Any]) -> Any:
+        """Run blocking work off the event loop; Floe's errors become JSON with their status."""
+        try:
+            return await IOLoop.current().run_in_executor(None, fn)
+        except FloeError as err:
+            self.set_status(err.status or 502)
+            self.finish(json.dumps({"error": str(err), **err.body}))
+        except BadTree as err:
+            self.set_status(400)
+            self.finish(json.dumps({"error": str(err)}))
+        return None
+
+    def root_dir(self) -> Path:
+        return Path(self.settings["server_root_dir"]).expanduser().resolve()
+
+    def notebook_path(self, body: dict) -> tuple[str, Path]:
+        """The notebook's name and its folder, checked to be inside the server's root."""
+        path = body.get("path")
+        if not isinstance(path, str) or not path.endswith(".ipynb"):
+            raise web.HTTPError(400, "'path' must be the notebook's path, ending in .ipynb")
+        folder = (self.root_dir() / posixpath.dirname(path)).resolve()
+        if not folder.is_relative_to(self.root_dir()):
+            raise web.HTTPError(400, f"{path} is outside this workspace")
+        return posixpath.basename(path), folder
+
+
+class ContextHandler(FloeHandler):
+    @web.authenticated
+    async def get(self) -> None:
+        def gather() -> dict:
+            client = self.client()
+            return {
+                **workspace_defaults(),
+                "catalog": client.catalog(),
+                "projects": [p["name"] for p in client.projects()],
+            }
+
+        result = await self.call(gather)
+        if result is not None:
+            self.finish(json.dumps(result))
+
+
+class RunHandler(FloeHandler):
+    """Run as job: the notebook as the editor shows it, optionally with its folder."""
+
+    @web.authenticated
+    async def post(self) -> None:
+        body = self.get_json_body() or {}
+        name, folder = self.notebook_path(body)
+        job = {
+            "kind": "notebook",
+            "name": name,
+            "notebook": body.get("notebook"),
+            **{
+                k: body[k]
+                for k in ("project", "environment", "machine", "datasets", "parameters", "message")
+                if k in body
+            },
+        }
+
+        def submit() -> dict:
+            client = self.client()
+            if not body.get("include_folder"):
+                return client.submit_job(job)
+            rules = IgnoreRules.for_folder(folder)
+            return upload_tree(
+                client,
+                folder,
+                lambda manifest: client.submit_job({**job, "code": manifest}),
+                include=rules.included,
+                max_bytes=SNAPSHOT_MAX_BYTES,
+                allow_empty=True,
+            )
+
+        result = await self.call(submit)
+        if result is not None:
+            self.set_status(201)
+            self.finish(json.dumps(result))
+
+
+class SaveOutputHandler(FloeHandler):
+    """Save output: the notebook with its outputs and the /output folder, as a snapshot job."""
+
+    @web.authenticated
+    async def post(self) -> None:
+        body = self.get_json_body() or {}
+        name, _folder = self.notebook_path(body)
+        job = {
+            "kind": "snapshot",
+            "name": name,
+            "notebook": body.get("notebook"),
+            "project": body.get("project"),
+            "message": body.get("message", ""),
+            **workspace_defaults(),
+        }
+
+        def save() -> dict:
+            client = self.client()
+            if not OUTPUT_DIR.is_dir():
+                return client.submit_job(job)
+            return upload_tree(
+                client,
+                OUTPUT_DIR,
+                lambda manifest: client.submit_job({**job, "output": manifest}),
+                max_bytes=None,
+                allow_empty=True,
+            )
+
+        result = await self.call(save)
+        if result is not None:
+            self.set_status(201)
+            self.finish(json.dumps(result))
+
+
+class JobsHandler(FloeHandler):
+    @web.authenticated
+    async def get(self) -> None:
+        result = await self.call(lambda: self.client().jobs(limit=20))
+        if result is not None:
+            self.finish(json.dumps(result))
+
+
+class OpenOutputHandler(FloeHandler):
+    """Copy a job's output into the workspace, under outputs/<project>-<N>/."""
+
+    @web.authenticated
+    async def post(self) -> None:
+        job = (self.get_json_body() or {}).get("job")
+        if not isinstance(job, str) or job.count("/") != 2:
+            raise web.HTTPError(400, "'job' must be a job's name like alice/cats/3")
+        _owner, project, number = job.split("/")
+        # Into the home volume (work/) when there is one, so the copy outlives the container.
+        persistent = "work/" if (self.root_dir() / "work").is_dir() else ""
+        rel = f"{persistent}outputs/{project}-{number}"
+
+        def fetch() -> dict:
+            output = download_output(self.client(), job, self.root_dir() / rel)
+            return {"path": rel, "file_count": output["file_count"]}
+
+        result = await self.call(fetch)
+        if result is not None:
+            self.finish(json.dumps(result))
+
+
+def setup_handlers(server_app: Any) -> None:
+    web_app = server_app.web_app
+    base = url_path_join(web_app.settings["base_url"], "floe")
+    web_app.add_handlers(
+        ".*$",
+        [
+            (url_path_join(base, "context"), ContextHandler),
+            (url_path_join(base, "run"), RunHandler),
+            (url_path_join(base, "save"), SaveOutputHandler),
+            (url_path_join(base, "jobs"), JobsHandler),
+            (url_path_join(base, "open-output"), OpenOutputHandler),
+        ],
+    )
