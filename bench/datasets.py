@@ -12,17 +12,14 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import secrets
 import shutil
 import statistics
 import subprocess
-import tempfile
 import time
-import uuid
 from pathlib import Path
 
+from bench.harness import save_report, scratch_hub
 from bench.spawn import spawn_to_ready
 from dataset_mounter import datasets as ds
 from dataset_mounter.mounts import materialize_tree
@@ -30,9 +27,7 @@ from dataset_mounter.settings import DatasetSettings
 from floe.cli.client import FloeClient
 from floe.cli.transfer import upload_folder
 from hub_config.settings import read_settings
-from tests.hub_process import REPO_ROOT, HubProcess
-
-RESULTS = REPO_ROOT / "bench-results"
+from tests.hub_process import HubProcess
 
 
 def make_large(root: Path, total_mib: int, file_mib: int = 64) -> int:
@@ -78,15 +73,9 @@ def main() -> None:
     parser.add_argument("--spawns", type=int, default=9)
     args = parser.parse_args()
 
-    work = Path(tempfile.mkdtemp(prefix="floe-bench-data-", dir="/var/tmp"))
-    os.environ["XDG_CACHE_HOME"] = str(work / "client-cache")  # a cold client hash cache
-    hub = HubProcess(
-        instance=f"benchdata{uuid.uuid4().hex[:4]}",
-        data_dir=work / "hub",
-        admin_password=secrets.token_urlsafe(16),
-    )
     report: dict = {}
-    try:
+    with scratch_hub("data") as (hub, work):
+        os.environ["XDG_CACHE_HOME"] = str(work / "client-cache")  # a cold client hash cache
         print("generating data...", flush=True)
         large_bytes = make_large(work / "large", args.large_mib)
         make_small(work / "small", args.small_files)
@@ -178,12 +167,7 @@ def main() -> None:
             f"cache) {report['e_first_spawn_with_mounts_s']:.2f} s",
             flush=True,
         )
-    finally:
-        hub.stop()
-        hub.remove_docker_objects()
-        shutil.rmtree(work, ignore_errors=True)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "datasets.json").write_text(json.dumps(report, indent=2))
+    save_report("datasets", report)
 
 
 def _spawn(hub: HubProcess, user: str, options: dict) -> float:

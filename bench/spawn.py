@@ -10,7 +10,6 @@ REST API's POST to the server answering ``/user/NAME/api/status`` through the pr
 from __future__ import annotations
 
 import argparse
-import json
 import secrets
 import statistics
 import tempfile
@@ -21,9 +20,8 @@ from pathlib import Path
 
 import requests
 
+from bench.harness import save_report
 from tests.hub_process import REPO_ROOT, HubProcess
-
-RESULTS = REPO_ROOT / "bench-results"
 
 
 def spawn_to_ready(
@@ -127,8 +125,7 @@ def main() -> None:
         "ratio_median": med["floe"] / med["plain"],
         "ratio_concurrent": burst["floe"] / burst["plain"],
     }
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "spawn.json").write_text(json.dumps(report, indent=2))
+    save_report("spawn", report)
     print()
     print(
         f"spawn-to-ready, median of {args.runs}    floe {med['floe']:.2f} s   "

@@ -62,6 +62,8 @@ class ContainerSpec:
     cap_drop: tuple[str, ...] = ("ALL",)
     security_opt: tuple[str, ...] = ("no-new-privileges",)
     pids_limit: int = PIDS_LIMIT
+    # False when the program keeps its own log (jobs do): the engine then stores no copy.
+    engine_log: bool = True
     extra_host_config: dict = field(default_factory=dict)
 
     def device_requests(self) -> list[docker.types.DeviceRequest]:
@@ -90,6 +92,7 @@ class ContainerSpec:
             security_opt=list(self.security_opt),
             pids_limit=self.pids_limit,
             network_mode=self.network,
+            log_config=None if self.engine_log else docker.types.LogConfig(type="none"),
             **self.extra_host_config,
         )
         kwargs: dict = {
@@ -121,6 +124,7 @@ def build_container_spec(
     network: str | None = None,
     exposed_ports: tuple[int, ...] = (),
     working_dir: str | None = None,
+    engine_log: bool = True,
 ) -> ContainerSpec:
     """The container for ``environment`` on ``machine``, with Floe's hardening applied.
 
@@ -146,4 +150,5 @@ def build_container_spec(
         network=network,
         exposed_ports=tuple(exposed_ports),
         working_dir=working_dir,
+        engine_log=engine_log,
     )

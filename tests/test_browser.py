@@ -199,6 +199,11 @@ def test_new_user_signs_up_is_approved_and_works_in_jupyterlab(hub, page, artifa
         "complete", timeout=30_000
     )
     expect(page.locator(f"#floe-jobs tr[data-job='{name}/browser/2']")).to_be_visible()
+    # "Open output" copies a job's output into the workspace.
+    page.locator(f"#floe-jobs tr[data-job='{name}/browser/1'] button").click()
+    expect(page.locator(f"#floe-jobs tr[data-job='{name}/browser/1'] button")).to_have_text(
+        "Copied to work/outputs/browser-1", timeout=60_000
+    )
     shot(page, artifacts, "10-jobs-panel")
 
     hub.stop_server(name)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import docker
@@ -13,22 +12,9 @@ import pytest
 import requests
 
 from floe.cli.client import FloeClient
+from tests.floe_cli import FLOE, floe
 
 pytestmark = pytest.mark.integration
-
-FLOE = Path(sys.executable).parent / "floe"
-
-
-def floe(hub, token, *args, cwd=None, home=None):
-    env = {k: v for k, v in os.environ.items() if k not in ("FLOE_URL", "FLOE_TOKEN")}
-    if token:
-        env.update(FLOE_URL=hub.url, FLOE_TOKEN=token)
-    if home:
-        env["XDG_CACHE_HOME"] = str(home / "cache")
-        env["XDG_CONFIG_HOME"] = str(home / "config")
-    return subprocess.run(
-        [str(FLOE), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
-    )
 
 
 def api(hub, token, method, path, **kwargs):

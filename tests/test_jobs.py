@@ -6,8 +6,12 @@ import os
 import signal
 import time
 
+import docker
 import pytest
 import requests
+
+from spawner.catalog import WORKSPACE_IMAGE
+from tests.conftest import FAKE_GPUS
 
 pytestmark = pytest.mark.integration
 
@@ -333,6 +337,29 @@ def test_bad_job_requests_name_the_field(hub, user_token, body, status, field, f
     assert resp.status_code == status, resp.text
     error = resp.json()
     assert error["field"] == field and fragment in error["error"], error
+
+
+def test_gpu_job_waits_queued_while_the_gpu_is_taken(hub, user_token):
+    _name, token = user_token("alice")
+    # Something else holds the node's only GPU (as a GPU workspace's container would).
+    holder = docker.from_env().containers.run(
+        WORKSPACE_IMAGE,
+        ["sleep", "120"],
+        name=f"{hub.instance}-job-gpu-holder",
+        labels={"floe.gpus": FAKE_GPUS},
+        detach=True,
+    )
+    try:
+        job = submit(hub, token, kind="command", command="true", machine="gpu-1")
+        time.sleep(5)
+        queued = hub.floe("GET", f"jobs/{job['id']}", token).json()
+        assert queued["state"] == "queued", queued
+        assert "waiting for a GPU" in queued["reason"] and "0 of 1" in queued["reason"]
+    finally:
+        holder.remove(force=True)
+    # Once the GPU is free the job starts (and fails here, where the engine has no driver).
+    job = wait_for(hub, token, job)
+    assert [e["state"] for e in job["events"]][-3:] == ["queued", "starting", "error"]
 
 
 def test_gpu_job_without_a_gpu_driver_fails_with_a_clear_reason(hub, user_token):

@@ -12,7 +12,8 @@ from fnmatch import fnmatch
 from pathlib import Path
 
 IGNORE_FILE = ".floeignore"
-ALWAYS_IGNORED = (".git/", ".ipynb_checkpoints/", "__pycache__/", ".floe", ".floedata")
+# Hidden folders (.git, .cache, .local, .ipynb_checkpoints…) are tools' state, not code.
+ALWAYS_IGNORED = (".*/", "__pycache__/", ".floe", ".floedata")
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,14 @@
-"""``floe``: log in, then version datasets from a folder. Exit codes: 0 ok, 1 failed, 2 usage."""
+"""``floe``: log in, version datasets, run jobs and reuse their output.
+
+Exit codes: 0 ok, 1 the job (or the server) failed, 2 usage or input.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import requests
@@ -15,13 +19,10 @@ from floe.errors import FloeUserError
 
 from .client import FloeClient, FloeError
 from .config import NotLoggedIn, load_login, save_login
+from .jobs_cli import UsageError, add_verbs, cmd_data_add
 from .transfer import download_version, upload_folder
 
 DATA_FILE = ".floedata"
-
-
-class UsageError(Exception):
-    pass
 
 
 def _client() -> FloeClient:
@@ -123,6 +124,16 @@ def cmd_data_download(args: argparse.Namespace) -> int:
     return 0
 
 
+def with_client(command: Callable[[FloeClient, argparse.Namespace], int]) -> Callable:
+    return lambda args: command(_client(), args)
+
+
+def _data_add(args: argparse.Namespace) -> int:
+    client = _client()
+    full_name, _ = _full_name(client, args.name)
+    return cmd_data_add(client, args, full_name)
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="floe", description="Floe from the command line.")
     verbs = top.add_subparsers(dest="verb", required=True)
@@ -160,6 +171,14 @@ def parser() -> argparse.ArgumentParser:
     download.add_argument("name", help="[owner/]name[:version] (default: latest)")
     download.add_argument("dir")
     download.set_defaults(run=cmd_data_download)
+
+    add = data.add_parser("add", help="make a job's output the next version of dataset NAME")
+    add.add_argument("job", help="alice/cats/4, cats/4 or 4")
+    add.add_argument("name", help="[owner/]name (created if new)")
+    add.add_argument("-m", "--message", default="", help="default: 'output of JOB'")
+    add.set_defaults(run=_data_add)
+
+    add_verbs(verbs, with_client)
     return top
 
 

@@ -14,6 +14,7 @@ from jobs import records
 from jobs.db import Job, Project
 from jobs.submit import JobContext, rerun_job
 
+from .jobs_api import JOB
 from .pages import PageHandler, _templates
 
 STATE_ORDER = {
@@ -171,7 +172,7 @@ def _render_notebook(store: object, sha256: str) -> str:
 
 
 def routes(prefix: str) -> list[tuple]:
-    job = r"(\d+|[^/]+/[^/]+/\d+)"
+    job = JOB
     return [
         (prefix + r"projects/?", ProjectsPage),
         (prefix + r"projects/([^/]+)/([^/]+)/?", ProjectPage),

@@ -18,7 +18,7 @@ from spawner.catalog import Catalog
 
 from .handlers import APIHandler
 
-JOB = r"(\d+|[^/]+/[^/]+/\d+)"
+JOB = r"(\d+|[^/]+/[^/]+/\d+|[^/]+/\d+)"  # id, owner/project/N or project/N
 FOLLOW_INTERVAL_S = 0.2
 
 

@@ -1,8 +1,8 @@
 """The first program of every job container: run the job, copying all it prints to the log.
 
 The log is a file on the host (``/floe-job/log``), written as the program prints, so nothing is
-lost when the floe service restarts while the job runs. Everything is also passed on to the
-container's own stdout (``docker logs``).
+lost when the floe service restarts while the job runs. It is the only copy: the engine keeps
+none (``docker logs`` of a job container is empty), which halves the cost of every line.
 """
 
 from __future__ import annotations
@@ -34,13 +34,12 @@ def copy_output(argv: list[str], log: object, env: dict[str, str]) -> int:
     fd = proc.stdout.fileno()
     while chunk := os.read(fd, 1 << 16):
         log.write(chunk)
-        os.write(1, chunk)
     return proc.wait()
 
 
 def main() -> int:
     os.chdir("/code")
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    env = dict(os.environ)
     with open(LOG, "ab", buffering=0) as log:
         if os.path.exists(REQUIREMENTS):
             log.write(b"floe: installing floe_requirements.txt with pip\n")

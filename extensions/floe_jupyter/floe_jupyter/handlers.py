@@ -46,17 +46,20 @@ class FloeHandler(APIHandler):
             raise web.HTTPError(503, "this server was not started by Floe (no FLOE_SERVICE_URL)")
         return FloeClient(url, token)
 
-    async def call(self, fn: Callable[[], Any]) -> Any:
-        """Run blocking work off the event loop; Floe's errors become JSON with their status."""
+    async def respond(self, work: Callable[[], Any], status: int = 200) -> None:
+        """Answer with what ``work`` returns, run off the event loop; Floe's errors become
+        JSON with their own status and message."""
         try:
-            return await IOLoop.current().run_in_executor(None, fn)
+            result = await IOLoop.current().run_in_executor(None, work)
         except FloeError as err:
             self.set_status(err.status or 502)
             self.finish(json.dumps({"error": str(err), **err.body}))
         except BadTree as err:
             self.set_status(400)
             self.finish(json.dumps({"error": str(err)}))
-        return None
+        else:
+            self.set_status(status)
+            self.finish(json.dumps(result))
 
     def root_dir(self) -> Path:
         return Path(self.settings["server_root_dir"]).expanduser().resolve()
@@ -83,9 +86,7 @@ class ContextHandler(FloeHandler):
                 "projects": [p["name"] for p in client.projects()],
             }
 
-        result = await self.call(gather)
-        if result is not None:
-            self.finish(json.dumps(result))
+        await self.respond(gather)
 
 
 class RunHandler(FloeHandler):
@@ -120,10 +121,7 @@ class RunHandler(FloeHandler):
                 allow_empty=True,
             )
 
-        result = await self.call(submit)
-        if result is not None:
-            self.set_status(201)
-            self.finish(json.dumps(result))
+        await self.respond(submit, 201)
 
 
 class SaveOutputHandler(FloeHandler):
@@ -154,18 +152,13 @@ class SaveOutputHandler(FloeHandler):
                 allow_empty=True,
             )
 
-        result = await self.call(save)
-        if result is not None:
-            self.set_status(201)
-            self.finish(json.dumps(result))
+        await self.respond(save, 201)
 
 
 class JobsHandler(FloeHandler):
     @web.authenticated
     async def get(self) -> None:
-        result = await self.call(lambda: self.client().jobs(limit=20))
-        if result is not None:
-            self.finish(json.dumps(result))
+        await self.respond(lambda: self.client().jobs(limit=20))
 
 
 class OpenOutputHandler(FloeHandler):
@@ -185,9 +178,7 @@ class OpenOutputHandler(FloeHandler):
             output = download_output(self.client(), job, self.root_dir() / rel)
             return {"path": rel, "file_count": output["file_count"]}
 
-        result = await self.call(fetch)
-        if result is not None:
-            self.finish(json.dumps(result))
+        await self.respond(fetch)
 
 
 def setup_handlers(server_app: Any) -> None:

@@ -211,35 +211,46 @@ async function showJobLink(title: string, job: IJob): Promise<void> {
   await showDialog({ title, body: new Widget({ node: body }), buttons: [Dialog.okButton()] });
 }
 
-async function runAsJob(panel: NotebookPanel): Promise<void> {
-  const ctx = await requestAPI<IContext>('context');
-  const result = await showDialog({
-    title: 'Run as job',
-    body: new RunJobForm(ctx, defaultProject(panel)),
-    buttons: [Dialog.cancelButton(), Dialog.okButton({ label: 'Run' })]
-  });
-  if (!result.button.accept || !result.value) {
-    return;
-  }
-  // The notebook as the editor shows it, unsaved edits included.
-  const request = { ...result.value, path: panel.context.path, notebook: panel.context.model.toJSON() };
-  const job = await requestAPI<IJob>('run', { method: 'POST', body: JSON.stringify(request) });
-  await showJobLink('Job submitted', job);
+interface IFormWidget extends Widget {
+  getValue(): Record<string, unknown>;
 }
 
-async function saveOutput(panel: NotebookPanel): Promise<void> {
+/** Ask with ``form``; send its answer and the notebook as the editor shows it (unsaved edits
+ * included) to the server extension's ``endPoint``; show the new job's link. */
+async function submitNotebook(
+  panel: NotebookPanel,
+  title: string,
+  form: (ctx: IContext) => IFormWidget,
+  accept: string,
+  endPoint: string,
+  done: string
+): Promise<void> {
   const ctx = await requestAPI<IContext>('context');
   const result = await showDialog({
-    title: 'Save output',
-    body: new SaveOutputForm(ctx, defaultProject(panel)),
-    buttons: [Dialog.cancelButton(), Dialog.okButton({ label: 'Save' })]
+    title,
+    body: form(ctx),
+    buttons: [Dialog.cancelButton(), Dialog.okButton({ label: accept })]
   });
   if (!result.button.accept || !result.value) {
     return;
   }
-  const request = { ...result.value, path: panel.context.path, notebook: panel.context.model.toJSON() };
-  const job = await requestAPI<IJob>('save', { method: 'POST', body: JSON.stringify(request) });
-  await showJobLink('Output saved', job);
+  const request = {
+    ...result.value,
+    path: panel.context.path,
+    notebook: panel.context.model.toJSON()
+  };
+  const job = await requestAPI<IJob>(endPoint, { method: 'POST', body: JSON.stringify(request) });
+  await showJobLink(done, job);
+}
+
+function runAsJob(panel: NotebookPanel): Promise<void> {
+  const form = (ctx: IContext) => new RunJobForm(ctx, defaultProject(panel));
+  return submitNotebook(panel, 'Run as job', form, 'Run', 'run', 'Job submitted');
+}
+
+function saveOutput(panel: NotebookPanel): Promise<void> {
+  const form = (ctx: IContext) => new SaveOutputForm(ctx, defaultProject(panel));
+  return submitNotebook(panel, 'Save output', form, 'Save', 'save', 'Output saved');
 }
 
 /** The Jobs panel: recent jobs with live state, links, and "open output in workspace". */

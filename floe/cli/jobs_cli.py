@@ -1,0 +1,332 @@
+"""``floe init``, ``floe run`` and the verbs that follow, re-run and reuse jobs (FloydHub's way).
+
+A folder belongs to a project once ``floe init PROJECT`` wrote ``.floe`` there; ``floe run``
+then snapshots the folder as the job's code (honouring ``.floeignore``, sending only what the
+server lacks) and submits it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from floe.sizes import human_size
+
+from .client import FloeClient, FloeError
+from .ignore import IgnoreRules
+from .transfer import download_output, upload_tree
+
+PROJECT_FILE = ".floe"
+CODE_MAX_BYTES = int(os.environ.get("FLOE_CODE_MAX_MIB", "100")) << 20
+
+
+class UsageError(Exception):
+    """The command line itself is wrong; the message says what would be right."""
+
+
+def project_here(folder: Path = Path(".")) -> str | None:
+    marker = folder / PROJECT_FILE
+    if not marker.is_file():
+        return None
+    try:
+        return json.loads(marker.read_text())["project"]
+    except (ValueError, KeyError):
+        raise UsageError(f"{marker} is damaged; run `floe init PROJECT` again") from None
+
+
+def job_ref(text: str) -> str:
+    """``alice/cats/4``, ``cats/4``, or ``4`` (job 4 of this folder's project)."""
+    project = project_here()
+    if text.isdigit() and project:
+        return f"{project}/{text}"
+    return text
+
+
+def parse_params(items: list[str]) -> dict:
+    """``K=V`` pairs; V is read as JSON when it is JSON (``lr=0.1``), else as a string."""
+    params = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--param {item!r}: write it as NAME=VALUE, e.g. --param lr=0.1")
+        try:
+            params[key] = json.loads(value)
+        except ValueError:
+            params[key] = value
+    return params
+
+
+def pick_machine(client: FloeClient, args: argparse.Namespace) -> str | None:
+    if args.machine:
+        return args.machine
+    if not (args.gpu or args.cpu):
+        return None
+    machines = client.catalog()["machines"]
+    wanted = [m for m in machines if bool(m["gpus"]) == bool(args.gpu)]
+    if not wanted:
+        kind = "GPU" if args.gpu else "CPU"
+        valid = ", ".join(m["slug"] for m in machines)
+        raise UsageError(f"this Floe has no {kind} machine types; valid machines: {valid}")
+    return next((m for m in wanted if m["default"]), wanted[0])["slug"]
+
+
+def _changes(client: FloeClient, args: argparse.Namespace) -> dict:
+    body: dict = {}
+    machine = pick_machine(client, args)
+    if machine:
+        body["machine"] = machine
+    if args.env:
+        body["environment"] = args.env
+    if args.data:
+        body["datasets"] = args.data
+    if args.param:
+        body["parameters"] = parse_params(args.param)
+    if args.message is not None:
+        body["message"] = args.message
+    return body
+
+
+def announce(client: FloeClient, job: dict) -> None:
+    print(f"{job['name']}  {job['state']}  {client.url}{job['url']}")
+
+
+def follow(client: FloeClient, job: dict) -> int:
+    """Stream the log until the job ends; the job's exit code (1 if it had none)."""
+    resp = client.request("GET", f"jobs/{job['id']}/logs", params={"follow": 1}, stream=True)
+    for chunk in resp.iter_content(None):
+        sys.stdout.buffer.write(chunk)
+        sys.stdout.flush()
+    job = client.job(job["id"])
+    if job["state"] == "complete":
+        return 0
+    print(f"floe: {job['name']} {job['state']}: {job['reason']}", file=sys.stderr)
+    return job["exit_code"] if job["exit_code"] else 1
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from jobs.records import check_project_name
+
+    check_project_name(args.project)
+    Path(PROJECT_FILE).write_text(json.dumps({"project": args.project}) + "\n")
+    print(f'this folder is now project {args.project}; `floe run "python train.py"` runs it')
+    return 0
+
+
+def cmd_run(client: FloeClient, args: argparse.Namespace) -> int:
+    project = project_here()
+    if not project:
+        raise UsageError("this folder has no project: run `floe init PROJECT` here first")
+    target = " ".join(args.command)
+    body = {"project": project, **_changes(client, args)}
+    if target.endswith(".ipynb") and Path(target).is_file():
+        notebook = json.loads(Path(target).read_text())
+        body.update(kind="notebook", name=Path(target).as_posix(), notebook=notebook)
+    else:
+        body.update(kind="command", command=target)
+    rules = IgnoreRules.for_folder(Path("."))
+    job = upload_tree(
+        client,
+        Path("."),
+        lambda manifest: client.submit_job({**body, "code": manifest}),
+        include=rules.included,
+        max_bytes=CODE_MAX_BYTES,
+        allow_empty=True,
+    )
+    announce(client, job)
+    return follow(client, job) if args.follow else 0
+
+
+def cmd_status(client: FloeClient, args: argparse.Namespace) -> int:
+    if args.job:
+        job = client.job(job_ref(args.job))
+        if args.json:
+            print(json.dumps(job, indent=2))
+            return 0
+        what = job["notebook"] or job["command"]
+        print(f"{job['name']}  {job['state']}  {job['reason']}".rstrip())
+        print(f"  {job['kind']}: {what}")
+        print(f"  {job['environment']} on {job['machine']}  image {job['image_digest'] or '-'}")
+        for d in job["datasets"]:
+            print(f"  input {d['source']} at {d['target']}")
+        if job["parameters"]:
+            print(f"  parameters {json.dumps(job['parameters'])}")
+        for event in job["events"]:
+            print(f"  {event['time'][:19]}  {event['state']:9} {event['reason']}")
+        return 0
+    project = None if args.all else project_here()
+    jobs = client.jobs(project=project, state=args.state, limit=args.limit)
+    if args.json:
+        print(json.dumps(jobs, indent=2))
+        return 0
+    for job in jobs:
+        what = (job["notebook"] or job["command"] or "")[:40]
+        print(f"{job['name']:30} {job['state']:9} {job['created'][:19]}  {what}  {job['message']}")
+    return 0
+
+
+def cmd_logs(client: FloeClient, args: argparse.Namespace) -> int:
+    job = client.job(job_ref(args.job))
+    if args.follow:
+        return follow(client, job)
+    sys.stdout.buffer.write(client.request("GET", f"jobs/{job['id']}/logs").content)
+    return 0
+
+
+def cmd_stop(client: FloeClient, args: argparse.Namespace) -> int:
+    job = client.json("POST", f"jobs/{client.job(job_ref(args.job))['id']}/stop")
+    print(f"{job['name']}  {job['state']}  {job['reason']}".rstrip())
+    return 0
+
+
+def cmd_rerun(client: FloeClient, args: argparse.Namespace) -> int:
+    old = client.job(job_ref(args.job))
+    job = client.json("POST", f"jobs/{old['id']}/rerun", json=_changes(client, args))
+    announce(client, job)
+    return follow(client, job) if args.follow else 0
+
+
+def cmd_output(client: FloeClient, args: argparse.Namespace) -> int:
+    ref = job_ref(args.job)
+    if args.download:
+        output = download_output(client, client.job(ref)["name"], Path(args.download))
+        print(f"{output['name']} -> {args.download}")
+        return 0
+    output = client.output(ref)
+    if args.json:
+        print(json.dumps(output, indent=2))
+        return 0
+    for f in output["files"]:
+        print(f"{human_size(f['size']):>10}  {f['path']}")
+    print(f"{output['file_count']} files, {human_size(output['size'])}: mount as {output['name']}")
+    return 0
+
+
+def cmd_metrics(client: FloeClient, args: argparse.Namespace) -> int:
+    job = client.job(job_ref(args.job))
+    metrics = client.json("GET", f"jobs/{job['id']}/metrics")
+    if args.json:
+        print(json.dumps(metrics, indent=2))
+        return 0
+    for m in metrics["metrics"]:
+        print(f"{m['time'][:19]}  {json.dumps(m['values'])}")
+    if metrics["last"]:
+        print(f"last: {json.dumps(metrics['last'])}")
+    return 0
+
+
+def cmd_data_add(client: FloeClient, args: argparse.Namespace, full_name: str) -> int:
+    """A job's output as the next version of a dataset: its blobs are stored already."""
+    job = client.job(job_ref(args.job))
+    output = client.output(job["id"])
+    try:
+        client.create_dataset(full_name.split("/")[1])
+    except FloeError as err:
+        if err.status != 409:
+            raise
+    version = client.commit(full_name, output["files"], args.message or f"output of {job['name']}")
+    print(f"{full_name}:{version['number']} from {job['name']} ({version['file_count']} files)")
+    return 0
+
+
+def cmd_env_ls(client: FloeClient, args: argparse.Namespace) -> int:
+    environments = client.catalog()["environments"]
+    if args.json:
+        print(json.dumps(environments, indent=2))
+        return 0
+    for e in environments:
+        default = " (default)" if e["default"] else ""
+        print(f"{e['slug']:16} {e['display_name']}{default}  {e['image']}")
+    return 0
+
+
+def cmd_machine_ls(client: FloeClient, args: argparse.Namespace) -> int:
+    catalog = client.catalog()
+    if args.json:
+        print(json.dumps(catalog["machines"], indent=2))
+        return 0
+    for m in catalog["machines"]:
+        default = " (default)" if m["default"] else ""
+        print(f"{m['slug']:16} {m['display_name']}{default}  {m['summary']}")
+    gpus = catalog["gpus"]
+    print(f"GPUs: {gpus['free']} of {gpus['total']} free")
+    return 0
+
+
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    """What ``run`` and ``rerun`` both take."""
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--machine", help="a machine type (see `floe machine ls`)")
+    where.add_argument("--gpu", action="store_true", help="the default GPU machine type")
+    where.add_argument("--cpu", action="store_true", help="the default CPU machine type")
+    parser.add_argument("--env", help="an environment (see `floe env ls`)")
+    parser.add_argument(
+        "--data",
+        action="append",
+        metavar="SPEC[:/MOUNT]",
+        help="a dataset (mnist, mnist:2, bob/cats:1) or output (alice/cats/3/output); repeatable",
+    )
+    parser.add_argument("--param", action="append", metavar="K=V", help="a parameter; repeatable")
+    parser.add_argument("-m", "--message", default=None, help="what this run is for")
+    parser.add_argument("-f", "--follow", action="store_true", help="stream the log to the end")
+
+
+def add_verbs(verbs: argparse._SubParsersAction, with_client: object) -> None:
+    """The job verbs, each given a logged-in client by ``with_client``."""
+    init = verbs.add_parser("init", help="make this folder the project PROJECT")
+    init.add_argument("project")
+    init.set_defaults(run=cmd_init)
+
+    run = verbs.add_parser("run", help='run "COMMAND" or NOTEBOOK.ipynb as a job of this project')
+    add_run_options(run)
+    run.add_argument("command", nargs="+", help='e.g. "python train.py" or train.ipynb')
+    run.set_defaults(run=with_client(cmd_run))
+
+    status = verbs.add_parser("status", help="recent jobs, or one job and its history")
+    status.add_argument("job", nargs="?", help="alice/cats/4, cats/4 or 4")
+    status.add_argument("--all", action="store_true", help="every project, not just this one")
+    status.add_argument("--state", help="only jobs in this state")
+    status.add_argument("--limit", type=int, default=20)
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(run=with_client(cmd_status))
+
+    logs = verbs.add_parser("logs", help="a job's log")
+    logs.add_argument("job")
+    logs.add_argument("-f", "--follow", action="store_true", help="until the job ends")
+    logs.set_defaults(run=with_client(cmd_logs))
+
+    stop = verbs.add_parser("stop", help="stop a job")
+    stop.add_argument("job")
+    stop.set_defaults(run=with_client(cmd_stop))
+
+    rerun = verbs.add_parser("rerun", help="run a job again with the same code and inputs")
+    rerun.add_argument("job")
+    add_run_options(rerun)
+    rerun.set_defaults(run=with_client(cmd_rerun))
+
+    output = verbs.add_parser("output", help="a job's output files")
+    output.add_argument("job")
+    output.add_argument("--download", metavar="DIR", help="write the files under DIR")
+    output.add_argument("--json", action="store_true")
+    output.set_defaults(run=with_client(cmd_output))
+
+    metrics = verbs.add_parser("metrics", help="a job's metric lines")
+    metrics.add_argument("job")
+    metrics.add_argument("--json", action="store_true")
+    metrics.set_defaults(run=with_client(cmd_metrics))
+
+    env = verbs.add_parser("env", help="environments").add_subparsers(
+        dest="env_verb", required=True
+    )
+    env_ls = env.add_parser("ls", help="environments jobs and workspaces can use")
+    env_ls.add_argument("--json", action="store_true")
+    env_ls.set_defaults(run=with_client(cmd_env_ls))
+
+    machine = verbs.add_parser("machine", help="machine types").add_subparsers(
+        dest="machine_verb", required=True
+    )
+    machine_ls = machine.add_parser("ls", help="machine types and free GPUs")
+    machine_ls.add_argument("--json", action="store_true")
+    machine_ls.set_defaults(run=with_client(cmd_machine_ls))

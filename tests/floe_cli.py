@@ -1,0 +1,25 @@
+"""Running the installed `floe` command as a user would, against the test hub."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+FLOE = Path(sys.executable).parent / "floe"
+
+
+def floe(hub, token, *args, cwd=None, home=None, env=None):
+    """Run ``floe ARGS``; ``token`` logs in through FLOE_URL/FLOE_TOKEN, ``home`` isolates
+    the config and cache folders."""
+    environ = {k: v for k, v in os.environ.items() if k not in ("FLOE_URL", "FLOE_TOKEN")}
+    if token:
+        environ.update(FLOE_URL=hub.url, FLOE_TOKEN=token)
+    if home:
+        environ["XDG_CACHE_HOME"] = str(home / "cache")
+        environ["XDG_CONFIG_HOME"] = str(home / "config")
+    environ.update(env or {})
+    return subprocess.run(
+        [str(FLOE), *args], cwd=cwd, env=environ, capture_output=True, text=True, timeout=300
+    )

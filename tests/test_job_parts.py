@@ -1,0 +1,97 @@
+"""The pure parts of jobs: parameters injected safely, metric lines, ignore rules, names."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from floe.cli.ignore import IgnoreRules
+from floe.errors import BadName
+from jobs.container.parameterize import INJECTED_TAG, check_parameters, inject_parameters
+from jobs.logs import parse_metrics
+from jobs.records import check_project_name
+
+
+def _notebook(*cells):
+    return {"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": list(cells)}
+
+
+def _code(source, tags=()):
+    return {
+        "cell_type": "code",
+        "metadata": {"tags": list(tags)},
+        "source": source,
+        "outputs": [],
+        "execution_count": None,
+    }
+
+
+def test_parameters_go_after_the_tagged_cell_as_json_never_as_source():
+    nb = _notebook(_code("import x"), _code("lr = 1", ["parameters"]), _code("train(lr)"))
+    evil = "'); import os; os.system('rm -rf /'); ('"
+    inject_parameters(nb, {"lr": 0.1, "name": evil, "layers": [64, 32]})
+    injected = nb["cells"][2]
+    assert INJECTED_TAG in injected["metadata"]["tags"]
+    scope: dict = {}
+    exec(injected["source"], scope)  # noqa: S102 - the point: what runs is only json.loads
+    assert (scope["lr"], scope["name"], scope["layers"]) == (0.1, evil, [64, 32])
+    assert nb["cells"][3]["source"] == "train(lr)"
+    # Injecting again (a re-run of an executed notebook) replaces, never stacks.
+    inject_parameters(nb, {"lr": 0.2})
+    assert sum(INJECTED_TAG in c["metadata"]["tags"] for c in nb["cells"]) == 1
+
+
+def test_without_a_parameters_cell_they_go_first():
+    nb = _notebook(_code("print(lr)"))
+    inject_parameters(nb, {"lr": 3})
+    assert "lr = _floe_json.loads('3')" in nb["cells"][0]["source"]
+
+
+@pytest.mark.parametrize("params", [{"class": 1}, {"1x": 1}, {"a-b": 1}, {"_floe_x": 1}, [1]])
+def test_parameter_names_must_be_python_names(params):
+    with pytest.raises(ValueError):
+        check_parameters(params)
+
+
+def test_metric_lines_are_json_objects_alone_on_a_line():
+    log = (
+        b'epoch 1\n{"step": 1, "loss": 0.5}\n  {"step": 2, "loss": 0.25}  \n'
+        b'not {"a": 1}\n{"broken": \n[1, 2]\n{}\n{"acc": 0.9}\r\n'
+    )
+    assert parse_metrics(log) == [
+        {"step": 1, "loss": 0.5},
+        {"step": 2, "loss": 0.25},
+        {"acc": 0.9},
+    ]
+    assert json.dumps(parse_metrics(b"")) == "[]"
+
+
+@pytest.mark.parametrize(
+    ("path", "ignored"),
+    [
+        ("train.py", False),
+        (".env", False),
+        (".git/config", True),
+        (".ipynb_checkpoints/a.ipynb", True),
+        ("pkg/__pycache__/a.pyc", True),
+        ("data/train.csv", True),
+        ("nested/data/x", True),
+        ("data", False),
+        ("weights.ckpt", True),
+        ("runs/a/weights.ckpt", True),
+        ("logs/tb/events.bin", True),
+        ("logs/other/events.bin", False),
+    ],
+)
+def test_floeignore_patterns(tmp_path, path, ignored):
+    (tmp_path / ".floeignore").write_text(
+        "# what the job does not need\ndata/\n*.ckpt\nlogs/tb/*\n"
+    )
+    assert IgnoreRules.for_folder(tmp_path).ignored(path) is ignored
+
+
+@pytest.mark.parametrize("name", ["Cats", "", "a/b", "-x", "x" * 101])
+def test_project_names_are_checked(name):
+    with pytest.raises(BadName, match="project"):
+        check_project_name(name)
