@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.floe_cli import floe
+from tests.notebooks import notebook
 
 pytestmark = pytest.mark.integration
 
@@ -124,28 +125,8 @@ def test_floydhub_workflow_with_the_floe_command(hub, user_token, tmp_path):
     assert "error: exit 3" in failed.stderr
 
     # A notebook job from the command line, parameters injected into the tagged cell.
-    notebook = {
-        "nbformat": 4,
-        "nbformat_minor": 5,
-        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3"}},
-        "cells": [
-            {
-                "cell_type": "code",
-                "metadata": {"tags": ["parameters"]},
-                "source": "n = 1",
-                "outputs": [],
-                "execution_count": None,
-            },
-            {
-                "cell_type": "code",
-                "metadata": {},
-                "source": "print('n squared is', n * n)",
-                "outputs": [],
-                "execution_count": None,
-            },
-        ],
-    }
-    (project / "square.ipynb").write_text(json.dumps(notebook))
+    square = notebook("print('n squared is', n * n)", parameters="n = 1")
+    (project / "square.ipynb").write_text(json.dumps(square))
     nb_run = run("run", "--param", "n=7", "-f", "square.ipynb", cwd=project)
     assert nb_run.returncode == 0, nb_run.stderr
     assert "[cell 2]" in nb_run.stdout and "n squared is 49" in nb_run.stdout

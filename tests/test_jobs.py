@@ -12,33 +12,11 @@ import requests
 
 from spawner.catalog import WORKSPACE_IMAGE
 from tests.conftest import FAKE_GPUS
+from tests.notebooks import notebook
 
 pytestmark = pytest.mark.integration
 
 JOB_TIMEOUT = 180
-
-
-def notebook(*sources: str, parameters: str | None = None) -> dict:
-    cells = []
-    if parameters is not None:
-        cells.append(_cell(parameters, tags=["parameters"]))
-    cells += [_cell(s) for s in sources]
-    return {
-        "nbformat": 4,
-        "nbformat_minor": 5,
-        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3"}},
-        "cells": cells,
-    }
-
-
-def _cell(source: str, tags: list[str] | None = None) -> dict:
-    return {
-        "cell_type": "code",
-        "execution_count": None,
-        "metadata": {"tags": tags or []},
-        "outputs": [],
-        "source": source,
-    }
 
 
 def submit(hub, token, **body):
@@ -219,6 +197,24 @@ def test_stop_a_running_job(hub, user_token):
     assert resp.status_code == 202, resp.text
     job = wait_for(hub, token, job, timeout=60)
     assert (job["state"], job["reason"]) == ("stopped", f"stopped by {name}")
+
+
+def test_python_prints_reach_the_log_while_the_job_runs(hub, user_token):
+    _name, token = user_token("alice")
+    # A plain print, no flush: Python block-buffers a pipe or file; Floe flushes it for it.
+    job = submit(
+        hub,
+        token,
+        kind="command",
+        command="python3 -c \"import time; print('epoch 1 done'); time.sleep(300)\"",
+    )
+    deadline = time.monotonic() + 60
+    while "epoch 1 done" not in log_of(hub, token, job):
+        assert time.monotonic() < deadline, "the print never reached the log"
+        time.sleep(0.3)
+    assert hub.floe("GET", f"jobs/{job['id']}", token).json()["state"] == "running"
+    hub.floe("POST", f"jobs/{job['id']}/stop", token)
+    assert wait_for(hub, token, job, timeout=60)["state"] == "stopped"
 
 
 def test_service_restart_while_a_job_runs_loses_no_log_line_and_no_output(hub, user_token):
