@@ -7,6 +7,9 @@ containers and from the host, and nowhere else.
 
 from __future__ import annotations
 
+import socket
+import time
+
 import docker
 
 
@@ -22,4 +25,22 @@ def ensure_network(name: str) -> str:
     gateway = next((cfg["Gateway"] for cfg in configs if cfg.get("Gateway")), None)
     if not gateway:
         raise SystemExit(f"floe: Docker network {name} has no gateway address; remove it and retry")
+    _wait_until_bindable(gateway)
     return gateway
+
+
+def _wait_until_bindable(address: str, timeout: float = 10) -> None:
+    """The hub API and the floe service listen on the gateway: wait until this machine has
+    that address (a network made a moment ago may not have its bridge up yet)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.socket() as probe:
+                probe.bind((address, 0))
+            return
+        except OSError as err:
+            if time.monotonic() > deadline:
+                raise SystemExit(
+                    f"floe: cannot listen on the network gateway {address}: {err}"
+                ) from None
+            time.sleep(0.1)

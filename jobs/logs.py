@@ -7,7 +7,9 @@ A metric line is Valohai's convention: one JSON object alone on a stdout line, e
 from __future__ import annotations
 
 import json
+import os
 import re
+import stat
 from pathlib import Path
 
 _METRIC_LINE = re.compile(rb"^[ \t]*(\{[^\n]*\})[ \t\r]*$", re.MULTILINE)
@@ -29,21 +31,22 @@ def parse_metrics(data: bytes) -> list[dict]:
 
 def read_whole_lines(path: Path, offset: int, limit: int = READ_CHUNK) -> bytes:
     """Bytes from ``offset`` up to the last complete line (at most ``limit`` of them)."""
-    try:
-        with open(path, "rb") as f:
-            f.seek(offset)
-            data = f.read(limit)
-    except FileNotFoundError:
-        return b""
+    data = read_from(path, offset, limit)
     end = data.rfind(b"\n")
     return data[: end + 1] if end >= 0 else b""
 
 
 def read_from(path: Path, offset: int, limit: int = READ_CHUNK) -> bytes:
-    """Whatever the log holds from ``offset`` (for people; partial lines included)."""
+    """Whatever the file the job wrote holds from ``offset`` (partial lines included).
+
+    Never follows a link: what a job wrote is read, not a host file it pointed at.
+    """
     try:
-        with open(path, "rb") as f:
-            f.seek(offset)
-            return f.read(limit)
-    except FileNotFoundError:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except (FileNotFoundError, OSError):
         return b""
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return b""
+        f.seek(offset)
+        return f.read(limit)

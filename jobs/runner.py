@@ -37,7 +37,7 @@ from spawner.gpu import (
 )
 
 from .db import COMPLETE, CREATED, ERROR, QUEUED, RUNNING, STARTING, STOPPED, Job, Metric
-from .logs import parse_metrics, read_whole_lines
+from .logs import parse_metrics, read_from, read_whole_lines
 from .outputs import keep_folder
 from .records import set_state
 
@@ -203,6 +203,13 @@ class JobRunner(LoggingConfigurable):
             job = db.get(Job, job_id)
             try:
                 container_id = self._create_container(db, job)
+                db.refresh(job)
+                if job.stop_requested_by:  # stopped while its container was being made
+                    self._remove_container(job_id)
+                    self._release(job)
+                    set_state(db, job, STOPPED, f"stopped by {job.stop_requested_by}")
+                    self.wake()
+                    return
                 self.docker.start(container_id)
             except Exception as err:  # any failure to start is the job's error, said plainly
                 self.log.warning("job %s did not start: %s", job.full_name, err)
@@ -227,12 +234,7 @@ class JobRunner(LoggingConfigurable):
         code = materialize_tree(db, job.code_tree, store, cache)
         plans = [MountPlan(**d) for d in job.datasets]
         inputs = materialize_mounts(db, plans, store, cache)
-        job_dir = self.job_dir(job.id)
-        output = job_dir / "output"
-        output.mkdir(parents=True, exist_ok=True)
-        self.log_path(job.id).touch()
-        for path in (job_dir, output, self.log_path(job.id)):
-            _give_to_job_user(path)
+        job_dir = self._prepare_job_dir(job.id)
         env = {
             "FLOE_JOB": job.full_name,
             "FLOE_JOB_ID": str(job.id),
@@ -265,7 +267,7 @@ class JobRunner(LoggingConfigurable):
             mounts=[
                 Mount(str(code), "/code", "bind", read_only=True),
                 *(Mount(str(m.path), m.target, "bind", read_only=True) for m in inputs),
-                Mount(str(output), "/output", "bind"),
+                Mount(str(job_dir / "output"), "/output", "bind"),
                 Mount(str(job_dir), "/floe-job", "bind"),
                 Mount(str(RUNNER_DIR), "/opt/floe-runner", "bind", read_only=True),
             ],
@@ -283,6 +285,20 @@ class JobRunner(LoggingConfigurable):
         job.image = environment.image
         db.commit()
         return created["Id"]
+
+    def _prepare_job_dir(self, job_id: int) -> Path:
+        """The job's folder: ours (the job cannot add, remove or swap files in it, so its log
+        is never a link to a host file), holding its log, result note and /output, which are
+        the job's to write."""
+        job_dir = self.job_dir(job_id)
+        job_dir.mkdir(mode=0o755, parents=True, exist_ok=True)
+        os.chmod(job_dir, 0o755)
+        (job_dir / "output").mkdir(exist_ok=True)
+        for name in ("log", "result.json"):
+            (job_dir / name).touch()
+        for name in ("output", "log", "result.json"):
+            _give_to_job_user(job_dir / name)
+        return job_dir
 
     def _watch(self, job_id: int, container_id: str) -> None:
         with self._watched_lock:
@@ -417,11 +433,11 @@ def _fsync(path: Path) -> None:
 
 
 def _failure_reason(job_dir: Path, code: int | None, limit: str) -> str:
-    result = job_dir / "result.json"
-    if result.exists():
+    note = read_from(job_dir / "result.json", 0, limit=4096)  # written by run_notebook.py
+    if note:
         try:
-            return json.loads(result.read_text())["reason"]
-        except (ValueError, KeyError):
+            return str(json.loads(note)["reason"])[:1000]
+        except (ValueError, KeyError, TypeError):
             pass
     if code == 137:
         return f"killed (exit 137): out of memory (limit {limit})?"

@@ -40,6 +40,10 @@ def free_port_block(size: int = 3) -> int:
     raise RuntimeError("no free block of ports")
 
 
+class HubExited(RuntimeError):
+    """The hub process ended while it was starting."""
+
+
 class HubProcess:
     """Start, talk to and clean up one hub."""
 
@@ -56,17 +60,15 @@ class HubProcess:
         self.data_dir = Path(data_dir)
         self.admin_password = admin_password
         self.config = config
-        self.port = free_port_block(4)
-        self.url = f"http://127.0.0.1:{self.port}"
         self.env = {
             **os.environ,
             "FLOE_INSTANCE": instance,
             "FLOE_DATA_DIR": str(self.data_dir),
-            "FLOE_PORT": str(self.port),
             "FLOE_ADMIN_PASSWORD": admin_password,
             "FLOE_IDLE_TIMEOUT": "0",
             **(extra_env or {}),
         }
+        self._choose_ports()
         self.proc: subprocess.Popen | None = None
         self._token: str | None = None
 
@@ -74,7 +76,26 @@ class HubProcess:
     def log_path(self) -> Path:
         return self.data_dir / "hub-stdout.log"
 
-    def start(self, timeout: float = 120) -> None:
+    def start(self, timeout: float = 120, attempts: int = 2) -> None:
+        """Start the hub and wait until it answers; a hub that exits while starting (a port
+        taken between choosing it and binding it) is tried again on new ports."""
+        for attempt in range(1, attempts + 1):
+            try:
+                self._start_once(timeout)
+                return
+            except HubExited as err:
+                if attempt == attempts:
+                    raise
+                print(f"hub exited while starting; again on new ports:\n{err}", file=sys.stderr)
+                self._kill_group()
+                self._choose_ports()
+
+    def _choose_ports(self) -> None:
+        self.port = free_port_block(4)
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env["FLOE_PORT"] = str(self.port)
+
+    def _start_once(self, timeout: float) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child process
         self.proc = subprocess.Popen(
@@ -88,7 +109,7 @@ class HubProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"hub exited with {self.proc.returncode}:\n{self.log_tail()}")
+                raise HubExited(f"hub exited with {self.proc.returncode}:\n{self.log_tail()}")
             try:
                 if requests.get(f"{self.url}/hub/api/", timeout=2).status_code == 200:
                     return
@@ -96,6 +117,12 @@ class HubProcess:
                 pass
             time.sleep(0.3)
         raise RuntimeError(f"hub did not answer within {timeout} s:\n{self.log_tail()}")
+
+    def _kill_group(self) -> None:
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)  # the proxy it started, if it lives on
+        except ProcessLookupError:
+            pass
 
     def stop(self, timeout: float = 60) -> None:
         if self.proc and self.proc.poll() is None:

@@ -244,6 +244,21 @@ def test_service_restart_while_a_job_runs_loses_no_log_line_and_no_output(hub, u
     assert [m["values"] for m in metrics] == [{"lines": 60}]
 
 
+def test_a_job_cannot_turn_its_log_into_a_link_to_a_host_file(hub, user_token):
+    _name, token = user_token("mallory")
+    job = submit(
+        hub,
+        token,
+        kind="command",
+        command="ln -sf /etc/shadow /floe-job/log 2>&1 || echo refused; "
+        "ln -sf /etc/shadow /floe-job/result.json 2>&1 || echo refused again; exit 1",
+    )
+    job = wait_for(hub, token, job)
+    log = log_of(hub, token, job)
+    assert "refused" in log and "refused again" in log and "root:" not in log
+    assert job["reason"] == "exit 1"
+
+
 def test_users_see_and_touch_only_their_own_jobs(hub, user_token):
     alice, alice_token = user_token("alice")
     _bob, bob_token = user_token("bob")
