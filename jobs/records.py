@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -193,6 +193,4 @@ def job_json(job: Job, *, events: bool = False) -> dict:
 
 def _aware(value: datetime) -> datetime:
     # SQLite gives back naive datetimes; they were stored as UTC.
-    from datetime import UTC
-
     return value if value.tzinfo else value.replace(tzinfo=UTC)

@@ -13,7 +13,6 @@ import json
 import os
 import shutil
 import threading
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -105,7 +104,6 @@ class JobRunner(LoggingConfigurable):
         self._watched: dict[int, threading.Lock] = {}
         self._watched_lock = threading.Lock()
         self._stopping = False
-        self.on_change: Callable[[int], None] = lambda job_id: None
 
     # --- places --------------------------------------------------------------------------
 
@@ -220,7 +218,6 @@ class JobRunner(LoggingConfigurable):
                 self.wake()
                 return
             set_state(db, job, RUNNING)
-        self.on_change(job_id)
         self._watch(job_id, container_id)
 
     def _create_container(self, db: Session, job: Job) -> str:
@@ -328,7 +325,6 @@ class JobRunner(LoggingConfigurable):
             with self._watched_lock:
                 self._watched.pop(job_id, None)
             self.wake()
-            self.on_change(job_id)
 
     def _finish(self, job_id: int) -> None:
         info = self._inspect(job_id) or {}
