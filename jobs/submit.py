@@ -161,7 +161,8 @@ def rerun_job(db: Session, caller: Caller, old: Job, changes: dict, ctx: JobCont
         message=_text("message", changes.get("message", f"re-run of {old.full_name}")),
         rerun_of=old.id,
     )
-    add_job(db, job, old.project)
+    # The new job is the caller's (an admin re-running someone's job runs it as their own).
+    add_job(db, job, project_for(db, caller, old.project.name))
     set_state(db, job, QUEUED)
     return job
 

@@ -287,8 +287,10 @@ def test_users_see_and_touch_only_their_own_jobs(hub, user_token):
         },
     )
     assert resp.status_code == 404 and resp.json()["field"] == "datasets", resp.text
-    # Admins see everyone's.
+    # Admins see everyone's; re-running one makes a job of their own.
     assert hub.floe("GET", f"jobs/{job['id']}", hub.admin_token).status_code == 200
+    again = hub.floe("POST", f"jobs/{job['id']}/rerun", hub.admin_token)
+    assert again.status_code == 201 and again.json()["name"].startswith("admin/cats/")
 
 
 @pytest.mark.parametrize(
