@@ -85,15 +85,23 @@ class Blob(Base):
     size: Mapped[int] = mapped_column(BigInteger)
 
 
-def make_sessionmaker(url: str) -> sessionmaker:
-    """Engine and sessions for ``url``; creates the schema if it is not there yet."""
+def make_engine(url: str) -> Engine:
     kwargs: dict = {}
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
     engine = create_engine(url, **kwargs)
     if url.startswith("sqlite"):
         event.listen(engine, "connect", _sqlite_pragmas)
-    Base.metadata.create_all(engine)
+    return engine
+
+
+def make_sessionmaker(url: str) -> sessionmaker:
+    """Sessions of Floe's database at ``url``, its schema brought up to date first."""
+    # Floe's database holds datasets and jobs; its migrations know both.
+    from floe.migrations import upgrade_database
+
+    engine = make_engine(url)
+    upgrade_database(engine)
     return sessionmaker(engine, expire_on_commit=False)
 
 
@@ -104,4 +112,13 @@ def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
     cursor.close()
 
 
-__all__ = ["Base", "Blob", "Dataset", "Engine", "TreeRow", "Version", "make_sessionmaker"]
+__all__ = [
+    "Base",
+    "Blob",
+    "Dataset",
+    "Engine",
+    "TreeRow",
+    "Version",
+    "make_engine",
+    "make_sessionmaker",
+]

@@ -1,0 +1,40 @@
+"""Migrations of Floe's database (Alembic): datasets, versions, trees, blobs, projects, jobs.
+
+``upgrade_database`` brings any database to the current schema: a new one is made by the
+migrations, one made before migrations existed is completed and marked current, one made by
+an older Floe is upgraded. Schema changes are new files in ``versions/`` (``alembic revision
+--autogenerate`` with ``script_location`` pointing here), never hand-made ``ALTER TABLE``s.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import inspect
+from sqlalchemy.engine import Engine
+
+HERE = Path(__file__).resolve().parent
+
+
+def alembic_config(connection: object | None = None) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(HERE))
+    config.attributes["connection"] = connection
+    return config
+
+
+def upgrade_database(engine: Engine) -> None:
+    """Bring the database at ``engine`` to the current schema."""
+    from .models import metadata
+
+    with engine.begin() as connection:
+        config = alembic_config(connection)
+        tables = set(inspect(connection).get_table_names())
+        if "alembic_version" not in tables and "datasets" in tables:
+            # Made by create_all before Floe had migrations: add what is missing, mark current.
+            metadata.create_all(connection)
+            command.stamp(config, "head")
+        else:
+            command.upgrade(config, "head")

@@ -1,0 +1,29 @@
+"""Alembic's environment for Floe's database: run on the connection ``upgrade_database`` gives."""
+
+from __future__ import annotations
+
+from alembic import context
+from sqlalchemy import create_engine
+
+from floe.migrations.models import metadata
+
+config = context.config
+connection = config.attributes.get("connection")
+
+
+def run(connection: object) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=metadata,
+        render_as_batch=True,  # SQLite alters tables by copying them
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+if connection is not None:
+    run(connection)
+else:  # the alembic command line: `alembic -x url=sqlite:///… revision --autogenerate`
+    url = context.get_x_argument(as_dictionary=True)["url"]
+    with create_engine(url).begin() as conn:
+        run(conn)

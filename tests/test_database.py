@@ -1,0 +1,59 @@
+"""Floe's database: migrations make it, complete an old one, and match the models exactly."""
+
+from __future__ import annotations
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import inspect, text
+
+from dataset_mounter.db import Base, Dataset, make_engine, make_sessionmaker
+from floe.migrations import alembic_config, upgrade_database
+from floe.migrations.models import metadata
+
+HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def _revision(engine) -> str:
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def test_a_new_database_is_made_by_the_migrations_and_matches_the_models(tmp_path):
+    url = f"sqlite:///{tmp_path / 'floe.sqlite'}"
+    make_sessionmaker(url)
+    engine = make_engine(url)
+    assert _revision(engine) == HEAD
+    with engine.connect() as conn:
+        # Nothing in the models that a migration does not make, and the reverse.
+        assert compare_metadata(MigrationContext.configure(conn), metadata) == []
+    assert {"datasets", "versions", "trees", "blobs", "projects", "jobs", "job_events"} <= set(
+        inspect(engine).get_table_names()
+    )
+
+
+def test_a_database_from_before_migrations_is_completed_and_keeps_its_data(tmp_path):
+    url = f"sqlite:///{tmp_path / 'floe.sqlite'}"
+    engine = make_engine(url)
+    # What an earlier Floe made with create_all: the dataset tables only, no version table.
+    dataset_tables = [Base.metadata.tables[t] for t in ("datasets", "trees", "versions", "blobs")]
+    Base.metadata.create_all(engine, tables=dataset_tables)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO datasets (owner, name, public, description, created) "
+                "VALUES ('alice', 'mnist', 0, '', '2026-01-01')"
+            )
+        )
+    upgrade_database(engine)
+    assert _revision(engine) == HEAD
+    assert "jobs" in inspect(engine).get_table_names()
+    with make_sessionmaker(url)() as db:
+        assert [d.full_name for d in db.query(Dataset)] == ["alice/mnist"]
+
+
+def test_upgrading_twice_changes_nothing(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'floe.sqlite'}")
+    upgrade_database(engine)
+    upgrade_database(engine)
+    assert _revision(engine) == HEAD
