@@ -8,7 +8,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 
 from dataset_mounter.db import Base, Dataset, make_engine, make_sessionmaker
-from floe.migrations import alembic_config, upgrade_database
+from floe.migrations import VERSION_TABLE, alembic_config, upgrade_database
 from floe.migrations.models import metadata
 
 HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head()
@@ -16,7 +16,8 @@ HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 def _revision(engine) -> str:
     with engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
+        context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
+        return context.get_current_revision()
 
 
 def test_a_new_database_is_made_by_the_migrations_and_matches_the_models(tmp_path):
@@ -26,10 +27,11 @@ def test_a_new_database_is_made_by_the_migrations_and_matches_the_models(tmp_pat
     assert _revision(engine) == HEAD
     with engine.connect() as conn:
         # Nothing in the models that a migration does not make, and the reverse.
-        assert compare_metadata(MigrationContext.configure(conn), metadata) == []
-    assert {"datasets", "versions", "trees", "blobs", "projects", "jobs", "job_events"} <= set(
-        inspect(engine).get_table_names()
-    )
+        context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
+        assert compare_metadata(context, metadata) == []
+    tables = set(inspect(engine).get_table_names())
+    assert {"datasets", "versions", "trees", "blobs", "projects", "jobs", "job_events"} <= tables
+    assert VERSION_TABLE in tables and "alembic_version" not in tables  # the hub's name
 
 
 def test_a_database_from_before_migrations_is_completed_and_keeps_its_data(tmp_path):

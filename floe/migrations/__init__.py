@@ -16,6 +16,7 @@ from sqlalchemy import inspect
 from sqlalchemy.engine import Engine
 
 HERE = Path(__file__).resolve().parent
+VERSION_TABLE = "floe_alembic_version"
 
 
 def alembic_config(connection: object | None = None) -> Config:
@@ -32,7 +33,7 @@ def upgrade_database(engine: Engine) -> None:
     with engine.begin() as connection:
         config = alembic_config(connection)
         tables = set(inspect(connection).get_table_names())
-        if "alembic_version" not in tables and "datasets" in tables:
+        if VERSION_TABLE not in tables and "datasets" in tables:
             # Made by create_all before Floe had migrations: add what is missing, mark current.
             metadata.create_all(connection)
             command.stamp(config, "head")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
+from floe.migrations import VERSION_TABLE
 from floe.migrations.models import metadata
 
 config = context.config
@@ -16,6 +17,8 @@ def run(connection: object) -> None:
         connection=connection,
         target_metadata=metadata,
         render_as_batch=True,  # SQLite alters tables by copying them
+        # Not "alembic_version": the hub's own database may be the same PostgreSQL database.
+        version_table=VERSION_TABLE,
     )
     with context.begin_transaction():
         context.run_migrations()
