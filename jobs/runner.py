@@ -10,8 +10,6 @@ containers Docker has, so restarting the service loses no job, no log line and n
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -35,13 +33,14 @@ from spawner.gpu import (
     gpus_on_labels,
 )
 
-from .db import COMPLETE, CREATED, ERROR, QUEUED, RUNNING, STARTING, STOPPED, Job, Metric
-from .logs import parse_metrics, read_from, read_whole_lines
+from .db import CREATED, ERROR, QUEUED, RUNNING, STARTING, STOPPED, Job, Metric
+from .job_folder import JobFolder
+from .logs import parse_metrics, read_whole_lines
+from .outcomes import ending, start_failure
 from .outputs import keep_folder
 from .records import set_state
 
 RUNNER_DIR = Path(__file__).resolve().parent / "container"
-JOB_USER = (1000, 100)
 
 
 class JobRunner(LoggingConfigurable):
@@ -107,11 +106,11 @@ class JobRunner(LoggingConfigurable):
 
     # --- places --------------------------------------------------------------------------
 
-    def job_dir(self, job_id: int) -> Path:
-        return Path(self.jobs_dir) / str(job_id)
+    def folder(self, job_id: int) -> JobFolder:
+        return JobFolder(Path(self.jobs_dir) / str(job_id))
 
     def log_path(self, job_id: int) -> Path:
-        return self.job_dir(job_id) / "log"
+        return self.folder(job_id).log
 
     def container_name(self, job_id: int) -> str:
         return f"{self.instance}-job-{job_id}"
@@ -213,7 +212,7 @@ class JobRunner(LoggingConfigurable):
                 self.log.warning("job %s did not start: %s", job.full_name, err)
                 self._remove_container(job_id)
                 self._release(job)
-                reason = _start_failure(err, job.machine)
+                reason = start_failure(err, job.machine)
                 set_state(db, job, ERROR, reason)
                 self.wake()
                 return
@@ -231,7 +230,8 @@ class JobRunner(LoggingConfigurable):
         code = materialize_tree(db, job.code_tree, store, cache)
         plans = [MountPlan(**d) for d in job.datasets]
         inputs = materialize_mounts(db, plans, store, cache)
-        job_dir = self._prepare_job_dir(job.id)
+        folder = self.folder(job.id)
+        folder.prepare()
         env = {
             "FLOE_JOB": job.full_name,
             "FLOE_JOB_ID": str(job.id),
@@ -264,8 +264,8 @@ class JobRunner(LoggingConfigurable):
             mounts=[
                 Mount(str(code), "/code", "bind", read_only=True),
                 *(Mount(str(m.path), m.target, "bind", read_only=True) for m in inputs),
-                Mount(str(job_dir / "output"), "/output", "bind"),
-                Mount(str(job_dir), "/floe-job", "bind"),
+                Mount(str(folder.output), "/output", "bind"),
+                Mount(str(folder.path), "/floe-job", "bind"),
                 Mount(str(RUNNER_DIR), "/opt/floe-runner", "bind", read_only=True),
             ],
             gpu_device_ids=job.gpu_ids,
@@ -282,20 +282,6 @@ class JobRunner(LoggingConfigurable):
         job.image = environment.image
         db.commit()
         return created["Id"]
-
-    def _prepare_job_dir(self, job_id: int) -> Path:
-        """The job's folder: ours (the job cannot add, remove or swap files in it, so its log
-        is never a link to a host file), holding its log, result note and /output, which are
-        the job's to write."""
-        job_dir = self.job_dir(job_id)
-        job_dir.mkdir(mode=0o755, parents=True, exist_ok=True)
-        os.chmod(job_dir, 0o755)
-        (job_dir / "output").mkdir(exist_ok=True)
-        for name in ("log", "result.json"):
-            (job_dir / name).touch()
-        for name in ("output", "log", "result.json"):
-            _give_to_job_user(job_dir / name)
-        return job_dir
 
     def _watch(self, job_id: int, container_id: str) -> None:
         with self._watched_lock:
@@ -327,36 +313,29 @@ class JobRunner(LoggingConfigurable):
             self.wake()
 
     def _finish(self, job_id: int) -> None:
-        info = self._inspect(job_id) or {}
-        state_info = info.get("State", {})
-        code = state_info.get("ExitCode")
+        container_state = (self._inspect(job_id) or {}).get("State", {})
         self._read_metrics(job_id)
+        folder = self.folder(job_id)
         with self.sessions() as db:
             job = db.get(Job, job_id)
             machine = self.catalog.machine_by_slug(job.machine)
             limit = format_memory(machine.memory_bytes) if machine else "its limit"
-            job_dir = self.job_dir(job_id)
-            if job.stop_requested_by:
-                state, reason = STOPPED, f"stopped by {job.stop_requested_by}"
-            elif state_info.get("OOMKilled"):
-                state, reason = ERROR, f"out of memory (limit {limit})"
-            elif code == 0:
-                state, reason = COMPLETE, ""
-            else:
-                state, reason = ERROR, _failure_reason(job_dir, code, limit)
+            state, reason = ending(
+                container_state, job.stop_requested_by, folder.result_note, limit
+            )
             try:
-                tree = keep_folder(db, self.datasets.store, job_dir / "output")
+                tree = keep_folder(db, self.datasets.store, folder.output)
                 job.output_tree = tree.digest
             except Exception as err:
                 self.log.exception("job %s: keeping /output", job.full_name)
                 state = ERROR
                 reason = f"{reason + '; ' if reason else ''}its /output could not be kept: {err}"
-            _fsync(self.log_path(job_id))
-            job.exit_code = code
+            folder.make_log_durable()
+            job.exit_code = container_state.get("ExitCode")
             self._release(job)
             set_state(db, job, state, reason)
         self._remove_container(job_id)
-        shutil.rmtree(job_dir / "output", ignore_errors=True)
+        folder.drop_output()
 
     def _release(self, job: Job) -> None:
         self.gpus.release(f"job:{job.id}")
@@ -410,43 +389,3 @@ class JobRunner(LoggingConfigurable):
                 # Rows and the new offset in one transaction: a restart neither skips nor repeats.
                 job.metrics_offset += len(data)
                 db.commit()
-
-
-def _give_to_job_user(path: Path) -> None:
-    """Job containers run as uid 1000: let them write their log and /output."""
-    try:
-        os.chown(path, *JOB_USER)
-    except PermissionError:
-        os.chmod(path, 0o777 if path.is_dir() else 0o666)
-
-
-def _fsync(path: Path) -> None:
-    try:
-        with open(path, "rb") as f:
-            os.fsync(f.fileno())
-    except FileNotFoundError:
-        pass
-
-
-def _failure_reason(job_dir: Path, code: int | None, limit: str) -> str:
-    note = read_from(job_dir / "result.json", 0, limit=4096)  # written by run_notebook.py
-    if note:
-        try:
-            return str(json.loads(note)["reason"])[:1000]
-        except (ValueError, KeyError, TypeError):
-            pass
-    if code == 137:
-        return f"killed (exit 137): out of memory (limit {limit})?"
-    if code == 127:
-        return "exit 127: the environment's image has no python3 (Floe jobs need Python 3)"
-    return f"exit {code}"
-
-
-def _start_failure(err: Exception, machine: str) -> str:
-    text = getattr(err, "explanation", None) or str(err)
-    if "could not select device driver" in text:
-        return (
-            f"the '{machine}' machine needs a GPU, but this node's Docker engine has no GPU "
-            f"driver ({text}); ask the admin to install the NVIDIA container toolkit"
-        )
-    return f"could not start its container: {text}"

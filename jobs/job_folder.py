@@ -1,0 +1,59 @@
+"""A job's folder on this node: its log, its result note and its /output until kept.
+
+The folder is the service's: the job (uid 1000) may write the files in it but not add, remove
+or swap them, so its log is never a link to a host file.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+JOB_USER = (1000, 100)
+
+
+@dataclass(frozen=True)
+class JobFolder:
+    path: Path
+
+    @property
+    def log(self) -> Path:
+        return self.path / "log"
+
+    @property
+    def result_note(self) -> Path:
+        return self.path / "result.json"
+
+    @property
+    def output(self) -> Path:
+        return self.path / "output"
+
+    def prepare(self) -> None:
+        self.path.mkdir(mode=0o755, parents=True, exist_ok=True)
+        os.chmod(self.path, 0o755)
+        self.output.mkdir(exist_ok=True)
+        for note in (self.log, self.result_note):
+            note.touch()
+        for path in (self.output, self.log, self.result_note):
+            _give_to_job_user(path)
+
+    def make_log_durable(self) -> None:
+        try:
+            with open(self.log, "rb") as f:
+                os.fsync(f.fileno())
+        except FileNotFoundError:
+            pass
+
+    def drop_output(self) -> None:
+        """Once /output is kept as a tree, its files here are no longer needed."""
+        shutil.rmtree(self.output, ignore_errors=True)
+
+
+def _give_to_job_user(path: Path) -> None:
+    """Job containers run as uid 1000: let them write their log and /output."""
+    try:
+        os.chown(path, *JOB_USER)
+    except PermissionError:
+        os.chmod(path, 0o777 if path.is_dir() else 0o666)
