@@ -108,22 +108,23 @@ def list_jobs(
 
 def add_job(db: Session, job: Job, project: Project) -> Job:
     """Insert ``job`` as the next number of ``project`` and record its ``created`` event."""
+    project_id, project_name = project.id, project.full_name  # a rollback expires them
     for _attempt in range(20):
-        job.project_id = project.id
+        job.project_id = project_id
         job.number = (
-            db.scalar(select(func.max(Job.number)).where(Job.project_id == project.id)) or 0
+            db.scalar(select(func.max(Job.number)).where(Job.project_id == project_id)) or 0
         ) + 1
         db.add(job)
         try:
             db.flush()
         except IntegrityError:
             db.rollback()  # another submit took this number: take the next one
-            db.expunge_all()
+            job.id = None
             continue
         db.add(JobEvent(job_id=job.id, state=job.state, reason=""))
         db.commit()
         return job
-    raise Conflict(f"too many concurrent submits to {project.full_name}; retry")
+    raise Conflict(f"too many concurrent submits to {project_name}; retry")
 
 
 def set_state(db: Session, job: Job, state: str, reason: str = "") -> None:

@@ -59,3 +59,49 @@ def test_upgrading_twice_changes_nothing(tmp_path):
     upgrade_database(engine)
     upgrade_database(engine)
     assert _revision(engine) == HEAD
+
+
+def test_a_job_number_taken_by_a_concurrent_submit_is_retried_with_the_next(tmp_path):
+    from sqlalchemy import event
+
+    from dataset_mounter.datasets import Caller
+    from jobs.db import Job
+    from jobs.records import add_job, project_for
+
+    sessions = make_sessionmaker(f"sqlite:///{tmp_path / 'floe.sqlite'}")
+    alice = Caller("alice")
+    with sessions() as db:
+        project_id = project_for(db, alice, "cats").id
+
+    def new_job() -> Job:
+        return Job(
+            owner="alice", kind="command", command="true", environment="python", machine="cpu-small"
+        )
+
+    with sessions() as db:
+        project = project_for(db, alice, "cats")
+        raced = []
+
+        @event.listens_for(db, "before_flush")
+        def another_submit_gets_there_first(session, _context, _instances):
+            if not raced:  # between choosing number 1 and inserting it
+                raced.append(True)
+                with sessions() as other:
+                    other.add(Job(project_id=project_id, number=1, **_fields()))
+                    other.commit()
+
+        job = add_job(db, Job(**_fields()), project)
+        assert raced and job.number == 2 and job.id is not None
+
+    with sessions() as db:
+        assert sorted(j.number for j in db.query(Job)) == [1, 2]
+
+
+def _fields() -> dict:
+    return {
+        "owner": "alice",
+        "kind": "command",
+        "command": "true",
+        "environment": "python",
+        "machine": "cpu-small",
+    }
