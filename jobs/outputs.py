@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from dataset_mounter.datasets import Caller, missing_blobs, record_blobs, save_tree
@@ -12,10 +11,9 @@ from dataset_mounter.mounts import OutputRef
 from dataset_mounter.scan import scan_folder
 from dataset_mounter.stores import BlobStore
 from dataset_mounter.tree import Tree
-from floe.errors import FloeUserError, NotFound
+from floe.errors import FloeUserError
 
-from .db import Job, Project
-from .records import can_see
+from .records import get_job
 
 
 class OutputNotReady(FloeUserError):
@@ -37,13 +35,7 @@ def keep_folder(db: Session, store: BlobStore, folder: Path) -> Tree:
 
 def resolve_output(db: Session, caller: Caller, ref: OutputRef) -> tuple[str, str]:
     """The tree a finished job kept in /output, if ``caller`` may read it."""
-    job = db.scalar(
-        select(Job)
-        .join(Project)
-        .where(Project.owner == ref.owner, Project.name == ref.project, Job.number == ref.number)
-    )
-    if job is None or not can_see(caller, job.owner):
-        raise NotFound(f"no job {ref.owner}/{ref.project}/{ref.number} that you can see")
+    job = get_job(db, caller, f"{ref.owner}/{ref.project}/{ref.number}")
     if job.output_tree is None:
         raise OutputNotReady(
             f"{ref} is not ready: the job is {job.state}"

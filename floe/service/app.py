@@ -19,6 +19,7 @@ from traitlets.config import Application
 from dataset_mounter.settings import DatasetSettings
 from hub_config.settings import REPO_ROOT, read_settings, secret_file
 from jobs.runner import JobRunner
+from jobs.submit import JobContext
 from spawner.catalog import Catalog
 
 from . import datasets_api, job_pages, jobs_api, pages
@@ -52,6 +53,8 @@ def make_app(
         datasets=datasets,
         catalog=catalog,
         runner=runner,
+        # What submitting a job needs besides the request; the same for every request.
+        job_context=JobContext(catalog, datasets, runner.gpus.total),
         service_prefix=prefix,
         cookie_secret=cookie_secret,
         # No tornado-wide check: HubAuth checks XSRF itself for cookie-authenticated

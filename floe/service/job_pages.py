@@ -12,7 +12,7 @@ from tornado.ioloop import IOLoop
 from dataset_mounter.datasets import load_tree
 from jobs import records
 from jobs.db import Job, Project
-from jobs.submit import JobContext, rerun_job
+from jobs.submit import rerun_job
 
 from .jobs_api import JOB
 from .pages import PageHandler, _templates
@@ -130,10 +130,8 @@ class RerunPage(JobPageHandler):
     def post(self, ref: str) -> None:
         db = self.db()
         old = records.get_job(db, self.caller, ref)
-        runner = self.settings["runner"]
-        ctx = JobContext(self.settings["catalog"], self.datasets, runner.gpus.total)
-        job = rerun_job(db, self.caller, old, {}, ctx)
-        runner.wake()
+        job = rerun_job(db, self.caller, old, {}, self.settings["job_context"])
+        self.settings["runner"].wake()
         self.redirect(f"{self.settings['service_prefix']}jobs/{job.id}")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import asdict
 
 from tornado.ioloop import IOLoop
 from tornado.iostream import StreamClosedError
@@ -32,7 +33,7 @@ class JobAPIHandler(APIHandler):
         return self.settings["catalog"]
 
     def job_context(self) -> JobContext:
-        return JobContext(self.catalog, self.datasets, self.runner.gpus.total)
+        return self.settings["job_context"]
 
     def job(self, ref: str) -> Job:
         return records.get_job(self.db(), self.caller, ref)
@@ -166,28 +167,9 @@ class CatalogHandler(JobAPIHandler):
         gpus = self.runner.gpus
         self.send(
             {
-                "environments": [
-                    {
-                        "slug": e.slug,
-                        "display_name": e.display_name,
-                        "image": e.image,
-                        "description": e.description,
-                        "default": e.default,
-                    }
-                    for e in self.catalog.environment_list()
-                ],
+                "environments": [asdict(e) for e in self.catalog.environment_list()],
                 "machines": [
-                    {
-                        "slug": m.slug,
-                        "display_name": m.display_name,
-                        "cpu": m.cpu,
-                        "memory_bytes": m.memory_bytes,
-                        "gpus": m.gpus,
-                        "summary": m.summary,
-                        "description": m.description,
-                        "default": m.default,
-                    }
-                    for m in self.catalog.machine_list()
+                    {**asdict(m), "summary": m.summary} for m in self.catalog.machine_list()
                 ],
                 "gpus": {"total": gpus.total, "free": len(gpus.free_ids())},
             }
