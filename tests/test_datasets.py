@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import socket
 import subprocess
+import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import docker
 import pytest
@@ -89,6 +93,30 @@ def test_interrupted_upload_leaves_no_version_and_resumes_with_what_is_missing(
     assert resumed.returncode == 0, resumed.stderr
     assert 6 * 50_000 <= received_bytes(hub) - before <= 6 * (50_000 + 8)
     assert [v["number"] for v in client.dataset(full)["versions"]] == [1]
+
+
+def test_upload_cut_off_midway_leaves_no_blob_and_no_spool_file(hub, user_token):
+    _name, token = user_token("cutoff")
+    body = os.urandom(12 * 1024 * 1024)
+    blob = hashlib.sha256(body).hexdigest()
+    host, port = urlsplit(hub.url).hostname, urlsplit(hub.url).port
+    with socket.create_connection((host, port), timeout=30) as sock:
+        sock.sendall(
+            f"PUT /services/floe/api/blobs/{blob} HTTP/1.1\r\nHost: {host}:{port}\r\n"
+            f"Authorization: token {token}\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+        )
+        sock.sendall(body[: len(body) * 3 // 4])
+        spool = hub.data_dir / "cache" / "spool"
+        deadline = time.monotonic() + 30
+        while not (spool.is_dir() and any(f.stat().st_size for f in spool.iterdir())):
+            assert time.monotonic() < deadline, "the upload never reached the service"
+            time.sleep(0.1)
+        # The laptop's lid closes here.
+    client = FloeClient(hub.url, token)
+    while any(spool.iterdir()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert list(spool.iterdir()) == []
+    assert client.missing_blobs([blob]) == [blob]
 
 
 def test_bad_input_is_refused_with_what_was_wrong(hub, user_token, tmp_path):

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import tempfile
-from pathlib import Path
 from typing import Any
 
 from tornado import web
@@ -13,6 +10,7 @@ from tornado.ioloop import IOLoop
 from dataset_mounter import datasets as ds
 from dataset_mounter.db import Dataset, Version
 from dataset_mounter.pack import BadPack, read_pack
+from dataset_mounter.spool import Spool
 from dataset_mounter.tree import Tree, check_sha256
 from floe.errors import BadName
 
@@ -112,25 +110,19 @@ class MissingBlobsHandler(APIHandler):
 
 @web.stream_request_body
 class SpooledUploadHandler(APIHandler):
-    """Request bodies go to a spool file as they arrive, hashed on the way."""
+    """Request bodies go to a spool file as they arrive, hashed on the way (off the loop)."""
 
     def prepare(self) -> None:
         super().prepare()
         self.request.connection.set_max_body_size(MAX_UPLOAD_BYTES)
-        self._spool_dir = self.datasets.cache_path / "spool"
-        self._spool_dir.mkdir(parents=True, exist_ok=True)
-        self._spool = tempfile.NamedTemporaryFile(dir=self._spool_dir, delete=False)  # noqa: SIM115
-        self._hash = hashlib.sha256()
-        self._size = 0
+        self._spool = Spool(self.datasets.cache_path / "spool")
 
-    def data_received(self, chunk: bytes) -> None:
-        self._hash.update(chunk)
-        self._spool.write(chunk)
-        self._size += len(chunk)
+    async def data_received(self, chunk: bytes) -> None:
+        await self._spool.add(chunk)
 
     def count_received(self, blobs: int) -> None:
         stats = self.settings["blob_stats"]
-        stats["received_bytes"] += self._size
+        stats["received_bytes"] += self._spool.size
         stats["received_blobs"] += blobs
 
     def on_finish(self) -> None:
@@ -142,8 +134,7 @@ class SpooledUploadHandler(APIHandler):
 
     def _discard_spool(self) -> None:
         if hasattr(self, "_spool"):
-            self._spool.close()
-            Path(self._spool.name).unlink(missing_ok=True)
+            self._spool.discard()
 
 
 class BlobHandler(SpooledUploadHandler):
@@ -151,23 +142,21 @@ class BlobHandler(SpooledUploadHandler):
 
     async def put(self, sha256: str) -> None:
         check_sha256(sha256)
-        self._spool.close()
-        if self._hash.hexdigest() != sha256:
-            raise web.HTTPError(
-                400, f"blob {sha256}: the bytes sent hash to {self._hash.hexdigest()}"
-            )
+        received = await self._spool.finish()
+        if received != sha256:
+            raise web.HTTPError(400, f"blob {sha256}: the bytes sent hash to {received}")
         store = self.datasets.store
-        await IOLoop.current().run_in_executor(None, store.put_file, sha256, Path(self._spool.name))
-        ds.record_blobs(self.db(), {sha256: self._size})
+        await IOLoop.current().run_in_executor(None, store.put_file, sha256, self._spool.path)
+        ds.record_blobs(self.db(), {sha256: self._spool.size})
         self.count_received(1)
-        self.send({"sha256": sha256, "size": self._size}, 201)
+        self.send({"sha256": sha256, "size": self._spool.size}, 201)
 
 
 class PackHandler(SpooledUploadHandler):
     """POST many small blobs in one pack (see dataset_mounter.pack)."""
 
     async def post(self) -> None:
-        self._spool.close()
+        await self._spool.finish()
         try:
             stored = await IOLoop.current().run_in_executor(None, self._store_pack)
         except BadPack as err:
@@ -176,7 +165,7 @@ class PackHandler(SpooledUploadHandler):
         self.send({"stored": len(stored)}, 201)
 
     def _store_pack(self) -> dict[str, int]:
-        with open(self._spool.name, "rb") as pack:
+        with open(self._spool.path, "rb") as pack:
             blobs = dict(read_pack(pack))
         self.datasets.store.put_many(list(blobs.items()))
         stored = {sha: len(data) for sha, data in blobs.items()}
