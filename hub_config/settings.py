@@ -54,6 +54,8 @@ class Settings:
         c.JobRunner.instance = self.instance
         c.JobRunner.jobs_dir = str(self.data_dir / "jobs")
         c.JobRunner.network = self.network_name
+        # The hub and the floe service both hand out GPUs; claims in flight meet here.
+        c.GpuInventory.claims_file = str(self.data_dir / "gpu-claims.json")
         if self.gpu_devices is not None:
             # A fixed GPU list instead of asking nvidia-smi (tests use made-up ids).
             c.JobRunner.gpu_inventory_class = "spawner.gpu.StaticGpuInventory"

@@ -97,7 +97,10 @@ class JobRunner(LoggingConfigurable):
         self.datasets = datasets
         self.catalog = catalog
         self.docker = docker.from_env(timeout=120).api
-        self.gpus = GpuAllocator(self.gpu_inventory_class(parent=self).device_ids())
+        inventory = self.gpu_inventory_class(parent=self)
+        self.gpus = GpuAllocator(
+            inventory.device_ids(), inventory.claims_file, scope=f"{self.instance}/"
+        )
         self._wake = threading.Condition()
         self._pool = ThreadPoolExecutor(8, thread_name_prefix="floe-job-start")
         self._watched: dict[int, threading.Lock] = {}

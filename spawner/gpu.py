@@ -3,14 +3,25 @@
 Each GPU container gets device ids of its own, passed to Docker as a ``DeviceRequest``;
 nobody shares a GPU. Claims live in memory and in each holder's saved state, so after a
 hub restart the holders re-claim exactly what they had (see ``GpuAllocator.restore``).
+
+Two processes hand out GPUs: the hub (workspaces) and the floe service (jobs). Each sees the
+other's running containers by their ``floe.gpus`` label, and the claims made but not yet on a
+container in a small file both share (:class:`ClaimsFile`), so they never pick the same GPU
+in the seconds between a claim and its container.
 """
 
 from __future__ import annotations
 
+import fcntl
+import json
+import os
 import shutil
 import subprocess
 import threading
-from collections.abc import Iterable
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 from traitlets import List, Unicode
 from traitlets.config import LoggingConfigurable
@@ -20,6 +31,14 @@ from floe.errors import GpuUnavailable
 
 class GpuInventory(LoggingConfigurable):
     """The GPUs of this node, as Docker device ids (``"0"``, ``"1"`` or GPU UUIDs)."""
+
+    claims_file = Unicode(
+        "",
+        config=True,
+        help="""File where the hub and the floe service note GPU claims not yet on a container
+        (locked while read and written). Floe sets it to <data dir>/gpu-claims.json; point
+        every Floe that shares this node's GPUs at one file. Empty: claims stay in memory.""",
+    )
 
     def device_ids(self) -> list[str]:
         raise NotImplementedError
@@ -68,13 +87,68 @@ def parse_nvidia_smi_indexes(output: str) -> list[str]:
     return [line.strip() for line in output.splitlines() if line.strip().isdigit()]
 
 
-class GpuAllocator:
-    """Hands out device ids exclusively. Thread-safe; one per process and inventory."""
+class ClaimsFile:
+    """Claims of every process on this node, ``{holder: {"ids": […], "at": time}}``, in a file.
 
-    def __init__(self, device_ids: list[str]) -> None:
+    An entry counts for ``grace`` seconds: long enough for its container to be created (and
+    labelled), after which the label speaks for it; so a process that died holding a claim
+    does not keep the GPU from others for longer than that.
+    """
+
+    def __init__(self, path: str | os.PathLike, grace: float = 900) -> None:
+        self.path = Path(path)
+        self.grace = grace
+
+    @contextmanager
+    def locked(self) -> Iterator[dict[str, dict]]:
+        """The live claims, under an exclusive lock; changes to the dict are written back."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "a+") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            f.seek(0)
+            try:
+                claims = json.loads(f.read() or "{}")
+            except json.JSONDecodeError:
+                claims = {}  # a torn file only loses claims that labels cover soon
+            now = time.time()
+            claims = {h: c for h, c in claims.items() if now - c.get("at", 0) < self.grace}
+            yield claims
+            f.seek(0)
+            f.truncate()
+            f.write(json.dumps(claims))
+            f.flush()
+
+    def note(self, claims: dict[str, dict], holder: str, ids: list[str] | None) -> None:
+        if ids:
+            claims[holder] = {"ids": ids, "at": time.time()}
+        else:
+            claims.pop(holder, None)
+
+
+class GpuAllocator:
+    """Hands out device ids exclusively. Thread-safe; one per process and inventory.
+
+    With ``claims_file``, claims are also noted in that file, which every allocator on the
+    node reads before it picks (see :class:`ClaimsFile`); ``scope`` (the hub's container
+    prefix, the service's instance) keeps one process's holder names apart from another's.
+    """
+
+    def __init__(
+        self, device_ids: list[str], claims_file: str | os.PathLike = "", scope: str = ""
+    ) -> None:
         self._devices = list(device_ids)
         self._holders: dict[str, list[str]] = {}
         self._lock = threading.Lock()
+        self._shared = ClaimsFile(claims_file) if claims_file else None
+        self._scope = scope
+
+    @contextmanager
+    def _node_claims(self) -> Iterator[dict[str, dict]]:
+        if self._shared is None:
+            yield {}
+            return
+        with self._shared.locked() as claims:
+            yield claims
 
     @property
     def total(self) -> int:
@@ -93,12 +167,14 @@ class GpuAllocator:
 
         ``busy``: ids another process holds (workspaces in the hub, jobs in the floe service).
         """
-        with self._lock:
+        with self._lock, self._node_claims() as claims:
             held = self._holders.get(holder)
             if held is not None and len(held) == count:
                 return list(held)
             self._holders.pop(holder, None)
             taken = set(busy)
+            mine = self._scope + holder
+            taken.update(d for h, c in claims.items() if h != mine for d in c["ids"])
             free = [d for d in self._free_locked() if d not in taken]
             if count > len(free):
                 if not self._devices:
@@ -109,6 +185,8 @@ class GpuAllocator:
                     "or pick a CPU machine type"
                 )
             self._holders[holder] = free[:count]
+            if self._shared is not None:
+                self._shared.note(claims, mine, free[:count])
             return list(free[:count])
 
     def restore(self, holder: str, device_ids: list[str]) -> None:
@@ -117,8 +195,10 @@ class GpuAllocator:
             self._holders[holder] = [d for d in device_ids if d in self._devices]
 
     def release(self, holder: str) -> None:
-        with self._lock:
+        with self._lock, self._node_claims() as claims:
             self._holders.pop(holder, None)
+            if self._shared is not None:
+                self._shared.note(claims, self._scope + holder, None)
 
     def held_by(self, holder: str) -> list[str]:
         with self._lock:

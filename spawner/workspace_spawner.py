@@ -136,7 +136,9 @@ class WorkspaceSpawner(DockerSpawner):
         cls = type(self)
         if cls._allocator is None:
             inventory = self.gpu_inventory_class(parent=self)
-            cls._allocator = GpuAllocator(inventory.device_ids())
+            cls._allocator = GpuAllocator(
+                inventory.device_ids(), inventory.claims_file, scope=f"{self.prefix}/"
+            )
             self.log.info("GPU inventory: %s", cls._allocator.free_ids() or "none")
         return cls._allocator
 

@@ -1,11 +1,14 @@
 """GPUs are exclusive, freed on stop, and survive a hub restart through spawner state."""
 
+import json
+import multiprocessing
+import time
 from types import SimpleNamespace
 
 import pytest
 
 from floe.errors import GpuUnavailable
-from spawner.gpu import GpuAllocator, StaticGpuInventory, parse_nvidia_smi_indexes
+from spawner.gpu import ClaimsFile, GpuAllocator, StaticGpuInventory, parse_nvidia_smi_indexes
 from spawner.workspace_spawner import WorkspaceSpawner
 
 
@@ -74,3 +77,61 @@ def test_gpu_ids_survive_a_hub_restart(fresh_allocator):
 
     after.clear_state()
     assert restarted.held_by("workspace:alice/") == []
+
+
+def test_hub_and_service_never_pick_the_same_gpu_before_a_container_has_it(tmp_path):
+    # The hub (workspaces) and the floe service (jobs) are two processes, two allocators;
+    # no container is labelled yet, so only the shared claims file keeps them apart.
+    claims = tmp_path / "gpu-claims.json"
+    hub = GpuAllocator(["0", "1"], claims, scope="floe-workspace/")
+    service = GpuAllocator(["0", "1"], claims, scope="floe/")
+    assert hub.claim("workspace:alice/", 1) == ["0"]
+    assert service.claim("job:1", 1) == ["1"]
+    with pytest.raises(GpuUnavailable, match="only 0 of 2 are free"):
+        service.claim("job:2", 1)
+    hub.release("workspace:alice/")
+    assert service.claim("job:2", 1) == ["0"]
+
+
+def _claim_one(claims, scope, barrier, results):
+    allocator = GpuAllocator([str(i) for i in range(6)], claims, scope=scope)
+    barrier.wait()
+    results.put(allocator.claim("job:1", 1)[0])
+
+
+def test_claims_at_the_same_moment_from_six_processes_get_six_gpus(tmp_path):
+    ctx = multiprocessing.get_context("fork")
+    barrier, results = ctx.Barrier(6), ctx.Queue()
+    procs = [
+        ctx.Process(target=_claim_one, args=(tmp_path / "c.json", f"p{i}/", barrier, results))
+        for i in range(6)
+    ]
+    for proc in procs:
+        proc.start()
+    got = sorted(results.get(timeout=60) for _ in procs)
+    for proc in procs:
+        proc.join(60)
+    assert got == ["0", "1", "2", "3", "4", "5"]
+
+
+def test_a_claim_left_by_a_dead_process_expires(tmp_path):
+    path = tmp_path / "gpu-claims.json"
+    path.write_text(json.dumps({"gone/job:9": {"ids": ["0"], "at": time.time() - 3600}}))
+    assert GpuAllocator(["0"], path, scope="floe/").claim("job:1", 1) == ["0"]
+    assert "gone/job:9" not in json.loads(path.read_text())
+    with ClaimsFile(path).locked() as claims:
+        assert claims == {"floe/job:1": {"ids": ["0"], "at": claims["floe/job:1"]["at"]}}
+
+
+def test_claims_file_is_configured_for_every_inventory_and_floe_sets_it(tmp_path):
+    from traitlets.config import Config
+
+    from hub_config.settings import read_settings
+
+    c = Config()
+    c.GpuInventory.claims_file = "/run/floe/claims.json"
+    assert StaticGpuInventory(config=c).claims_file == "/run/floe/claims.json"
+    settings = read_settings()
+    assert settings.floe_config().GpuInventory.claims_file == str(
+        settings.data_dir / "gpu-claims.json"
+    )
