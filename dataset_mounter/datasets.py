@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from floe.errors import BadName, Conflict, Forbidden, NotFound
 
-from .db import Blob, Dataset, TreeRow, Version
+from .db import Blob, Dataset, TreeRow, Version, add_numbered
 from .tree import Tree
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
@@ -194,24 +194,25 @@ def commit_version(
             f"{len(missing)} file(s) have not been uploaded yet; send them and retry",
             missing=missing,
         )
-    for _attempt in range(20):
-        digest = save_tree(db, tree)
-        number = (
-            db.scalar(select(func.max(Version.number)).where(Version.dataset_id == dataset.id)) or 0
-        ) + 1
-        version = Version(
-            dataset_id=dataset.id,
+    dataset_id, full_name = dataset.id, dataset.full_name  # a rollback expires them
+
+    def numbered(number: int) -> Version:
+        return Version(
+            dataset_id=dataset_id,
             number=number,
-            tree_digest=digest,
+            tree_digest=save_tree(db, tree),
             message=message,
             created_by=caller.name,
             size=tree.size,
             file_count=tree.file_count,
         )
-        db.add(version)
-        try:
-            db.commit()
-            return version
-        except IntegrityError:
-            db.rollback()  # another commit took this number: take the next one
-    raise Conflict(f"too many concurrent commits to {dataset.full_name}; retry")
+
+    version = add_numbered(
+        db,
+        Version.number,
+        Version.dataset_id == dataset_id,
+        numbered,
+        f"too many concurrent commits to {full_name}; retry",
+    )
+    db.commit()
+    return version

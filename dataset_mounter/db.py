@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     BigInteger,
@@ -16,9 +18,21 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    func,
+    select,
 )
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, sessionmaker
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    Mapped,
+    Session,
+    mapped_column,
+    relationship,
+    sessionmaker,
+)
+
+from floe.errors import Conflict
 
 
 def utcnow() -> datetime:
@@ -27,6 +41,30 @@ def utcnow() -> datetime:
 
 class Base(DeclarativeBase):
     pass
+
+
+Row = TypeVar("Row", bound=Base)
+
+
+def add_numbered(
+    db: Session, counter: Any, scope: Any, make: Callable[[int], Row], busy: str
+) -> Row:
+    """Add ``make(n)``, n one past the highest ``counter`` of the rows in ``scope``; flush it.
+
+    ``counter`` is unique within ``scope`` (a constraint of the table): when a concurrent
+    writer takes n first, the flush fails, the transaction is rolled back and ``make`` is
+    asked again with the next n. After 20 lost races: ``Conflict(busy)``. The caller commits.
+    """
+    for _attempt in range(20):
+        number = (db.scalar(select(func.max(counter)).where(scope)) or 0) + 1
+        row = make(number)
+        db.add(row)
+        try:
+            db.flush()
+            return row
+        except IntegrityError:
+            db.rollback()  # another writer took this number: take the next one
+    raise Conflict(busy)
 
 
 class Dataset(Base):

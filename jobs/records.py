@@ -5,13 +5,13 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from dataset_mounter.datasets import Caller
-from dataset_mounter.db import utcnow
-from floe.errors import BadName, Conflict, NotFound
+from dataset_mounter.db import add_numbered, utcnow
+from floe.errors import BadName, NotFound
 
 from .db import FINISHED, RUNNING, STARTING, STATES, Job, JobEvent, Metric, Project
 
@@ -109,22 +109,21 @@ def list_jobs(
 def add_job(db: Session, job: Job, project: Project) -> Job:
     """Insert ``job`` as the next number of ``project`` and record its ``created`` event."""
     project_id, project_name = project.id, project.full_name  # a rollback expires them
-    for _attempt in range(20):
-        job.project_id = project_id
-        job.number = (
-            db.scalar(select(func.max(Job.number)).where(Job.project_id == project_id)) or 0
-        ) + 1
-        db.add(job)
-        try:
-            db.flush()
-        except IntegrityError:
-            db.rollback()  # another submit took this number: take the next one
-            job.id = None
-            continue
-        db.add(JobEvent(job_id=job.id, state=job.state, reason=""))
-        db.commit()
+
+    def numbered(number: int) -> Job:
+        job.id, job.project_id, job.number = None, project_id, number
         return job
-    raise Conflict(f"too many concurrent submits to {project_name}; retry")
+
+    add_numbered(
+        db,
+        Job.number,
+        Job.project_id == project_id,
+        numbered,
+        f"too many concurrent submits to {project_name}; retry",
+    )
+    db.add(JobEvent(job_id=job.id, state=job.state, reason=""))
+    db.commit()
+    return job
 
 
 def set_state(db: Session, job: Job, state: str, reason: str = "") -> None:
