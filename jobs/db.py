@@ -61,6 +61,8 @@ class Job(Base):
     parameters: Mapped[dict] = mapped_column(JSON, default=dict)
     code_tree: Mapped[str | None] = mapped_column(String(64), nullable=True)
     output_tree: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # The whole log as a blob, kept when the job ends (the node's copy may go).
+    log_blob: Mapped[str | None] = mapped_column(String(64), nullable=True)
     message: Mapped[str] = mapped_column(Text, default="")
     state: Mapped[str] = mapped_column(String(16), default=CREATED, index=True)
     reason: Mapped[str] = mapped_column(Text, default="")

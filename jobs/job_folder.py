@@ -39,13 +39,6 @@ class JobFolder:
         for path in (self.output, self.log, self.result_note):
             _give_to_job_user(path)
 
-    def make_log_durable(self) -> None:
-        try:
-            with open(self.log, "rb") as f:
-                os.fsync(f.fileno())
-        except FileNotFoundError:
-            pass
-
     def drop_output(self) -> None:
         """Once /output is kept as a tree, its files here are no longer needed."""
         shutil.rmtree(self.output, ignore_errors=True)

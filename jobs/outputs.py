@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 from dataset_mounter.datasets import Caller, missing_blobs, record_blobs, save_tree
 from dataset_mounter.mounts import OutputRef
 from dataset_mounter.scan import scan_folder
-from dataset_mounter.stores import BlobStore
+from dataset_mounter.stores import BlobStore, hash_file
 from dataset_mounter.tree import Tree
 from floe.errors import FloeUserError
 
@@ -31,6 +31,21 @@ def keep_folder(db: Session, store: BlobStore, folder: Path) -> Tree:
     save_tree(db, tree)
     db.commit()
     return tree
+
+
+def keep_file(db: Session, store: BlobStore, path: Path) -> str | None:
+    """Store one file as a blob (unless the store has it); its sha256, None if it is not there.
+
+    A job's log is kept this way when the job ends, so it outlives the node's job folder.
+    """
+    if path.is_symlink() or not path.is_file():
+        return None
+    sha = hash_file(path)
+    if missing_blobs(db, {sha}):
+        store.put_file(sha, path)
+    record_blobs(db, {sha: path.stat().st_size})
+    db.commit()
+    return sha
 
 
 def resolve_output(db: Session, caller: Caller, ref: OutputRef) -> tuple[str, str]:

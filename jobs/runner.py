@@ -37,7 +37,7 @@ from .db import CREATED, ERROR, QUEUED, RUNNING, STARTING, STOPPED, Job, Metric
 from .job_folder import JobFolder
 from .logs import parse_metrics, read_whole_lines
 from .outcomes import ending, start_failure
-from .outputs import keep_folder
+from .outputs import keep_file, keep_folder
 from .records import set_state
 
 RUNNER_DIR = Path(__file__).resolve().parent / "container"
@@ -333,7 +333,10 @@ class JobRunner(LoggingConfigurable):
                 self.log.exception("job %s: keeping /output", job.full_name)
                 state = ERROR
                 reason = f"{reason + '; ' if reason else ''}its /output could not be kept: {err}"
-            folder.make_log_durable()
+            try:
+                job.log_blob = keep_file(db, self.datasets.store, folder.log)
+            except Exception:
+                self.log.exception("job %s: keeping the log in the blob store", job.full_name)
             job.exit_code = container_state.get("ExitCode")
             self._release(job)
             set_state(db, job, state, reason)

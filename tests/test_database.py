@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -10,6 +11,7 @@ from sqlalchemy import inspect, text
 from dataset_mounter.db import Base, Dataset, make_engine, make_sessionmaker
 from floe.migrations import VERSION_TABLE, alembic_config, upgrade_database
 from floe.migrations.models import metadata
+from jobs.db import Job
 
 HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head()
 
@@ -52,6 +54,28 @@ def test_a_database_from_before_migrations_is_completed_and_keeps_its_data(tmp_p
     assert "jobs" in inspect(engine).get_table_names()
     with make_sessionmaker(url)() as db:
         assert [d.full_name for d in db.query(Dataset)] == ["alice/mnist"]
+
+
+def test_a_database_of_an_older_floe_is_upgraded_and_keeps_its_jobs(tmp_path):
+    engine = make_engine(f"sqlite:///{tmp_path / 'floe.sqlite'}")
+    with engine.begin() as conn:
+        command.upgrade(alembic_config(conn), "0001")  # a Floe before jobs kept their log
+        conn.execute(text("INSERT INTO projects (owner, name, created) VALUES ('a', 'p', '2026')"))
+        conn.execute(
+            text(
+                "INSERT INTO jobs (owner, project_id, number, kind, machine, environment, image, "
+                "image_digest, command, notebook, datasets, parameters, message, state, reason, "
+                "created, container_id, gpu_ids, stop_requested_by, metrics_offset) VALUES "
+                "('a', 1, 1, 'command', 'cpu', 'py', 'img', 'sha256:1', 'true', '', '[]', '{}', "
+                "'', 'complete', '', '2026-01-01', '', '[]', '', 0)"
+            )
+        )
+    assert "log_blob" not in {c["name"] for c in inspect(engine).get_columns("jobs")}
+    upgrade_database(engine)
+    assert _revision(engine) == HEAD
+    with make_sessionmaker(str(engine.url))() as db:
+        job = db.query(Job).one()
+        assert (job.state, job.log_blob) == ("complete", None)
 
 
 def test_upgrading_twice_changes_nothing(tmp_path):

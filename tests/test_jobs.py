@@ -244,6 +244,22 @@ def test_service_restart_while_a_job_runs_loses_no_log_line_and_no_output(hub, u
     assert [m["values"] for m in metrics] == [{"lines": 60}]
 
 
+def test_a_finished_jobs_log_is_kept_in_the_blob_store_and_outlives_the_node_copy(hub, user_token):
+    _name, token = user_token("alice")
+    job = submit(hub, token, kind="command", command="for i in 1 2 3; do echo step $i; done")
+    job = wait_for(hub, token, job)
+    assert job["state"] == "complete", job
+    whole = log_of(hub, token, job)
+    assert "step 1\nstep 2\nstep 3\n" in whole
+
+    # The node's job folder is gone (another node serves the API, or its disk was cleaned).
+    (hub.data_dir / "jobs" / str(job["id"]) / "log").unlink()
+    assert log_of(hub, token, job) == whole
+    offset = whole.encode().index(b"step 2")  # offsets count bytes
+    tail = hub.floe("GET", f"jobs/{job['id']}/logs?offset={offset}&follow=1", token).content
+    assert tail == whole.encode()[offset:]
+
+
 def test_a_job_cannot_turn_its_log_into_a_link_to_a_host_file(hub, user_token):
     _name, token = user_token("mallory")
     job = submit(

@@ -34,8 +34,8 @@ def upgrade_database(engine: Engine) -> None:
         config = alembic_config(connection)
         tables = set(inspect(connection).get_table_names())
         if VERSION_TABLE not in tables and "datasets" in tables:
-            # Made by create_all before Floe had migrations: add what is missing, mark current.
+            # Made by create_all before Floe had migrations, so with 0001's tables at most:
+            # add the missing ones, mark it 0001, then upgrade like any other.
             metadata.create_all(connection)
-            command.stamp(config, "head")
-        else:
-            command.upgrade(config, "head")
+            command.stamp(config, "0001")
+        command.upgrade(config, "head")

@@ -74,9 +74,19 @@ class APIHandler(BaseHandler):
         self.set_header("Content-Length", str(entry.size))
         if self.get_argument("download", None):
             self.set_header("Content-Disposition", f'attachment; filename="{Path(path).name}"')
-        reader = self.datasets.store.open(entry.sha256)
+        await self.stream_blob(entry.sha256)
+
+    async def stream_blob(self, sha256: str, offset: int = 0) -> None:
+        """Write blob ``sha256`` from the blob store to the response, from byte ``offset``."""
+        loop = IOLoop.current()
+        reader = await loop.run_in_executor(None, self.datasets.store.open, sha256)
         try:
-            while chunk := await IOLoop.current().run_in_executor(None, reader.read, 1 << 20):
+            while offset > 0:  # S3 bodies cannot seek: read past what the caller has
+                skipped = await loop.run_in_executor(None, reader.read, min(offset, 1 << 20))
+                if not skipped:
+                    return
+                offset -= len(skipped)
+            while chunk := await loop.run_in_executor(None, reader.read, 1 << 20):
                 self.write(chunk)
                 await self.flush()
         finally:

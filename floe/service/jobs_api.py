@@ -87,7 +87,10 @@ class RerunHandler(JobAPIHandler):
 
 
 class LogsHandler(JobAPIHandler):
-    """The job's log as plain text; ``follow=1`` keeps the answer open until the job ends."""
+    """The job's log as plain text; ``follow=1`` keeps the answer open until the job ends.
+
+    A finished job's log comes from the blob store when this node no longer has its file.
+    """
 
     async def get(self, ref: str) -> None:
         job = self.job(ref)
@@ -96,6 +99,9 @@ class LogsHandler(JobAPIHandler):
         path = self.runner.log_path(job.id)
         self.set_header("Content-Type", "text/plain; charset=utf-8")
         self.set_header("X-Accel-Buffering", "no")
+        if job.log_blob and not path.exists():
+            await self.stream_blob(job.log_blob, offset)
+            return
         loop = IOLoop.current()
         try:
             while True:
