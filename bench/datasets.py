@@ -26,6 +26,7 @@ from dataset_mounter.mounts import materialize_tree
 from dataset_mounter.settings import DatasetSettings
 from floe.cli.client import FloeClient
 from floe.cli.transfer import upload_folder
+from floe.names import parse_ref
 from hub_config.settings import read_settings
 from tests.hub_process import HubProcess
 
@@ -165,7 +166,7 @@ def main() -> None:
         settings = DatasetSettings(config=_service_config(hub))
         with settings.sessions() as db:
             _dataset, version = ds.resolve(
-                db, ds.Caller("admin", True), ds.parse_ref("small:2", "admin")
+                db, ds.Caller("admin", True), parse_ref("small:2", "admin")
             )
             tree = ds.load_tree(db, version.tree_digest)
         cache = hub.data_dir / "bench-cache"

@@ -14,8 +14,8 @@ import shutil
 import uuid
 from pathlib import Path
 
-from .stores import BlobStore, LocalStore, hash_file
-from .tree import Tree
+from .stores import BlobStore, LocalStore
+from .tree import Tree, hash_file
 
 log = logging.getLogger("floe.materialize")
 

@@ -17,8 +17,9 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 
 from floe.errors import BadMount, BadName
+from floe.names import DatasetRef, parse_ref
 
-from .datasets import Caller, DatasetRef, load_tree, parse_ref, resolve
+from .datasets import Caller, load_tree, resolve
 from .materialize import materialize, tree_dir
 from .stores import BlobStore
 

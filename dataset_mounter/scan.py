@@ -14,8 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from .stores import hash_file
-from .tree import BadTree, Entry, Tree
+from .tree import BadTree, Entry, Tree, hash_file
 
 
 class TooBig(BadTree):

@@ -6,7 +6,6 @@ visible, so a blob that exists is always whole.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import uuid
@@ -16,19 +15,9 @@ from typing import BinaryIO
 from traitlets import Integer, Unicode
 from traitlets.config import LoggingConfigurable
 
-CHUNK = 1024 * 1024
-
 
 def blob_key(sha256: str) -> str:
     return f"sha256/{sha256[:2]}/{sha256[2:]}"
-
-
-def hash_file(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 class BlobStore(LoggingConfigurable):

@@ -9,12 +9,23 @@ from __future__ import annotations
 import bisect
 import hashlib
 import json
+import os
 import posixpath
 import zlib
 from dataclasses import dataclass
 from functools import cached_property
 
 _SHA256_HEX = frozenset("0123456789abcdef")
+CHUNK = 1024 * 1024
+
+
+def hash_file(path: str | os.PathLike) -> str:
+    """The sha256 of a file's bytes: its blob id."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 class BadTree(ValueError):

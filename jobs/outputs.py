@@ -9,8 +9,8 @@ from sqlalchemy.orm import Session
 from dataset_mounter.datasets import Caller, missing_blobs, record_blobs, save_tree
 from dataset_mounter.mounts import OutputRef
 from dataset_mounter.scan import scan_folder
-from dataset_mounter.stores import BlobStore, hash_file
-from dataset_mounter.tree import Tree
+from dataset_mounter.stores import BlobStore
+from dataset_mounter.tree import Tree, hash_file
 from floe.errors import FloeUserError
 
 from .records import get_job

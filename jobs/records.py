@@ -12,21 +12,11 @@ from sqlalchemy.orm import Session
 from dataset_mounter.datasets import Caller
 from dataset_mounter.db import add_numbered, utcnow
 from floe.errors import BadName, NotFound
+from floe.names import check_project_name
 
 from .db import FINISHED, RUNNING, STARTING, STATES, Job, JobEvent, Metric, Project
 
-_PROJECT = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
 _JOB_NAME = re.compile(r"^(?:([^/:\s]+)/)?([a-z0-9][a-z0-9._-]{0,99})/(\d+)$")
-
-
-def check_project_name(name: object) -> str:
-    if not isinstance(name, str) or not _PROJECT.match(name):
-        raise BadName(
-            f"project {name!r} must be 1-100 lowercase letters, digits, '.', '_' or '-', "
-            "starting with a letter or digit, e.g. 'cats'",
-            field="project",
-        )
-    return name
 
 
 def can_see(caller: Caller, owner: str) -> bool:

@@ -14,6 +14,7 @@ from dataset_mounter.mounts import check_mount_point, parse_mount_spec, plan_mou
 from dataset_mounter.scan import scan_folder
 from dataset_mounter.stores import LocalStore, S3Store
 from floe.errors import BadMount, BadName, Conflict, Forbidden, NotFound
+from floe.names import parse_ref
 
 ALICE = ds.Caller("alice")
 BOB = ds.Caller("bob")
@@ -185,4 +186,4 @@ def test_unknown_version_names_the_ones_that_exist(db, tmp_path):
         dataset = ds.create_dataset(s, ALICE, "mnist")
     _upload(db, store, ALICE, dataset, _folder(tmp_path / "a", {"x": b"1"}))
     with db() as s, pytest.raises(NotFound, match="has no version 5 \\(versions 1 to 1\\)"):
-        ds.resolve(s, ALICE, ds.parse_ref("mnist:5", "alice"))
+        ds.resolve(s, ALICE, parse_ref("mnist:5", "alice"))

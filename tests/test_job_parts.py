@@ -8,9 +8,9 @@ import pytest
 
 from floe.cli.ignore import IgnoreRules
 from floe.errors import BadName
+from floe.names import check_project_name
 from jobs.container.parameterize import INJECTED_TAG, check_parameters, inject_parameters
 from jobs.logs import parse_metrics
-from jobs.records import check_project_name
 
 
 def _notebook(*cells):

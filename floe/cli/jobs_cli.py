@@ -13,6 +13,7 @@ import os
 import sys
 from pathlib import Path
 
+from floe.names import check_project_name
 from floe.sizes import human_size
 
 from .client import FloeClient, FloeError
@@ -107,8 +108,6 @@ def follow(client: FloeClient, job: dict) -> int:
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    from jobs.records import check_project_name
-
     check_project_name(args.project)
     Path(PROJECT_FILE).write_text(json.dumps({"project": args.project}) + "\n")
     print(f'this folder is now project {args.project}; `floe run "python train.py"` runs it')

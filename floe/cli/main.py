@@ -13,9 +13,9 @@ from pathlib import Path
 
 import requests
 
-from dataset_mounter.datasets import parse_ref
 from dataset_mounter.tree import BadTree
 from floe.errors import FloeUserError
+from floe.names import parse_ref
 
 from .client import FloeClient, FloeError
 from .config import NotLoggedIn, load_login, save_login

@@ -11,8 +11,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from dataset_mounter.scan import HashCache, scan_folder
-from dataset_mounter.stores import hash_file
-from dataset_mounter.tree import Tree
+from dataset_mounter.tree import Tree, hash_file
 from floe.sizes import human_size
 
 from .client import FloeClient, FloeError

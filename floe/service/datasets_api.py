@@ -13,6 +13,7 @@ from dataset_mounter.pack import BadPack, read_pack
 from dataset_mounter.spool import Spool
 from dataset_mounter.tree import Tree, check_sha256
 from floe.errors import BadName
+from floe.names import DatasetRef
 
 from .handlers import APIHandler
 
@@ -84,7 +85,7 @@ class VersionsHandler(APIHandler):
 class VersionHandler(APIHandler):
     def get(self, owner: str, name: str, number: str) -> None:
         db = self.db()
-        dataset, version = ds.resolve(db, self.caller, ds.DatasetRef(owner, name, int(number)))
+        dataset, version = ds.resolve(db, self.caller, DatasetRef(owner, name, int(number)))
         tree = ds.load_tree(db, version.tree_digest)
         self.send(
             {"dataset": dataset.full_name, **version_json(version), "files": tree.to_manifest()}
@@ -94,7 +95,7 @@ class VersionHandler(APIHandler):
 class VersionFileHandler(APIHandler):
     async def get(self, owner: str, name: str, number: str, path: str) -> None:
         db = self.db()
-        _dataset, version = ds.resolve(db, self.caller, ds.DatasetRef(owner, name, int(number)))
+        _dataset, version = ds.resolve(db, self.caller, DatasetRef(owner, name, int(number)))
         tree = ds.load_tree(db, version.tree_digest)
         await self.send_tree_file(tree, path, f"{owner}/{name}:{number}")
 

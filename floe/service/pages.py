@@ -6,6 +6,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from tornado import web
 
 from dataset_mounter import datasets as ds
+from floe.names import DatasetRef
 from floe.sizes import human_size
 
 from .handlers import BaseHandler
@@ -45,7 +46,7 @@ class VersionPage(PageHandler):
     @web.authenticated
     def get(self, owner: str, name: str, number: str) -> None:
         db = self.db()
-        dataset, version = ds.resolve(db, self.caller, ds.DatasetRef(owner, name, int(number)))
+        dataset, version = ds.resolve(db, self.caller, DatasetRef(owner, name, int(number)))
         tree = ds.load_tree(db, version.tree_digest)
         self.render_page("version.html", dataset=dataset, version=version, files=tree.entries)
 
