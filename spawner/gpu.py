@@ -118,12 +118,6 @@ class ClaimsFile:
             f.write(json.dumps(claims))
             f.flush()
 
-    def note(self, claims: dict[str, dict], holder: str, ids: list[str] | None) -> None:
-        if ids:
-            claims[holder] = {"ids": ids, "at": time.time()}
-        else:
-            claims.pop(holder, None)
-
 
 class GpuAllocator:
     """Hands out device ids exclusively. Thread-safe; one per process and inventory.
@@ -144,6 +138,7 @@ class GpuAllocator:
 
     @contextmanager
     def _node_claims(self) -> Iterator[dict[str, dict]]:
+        """The node's claims file, locked; without one, a dict nobody reads."""
         if self._shared is None:
             yield {}
             return
@@ -185,8 +180,7 @@ class GpuAllocator:
                     "or pick a CPU machine type"
                 )
             self._holders[holder] = free[:count]
-            if self._shared is not None:
-                self._shared.note(claims, mine, free[:count])
+            claims[mine] = {"ids": free[:count], "at": time.time()}
             return list(free[:count])
 
     def restore(self, holder: str, device_ids: list[str]) -> None:
@@ -197,8 +191,7 @@ class GpuAllocator:
     def release(self, holder: str) -> None:
         with self._lock, self._node_claims() as claims:
             self._holders.pop(holder, None)
-            if self._shared is not None:
-                self._shared.note(claims, self._scope + holder, None)
+            claims.pop(self._scope + holder, None)
 
     def held_by(self, holder: str) -> list[str]:
         with self._lock:
