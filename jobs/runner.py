@@ -118,6 +118,13 @@ class JobRunner(LoggingConfigurable):
     def container_name(self, job_id: int) -> str:
         return f"{self.instance}-job-{job_id}"
 
+    def free_gpus(self) -> list[str]:
+        """GPU ids free for a job now: held by no job, no workspace, no claim in flight."""
+        if not self.gpus.total:
+            return []
+        running = self.docker.containers(filters={"label": GPU_LABEL})
+        return self.gpus.free_ids(gpus_on_labels(running))
+
     # --- life of the runner ----------------------------------------------------------------
 
     def start(self) -> None:

@@ -149,9 +149,18 @@ class GpuAllocator:
     def total(self) -> int:
         return len(self._devices)
 
-    def free_ids(self) -> list[str]:
-        with self._lock:
-            return self._free_locked()
+    def free_ids(self, busy: Iterable[str] = ()) -> list[str]:
+        """Ids nobody holds: not this process, not ``busy`` (labels), not a claim in flight."""
+        with self._lock, self._node_claims() as claims:
+            taken = self._taken(claims, busy, holder="")
+            return [d for d in self._free_locked() if d not in taken]
+
+    def _taken(self, claims: dict[str, dict], busy: Iterable[str], holder: str) -> set[str]:
+        """Ids held elsewhere: ``busy`` and the node's claims other than ``holder``'s."""
+        mine = self._scope + holder
+        taken = set(busy)
+        taken.update(d for h, c in claims.items() if h != mine for d in c["ids"])
+        return taken
 
     def _free_locked(self) -> list[str]:
         taken = {d for ids in self._holders.values() for d in ids}
@@ -167,9 +176,7 @@ class GpuAllocator:
             if held is not None and len(held) == count:
                 return list(held)
             self._holders.pop(holder, None)
-            taken = set(busy)
-            mine = self._scope + holder
-            taken.update(d for h, c in claims.items() if h != mine for d in c["ids"])
+            taken = self._taken(claims, busy, holder)
             free = [d for d in self._free_locked() if d not in taken]
             if count > len(free):
                 if not self._devices:
@@ -180,7 +187,7 @@ class GpuAllocator:
                     "or pick a CPU machine type"
                 )
             self._holders[holder] = free[:count]
-            claims[mine] = {"ids": free[:count], "at": time.time()}
+            claims[self._scope + holder] = {"ids": free[:count], "at": time.time()}
             return list(free[:count])
 
     def restore(self, holder: str, device_ids: list[str]) -> None:

@@ -148,16 +148,21 @@ class WorkspaceSpawner(DockerSpawner):
 
     # --- the options form -------------------------------------------------------------
 
-    def _render_options_form(self, spawner: WorkspaceSpawner) -> str:
+    async def _render_options_form(self, spawner: WorkspaceSpawner) -> str:
         previous = self.user_options or {}
         catalog = self.catalog
+        gpus_free = 0
+        if self.gpu_allocator.total:
+            # Jobs hold GPUs too: their containers' labels say which.
+            running = await self.docker("containers", filters={"label": GPU_LABEL})
+            gpus_free = len(self.gpu_allocator.free_ids(gpus_on_labels(running)))
         return _templates.get_template("options_form.html").render(
             environments=catalog.environment_list(),
             machines=catalog.machine_list(),
             chosen_environment=previous.get("environment") or catalog.default_environment().slug,
             chosen_machine=previous.get("machine") or catalog.default_machine().slug,
             dataset_versions=self._dataset_choices(),
-            gpus_free=len(self.gpu_allocator.free_ids()),
+            gpus_free=gpus_free,
             gpus_total=self.gpu_allocator.total,
         )
 

@@ -86,6 +86,8 @@ def test_hub_and_service_never_pick_the_same_gpu_before_a_container_has_it(tmp_p
     hub = GpuAllocator(["0", "1"], claims, scope="floe-workspace/")
     service = GpuAllocator(["0", "1"], claims, scope="floe/")
     assert hub.claim("workspace:alice/", 1) == ["0"]
+    assert service.free_ids() == ["1"]  # what the job dialog shows sees the claim too
+    assert service.free_ids(busy={"1"}) == []  # and the labels of running containers
     assert service.claim("job:1", 1) == ["1"]
     with pytest.raises(GpuUnavailable, match="only 0 of 2 are free"):
         service.claim("job:2", 1)

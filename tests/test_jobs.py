@@ -384,6 +384,11 @@ def test_gpu_job_waits_queued_while_the_gpu_is_taken(hub, user_token):
         queued = hub.floe("GET", f"jobs/{job['id']}", token).json()
         assert queued["state"] == "queued", queued
         assert "waiting for a GPU" in queued["reason"] and "0 of 1" in queued["reason"]
+        # Every picker says so: the job dialog's catalog and the workspace spawn form.
+        assert hub.floe("GET", "catalog", token).json()["gpus"] == {"total": 1, "free": 0}
+        admin = hub.login_session("admin", hub.admin_password)
+        form = admin.get(f"{hub.url}/hub/spawn", timeout=30)
+        assert "0 of 1 GPUs free." in form.text
     finally:
         holder.remove(force=True)
     # Once the GPU is free the job starts (and fails here, where the engine has no driver).

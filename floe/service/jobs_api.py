@@ -169,15 +169,15 @@ class ProjectsHandler(JobAPIHandler):
 class CatalogHandler(JobAPIHandler):
     """What a user may pick for a workspace or a job: environments and machine types."""
 
-    def get(self) -> None:
-        gpus = self.runner.gpus
+    async def get(self) -> None:
+        free = await IOLoop.current().run_in_executor(None, self.runner.free_gpus)
         self.send(
             {
                 "environments": [asdict(e) for e in self.catalog.environment_list()],
                 "machines": [
                     {**asdict(m), "summary": m.summary} for m in self.catalog.machine_list()
                 ],
-                "gpus": {"total": gpus.total, "free": len(gpus.free_ids())},
+                "gpus": {"total": self.runner.gpus.total, "free": len(free)},
             }
         )
 
