@@ -1,6 +1,8 @@
 """Trees and folder scans: safe paths, symlinks, and not re-hashing unchanged files."""
 
+import hashlib
 import os
+from pathlib import Path
 
 import pytest
 
@@ -78,3 +80,29 @@ def test_unchanged_files_are_not_hashed_again(tmp_path):
     assert hashed == [1000]
     assert [e.path for e in second.entries] == [e.path for e in first.entries]
     assert first.find("f7.bin").sha256 != second.find("f7.bin").sha256
+
+
+def test_nested_folders_small_and_large_files_hash_to_their_bytes(tmp_path):
+    from dataset_mounter.scan import SMALL_FILE
+
+    files = {
+        "a.txt": b"small",
+        "deep/er/b.bin": os.urandom(SMALL_FILE + 1),  # hashed on the pool
+        "deep/c.bin": os.urandom(SMALL_FILE - 1),  # hashed in the calling thread
+        "run.sh": b"#!/bin/sh\n",
+    }
+    for rel, data in files.items():
+        (tmp_path / "data" / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "data" / rel).write_bytes(data)
+    os.chmod(tmp_path / "data" / "run.sh", 0o755)
+    tree, sources = scan_folder(tmp_path / "data")
+    assert {e.path: e.sha256 for e in tree.entries} == {
+        rel: hashlib.sha256(data).hexdigest() for rel, data in files.items()
+    }
+    assert tree.find("run.sh").mode == 0o755 and tree.find("a.txt").mode == 0o644
+    large = tree.find("deep/er/b.bin").sha256
+    assert Path(sources[large]).read_bytes() == files["deep/er/b.bin"]
+
+    os.symlink(tmp_path / "data" / "deep", tmp_path / "data" / "shortcut")
+    with pytest.raises(BadTree, match="shortcut: is a link to a folder"):
+        scan_folder(tmp_path / "data")
