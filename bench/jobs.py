@@ -21,7 +21,7 @@ from pathlib import Path
 
 from bench.harness import save_report, scratch_hub
 from floe.cli.client import FloeClient
-from jobs.runner import RUNNER_DIR
+from jobs.job_container import RUNNER_DIR
 from spawner.catalog import WORKSPACE_IMAGE
 from tests.notebooks import notebook
 

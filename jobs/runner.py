@@ -9,7 +9,6 @@ containers Docker has, so restarting the service loses no job, no log line and n
 
 from __future__ import annotations
 
-import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -24,7 +23,6 @@ from dataset_mounter.mounts import MountPlan, materialize_mounts, materialize_tr
 from dataset_mounter.settings import DatasetSettings
 from floe.errors import GpuUnavailable
 from spawner.catalog import Catalog, format_memory
-from spawner.container_spec import Mount, build_container_spec
 from spawner.gpu import (
     GPU_LABEL,
     GpuAllocator,
@@ -34,13 +32,12 @@ from spawner.gpu import (
 )
 
 from .db import CREATED, ERROR, QUEUED, RUNNING, STARTING, STOPPED, Job, Metric
+from .job_container import job_container_spec
 from .job_folder import JobFolder
 from .logs import parse_metrics, read_whole_lines
 from .outcomes import ending, start_failure
 from .outputs import keep_file, keep_folder
 from .records import set_state
-
-RUNNER_DIR = Path(__file__).resolve().parent / "container"
 
 
 class JobRunner(LoggingConfigurable):
@@ -242,48 +239,18 @@ class JobRunner(LoggingConfigurable):
         inputs = materialize_mounts(db, plans, store, cache)
         folder = self.folder(job.id)
         folder.prepare()
-        env = {
-            "FLOE_JOB": job.full_name,
-            "FLOE_JOB_ID": str(job.id),
-            "FLOE_JOB_KIND": job.kind,
-            "FLOE_PARAMETERS": json.dumps(job.parameters),
-            "FLOE_ENVIRONMENT": job.environment,
-            "FLOE_MACHINE": job.machine,
-        }
-        if self.python_flush_seconds > 0:
-            env["FLOE_FLUSH_SECONDS"] = str(self.python_flush_seconds)
-            env["PYTHONPATH"] = "/opt/floe-runner/site"
-        if job.kind == "notebook":
-            env["FLOE_NOTEBOOK"] = job.notebook
-        else:
-            env["FLOE_COMMAND"] = job.command
-        spec = build_container_spec(
+        spec = job_container_spec(
+            job,
+            environment,
+            machine,
             name=self.container_name(job.id),
-            environment=environment,
-            machine=machine,
-            labels={
-                "floe.kind": "job",
-                "floe.job": str(job.id),
-                "floe.instance": self.instance,
-                "floe.user": job.owner,
-                GPU_LABEL: ",".join(job.gpu_ids),
-                "floe.datasets": ",".join(p.source for p in plans),
-            },
-            env=env,
-            command=["python3", "/opt/floe-runner/entry.py"],
-            mounts=[
-                Mount(str(code), "/code", "bind", read_only=True),
-                *(Mount(str(m.path), m.target, "bind", read_only=True) for m in inputs),
-                Mount(str(folder.output), "/output", "bind"),
-                Mount(str(folder.path), "/floe-job", "bind"),
-                Mount(str(RUNNER_DIR), "/opt/floe-runner", "bind", read_only=True),
-            ],
-            gpu_device_ids=job.gpu_ids,
-            network=self.network or None,
-            working_dir="/code",
-            # The container writes its own log file (jobs/container/entry.py): the engine
-            # keeping a second copy would double the cost of every line.
-            engine_log=False,
+            instance=self.instance,
+            code=code,
+            inputs=inputs,
+            folder=folder,
+            sources=[p.source for p in plans],
+            network=self.network,
+            flush_seconds=self.python_flush_seconds,
         )
         self._remove_container(job.id)  # a leftover of an interrupted start
         created = self.docker.create_container(**spec.create_kwargs(self.docker))
