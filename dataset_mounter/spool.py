@@ -23,13 +23,16 @@ _workers = ThreadPoolExecutor(max_workers=os.cpu_count() or 2, thread_name_prefi
 
 
 class Spool:
-    """A temporary file under ``folder`` receiving one upload; sha256 and size as it goes."""
+    """A temporary file under ``folder`` receiving one upload; sha256 and size as it goes.
 
-    def __init__(self, folder: Path) -> None:
+    ``hashed=False`` for bodies whose parts are hashed one by one later (packs).
+    """
+
+    def __init__(self, folder: Path, hashed: bool = True) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         self._file = tempfile.NamedTemporaryFile(dir=folder, delete=False)  # noqa: SIM115
         self.path = Path(self._file.name)
-        self._hash = hashlib.sha256()
+        self._hash = hashlib.sha256() if hashed else None
         self.size = 0
         self._batch: list[bytes] = []
         self._batched = 0
@@ -44,12 +47,13 @@ class Spool:
             await self._hand_over()
 
     async def finish(self) -> str:
-        """Write what is left, close the file and return the sha256 of everything received."""
+        """Write what is left, close the file and return the sha256 of everything received
+        ("" when not hashed)."""
         await self._hand_over()
         if self._in_flight is not None:
             await self._in_flight
         self._file.close()
-        return self._hash.hexdigest()
+        return self._hash.hexdigest() if self._hash else ""
 
     def discard(self) -> None:
         """Remove the file (an upload that ended, well or not); safe to call twice."""
@@ -71,6 +75,7 @@ class Spool:
             self._in_flight = loop.run_in_executor(_workers, self._consume, batch)
 
     def _consume(self, batch: list[bytes]) -> None:
-        for chunk in batch:
-            self._hash.update(chunk)
+        if self._hash:
+            for chunk in batch:
+                self._hash.update(chunk)
         self._file.writelines(batch)

@@ -30,6 +30,16 @@ def test_spool_keeps_every_byte_in_order_and_hashes_them(tmp_path: Path) -> None
     assert list((tmp_path / "spool").iterdir()) == []
 
 
+def test_an_unhashed_spool_keeps_the_bytes_alone(tmp_path: Path) -> None:
+    async def upload() -> tuple[Spool, str]:
+        spool = Spool(tmp_path / "spool", hashed=False)
+        await spool.add(b"3\nabc")
+        return spool, await spool.finish()
+
+    spool, sha256 = asyncio.run(upload())
+    assert (sha256, spool.path.read_bytes(), spool.size) == ("", b"3\nabc", 5)
+
+
 def test_spool_cut_off_mid_batch_leaves_nothing(tmp_path: Path) -> None:
     async def cut_off() -> None:
         spool = Spool(tmp_path / "spool")

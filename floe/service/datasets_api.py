@@ -113,10 +113,12 @@ class MissingBlobsHandler(APIHandler):
 class SpooledUploadHandler(APIHandler):
     """Request bodies go to a spool file as they arrive, hashed on the way (off the loop)."""
 
+    hash_body = True
+
     def prepare(self) -> None:
         super().prepare()
         self.request.connection.set_max_body_size(MAX_UPLOAD_BYTES)
-        self._spool = Spool(self.datasets.cache_path / "spool")
+        self._spool = Spool(self.datasets.cache_path / "spool", hashed=self.hash_body)
 
     async def data_received(self, chunk: bytes) -> None:
         await self._spool.add(chunk)
@@ -155,6 +157,8 @@ class BlobHandler(SpooledUploadHandler):
 
 class PackHandler(SpooledUploadHandler):
     """POST many small blobs in one pack (see dataset_mounter.pack)."""
+
+    hash_body = False  # read_pack hashes each blob; a hash of the whole pack would go unused
 
     async def post(self) -> None:
         await self._spool.finish()
