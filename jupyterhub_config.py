@@ -5,9 +5,13 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from hub_config import configure  # noqa: E402
+from hub_config.configure import configure  # noqa: E402
+from spawner.docker_settings import refuse_unsupported  # noqa: E402
 
 settings = configure(c)
 
 if settings.local_config_file.exists():
     load_subconfig(str(settings.local_config_file))
+
+# A spawner setting Floe cannot honour stops the hub here, named, instead of doing nothing.
+refuse_unsupported(c)

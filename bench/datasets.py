@@ -22,11 +22,14 @@ from pathlib import Path
 from bench.harness import save_report, scratch_hub
 from bench.spawn import spawn_to_ready
 from dataset_mounter import datasets as ds
+from dataset_mounter.keep import load_tree
 from dataset_mounter.mounts import materialize_tree
 from dataset_mounter.settings import DatasetSettings
-from floe.cli.client import FloeClient
-from floe.cli.transfer import upload_folder
-from floe.names import parse_ref
+from floe.client.api import FloeClient
+from floe.client.transfer import upload_folder
+from floe.core.access import Caller
+from floe.core.refs import DatasetRef
+from floe.db.database import FloeDatabase
 from hub_config.settings import read_settings
 from tests.hub_process import HubProcess
 
@@ -163,14 +166,16 @@ def main() -> None:
         )
         upload_folder(client, "admin/extra", work / "extra", "v1")
 
-        settings = DatasetSettings(config=_service_config(hub))
-        with settings.sessions() as db:
+        config = _service_config(hub)
+        settings = DatasetSettings(config=config)
+        sessions = FloeDatabase(config=config).sessions
+        with sessions() as db:
             _dataset, version = ds.resolve(
-                db, ds.Caller("admin", True), parse_ref("small:2", "admin")
+                db, Caller("admin", True), DatasetRef.parse("small:2", "admin")
             )
-            tree = ds.load_tree(db, version.tree_digest)
+            tree = load_tree(db, version.tree_digest)
         cache = hub.data_dir / "bench-cache"
-        with settings.sessions() as db:
+        with sessions() as db:
             # What the spawner does for each mount: read the manifest, lay it out if new.
             cold, _ = timed(materialize_tree, db, version.tree_digest, settings.store, cache)
             warm, _ = timed(materialize_tree, db, version.tree_digest, settings.store, cache)

@@ -87,6 +87,7 @@ def main() -> None:
             data_dir=work / "plain",
             admin_password=secrets.token_urlsafe(16),
             config=REPO_ROOT / "bench" / "plain_dockerspawner_config.py",
+            floe_service=False,
         ),
     }
     sequential: dict[str, list[float]] = {name: [] for name in hubs}

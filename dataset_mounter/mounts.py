@@ -1,47 +1,27 @@
-"""Mount specs checked, resolved to exact trees, and turned into read-only binds.
+"""Mount specs resolved to exact trees, and turned into read-only binds on this node.
 
-A spec is ``[owner/]name[:version][:/mount/point]`` for a dataset or
-``[owner/]project/N/output[:/mount/point]`` for a job's output. Mount points must be absolute,
-normalised, strictly under an allowed root (``/input`` by default) and used once; what is
-mounted must exist and be readable by the user.
+A spec is ``SOURCE[:MOUNT]`` (see ``floe.core.refs.MountSpec``): a dataset version or a job's
+output, mounted read-only at an allowed mount point (under ``/input`` by default), each used
+once. What is mounted must exist and be readable by the user; it is pinned to its tree when
+the workspace or job is made, so a later version never changes what a job saw.
 """
 
 from __future__ import annotations
 
-import posixpath
-import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy.orm import Session
 
-from floe.errors import BadMount, BadName
-from floe.names import DatasetRef, parse_ref
+from floe.core.access import Caller, can_read
+from floe.core.errors import InvalidRequest, NotFound, NotReady
+from floe.core.refs import DatasetRef, MountSpec, OutputRef, check_mount_targets
+from floe.db.lookup import find_job
 
-from .datasets import Caller, load_tree, resolve
+from .datasets import resolve
+from .keep import load_tree
 from .materialize import materialize, tree_dir
 from .stores import BlobStore
-
-_OUTPUT = re.compile(r"^(?:([^/:\s]+)/)?([a-z0-9][a-z0-9._-]{0,99})/(\d+)/output$")
-
-
-@dataclass(frozen=True)
-class OutputRef:
-    """``[owner/]project/N/output``: what job N of a project left in /output."""
-
-    owner: str
-    project: str
-    number: int
-
-    def __str__(self) -> str:
-        return f"{self.owner}/{self.project}/{self.number}/output"
-
-
-@dataclass(frozen=True)
-class MountRequest:
-    ref: DatasetRef | OutputRef
-    target: str
 
 
 @dataclass(frozen=True)
@@ -66,74 +46,40 @@ class ResolvedMount:
     source: str
 
 
-# Finds the output tree of a job for a caller: (its name for people, its tree digest).
-OutputResolver = Callable[[Session, Caller, OutputRef], tuple[str, str]]
-
-
-def check_mount_point(target: str, roots: list[str]) -> str:
-    if not target.startswith("/"):
-        raise BadMount(f"mount point {target!r} must be an absolute path like /input/data")
-    if posixpath.normpath(target) != target or "//" in target:
-        raise BadMount(
-            f"mount point {target!r} is not normalised; write it as {posixpath.normpath(target)!r}"
+def output_tree(db: Session, caller: Caller, ref: OutputRef) -> str:
+    """The tree a finished job kept in /output, if ``caller`` may read it."""
+    job = find_job(db, ref.job, caller.name)
+    if job is None or not can_read(caller, job):
+        raise NotFound(f"no job {ref.job} that you can see")
+    if job.output_tree is None:
+        raise NotReady(
+            f"{job.full_name}/output is not ready: the job is {job.state}"
+            + ("" if job.finished_state else "; mount it once the job has finished")
         )
-    for root in roots:
-        if target.startswith(root.rstrip("/") + "/"):
-            return target
-    raise BadMount(
-        f"mount point {target!r} must be inside {' or '.join(roots)}, e.g. {roots[0]}/data"
-    )
-
-
-def parse_mount_spec(text: str, default_owner: str, roots: list[str]) -> MountRequest:
-    """``mnist``, ``mnist:2``, ``bob/cats:1:/input/pets``, ``alice/cats/3/output:/input/prev``."""
-    if not isinstance(text, str) or not text.strip():
-        raise BadName(
-            "each dataset is a string like 'mnist', 'mnist:2', 'bob/cats:1:/input/pets' "
-            "or a job's output like 'alice/cats/3/output'"
-        )
-    head, sep, target = text.partition(":/")
-    ref: DatasetRef | OutputRef
-    output = _OUTPUT.match(head)
-    if output:
-        owner, project, number = output.groups()
-        ref = OutputRef(owner or default_owner, project, int(number))
-        default_target = f"{project}-{number}"
-    else:
-        ref = parse_ref(head, default_owner)
-        default_target = ref.name
-    target = "/" + target if sep else f"{roots[0].rstrip('/')}/{default_target}"
-    return MountRequest(ref=ref, target=check_mount_point(target, roots))
+    return job.output_tree
 
 
 def resolve_mounts(
-    db: Session,
-    caller: Caller,
-    specs: list[str],
-    *,
-    roots: list[str],
-    outputs: OutputResolver | None = None,
+    db: Session, caller: Caller, specs: object, *, roots: list[str]
 ) -> list[MountPlan]:
     """Check every spec and pin it to an exact tree; raises on the first bad one."""
     if not isinstance(specs, list) or not all(isinstance(s, str) for s in specs):
-        raise BadName("'datasets' must be a list of strings like 'mnist:2'")
-    requests = [parse_mount_spec(spec, caller.name, roots) for spec in specs]
-    targets = sorted(r.target for r in requests)
-    for a, b in zip(targets, targets[1:], strict=False):
-        if a == b:
-            raise BadMount(f"two datasets are mounted at {a}; give one another mount point")
-        if b.startswith(a + "/"):
-            raise BadMount(f"{b} is inside {a}, where another dataset is mounted")
+        raise InvalidRequest("'datasets' must be a list of strings like 'mnist:2'")
+    parsed = [MountSpec.parse(spec, caller.name) for spec in specs]
+    targets = [spec.target(roots) for spec in parsed]
+    check_mount_targets(targets)
     plans = []
-    for spec, request in zip(specs, requests, strict=True):
-        if isinstance(request.ref, OutputRef):
-            if outputs is None:
-                raise BadName(f"{spec!r}: job outputs cannot be mounted here")
-            source, tree = outputs(db, caller, request.ref)
+    for spec, target in zip(parsed, targets, strict=True):
+        if isinstance(spec.source, OutputRef):
+            job_output = spec.source
+            tree = output_tree(db, caller, job_output)
+            owner = job_output.owner or caller.name
+            source = str(OutputRef(owner, job_output.project, job_output.number))
         else:
-            dataset, version = resolve(db, caller, request.ref)
-            source, tree = f"{dataset.full_name}:{version.number}", version.tree_digest
-        plans.append(MountPlan(spec=spec, source=source, target=request.target, tree=tree))
+            dataset, version = resolve(db, caller, spec.source)
+            source = str(DatasetRef(dataset.owner, dataset.name, version.number))
+            tree = version.tree_digest
+        plans.append(MountPlan(spec=spec.text, source=source, target=target, tree=tree))
     return plans
 
 
@@ -155,10 +101,9 @@ def plan_mounts(
     store: BlobStore,
     cache_dir: Path,
     roots: list[str],
-    outputs: OutputResolver | None = None,
 ) -> list[ResolvedMount]:
     """Check every spec, then materialize each tree; nothing is built if any spec is bad."""
-    plans = resolve_mounts(db, caller, specs, roots=roots, outputs=outputs)
+    plans = resolve_mounts(db, caller, specs, roots=roots)
     return materialize_mounts(db, plans, store, cache_dir)
 
 

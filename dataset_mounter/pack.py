@@ -12,12 +12,10 @@ import io
 from collections.abc import Iterator
 from typing import BinaryIO
 
+from floe.core.errors import BadPack
+
 # Packs are for small files; anything larger is sent on its own (and streamed to disk).
 MAX_PACKED_BLOB = 16 * 1024 * 1024
-
-
-class BadPack(ValueError):
-    pass
 
 
 def pack_bytes(paths: list[str]) -> bytes:

@@ -14,7 +14,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from .tree import BadTree, Entry, Tree, hash_file
+from floe.core.errors import BadTree
+from floe.core.sizes import format_size
+
+from .tree import Entry, Tree, hash_file
 
 # Files smaller than this are hashed in the calling thread, the rest on a pool.
 SMALL_FILE = 256 * 1024
@@ -118,7 +121,7 @@ def scan_folder(
     if max_bytes is not None and total > max_bytes:
         biggest = sorted(files, key=lambda f: f.size, reverse=True)[:3]
         raise TooBig(
-            f"{root} holds {total / 2**20:.1f} MiB, over the {max_bytes / 2**20:.0f} MiB limit; "
+            f"{root} holds {format_size(total)}, over the {format_size(max_bytes)} limit; "
             f"the biggest files are {', '.join(f.rel for f in biggest)}: "
             "list what the job does not need in .floeignore"
         )

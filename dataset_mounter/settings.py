@@ -1,30 +1,50 @@
-"""Where datasets live: the database, the blob store, the node cache, the allowed mount roots.
+"""Where datasets live: the blob store, the node cache, the allowed mount roots.
 
 One configurable, read the same way by the hub (the spawner mounts datasets) and by the floe
-service (its REST API), so both see the same datasets.
+service (its REST API and the runner), so both see the same datasets.
 """
 
 from __future__ import annotations
 
+import posixpath
 from functools import cached_property
 from pathlib import Path
 
-from sqlalchemy.orm import sessionmaker
-from traitlets import List, Type, Unicode
+from traitlets import List, TraitError, Type, Unicode, validate
 from traitlets.config import LoggingConfigurable
 
 from .stores import BlobStore, LocalStore
 
+# Never a place to mount a dataset: it would hide what the container needs.
+FORBIDDEN_ROOTS = (
+    "/",
+    "/code",
+    "/output",
+    "/home",
+    "/bin",
+    "/etc",
+    "/lib",
+    "/opt",
+    "/proc",
+    "/root",
+    "/sbin",
+    "/sys",
+    "/tmp",
+    "/usr",
+    "/var",
+    "/dev",
+    "/run",
+)
+
 
 class DatasetSettings(LoggingConfigurable):
-    db_url = Unicode(
-        "", config=True, help="SQLAlchemy URL of Floe's database, e.g. 'postgresql://…'."
-    )
     blob_store_class = Type(
         LocalStore,
         klass=BlobStore,
         config=True,
-        help="Where blobs are kept: dataset_mounter.stores.LocalStore or .S3Store.",
+        help="""Where blobs (the bytes of every file Floe keeps) live:
+        dataset_mounter.stores.LocalStore (a folder, the default) or
+        dataset_mounter.stores.S3Store (a bucket; see the S3Store settings).""",
     )
     cache_dir = Unicode(
         "", config=True, help="This node's cache of materialized trees (hard links)."
@@ -33,14 +53,26 @@ class DatasetSettings(LoggingConfigurable):
         Unicode(),
         default_value=["/input"],
         config=True,
-        help="Folders under which datasets may be mounted in containers.",
+        help="""Folders under which datasets may be mounted in containers; the first is where
+        a dataset goes when no mount point is given (/input/<name>). A dataset may also be
+        mounted at a root itself (FloydHub's ':input'), alone there.""",
     )
 
-    @cached_property
-    def sessions(self) -> sessionmaker:
-        from .db import make_sessionmaker
-
-        return make_sessionmaker(self.db_url)
+    @validate("mount_roots")
+    def _check_roots(self, proposal: dict) -> list[str]:
+        roots = proposal["value"]
+        if not roots:
+            raise TraitError("at least one mount root is needed, e.g. ['/input']")
+        for root in roots:
+            clean = posixpath.normpath(root) if root.startswith("/") else ""
+            if clean != root or any(
+                clean == f or (f != "/" and clean.startswith(f + "/")) for f in FORBIDDEN_ROOTS
+            ):
+                raise TraitError(
+                    f"mount root {root!r} must be a normalised absolute folder outside "
+                    f"{', '.join(FORBIDDEN_ROOTS)}, e.g. '/input' or '/data'"
+                )
+        return roots
 
     @cached_property
     def store(self) -> BlobStore:

@@ -15,6 +15,9 @@ import zlib
 from dataclasses import dataclass
 from functools import cached_property
 
+from floe.core.errors import BadTree
+from floe.core.refs import MAX_NUMBER
+
 _SHA256_HEX = frozenset("0123456789abcdef")
 CHUNK = 1024 * 1024
 
@@ -26,10 +29,6 @@ def hash_file(path: str | os.PathLike) -> str:
         while chunk := f.read(CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-class BadTree(ValueError):
-    """A manifest that cannot be a Floe tree; the message names the offending file."""
 
 
 @dataclass(frozen=True)
@@ -80,8 +79,8 @@ class Tree:
         for entry in entries:
             check_path(entry.path)
             check_sha256(entry.sha256)
-            if entry.size < 0:
-                raise BadTree(f"{entry.path!r}: negative size")
+            if not 0 <= entry.size <= MAX_NUMBER:
+                raise BadTree(f"{entry.path!r}: size {entry.size} is not a byte count")
             if entry.path in seen:
                 raise BadTree(f"{entry.path!r} appears twice")
             seen.add(entry.path)

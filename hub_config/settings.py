@@ -40,9 +40,9 @@ class Settings:
         return f"{self.instance}-net"
 
     def floe_config(self) -> Config:
-        """Dataset storage settings, the same in the hub (mounts) and the floe service (API)."""
+        """Floe's settings, the same in the hub (workspaces) and the floe service (API, jobs)."""
         c = Config()
-        c.DatasetSettings.db_url = self.floe_db_url
+        c.FloeDatabase.url = self.floe_db_url
         c.DatasetSettings.cache_dir = str(self.data_dir / "cache")
         if self.blob_store == "s3":
             c.DatasetSettings.blob_store_class = "dataset_mounter.stores.S3Store"
@@ -58,7 +58,7 @@ class Settings:
         c.GpuInventory.claims_file = str(self.data_dir / "gpu-claims.json")
         if self.gpu_devices is not None:
             # A fixed GPU list instead of asking nvidia-smi (tests use made-up ids).
-            c.JobRunner.gpu_inventory_class = "spawner.gpu.StaticGpuInventory"
+            c.GpuSettings.inventory_class = "spawner.gpu.StaticGpuInventory"
             c.StaticGpuInventory.devices = self.gpu_devices
         return c
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from spawner import StaticGpuInventory, WorkspaceSpawner
+from spawner.workspace_spawner import WorkspaceSpawner
 
 from .services import floe_service_url
 from .settings import Settings
@@ -13,7 +13,7 @@ def configure_workspaces(c: object, settings: Settings, gateway: str) -> None:
     c.DockerSpawner.network_name = settings.network_name
     c.DockerSpawner.prefix = f"{settings.instance}-workspace"
     c.WorkspaceSpawner.home_volume_template = f"{settings.instance}-home-{{username}}"
-    c.merge(settings.floe_config())  # where datasets live, for mounting them
+    c.merge(settings.floe_config())  # the database, where datasets live, the node's GPUs
     c.Spawner.default_url = "/lab"
     # The workspace's extension (Run as job, Save output) calls the floe service directly,
     # with the server's own token, which may therefore use that service.
@@ -26,8 +26,5 @@ def configure_workspaces(c: object, settings: Settings, gateway: str) -> None:
     # Two slow cores: a cold JupyterLab can take a while to answer.
     c.Spawner.start_timeout = 180
     c.Spawner.http_timeout = 120
-    if settings.gpu_devices is not None:
-        # The fixed GPU list floe_config() gives jobs; workspaces take it from the same place.
-        c.WorkspaceSpawner.gpu_inventory_class = StaticGpuInventory
     # Environments and machine types: c.Catalog.environments / c.Catalog.machines
     # (see spawner/catalog.py for the defaults and their format).

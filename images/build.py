@@ -46,7 +46,13 @@ EXTENSION_SOURCES = (
     "jupyter-config",
 )
 # The part of Floe the extension imports (installed into the image without dependencies).
-CLIENT_SOURCES = ("pyproject.toml", "floe/*.py", "floe/cli/*.py", "dataset_mounter/*.py")
+CLIENT_SOURCES = (
+    "pyproject.toml",
+    "floe/__init__.py",
+    "floe/core/*.py",
+    "floe/client/*.py",
+    "dataset_mounter/*.py",
+)
 WHEEL_CACHE = REPO_ROOT / ".tools" / "wheels"
 DEFAULT_BASE = "debian:bookworm-slim"
 LOCAL_BASE = "floe/base:bookworm"

@@ -10,11 +10,11 @@ import json
 from pathlib import Path
 
 from dataset_mounter.mounts import ResolvedMount
+from floe.db.models import Job
 from spawner.catalog import Environment, Machine
 from spawner.container_spec import ContainerSpec, Mount, build_container_spec
 from spawner.gpu import GPU_LABEL
 
-from .db import Job
 from .job_folder import JobFolder
 
 # Floe's part inside every job (entry, headless notebooks, parameters), mounted read-only.

@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .db import COMPLETE, ERROR, STOPPED
+from floe.db.models import COMPLETE, ERROR, STOPPED
+
 from .logs import read_from
 
 

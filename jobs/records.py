@@ -2,26 +2,18 @@
 
 from __future__ import annotations
 
-import re
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from dataset_mounter.datasets import Caller
-from dataset_mounter.db import add_numbered, utcnow
-from floe.errors import BadName, NotFound
-from floe.names import check_project_name
-
-from .db import FINISHED, RUNNING, STARTING, STATES, Job, JobEvent, Metric, Project
-
-_JOB_NAME = re.compile(r"^(?:([^/:\s]+)/)?([a-z0-9][a-z0-9._-]{0,99})/(\d+)$")
-
-
-def can_see(caller: Caller, owner: str) -> bool:
-    """Jobs and projects are private: their owner and admins see them."""
-    return caller.admin or caller.name == owner
+from floe.core.access import Caller, can_read
+from floe.core.errors import FloeUserError, InvalidRequest, NotFound
+from floe.core.refs import JobRef, ProjectRef, check_project_name
+from floe.db.base import add_numbered, aware, utcnow
+from floe.db.lookup import find_job, find_project
+from floe.db.models import FINISHED, RUNNING, STARTING, STATES, Job, JobEvent, Metric, Project
 
 
 def project_for(db: Session, caller: Caller, name: str) -> Project:
@@ -46,28 +38,20 @@ def visible_projects(db: Session, caller: Caller) -> list[Project]:
     return list(db.scalars(query))
 
 
-def get_job(db: Session, caller: Caller, ref: str | int) -> Job:
-    """A job by numeric id or ``[owner/]project/N``; NotFound if the caller may not see it."""
-    text = str(ref)
-    job = None
-    if text.isdigit():
-        job = db.get(Job, int(text))
-    else:
-        match = _JOB_NAME.match(text)
-        if not match:
-            raise BadName(f"{text!r} is not a job; name one like 'alice/cats/3' or its id")
-        owner, project, number = match.groups()
-        job = db.scalar(
-            select(Job)
-            .join(Project)
-            .where(
-                Project.owner == (owner or caller.name),
-                Project.name == project,
-                Job.number == int(number),
-            )
-        )
-    if job is None or not can_see(caller, job.owner):
-        raise NotFound(f"no job {text} that you can see")
+def get_project(db: Session, caller: Caller, owner: str, name: str) -> Project:
+    """The project, if ``caller`` may see it; NotFound otherwise."""
+    project = find_project(db, owner, name)
+    if project is None or not can_read(caller, project):
+        raise NotFound(f"no project {owner}/{name} that you can see")
+    return project
+
+
+def get_job(db: Session, caller: Caller, ref: str | JobRef) -> Job:
+    """A job by any of its names (see ``floe.core.refs``); NotFound if the caller may not see it."""
+    parsed = ref if isinstance(ref, JobRef) else JobRef.parse(ref)
+    job = find_job(db, parsed, caller.name)
+    if job is None or not can_read(caller, job):
+        raise NotFound(f"no job {ref} that you can see")
     return job
 
 
@@ -78,20 +62,21 @@ def list_jobs(
     project: str | None = None,
     state: str | None = None,
     limit: int = 100,
+    offset: int = 0,
 ) -> list[Job]:
-    query = select(Job).join(Project).order_by(Job.id.desc()).limit(limit)
+    query = select(Job).join(Project).order_by(Job.id.desc()).offset(offset).limit(limit)
     if not caller.admin:
         query = query.where(Job.owner == caller.name)
     if project:
-        owner, slash, name = project.rpartition("/")
-        query = query.where(Project.name == name)
-        if slash:
-            query = query.where(Project.owner == owner)
-        elif not caller.admin:
-            query = query.where(Project.owner == caller.name)
+        wanted = _project_filter(project)
+        query = query.where(Project.name == wanted.name)
+        if wanted.owner or not caller.admin:
+            query = query.where(Project.owner == (wanted.owner or caller.name))
     if state:
         if state not in STATES:
-            raise BadName(f"unknown state {state!r}; states: {', '.join(STATES)}", field="state")
+            raise InvalidRequest(
+                f"unknown state {state!r}; states: {', '.join(STATES)}", field="state"
+            )
         query = query.where(Job.state == state)
     return list(db.scalars(query))
 
@@ -140,6 +125,13 @@ def last_metrics(db: Session, job_ids: list[int]) -> dict[int, dict[str, float]]
     return result
 
 
+def _project_filter(text: str) -> ProjectRef:
+    try:
+        return ProjectRef.parse(text)
+    except FloeUserError as err:
+        raise err.naming("project") from None
+
+
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
@@ -173,14 +165,9 @@ def job_json(job: Job, *, events: bool = False) -> dict:
         "rerun_of": job.rerun_of,
     }
     if job.state in (STARTING, RUNNING) and job.started:
-        body["running_for_s"] = round((utcnow() - _aware(job.started)).total_seconds(), 1)
+        body["running_for_s"] = round((utcnow() - aware(job.started)).total_seconds(), 1)
     if events:
         body["events"] = [
             {"state": e.state, "reason": e.reason, "time": _iso(e.time)} for e in job.events
         ]
     return body
-
-
-def _aware(value: datetime) -> datetime:
-    # SQLite gives back naive datetimes; they were stored as UTC.
-    return value if value.tzinfo else value.replace(tzinfo=UTC)

@@ -1,10 +1,11 @@
 """The runner: starts queued jobs as containers, watches them, and keeps what they leave.
 
 Jobs are containers built by the same container-spec builder as workspaces
-(``spawner.container_spec``). Each job has a folder on this node holding its log (written by
-the container as it prints) and its ``/output`` until the output is kept as a tree. The
-database says what should be; on start, :meth:`JobRunner.start` reconciles it with the
-containers Docker has, so restarting the service loses no job, no log line and no output.
+(``spawner.container_spec``) and run by a backend (``jobs.backend``: this node's Docker
+engine by default). Each job has a folder on this node holding its log (written by the
+container as it prints) and its ``/output`` until the output is kept as a tree. The database
+says what should be; on start, :meth:`JobRunner.start` reconciles it with the containers the
+backend finds, so restarting the service loses no job, no log line and no output.
 """
 
 from __future__ import annotations
@@ -13,30 +14,25 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import docker
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from traitlets import Float, Integer, Type, Unicode
 from traitlets.config import LoggingConfigurable
 
+from dataset_mounter.keep import keep_file, keep_folder
 from dataset_mounter.mounts import MountPlan, materialize_mounts, materialize_tree
 from dataset_mounter.settings import DatasetSettings
-from floe.errors import GpuUnavailable
-from spawner.catalog import Catalog, format_memory
-from spawner.gpu import (
-    GPU_LABEL,
-    GpuAllocator,
-    GpuInventory,
-    NvidiaSmiGpuInventory,
-    gpus_on_labels,
-)
+from floe.core.errors import GpuUnavailable
+from floe.core.sizes import format_size
+from floe.db.models import CREATED, ERROR, QUEUED, RUNNING, STARTING, STOPPED, Job, Metric
+from spawner.catalog import Catalog
+from spawner.gpu import GpuSettings
 
-from .db import CREATED, ERROR, QUEUED, RUNNING, STARTING, STOPPED, Job, Metric
+from .backend import ContainerGone, ContainerInfo, DockerBackend, RunnerBackend
 from .job_container import job_container_spec
 from .job_folder import JobFolder
 from .logs import parse_metrics, read_whole_lines
 from .outcomes import ending, start_failure
-from .outputs import keep_file, keep_folder
 from .records import set_state
 
 
@@ -75,11 +71,12 @@ class JobRunner(LoggingConfigurable):
         "then arrives in 8 KiB blocks, or at once with PYTHONUNBUFFERED=1 at a system call "
         "per line.",
     )
-    gpu_inventory_class = Type(
-        NvidiaSmiGpuInventory,
-        klass=GpuInventory,
+    backend_class = Type(
+        DockerBackend,
+        klass=RunnerBackend,
         config=True,
-        help="Where this node's GPU list comes from (as for workspaces).",
+        help="""Where job containers run: jobs.backend.DockerBackend (this node's Docker
+        engine, the default) or another jobs.backend.RunnerBackend.""",
     )
 
     def __init__(
@@ -93,11 +90,8 @@ class JobRunner(LoggingConfigurable):
         self.sessions = sessions
         self.datasets = datasets
         self.catalog = catalog
-        self.docker = docker.from_env(timeout=120).api
-        inventory = self.gpu_inventory_class(parent=self)
-        self.gpus = GpuAllocator(
-            inventory.device_ids(), inventory.claims_file, scope=f"{self.instance}/"
-        )
+        self.backend = self.backend_class(parent=self)
+        self.gpus = GpuSettings(parent=self).allocator(scope=f"{self.instance}/")
         self._wake = threading.Condition()
         self._pool = ThreadPoolExecutor(8, thread_name_prefix="floe-job-start")
         self._watched: dict[int, threading.Lock] = {}
@@ -119,8 +113,7 @@ class JobRunner(LoggingConfigurable):
         """GPU ids free for a job now: held by no job, no workspace, no claim in flight."""
         if not self.gpus.total:
             return []
-        running = self.docker.containers(filters={"label": GPU_LABEL})
-        return self.gpus.free_ids(gpus_on_labels(running))
+        return self.gpus.free_ids(self.backend.gpus_in_use())
 
     # --- life of the runner ----------------------------------------------------------------
 
@@ -157,16 +150,13 @@ class JobRunner(LoggingConfigurable):
                 if job.gpu_ids:
                     self.gpus.restore(f"job:{job.id}", list(job.gpu_ids))
                 if job.state == STARTING:
-                    job.container_id = info["Id"]
+                    job.container_id = info.id
                     set_state(db, job, RUNNING, "found running after a restart")
                 self.log.info("job %s: following its container again", job.full_name)
-                self._watch(job.id, info["Id"])
+                self._watch(job.id, info.id)
 
-    def _inspect(self, job_id: int) -> dict | None:
-        try:
-            return self.docker.inspect_container(self.container_name(job_id))
-        except docker.errors.NotFound:
-            return None
+    def _inspect(self, job_id: int) -> ContainerInfo | None:
+        return self.backend.find(self.container_name(job_id))
 
     # --- the queue ---------------------------------------------------------------------------
 
@@ -187,8 +177,7 @@ class JobRunner(LoggingConfigurable):
                     return
                 machine = self.catalog.machine_by_slug(job.machine)
                 if machine is not None and machine.gpus:
-                    running = self.docker.containers(filters={"label": GPU_LABEL})
-                    busy = gpus_on_labels(running, self.container_name(job.id))
+                    busy = self.backend.gpus_in_use(self.container_name(job.id))
                     try:
                         job.gpu_ids = self.gpus.claim(f"job:{job.id}", machine.gpus, busy)
                     except GpuUnavailable as err:
@@ -214,7 +203,7 @@ class JobRunner(LoggingConfigurable):
                     set_state(db, job, STOPPED, f"stopped by {job.stop_requested_by}")
                     self.wake()
                     return
-                self.docker.start(container_id)
+                self.backend.start(container_id)
             except Exception as err:  # any failure to start is the job's error, said plainly
                 self.log.warning("job %s did not start: %s", job.full_name, err)
                 self._remove_container(job_id)
@@ -253,12 +242,11 @@ class JobRunner(LoggingConfigurable):
             flush_seconds=self.python_flush_seconds,
         )
         self._remove_container(job.id)  # a leftover of an interrupted start
-        created = self.docker.create_container(**spec.create_kwargs(self.docker))
-        job.container_id = created["Id"]
-        job.image_digest = self.docker.inspect_image(environment.image)["Id"]
+        job.container_id = self.backend.create(spec)
+        job.image_digest = self.backend.image_digest(environment.image)
         job.image = environment.image
         db.commit()
-        return created["Id"]
+        return job.container_id
 
     def _watch(self, job_id: int, container_id: str) -> None:
         with self._watched_lock:
@@ -273,9 +261,9 @@ class JobRunner(LoggingConfigurable):
     def _wait_and_finish(self, job_id: int, container_id: str) -> None:
         while True:
             try:
-                self.docker.wait(container_id)
+                self.backend.wait(container_id)
                 break
-            except docker.errors.NotFound:
+            except ContainerGone:
                 break
             except Exception as err:  # the engine went away for a moment: ask again
                 self.log.warning("job %s: waiting for its container: %s", job_id, err)
@@ -290,13 +278,14 @@ class JobRunner(LoggingConfigurable):
             self.wake()
 
     def _finish(self, job_id: int) -> None:
-        container_state = (self._inspect(job_id) or {}).get("State", {})
+        info = self._inspect(job_id)
+        container_state = info.state if info else {}
         self._read_metrics(job_id)
         folder = self.folder(job_id)
         with self.sessions() as db:
             job = db.get(Job, job_id)
             machine = self.catalog.machine_by_slug(job.machine)
-            limit = format_memory(machine.memory_bytes) if machine else "its limit"
+            limit = format_size(machine.memory_bytes) if machine else "its limit"
             state, reason = ending(
                 container_state, job.stop_requested_by, folder.result_note, limit
             )
@@ -321,10 +310,7 @@ class JobRunner(LoggingConfigurable):
         self.gpus.release(f"job:{job.id}")
 
     def _remove_container(self, job_id: int) -> None:
-        try:
-            self.docker.remove_container(self.container_name(job_id), force=True)
-        except docker.errors.NotFound:
-            pass
+        self.backend.remove(self.container_name(job_id))
 
     # --- stopping ----------------------------------------------------------------------------
 
@@ -338,10 +324,7 @@ class JobRunner(LoggingConfigurable):
                 return
             job.stop_requested_by = by
             db.commit()
-        try:
-            self.docker.stop(self.container_name(job_id), timeout=self.stop_timeout)
-        except docker.errors.NotFound:
-            pass
+        self.backend.stop(self.container_name(job_id), timeout=self.stop_timeout)
 
     # --- metrics ------------------------------------------------------------------------------
 

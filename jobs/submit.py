@@ -2,7 +2,9 @@
 
 A request names its project, kind, environment, machine, datasets and parameters; what it
 runs comes as a notebook (JSON) or a command, with optional code uploaded as a tree the way
-dataset versions are (blobs first, then the manifest). Every error names its field.
+dataset versions are (blobs first, then the manifest). The service has checked the request's
+shape already (``floe.service.schemas.NewJob``: known fields, types, the kind); here is what
+needs the catalog and the database. Every error names its field.
 """
 
 from __future__ import annotations
@@ -15,39 +17,20 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from dataset_mounter.datasets import Caller, missing_blobs, record_blobs, save_tree
+from dataset_mounter.keep import keep_bytes, require_uploaded, save_tree
 from dataset_mounter.mounts import resolve_mounts
 from dataset_mounter.settings import DatasetSettings
-from dataset_mounter.tree import BadTree, Entry, Tree, check_path
-from floe.errors import Conflict, FloeUserError, GpuUnavailable
+from dataset_mounter.tree import Entry, Tree, check_path
+from floe.core.access import Caller
+from floe.core.errors import Conflict, FloeUserError, GpuUnavailable, InvalidRequest
+from floe.db.models import COMPLETE, QUEUED, Job
 from spawner.catalog import Catalog, Environment, Machine
 from spawner.options import parse_user_options
 
 from .container.parameterize import check_parameters
-from .db import COMPLETE, KINDS, QUEUED, Job
-from .outputs import resolve_output
 from .records import add_job, project_for, set_state
 
-FIELDS = (
-    "project",
-    "kind",
-    "name",
-    "notebook",
-    "command",
-    "code",
-    "output",
-    "environment",
-    "machine",
-    "datasets",
-    "parameters",
-    "message",
-)
-RERUN_FIELDS = ("environment", "machine", "datasets", "parameters", "message")
 MAX_NOTEBOOK_BYTES = 64 << 20
-
-
-class InvalidJob(FloeUserError):
-    """A job request with a missing or malformed field."""
 
 
 @contextmanager
@@ -56,13 +39,10 @@ def checking(name: str) -> Iterator[None]:
     try:
         yield
     except FloeUserError as err:
-        err.extra.setdefault("field", name)
-        if not err.message.startswith(f"{name}: "):
-            err.message = f"{name}: {err.message}"
-            err.args = (err.message,)
+        err.naming(name)
         raise
-    except (BadTree, ValueError, TypeError) as err:
-        raise InvalidJob(f"{name}: {err}", field=name) from err
+    except (ValueError, TypeError) as err:
+        raise InvalidRequest(f"{name}: {err}", field=name) from err
 
 
 @dataclass
@@ -76,16 +56,7 @@ class JobContext:
 
 def submit_job(db: Session, caller: Caller, body: dict, ctx: JobContext) -> Job:
     """Check ``body``, keep its code (and, for snapshots, its output) and queue the job."""
-    unknown = sorted(set(body) - set(FIELDS))
-    if unknown:
-        raise InvalidJob(
-            f"unknown field(s) {', '.join(unknown)}; fields: {', '.join(FIELDS)}",
-            field=unknown[0],
-        )
-    with checking("kind"):
-        kind = body.get("kind", "notebook")
-        if kind not in KINDS:
-            raise InvalidJob(f"unknown kind {kind!r}; kinds: {', '.join(KINDS)}")
+    kind = body.get("kind") or "notebook"
     with checking("project"):
         project = project_for(db, caller, body.get("project"))
     environment = _environment(ctx.catalog, body.get("environment"))
@@ -101,13 +72,13 @@ def submit_job(db: Session, caller: Caller, body: dict, ctx: JobContext) -> Job:
         code = _with_entry(code, entry)
     else:
         command = _text("command", body.get("command"), required=True)
-    _check_uploaded(db, "code", code)
+    require_uploaded(db, code, "code")
     output_tree = None
     if kind == "snapshot":
         with checking("output"):
             output = Tree.from_manifest(body.get("output") or [])
         output = _with_entry(output, code.find(notebook_name))
-        _check_uploaded(db, "output", output)
+        require_uploaded(db, output, "output")
         output_tree = save_tree(db, output)
     job = Job(
         owner=caller.name,
@@ -132,15 +103,10 @@ def submit_job(db: Session, caller: Caller, body: dict, ctx: JobContext) -> Job:
 
 
 def rerun_job(db: Session, caller: Caller, old: Job, changes: dict, ctx: JobContext) -> Job:
-    """FloydHub's restart: the same code and inputs as ``old``, with ``changes`` applied."""
+    """FloydHub's restart: the same code and inputs as ``old``, with ``changes`` applied
+    (any of environment, machine, datasets, parameters and message)."""
     if old.kind == "snapshot":
         raise Conflict(f"{old.full_name} was saved from a workspace; snapshots are never re-run")
-    unknown = sorted(set(changes) - set(RERUN_FIELDS))
-    if unknown:
-        raise InvalidJob(
-            f"a re-run can change {', '.join(RERUN_FIELDS)}, not {', '.join(unknown)}",
-            field=unknown[0],
-        )
     environment = _environment(ctx.catalog, changes.get("environment", old.environment))
     machine = _machine(ctx.catalog, changes.get("machine", old.machine), ctx.gpu_total, old.kind)
     datasets = (
@@ -186,9 +152,7 @@ def _machine(catalog: Catalog, slug: object, gpu_total: int, kind: str) -> Machi
 
 def _datasets(db: Session, caller: Caller, specs: object, ctx: JobContext) -> list[dict]:
     with checking("datasets"):
-        plans = resolve_mounts(
-            db, caller, specs, roots=list(ctx.datasets.mount_roots), outputs=resolve_output
-        )
+        plans = resolve_mounts(db, caller, specs, roots=list(ctx.datasets.mount_roots))
         return [p.to_json() for p in plans]
 
 
@@ -201,7 +165,9 @@ def _text(name: str, value: object, *, required: bool = False) -> str:
     if value is None:
         value = ""
     if not isinstance(value, str) or (required and not value.strip()):
-        raise InvalidJob(f"{name}: must be {'a non-empty' if required else 'a'} string", field=name)
+        raise InvalidRequest(
+            f"{name}: must be {'a non-empty' if required else 'a'} string", field=name
+        )
     return value
 
 
@@ -210,21 +176,21 @@ def _keep_notebook(db: Session, ctx: JobContext, body: dict) -> tuple[str, Entry
     with checking("name"):
         name = body.get("name") or "notebook.ipynb"
         if not isinstance(name, str) or not name.endswith(".ipynb"):
-            raise InvalidJob(f"{name!r} must be a notebook file name ending in .ipynb")
+            raise InvalidRequest(f"{name!r} must be a notebook file name ending in .ipynb")
         check_path(name)
     with checking("notebook"):
         notebook = body.get("notebook")
         if not isinstance(notebook, dict) or not isinstance(notebook.get("cells"), list):
-            raise InvalidJob("must be a notebook's JSON (nbformat 4) with a list of cells")
+            raise InvalidRequest("must be a notebook's JSON (nbformat 4) with a list of cells")
         if notebook.get("nbformat") != 4:
-            raise InvalidJob(f"nbformat {notebook.get('nbformat')!r} is not supported; save as 4")
+            raise InvalidRequest(
+                f"nbformat {notebook.get('nbformat')!r} is not supported; save as 4"
+            )
         data = json.dumps(notebook, indent=1, ensure_ascii=False).encode()
         if len(data) > MAX_NOTEBOOK_BYTES:
-            raise InvalidJob(f"the notebook is over {MAX_NOTEBOOK_BYTES >> 20} MiB")
+            raise InvalidRequest(f"the notebook is over {MAX_NOTEBOOK_BYTES >> 20} MiB")
     sha = hashlib.sha256(data).hexdigest()
-    if missing_blobs(db, {sha}):
-        ctx.datasets.store.put_many([(sha, data)])
-        record_blobs(db, {sha: len(data)})
+    keep_bytes(db, ctx.datasets.store, data, sha)
     return name, Entry(name, sha, len(data))
 
 
@@ -232,13 +198,3 @@ def _with_entry(tree: Tree, entry: Entry | None) -> Tree:
     if entry is None:
         return tree
     return Tree.from_entries([e for e in tree.entries if e.path != entry.path] + [entry])
-
-
-def _check_uploaded(db: Session, name: str, tree: Tree) -> None:
-    missing = missing_blobs(db, tree.blob_ids())
-    if missing:
-        raise Conflict(
-            f"{name}: {len(missing)} file(s) have not been uploaded yet; send them and retry",
-            missing=missing,
-            field=name,
-        )

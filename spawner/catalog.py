@@ -14,6 +14,8 @@ from importlib.metadata import PackageNotFoundError, version
 from traitlets import List, TraitError, validate
 from traitlets.config import LoggingConfigurable
 
+from floe.core.sizes import format_size, parse_size
+
 try:
     FLOE_VERSION = version("floe")
 except PackageNotFoundError:  # running from a checkout that was never installed
@@ -22,38 +24,6 @@ except PackageNotFoundError:  # running from a checkout that was never installed
 WORKSPACE_IMAGE = f"floe/workspace:{FLOE_VERSION}"
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
-_MEMORY = re.compile(r"^(\d+(?:\.\d+)?)\s*([KMGT]i?)?B?$", re.IGNORECASE)
-_MEMORY_UNITS = {
-    "": 1,
-    "k": 1000,
-    "ki": 1024,
-    "m": 1000**2,
-    "mi": 1024**2,
-    "g": 1000**3,
-    "gi": 1024**3,
-    "t": 1000**4,
-    "ti": 1024**4,
-}
-
-
-def parse_memory(value: str | int) -> int:
-    """Turn ``"2Gi"``, ``"512M"`` or a byte count into bytes."""
-    if isinstance(value, int):
-        return value
-    match = _MEMORY.match(value.strip())
-    if not match:
-        raise ValueError(f"memory {value!r} is not a size like '2Gi', '512Mi' or '1073741824'")
-    number, unit = match.groups()
-    return int(float(number) * _MEMORY_UNITS[(unit or "").lower()])
-
-
-def format_memory(num_bytes: int) -> str:
-    """Bytes as the short binary size people read: ``2 GiB``, ``512 MiB``."""
-    for unit, size in (("TiB", 1024**4), ("GiB", 1024**3), ("MiB", 1024**2)):
-        if num_bytes >= size:
-            amount = num_bytes / size
-            return f"{amount:g} {unit}" if amount == int(amount) else f"{amount:.1f} {unit}"
-    return f"{num_bytes} B"
 
 
 @dataclass(frozen=True)
@@ -81,7 +51,7 @@ class Machine:
 
     @property
     def summary(self) -> str:
-        parts = [f"{self.cpu:g} CPU", format_memory(self.memory_bytes)]
+        parts = [f"{self.cpu:g} CPU", format_size(self.memory_bytes)]
         if self.gpus:
             parts.insert(0, f"{self.gpus} GPU")
         return ", ".join(parts)
@@ -208,7 +178,7 @@ class Catalog(LoggingConfigurable):
             slug=entry["slug"],
             display_name=entry.get("display_name", entry["slug"]),
             cpu=cpu,
-            memory_bytes=parse_memory(entry["memory"]),
+            memory_bytes=parse_size(entry["memory"]),
             gpus=gpus,
             description=entry.get("description", ""),
             default=bool(entry.get("default", False)),

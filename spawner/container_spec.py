@@ -27,6 +27,55 @@ class UnsafeMount(ValueError):
     """A mount that would hand the container control of the host (the Docker socket)."""
 
 
+class UnsupportedSetting(ValueError):
+    """A deployer's Docker setting that would undo what Floe decides for every container."""
+
+
+# What Floe itself sets on every container, each with where a deployer changes it instead.
+OWNED_HOST_CONFIG = {
+    "mem_limit": "c.Catalog.machines (memory)",
+    "memswap_limit": "c.Catalog.machines (memory)",
+    "cpu_period": "c.Catalog.machines (cpu)",
+    "cpu_quota": "c.Catalog.machines (cpu)",
+    "nano_cpus": "c.Catalog.machines (cpu)",
+    "device_requests": "c.Catalog.machines (gpus)",
+    "mounts": "c.DockerSpawner.mounts",
+    "binds": "c.DockerSpawner.volumes",
+    "network_mode": "c.DockerSpawner.network_name",
+    "port_bindings": "nothing: workspaces are reached on their Docker network",
+    "cap_drop": "nothing: every Floe container drops all capabilities",
+    "security_opt": "nothing: every Floe container runs with no-new-privileges",
+    "privileged": "nothing: Floe containers are never privileged",
+    "pids_limit": "nothing: Floe limits processes per container",
+    "log_config": "nothing: Floe decides where a container's log goes",
+}
+OWNED_CREATE_KWARGS = {
+    "image": "c.Catalog.environments",
+    "name": "c.DockerSpawner.name_template",
+    "command": "c.Spawner.cmd",
+    "environment": "c.Spawner.environment",
+    "labels": "nothing: Floe's labels say what each container is",
+    "user": "nothing: Floe containers run as uid 1000",
+    "host_config": "c.DockerSpawner.extra_host_config",
+    "ports": "c.Spawner.port",
+    "volumes": "c.DockerSpawner.volumes",
+    "working_dir": "c.Spawner.notebook_dir",
+}
+
+
+def check_extras(host_config: dict, create_kwargs: dict) -> None:
+    """Refuse extra Docker settings that Floe sets itself, naming what to use instead."""
+    for extra, owned, setting in (
+        (host_config, OWNED_HOST_CONFIG, "extra_host_config"),
+        (create_kwargs, OWNED_CREATE_KWARGS, "extra_create_kwargs"),
+    ):
+        for key in sorted(set(extra) & set(owned)):
+            raise UnsupportedSetting(
+                f"c.DockerSpawner.{setting}[{key!r}] is set by Floe for every container; "
+                f"use {owned[key]}"
+            )
+
+
 @dataclass(frozen=True)
 class Mount:
     """A volume or host directory mounted into the container."""
@@ -64,7 +113,9 @@ class ContainerSpec:
     pids_limit: int = PIDS_LIMIT
     # False when the program keeps its own log (jobs do): the engine then stores no copy.
     engine_log: bool = True
+    # The deployer's own Docker settings (workspaces: DockerSpawner's), checked by check_extras.
     extra_host_config: dict = field(default_factory=dict)
+    extra_create_kwargs: dict = field(default_factory=dict)
 
     def device_requests(self) -> list[docker.types.DeviceRequest]:
         """The GPU request, as ``docker run --gpus device=…`` makes it."""
@@ -108,6 +159,7 @@ class ContainerSpec:
             kwargs["ports"] = [f"{p}/tcp" for p in self.exposed_ports]
         if self.working_dir:
             kwargs["working_dir"] = self.working_dir
+        kwargs.update(self.extra_create_kwargs)
         return kwargs
 
 
@@ -125,11 +177,15 @@ def build_container_spec(
     exposed_ports: tuple[int, ...] = (),
     working_dir: str | None = None,
     engine_log: bool = True,
+    extra_host_config: dict | None = None,
+    extra_create_kwargs: dict | None = None,
 ) -> ContainerSpec:
     """The container for ``environment`` on ``machine``, with Floe's hardening applied.
 
-    Refuses the Docker socket as a mount: whoever holds it owns the host.
+    Refuses the Docker socket as a mount (whoever holds it owns the host) and extra Docker
+    settings that would replace what Floe sets (limits, hardening, GPUs, network).
     """
+    check_extras(extra_host_config or {}, extra_create_kwargs or {})
     for mount in mounts:
         if mount.kind == "bind" and mount.source.rstrip("/") in DOCKER_SOCKET_PATHS:
             raise UnsafeMount(f"refusing to mount the Docker socket {mount.source} into {name}")
@@ -151,4 +207,6 @@ def build_container_spec(
         exposed_ports=tuple(exposed_ports),
         working_dir=working_dir,
         engine_log=engine_log,
+        extra_host_config=dict(extra_host_config or {}),
+        extra_create_kwargs=dict(extra_create_kwargs or {}),
     )

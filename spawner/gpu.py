@@ -23,10 +23,10 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from traitlets import List, Unicode
+from traitlets import List, Type, Unicode
 from traitlets.config import LoggingConfigurable
 
-from floe.errors import GpuUnavailable
+from floe.core.errors import GpuUnavailable
 
 
 class GpuInventory(LoggingConfigurable):
@@ -85,6 +85,26 @@ class NvidiaSmiGpuInventory(GpuInventory):
 def parse_nvidia_smi_indexes(output: str) -> list[str]:
     """Device indexes from ``nvidia-smi --query-gpu=index --format=csv,noheader``."""
     return [line.strip() for line in output.splitlines() if line.strip().isdigit()]
+
+
+class GpuSettings(LoggingConfigurable):
+    """Which GPU inventory this node uses: one setting for workspaces and jobs alike."""
+
+    inventory_class = Type(
+        NvidiaSmiGpuInventory,
+        klass=GpuInventory,
+        config=True,
+        help="""
+        Where the list of this node's GPUs comes from, for workspaces and jobs. The default
+        asks ``nvidia-smi``; ``spawner.gpu.StaticGpuInventory`` takes a fixed list
+        (``c.StaticGpuInventory.devices = ["0", "1"]``).
+        """,
+    )
+
+    def allocator(self, scope: str) -> GpuAllocator:
+        """An allocator of this node's GPUs for one process (``scope`` keeps its claims apart)."""
+        inventory = self.inventory_class(parent=self)
+        return GpuAllocator(inventory.device_ids(), inventory.claims_file, scope=scope)
 
 
 class ClaimsFile:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TypeVar
 
-from floe.errors import FloeUserError, InvalidOptions, UnknownEnvironment, UnknownMachine
+from floe.core.errors import FloeUserError, InvalidOptions, UnknownEnvironment, UnknownMachine
 
 from .catalog import Catalog, Environment, Machine
 

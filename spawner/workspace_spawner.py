@@ -8,6 +8,7 @@ home volume, and builds the container through the container-spec builder jobs sh
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import ClassVar
@@ -17,17 +18,25 @@ from dockerspawner import DockerSpawner
 from jinja2 import Environment as JinjaEnvironment
 from jinja2 import PackageLoader, select_autoescape
 from tornado import web
-from traitlets import Float, Instance, Integer, Type, Unicode, default
+from traitlets import Float, Instance, Integer, Unicode, default
 
-from dataset_mounter.datasets import Caller, visible_datasets
+from dataset_mounter.datasets import visible_datasets
 from dataset_mounter.mounts import ResolvedMount, plan_mounts
 from dataset_mounter.settings import DatasetSettings
-from floe.errors import FloeUserError, GpuUnavailable
-from jobs.outputs import resolve_output
+from floe.core.access import Caller
+from floe.core.errors import FloeUserError, GpuUnavailable
+from floe.db.database import FloeDatabase
 
 from .catalog import Catalog
-from .container_spec import ContainerSpec, Mount, build_container_spec
-from .gpu import GPU_LABEL, GpuAllocator, GpuInventory, NvidiaSmiGpuInventory, gpus_on_labels
+from .container_spec import (
+    ContainerSpec,
+    Mount,
+    UnsafeMount,
+    UnsupportedSetting,
+    build_container_spec,
+)
+from .docker_settings import mounts_from_binds, mounts_from_docker, unsupported_settings
+from .gpu import GPU_LABEL, GpuAllocator, GpuSettings, gpus_on_labels
 from .options import WorkspaceOptions, options_from_form, parse_user_options
 from .readiness import ServerExited, wait_until_answering
 
@@ -54,16 +63,11 @@ class WorkspaceSpawner(DockerSpawner):
     def _datasets_default(self) -> DatasetSettings:
         return DatasetSettings(parent=self)
 
-    gpu_inventory_class = Type(
-        NvidiaSmiGpuInventory,
-        klass=GpuInventory,
-        config=True,
-        help="""
-        Where the list of this node's GPUs comes from. The default asks ``nvidia-smi``;
-        ``spawner.gpu.StaticGpuInventory`` takes a fixed list
-        (``c.StaticGpuInventory.devices = ["0", "1"]``).
-        """,
-    )
+    database = Instance(FloeDatabase)
+
+    @default("database")
+    def _database_default(self) -> FloeDatabase:
+        return FloeDatabase(parent=self)
 
     home_volume_template = Unicode(
         "{prefix}-home-{username}",
@@ -135,10 +139,7 @@ class WorkspaceSpawner(DockerSpawner):
     def gpu_allocator(self) -> GpuAllocator:
         cls = type(self)
         if cls._allocator is None:
-            inventory = self.gpu_inventory_class(parent=self)
-            cls._allocator = GpuAllocator(
-                inventory.device_ids(), inventory.claims_file, scope=f"{self.prefix}/"
-            )
+            cls._allocator = GpuSettings(parent=self).allocator(scope=f"{self.prefix}/")
             self.log.info("GPU inventory: %s", cls._allocator.free_ids() or "none")
         return cls._allocator
 
@@ -168,7 +169,7 @@ class WorkspaceSpawner(DockerSpawner):
 
     def _dataset_choices(self) -> list[str]:
         """``owner/name:N`` of every version this user may mount, newest first."""
-        with self.datasets.sessions() as db:
+        with self.database.sessions() as db:
             found = visible_datasets(db, self._caller)
             return [f"{d.full_name}:{v.number}" for d in found for v in reversed(d.versions)]
 
@@ -186,6 +187,9 @@ class WorkspaceSpawner(DockerSpawner):
             raise web.HTTPError(err.status, err.message) from err
 
     async def start(self) -> tuple[str, int]:
+        problems = unsupported_settings(self.config)
+        if problems:  # the hub refuses these at start (jupyterhub_config.py); others land here
+            raise web.HTTPError(500, "Floe is misconfigured: " + "; ".join(problems))
         options = self.workspace_options = self._parse_options()
         self.progress_events = []
         self._report(
@@ -236,7 +240,7 @@ class WorkspaceSpawner(DockerSpawner):
             return []
 
         def plan() -> list[ResolvedMount]:
-            with self.datasets.sessions() as db:
+            with self.database.sessions() as db:
                 return plan_mounts(
                     db,
                     self._caller,
@@ -244,7 +248,6 @@ class WorkspaceSpawner(DockerSpawner):
                     store=self.datasets.store,
                     cache_dir=self.datasets.cache_path,
                     roots=list(self.datasets.mount_roots),
-                    outputs=resolve_output,
                 )
 
         try:
@@ -312,7 +315,20 @@ class WorkspaceSpawner(DockerSpawner):
 
     async def container_spec(self) -> ContainerSpec:
         options = self.workspace_options or self._parse_options()
-        return build_container_spec(
+        try:
+            return build_container_spec(**await self._spec_arguments(options))
+        except (UnsafeMount, UnsupportedSetting) as err:
+            raise web.HTTPError(500, f"Floe is misconfigured: {err}") from err
+
+    async def _deployer_extra(self, name: str) -> dict:
+        """DockerSpawner's ``extra_host_config`` or ``extra_create_kwargs``, as it reads them."""
+        value = self._eval_if_callable(getattr(self, name))
+        if inspect.isawaitable(value):
+            value = await value
+        return self._render_templates(value or {})
+
+    async def _spec_arguments(self, options: WorkspaceOptions) -> dict:
+        return dict(
             name=self.object_name,
             environment=options.environment,
             machine=options.machine,
@@ -338,10 +354,15 @@ class WorkspaceSpawner(DockerSpawner):
                     Mount(source=str(m.path), target=m.target, kind="bind", read_only=True)
                     for m in self.dataset_mounts
                 ),
+                # The deployer's DockerSpawner volumes and mounts, under the same checks.
+                *mounts_from_binds(self.volume_binds),
+                *mounts_from_docker(self.mount_binds),
             ],
             gpu_device_ids=self.gpu_ids,
             network=self.network_name,
             exposed_ports=(self.port,),
+            extra_host_config=await self._deployer_extra("extra_host_config"),
+            extra_create_kwargs=await self._deployer_extra("extra_create_kwargs"),
         )
 
     @property

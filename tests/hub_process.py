@@ -55,8 +55,10 @@ class HubProcess:
         admin_password: str,
         config: Path = REPO_ROOT / "jupyterhub_config.py",
         extra_env: dict[str, str] | None = None,
+        floe_service: bool = True,
     ) -> None:
         self.instance = instance
+        self.floe_service = floe_service  # False for a plain JupyterHub (the benchmark's)
         self.data_dir = Path(data_dir)
         self.admin_password = admin_password
         self.config = config
@@ -107,12 +109,19 @@ class HubProcess:
             start_new_session=True,
         )
         deadline = time.monotonic() + timeout
+        # Ready when the hub answers and so does the floe service it runs (which starts after).
+        waiting_for = [f"{self.url}/hub/api/"]
+        if self.floe_service:
+            waiting_for.append(f"{self.url}/services/floe/api/openapi.json")
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise HubExited(f"hub exited with {self.proc.returncode}:\n{self.log_tail()}")
             try:
-                if requests.get(f"{self.url}/hub/api/", timeout=2).status_code == 200:
-                    return
+                if requests.get(waiting_for[0], timeout=2).status_code == 200:
+                    waiting_for.pop(0)
+                    if not waiting_for:
+                        return
+                    continue
             except requests.ConnectionError:
                 pass
             time.sleep(0.3)

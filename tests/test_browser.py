@@ -11,8 +11,8 @@ import pytest
 import requests
 from playwright.sync_api import Page, expect, sync_playwright
 
-from floe.cli.client import FloeClient
-from floe.cli.transfer import upload_folder
+from floe.client.api import FloeClient
+from floe.client.transfer import upload_folder
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 

@@ -4,8 +4,9 @@ import pytest
 from traitlets import TraitError
 from traitlets.config import Config
 
-from floe.errors import InvalidOptions, UnknownEnvironment, UnknownMachine
-from spawner.catalog import Catalog, parse_memory
+from floe.core.errors import InvalidOptions, UnknownEnvironment, UnknownMachine
+from floe.core.sizes import parse_size
+from spawner.catalog import Catalog
 from spawner.options import options_from_form, parse_user_options
 
 
@@ -89,7 +90,7 @@ def test_bad_catalog_config_is_refused_at_start(machines, fragment):
         Catalog(machines=machines)
 
 
-def test_parse_memory_units():
-    assert parse_memory("2Gi") == 2 * 1024**3
-    assert parse_memory("512M") == 512 * 1000**2
-    assert parse_memory(1024) == 1024
+def test_parse_size_units():
+    assert parse_size("2Gi") == 2 * 1024**3
+    assert parse_size("512M") == 512 * 1000**2
+    assert parse_size(1024) == 1024

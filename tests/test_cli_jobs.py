@@ -182,7 +182,7 @@ def test_code_over_the_size_limit_is_refused_naming_the_biggest_file(hub, user_t
     _name, token = user_token("cli")
     floe(hub, token, "init", "cats", cwd=tmp_path)
     (tmp_path / "weights.ckpt").write_bytes(b"\0" * (2 << 20))
-    result = floe(hub, token, "run", "true", cwd=tmp_path, env={"FLOE_CODE_MAX_MIB": "1"})
+    result = floe(hub, token, "run", "true", cwd=tmp_path, env={"FLOE_CODE_MAX_SIZE": "1Mi"})
     assert result.returncode == 2
     assert "weights.ckpt" in result.stderr and ".floeignore" in result.stderr
 

@@ -8,10 +8,12 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 
-from dataset_mounter.db import Base, Dataset, make_engine, make_sessionmaker
-from floe.migrations import VERSION_TABLE, alembic_config, upgrade_database
-from floe.migrations.models import metadata
-from jobs.db import Job
+from floe.core.access import Caller
+from floe.db.base import make_engine
+from floe.db.database import make_sessionmaker
+from floe.db.migrations import VERSION_TABLE, alembic_config, upgrade_database
+from floe.db.models import Base, Dataset, Job
+from jobs.records import add_job, project_for
 
 HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head()
 
@@ -30,7 +32,7 @@ def test_a_new_database_is_made_by_the_migrations_and_matches_the_models(tmp_pat
     with engine.connect() as conn:
         # Nothing in the models that a migration does not make, and the reverse.
         context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
-        assert compare_metadata(context, metadata) == []
+        assert compare_metadata(context, Base.metadata) == []
     tables = set(inspect(engine).get_table_names())
     assert {"datasets", "versions", "trees", "blobs", "projects", "jobs", "job_events"} <= tables
     assert VERSION_TABLE in tables and "alembic_version" not in tables  # the hub's name
@@ -87,10 +89,6 @@ def test_upgrading_twice_changes_nothing(tmp_path):
 
 def test_a_job_number_taken_by_a_concurrent_submit_is_retried_with_the_next(tmp_path):
     from sqlalchemy import event
-
-    from dataset_mounter.datasets import Caller
-    from jobs.db import Job
-    from jobs.records import add_job, project_for
 
     sessions = make_sessionmaker(f"sqlite:///{tmp_path / 'floe.sqlite'}")
     alice = Caller("alice")

@@ -8,17 +8,19 @@ import time
 import pytest
 
 from dataset_mounter import datasets as ds
-from dataset_mounter.db import make_sessionmaker
+from dataset_mounter.keep import missing_blobs, record_blobs
 from dataset_mounter.materialize import materialize
-from dataset_mounter.mounts import check_mount_point, parse_mount_spec, plan_mounts
+from dataset_mounter.mounts import plan_mounts
 from dataset_mounter.scan import scan_folder
 from dataset_mounter.stores import LocalStore, S3Store
-from floe.errors import BadMount, BadName, Conflict, Forbidden, NotFound
-from floe.names import parse_ref
+from floe.core.access import Caller
+from floe.core.errors import BadMount, BadName, Conflict, Forbidden, NotFound
+from floe.core.refs import DatasetRef, MountSpec, check_mount_point
+from floe.db.database import make_sessionmaker
 
-ALICE = ds.Caller("alice")
-BOB = ds.Caller("bob")
-ADMIN = ds.Caller("root", admin=True)
+ALICE = Caller("alice")
+BOB = Caller("bob")
+ADMIN = Caller("root", admin=True)
 
 
 @pytest.fixture(params=["local", "s3"])
@@ -47,9 +49,9 @@ def _upload(db, store, caller, dataset, folder, message=""):
     """What the service does for a client: store missing blobs, then commit."""
     tree, sources = scan_folder(folder)
     with db() as s:
-        for blob in ds.missing_blobs(s, tree.blob_ids()):
+        for blob in missing_blobs(s, tree.blob_ids()):
             store.put_file(blob, sources[blob])
-            ds.record_blobs(s, {blob: os.path.getsize(sources[blob])})
+            record_blobs(s, {blob: os.path.getsize(sources[blob])})
         return ds.commit_version(s, caller, s.merge(dataset), tree, message), tree
 
 
@@ -142,24 +144,25 @@ def test_who_may_read_and_write(db, tmp_path):
     ("spec", "error", "fragment"),
     [
         ("Bad Name", BadName, "must be 1-100 lowercase"),
-        ("mnist:zero", BadName, "must be a number"),
+        ("mnist:zero:x", BadName, "must be a number"),
         ("mnist:0", BadName, "must be a number from 1"),
         ("mnist:/etc", BadMount, "must be inside /input"),
-        ("mnist:/input", BadMount, "must be inside /input"),
+        ("mnist:/inputs", BadMount, "must be inside /input"),
         ("mnist:/input/../etc", BadMount, "not normalised"),
         ("mnist:/input//x", BadMount, "not normalised"),
+        ("mnist:in put", BadMount, "must be a word like 'input'"),
     ],
 )
 def test_bad_names_and_mount_points_are_refused(spec, error, fragment):
     with pytest.raises(error, match=fragment):
-        parse_mount_spec(spec, "alice", ["/input"])
+        MountSpec.parse(spec, "alice").target(["/input"])
 
 
 def test_mount_specs_resolve_owner_version_and_default_mount_point():
-    spec = parse_mount_spec("bob/cats:1:/input/pets", "alice", ["/input"])
-    assert (str(spec.ref), spec.target) == ("bob/cats:1", "/input/pets")
-    spec = parse_mount_spec("mnist", "alice", ["/input"])
-    assert (str(spec.ref), spec.target) == ("alice/mnist", "/input/mnist")
+    spec = MountSpec.parse("bob/cats:1:/input/pets", "alice")
+    assert (str(spec.source), spec.target(["/input"])) == ("bob/cats:1", "/input/pets")
+    spec = MountSpec.parse("mnist", "alice")
+    assert (str(spec.source), spec.target(["/input"])) == ("alice/mnist", "/input/mnist")
     assert check_mount_point("/data/x", ["/input", "/data"]) == "/data/x"
 
 
@@ -186,4 +189,4 @@ def test_unknown_version_names_the_ones_that_exist(db, tmp_path):
         dataset = ds.create_dataset(s, ALICE, "mnist")
     _upload(db, store, ALICE, dataset, _folder(tmp_path / "a", {"x": b"1"}))
     with db() as s, pytest.raises(NotFound, match="has no version 5 \\(versions 1 to 1\\)"):
-        ds.resolve(s, ALICE, parse_ref("mnist:5", "alice"))
+        ds.resolve(s, ALICE, DatasetRef.parse("mnist:5", "alice"))

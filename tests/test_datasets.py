@@ -7,6 +7,7 @@ import json
 import os
 import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -15,7 +16,7 @@ import docker
 import pytest
 import requests
 
-from floe.cli.client import FloeClient
+from floe.client.api import FloeClient
 from tests.floe_cli import FLOE, floe
 
 pytestmark = pytest.mark.integration
@@ -77,8 +78,7 @@ def test_interrupted_upload_leaves_no_version_and_resumes_with_what_is_missing(
     _name, token = user_token("resumer")
     data = make_folder(tmp_path / "big", 10, 50_000)
     client = FloeClient(hub.url, token)
-    client.create_dataset("big")
-    full = client.datasets()[0]["full_name"]
+    full = client.create_dataset("big")["full_name"]
 
     from dataset_mounter.scan import scan_folder
 
@@ -128,8 +128,7 @@ def test_bad_input_is_refused_with_what_was_wrong(hub, user_token, tmp_path):
     assert resp.status_code == 400
     assert "must be 1-100 lowercase letters" in resp.json()["error"]
 
-    api(hub, token, "POST", "datasets", json={"name": "sneaky"})
-    me = api(hub, token, "GET", "datasets").json()[0]["full_name"]
+    me = api(hub, token, "POST", "datasets", json={"name": "sneaky"}).json()["full_name"]
     manifest = [{"path": "../../etc/passwd", "sha256": "a" * 64, "size": 1}]
     resp = api(hub, token, "POST", f"datasets/{me}/versions", json={"manifest": manifest})
     assert resp.status_code == 400
@@ -168,8 +167,9 @@ def test_private_datasets_stay_private_and_public_ones_are_shared(hub, user_toke
         assert floe(hub, owner_token, *args, cwd=folder).returncode == 0
         assert floe(hub, owner_token, "data", "upload", cwd=folder).returncode == 0
 
+    # (Other users' public datasets are listed too; the owner's private one is not.)
     listing = api(hub, other_token, "GET", "datasets").json()
-    assert [d["full_name"] for d in listing] == [f"{owner}/shared"]
+    assert [d["full_name"] for d in listing if d["owner"] == owner] == [f"{owner}/shared"]
     resp = api(hub, other_token, "GET", f"datasets/{owner}/secret/versions/1")
     assert resp.status_code == 404
     assert resp.json()["error"] == f"no dataset {owner}/secret that you can read"
@@ -279,3 +279,27 @@ def test_login_is_kept_private_and_errors_say_what_to_do(hub, user_token, tmp_pa
     down = subprocess.run([str(FLOE), "data", "ls"], env=env, capture_output=True, text=True)
     assert down.returncode == 1
     assert "could not reach Floe at http://127.0.0.1:9" in down.stderr
+
+
+def test_a_refused_upload_never_breaks_a_neighbours_request(hub, user_token):
+    """Tornado closes the connection of an upload it refused before reading its body; the
+    proxy must be told, or it sends the next request down that connection (a 503)."""
+    _name, token = user_token("neighbour")
+    failures = []
+
+    def refused_uploads():
+        for _ in range(150):
+            resp = requests.post(f"{hub.url}/services/floe/api/blobs/pack", data=b"x" * 67)
+            failures.extend([resp.status_code] if resp.status_code != 401 else [])
+
+    def neighbour():
+        for _ in range(150):
+            resp = api(hub, token, "POST", "blobs/missing", json={"blobs": []})
+            failures.extend([resp.status_code] if resp.status_code != 200 else [])
+
+    threads = [threading.Thread(target=t) for t in (refused_uploads, neighbour) * 2]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []

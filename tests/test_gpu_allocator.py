@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from floe.errors import GpuUnavailable
+from floe.core.errors import GpuUnavailable
 from spawner.gpu import ClaimsFile, GpuAllocator, StaticGpuInventory, parse_nvidia_smi_indexes
 from spawner.workspace_spawner import WorkspaceSpawner
 

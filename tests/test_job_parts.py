@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from floe.cli.ignore import IgnoreRules
-from floe.errors import BadName
-from floe.names import check_project_name
+from floe.client.ignore import IgnoreRules
+from floe.core.errors import BadName
+from floe.core.refs import check_project_name
 from jobs.container.parameterize import INJECTED_TAG, check_parameters, inject_parameters
 from jobs.logs import parse_metrics
 

@@ -1,1 +1,2 @@
-"""The ``floe`` command line: talks to the floe service's REST API with a hub API token."""
+"""The ``floe`` command line: one module per group of verbs (``login``, ``data``, ``jobs``,
+``catalog``), assembled by ``main``; each verb gets a logged-in client (``verbs``)."""

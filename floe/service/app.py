@@ -1,7 +1,9 @@
-"""The floe service: a tornado app JupyterHub runs at /services/floe/.
+"""The floe service: a tornado app JupyterHub runs at /services/floe/, and the job runner.
 
-``python -m floe.service.app`` — started by the hub (see hub_config/services.py), which hands
-it ``JUPYTERHUB_*`` variables for authentication and Floe's own settings through ``FLOE_*``.
+``python -m floe.service`` — started by the hub (see hub_config/services.py), which hands it
+``JUPYTERHUB_*`` variables for authentication and Floe's own settings through ``FLOE_*``;
+the deployer's ``jupyterhub_config.local.py`` in the data dir is read too.
+``python -m floe.service --help-all`` lists every setting.
 """
 
 from __future__ import annotations
@@ -11,39 +13,49 @@ import os
 from pathlib import Path
 from urllib.parse import urlparse
 
-from jupyterhub.services.auth import HubOAuthCallbackHandler
+from jupyterhub.services.auth import HubOAuth, HubOAuthCallbackHandler
 from jupyterhub.utils import url_path_join
+from sqlalchemy.orm import sessionmaker
 from tornado import web
+from traitlets import Integer
 from traitlets.config import Application
 
 from dataset_mounter.settings import DatasetSettings
+from dataset_mounter.stores import LocalStore, S3Store
+from floe.db.database import FloeDatabase
 from hub_config.settings import REPO_ROOT, read_settings, secret_file
+from jobs.backend import DockerBackend
 from jobs.runner import JobRunner
 from jobs.submit import JobContext
 from spawner.catalog import Catalog
+from spawner.gpu import GpuInventory, GpuSettings, NvidiaSmiGpuInventory, StaticGpuInventory
 
-from . import datasets_api, job_pages, jobs_api, pages
+from . import blobs_api, datasets_api, job_pages, jobs_api, pages
+from .handlers import NotFoundHandler
 from .openapi import OpenAPIHandler
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 # Chart.js, installed from npm by `make tools` (the job pages draw metric charts with it).
 CHARTJS_DIR = REPO_ROOT / ".tools" / "node_modules" / "chart.js" / "dist"
-UPLOAD_CHUNK_BYTES = 1024 * 1024
+API_ROUTES = (*datasets_api.ROUTES, *blobs_api.ROUTES, *jobs_api.ROUTES)
 
 
 def make_app(
+    *,
+    sessions: sessionmaker,
     datasets: DatasetSettings,
     catalog: Catalog,
     runner: JobRunner,
     prefix: str,
     cookie_secret: str,
+    hub_auth: HubOAuth,
 ) -> web.Application:
+    """The service's tornado application: the REST API under ``<prefix>api/``, the pages."""
     api = url_path_join(prefix, "api/")
     handlers = [
         (url_path_join(prefix, "oauth_callback"), HubOAuthCallbackHandler),
         (api + "openapi.json", OpenAPIHandler),
-        *datasets_api.routes(api),
-        *jobs_api.routes(api),
+        *(route.tornado(api) for route in API_ROUTES),
         *pages.routes(prefix),
         *job_pages.routes(prefix),
         (prefix + r"static/vendor/(.*)", web.StaticFileHandler, {"path": str(CHARTJS_DIR)}),
@@ -51,9 +63,13 @@ def make_app(
     ]
     return web.Application(
         handlers,
+        default_handler_class=NotFoundHandler,
+        hub_auth=hub_auth,
+        sessions=sessions,
         datasets=datasets,
         catalog=catalog,
         runner=runner,
+        api_routes=API_ROUTES,
         # What submitting a job needs besides the request; the same for every request.
         job_context=JobContext(catalog, datasets, runner.gpus.total),
         service_prefix=prefix,
@@ -65,27 +81,82 @@ def make_app(
     )
 
 
+def make_service(
+    *, prefix: str, cookie_secret: str, hub_auth: HubOAuth, **config: object
+) -> tuple[web.Application, JobRunner]:
+    """The application and its (not yet started) runner, each setting read from ``config``
+    (``parent=`` an application, or ``config=`` a traitlets Config)."""
+    database = FloeDatabase(**config)
+    datasets = DatasetSettings(**config)
+    catalog = Catalog(**config)
+    runner = JobRunner(database.sessions, datasets, catalog, **config)
+    app = make_app(
+        sessions=database.sessions,
+        datasets=datasets,
+        catalog=catalog,
+        runner=runner,
+        prefix=prefix,
+        cookie_secret=cookie_secret,
+        hub_auth=hub_auth,
+    )
+    return app, runner
+
+
+class FloeService(Application):
+    """Floe's REST API and pages, and the job runner, as a JupyterHub managed service."""
+
+    name = "floe-service"
+    description = __doc__
+    classes = [
+        FloeDatabase,
+        DatasetSettings,
+        LocalStore,
+        S3Store,
+        Catalog,
+        JobRunner,
+        DockerBackend,
+        GpuSettings,
+        GpuInventory,
+        StaticGpuInventory,
+        NvidiaSmiGpuInventory,
+    ]
+
+    upload_chunk_bytes = Integer(
+        1024 * 1024,
+        config=True,
+        help="""Bytes of a request body read at a time (tornado's default is 64 KiB): uploads of
+        large blobs then cost fewer trips through the event loop.""",
+    )
+
+    def initialize(self, argv: list[str] | None = None) -> None:
+        self.parse_command_line(argv)  # --help-all answers here, before anything is touched
+        from_command_line = self.config
+        self.settings = read_settings()
+        self.update_config(self.settings.service_config())
+        self.update_config(from_command_line)
+
+    def start(self) -> None:
+        prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/floe/")
+        url = urlparse(os.environ.get("JUPYTERHUB_SERVICE_URL", "http://127.0.0.1:8003"))
+        app, runner = make_service(
+            prefix=prefix,
+            cookie_secret=secret_file(self.settings.data_dir / "floe_cookie_secret")[0],
+            hub_auth=HubOAuth.instance(),
+            parent=self,
+        )
+        runner.start()
+        # Tests and operators find the service by this file (e.g. to restart it mid-job).
+        (self.settings.data_dir / "floe-service.pid").write_text(f"{os.getpid()}\n")
+        app.listen(url.port, url.hostname, xheaders=True, chunk_size=self.upload_chunk_bytes)
+        self.log.info("floe service at %s%s", url.geturl(), prefix)
+        try:
+            asyncio.get_event_loop().run_forever()
+        except KeyboardInterrupt:  # the hub stops its services with SIGINT
+            runner.close()
+
+
 def main() -> None:
-    settings = read_settings()
-    config = settings.service_config()
-    datasets = DatasetSettings(config=config)
-    catalog = Catalog(config=config)
-    runner = JobRunner(datasets.sessions, datasets, catalog, config=config)
-    runner.start()
-    prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/floe/")
-    url = urlparse(os.environ.get("JUPYTERHUB_SERVICE_URL", "http://127.0.0.1:8003"))
-    cookie_secret = secret_file(settings.data_dir / "floe_cookie_secret")[0]
-    app = make_app(datasets, catalog, runner, prefix, cookie_secret)
-    # Tests and operators find the service by this file (e.g. to restart it mid-job).
-    (settings.data_dir / "floe-service.pid").write_text(f"{os.getpid()}\n")
-    # Bodies are read a MiB at a time (tornado's default is 64 KiB): uploads of large blobs
-    # then cost 16 times fewer trips through the event loop.
-    app.listen(url.port, url.hostname, xheaders=True, chunk_size=UPLOAD_CHUNK_BYTES)
-    Application.instance().log.info("floe service at %s%s", url.geturl(), prefix)
-    try:
-        asyncio.get_event_loop().run_forever()
-    except KeyboardInterrupt:  # the hub stops its services with SIGINT
-        runner.close()
+    FloeService.launch_instance()
 
 
 if __name__ == "__main__":

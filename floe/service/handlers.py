@@ -1,34 +1,73 @@
-"""Base handlers of the floe service: hub authentication, the caller, JSON errors."""
+"""Base handlers of the floe service: hub authentication, the caller, and the one error map.
+
+Every answer that is not a success goes through :meth:`BaseHandler.write_error`: a
+:class:`~floe.core.errors.FloeUserError` keeps its status and message, tornado's own errors
+(405, a body over its limit) keep theirs, anything else is a 500 that says nothing more. The
+API answers ``{"error": "…"}`` as JSON; pages answer a small HTML page with the same words.
+"""
 
 from __future__ import annotations
 
 import json
-import mimetypes
-from pathlib import Path
+from functools import cache
 from typing import Any
 
-from jupyterhub.services.auth import HubOAuthenticated
-from sqlalchemy.orm import Session
+from jupyterhub.services.auth import HubOAuth, HubOAuthenticated
+from pydantic import BaseModel, TypeAdapter, ValidationError
+from sqlalchemy.orm import Session, sessionmaker
 from tornado import web
-from tornado.ioloop import IOLoop
 from tornado.log import app_log
 
-from dataset_mounter.datasets import Caller
 from dataset_mounter.settings import DatasetSettings
-from dataset_mounter.tree import BadTree, Tree, check_path
-from floe.errors import FloeUserError
+from floe.core.access import Caller
+from floe.core.errors import FloeUserError, InvalidRequest, NotFound, Unauthorized
+
+from .rendering import render
+from .validation import invalid_request
+
+LOGIN_HINT = "log in, or send 'Authorization: token <hub API token>'"
+
+
+@cache
+def adapter(shape: Any) -> TypeAdapter:
+    return TypeAdapter(shape)
+
+
+def error_answer(handler: web.RequestHandler, status: int, exc: BaseException | None) -> tuple:
+    """``(status, body)`` for an error: the one map from exceptions to what a user reads."""
+    if isinstance(exc, FloeUserError):
+        return exc.status, exc.body()
+    if isinstance(exc, web.HTTPError) and exc.log_message:
+        return exc.status_code, {
+            "error": exc.log_message % exc.args if exc.args else exc.log_message
+        }
+    return status, {"error": handler._reason}
 
 
 class BaseHandler(HubOAuthenticated, web.RequestHandler):
     """Every request is a hub user's: by API token (``Authorization: token …``) or hub login."""
 
+    html_errors = False
+
+    @property
+    def hub_auth(self) -> HubOAuth:
+        return self.settings["hub_auth"]
+
+    @hub_auth.setter
+    def hub_auth(self, auth: HubOAuth) -> None:
+        pass  # HubAuthenticated's default; Floe's comes from the application's settings
+
     @property
     def datasets(self) -> DatasetSettings:
         return self.settings["datasets"]
 
+    @property
+    def sessions(self) -> sessionmaker:
+        return self.settings["sessions"]
+
     def db(self) -> Session:
         if not hasattr(self, "_db"):
-            self._db = self.datasets.sessions()
+            self._db = self.sessions()
         return self._db
 
     def on_finish(self) -> None:
@@ -40,75 +79,101 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
         model = self.current_user
         return Caller(name=model["name"], admin=bool(model.get("admin")))
 
-
-class APIHandler(BaseHandler):
-    """JSON in, JSON out; user errors become ``{"error": "…"}`` with their 4xx status."""
-
-    def prepare(self) -> None:
-        if self.current_user is None:
-            raise web.HTTPError(401, "log in, or send 'Authorization: token <hub API token>'")
-
-    def get_login_url(self) -> str:
-        raise web.HTTPError(401, "log in, or send 'Authorization: token <hub API token>'")
-
-    def json_body(self) -> dict[str, Any]:
-        try:
-            body = json.loads(self.request.body or b"{}")
-        except json.JSONDecodeError as err:
-            raise web.HTTPError(400, f"the request body is not JSON: {err}") from err
-        if not isinstance(body, dict):
-            raise web.HTTPError(400, "the request body must be a JSON object")
-        return body
-
-    def send(self, data: object, status: int = 200) -> None:
-        self.set_status(status)
-        self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps(data, default=str))
-
-    async def send_tree_file(self, tree: Tree, path: str, where: str) -> None:
-        """Stream one file of ``tree`` from the blob store (``?download=1``: as an attachment)."""
-        entry = tree.find(check_path(path))
-        if entry is None:
-            raise web.HTTPError(404, f"no file {path} in {where}")
-        self.set_header("Content-Type", mimetypes.guess_type(path)[0] or "application/octet-stream")
-        self.set_header("Content-Length", str(entry.size))
-        if self.get_argument("download", None):
-            self.set_header("Content-Disposition", f'attachment; filename="{Path(path).name}"')
-        await self.stream_blob(entry.sha256)
-
-    async def stream_blob(self, sha256: str, offset: int = 0) -> None:
-        """Write blob ``sha256`` from the blob store to the response, from byte ``offset``."""
-        loop = IOLoop.current()
-        reader = await loop.run_in_executor(None, self.datasets.store.open, sha256)
-        try:
-            while offset > 0:  # S3 bodies cannot seek: read past what the caller has
-                skipped = await loop.run_in_executor(None, reader.read, min(offset, 1 << 20))
-                if not skipped:
-                    return
-                offset -= len(skipped)
-            while chunk := await loop.run_in_executor(None, reader.read, 1 << 20):
-                self.write(chunk)
-                await self.flush()
-        finally:
-            reader.close()
+    @property
+    def prefix(self) -> str:
+        return self.settings["service_prefix"]
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
-        """Every error is ``{"error": "…"}``; user errors keep their own status and fields."""
-        error = kwargs.get("exc_info", (None, None, None))[1]
-        body: dict[str, Any] = {"error": self._reason}
-        if isinstance(error, FloeUserError):
-            self.set_status(error.status)
-            body = {"error": error.message, **error.extra}
-        elif isinstance(error, BadTree):
-            self.set_status(400)
-            body = {"error": str(error)}
-        elif isinstance(error, web.HTTPError) and error.log_message:
-            body = {"error": error.log_message}
+        status, body = error_answer(self, status_code, kwargs.get("exc_info", (None, None))[1])
+        self.set_status(status)
+        if self.html_errors:
+            self.set_header("Content-Type", "text/html; charset=utf-8")
+            self.finish(
+                render("error.html", prefix=self.prefix, user=None, status=status, body=body)
+            )
+            return
         self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps(body))
+        self.finish(json.dumps(body, default=str))
 
     def log_exception(self, typ: type, value: BaseException | None, tb: object) -> None:
-        if isinstance(value, (FloeUserError, BadTree)):
+        if isinstance(value, FloeUserError):
             app_log.info("%s %s: %s", self.request.method, self.request.path, value)
             return
         super().log_exception(typ, value, tb)
+
+
+def _no_constants(name: str) -> None:
+    raise InvalidRequest(f"the request body is not JSON: {name} is not a JSON number")
+
+
+def parse_json(body: bytes) -> Any:
+    """A request body as JSON: UTF-8, no NaN or Infinity, nesting within reason."""
+    try:
+        return json.loads(body.decode("utf-8"), parse_constant=_no_constants)
+    except UnicodeDecodeError as err:
+        raise InvalidRequest(
+            f"the request body is not UTF-8: {err.reason} at byte {err.start}"
+        ) from None
+    except json.JSONDecodeError as err:
+        raise InvalidRequest(f"the request body is not JSON: {err}") from None
+    except RecursionError:
+        raise InvalidRequest("the request body is nested too deeply") from None
+
+
+class APIHandler(BaseHandler):
+    """JSON in, JSON out; every error is ``{"error": "…"}`` with its 4xx status."""
+
+    def prepare(self) -> None:
+        if self.current_user is None:
+            raise Unauthorized(LOGIN_HINT)
+
+    def get_login_url(self) -> str:
+        raise Unauthorized(LOGIN_HINT)
+
+    def body(self, model: type[BaseModel]) -> BaseModel:
+        """The JSON body, checked against ``model``."""
+        data = parse_json(self.request.body or b"{}")
+        if not isinstance(data, dict):
+            raise InvalidRequest("the request body must be a JSON object")
+        try:
+            return model.model_validate(data)
+        except ValidationError as err:
+            raise invalid_request(err, model) from None
+
+    def query(self, model: type[BaseModel]) -> BaseModel:
+        """The query string, checked against ``model`` (the first value of each argument)."""
+        args = {k: self.get_query_argument(k) for k in self.request.query_arguments}
+        try:
+            return model.model_validate(args)
+        except ValidationError as err:
+            raise invalid_request(err, model) from None
+
+    def send(self, data: Any, status: int = 200, shape: Any = None) -> None:
+        """Answer ``data`` as JSON, written through ``shape`` (a model or ``list[model]``)
+        when given, so the answer is what the OpenAPI document says."""
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json")
+        if shape is None:
+            self.finish(json.dumps(data, default=str))
+            return
+        typed = adapter(shape)
+        self.finish(typed.dump_json(typed.validate_python(data), exclude_none=False))
+
+
+class PageHandler(BaseHandler):
+    """An HTML page; errors are pages too."""
+
+    html_errors = True
+
+    def render_page(self, name: str, **context: object) -> None:
+        self.finish(
+            render(name, prefix=self.prefix, user=self.caller, api=self.prefix + "api/", **context)
+        )
+
+
+class NotFoundHandler(BaseHandler):
+    """Anything no route matches: 404 as JSON under api/, as a page elsewhere."""
+
+    def prepare(self) -> None:
+        self.html_errors = "/api/" not in self.request.path
+        raise NotFound(f"nothing at {self.request.path}")

@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import functools
-from datetime import datetime
 
 from sqlalchemy import func, select
 from tornado import web
 from tornado.ioloop import IOLoop
 
-from dataset_mounter.datasets import load_tree
+from dataset_mounter.keep import load_tree
+from floe.core.errors import NotFound
+from floe.db.models import Job
 from jobs import records
-from jobs.db import Job, Project
 from jobs.submit import rerun_job
 
-from .jobs_api import JOB
-from .pages import PageHandler, _templates
+from .handlers import PageHandler
+from .operations import PATH_PARAMS
 
 STATE_ORDER = {
     s: i
@@ -33,19 +33,7 @@ COLUMNS = [
 ]
 
 
-def _when(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M:%S UTC") if value else ""
-
-
-_templates.filters["when"] = _when
-
-
-class JobPageHandler(PageHandler):
-    def render_page(self, name: str, **context: object) -> None:
-        super().render_page(name, api=self.settings["service_prefix"] + "api/", **context)
-
-
-class ProjectsPage(JobPageHandler):
+class ProjectsPage(PageHandler):
     @web.authenticated
     def get(self) -> None:
         db = self.db()
@@ -59,13 +47,11 @@ class ProjectsPage(JobPageHandler):
         self.render_page("projects.html", projects=rows)
 
 
-class ProjectPage(JobPageHandler):
+class ProjectPage(PageHandler):
     @web.authenticated
     def get(self, owner: str, name: str) -> None:
         db = self.db()
-        project = db.scalar(select(Project).where(Project.owner == owner, Project.name == name))
-        if project is None or not records.can_see(self.caller, owner):
-            raise web.HTTPError(404, f"no project {owner}/{name} that you can see")
+        project = records.get_project(db, self.caller, owner, name)
         jobs = list(db.scalars(select(Job).where(Job.project_id == project.id)))
         last = records.last_metrics(db, [j.id for j in jobs])
         metric_keys = sorted({k for values in last.values() for k in values})
@@ -105,7 +91,7 @@ def _sort_key(sort: str, row: tuple[Job, dict]) -> tuple:
     return (job.number,)
 
 
-class JobPage(JobPageHandler):
+class JobPage(PageHandler):
     @web.authenticated
     def get(self, ref: str) -> None:
         db = self.db()
@@ -116,14 +102,12 @@ class JobPage(JobPageHandler):
             "job.html",
             job=job,
             output=output,
-            notebook_url=f"{self.settings['service_prefix']}jobs/{job.id}/notebook"
-            if has_notebook
-            else None,
+            notebook_url=f"{self.prefix}jobs/{job.id}/notebook" if has_notebook else None,
             xsrf=self.xsrf_token.decode(),
         )
 
 
-class RerunPage(JobPageHandler):
+class RerunPage(PageHandler):
     """The Re-run button: the same code and inputs, then the new job's page."""
 
     @web.authenticated
@@ -132,10 +116,10 @@ class RerunPage(JobPageHandler):
         old = records.get_job(db, self.caller, ref)
         job = rerun_job(db, self.caller, old, {}, self.settings["job_context"])
         self.settings["runner"].wake()
-        self.redirect(f"{self.settings['service_prefix']}jobs/{job.id}")
+        self.redirect(f"{self.prefix}jobs/{job.id}")
 
 
-class NotebookPage(JobPageHandler):
+class NotebookPage(PageHandler):
     """The executed notebook as HTML, in a sandbox: its outputs may hold anyone's HTML."""
 
     @web.authenticated
@@ -144,7 +128,7 @@ class NotebookPage(JobPageHandler):
         job = records.get_job(db, self.caller, ref)
         entry = load_tree(db, job.output_tree).find(job.notebook) if job.output_tree else None
         if entry is None:
-            raise web.HTTPError(404, f"{job.full_name} kept no executed notebook")
+            raise NotFound(f"{job.full_name} kept no executed notebook")
         html = await IOLoop.current().run_in_executor(
             None, _render_notebook, self.datasets.store, entry.sha256
         )
@@ -170,7 +154,7 @@ def _render_notebook(store: object, sha256: str) -> str:
 
 
 def routes(prefix: str) -> list[tuple]:
-    job = JOB
+    job = f"({PATH_PARAMS['job'].pattern})"
     return [
         (prefix + r"projects/?", ProjectsPage),
         (prefix + r"projects/([^/]+)/([^/]+)/?", ProjectPage),

@@ -8,18 +8,20 @@ from dataclasses import asdict
 from tornado.ioloop import IOLoop
 from tornado.iostream import StreamClosedError
 
-from dataset_mounter.datasets import load_tree
+from dataset_mounter.keep import load_tree
+from dataset_mounter.tree import Tree
+from floe.core.errors import NotReady
+from floe.db.models import FINISHED, Job, Metric
 from jobs import records
-from jobs.db import FINISHED, Job, Metric
 from jobs.logs import read_from
-from jobs.outputs import OutputNotReady
 from jobs.runner import JobRunner
 from jobs.submit import JobContext, rerun_job, submit_job
-from spawner.catalog import Catalog
 
+from . import schemas
+from .files import send_tree_file, stream_blob
 from .handlers import APIHandler
+from .operations import Route, operation
 
-JOB = r"(\d+|[^/]+/[^/]+/\d+|[^/]+/\d+)"  # id, owner/project/N or project/N
 FOLLOW_INTERVAL_S = 0.2
 
 
@@ -27,10 +29,6 @@ class JobAPIHandler(APIHandler):
     @property
     def runner(self) -> JobRunner:
         return self.settings["runner"]
-
-    @property
-    def catalog(self) -> Catalog:
-        return self.settings["catalog"]
 
     def job_context(self) -> JobContext:
         return self.settings["job_context"]
@@ -40,34 +38,51 @@ class JobAPIHandler(APIHandler):
 
     def send_job(self, job: Job, status: int = 200) -> None:
         body = records.job_json(job, events=True)
-        body["url"] = f"{self.settings['service_prefix']}jobs/{job.id}"
-        self.send(body, status)
+        body["url"] = f"{self.prefix}jobs/{job.id}"
+        self.send(body, status, shape=schemas.Job)
 
 
 class JobsHandler(JobAPIHandler):
+    @operation(
+        "Your jobs, newest first",
+        query=schemas.JobsQuery,
+        response=list[schemas.JobSummary],
+        errors=(400,),
+    )
     def get(self) -> None:
-        limit = int(self.get_argument("limit", "100"))
+        query = self.query(schemas.JobsQuery)
         found = records.list_jobs(
             self.db(),
             self.caller,
-            project=self.get_argument("project", None),
-            state=self.get_argument("state", None),
-            limit=max(1, min(limit, 1000)),
+            project=query.project,
+            state=query.state,
+            limit=query.limit,
+            offset=query.offset,
         )
-        self.send([records.job_json(j) for j in found])
+        self.send([records.job_json(j) for j in found], shape=list[schemas.JobSummary])
 
+    @operation(
+        "Submit a job; 409 with 'missing' lists code blobs to send first",
+        ok=201,
+        body=schemas.NewJob,
+        response=schemas.Job,
+        errors=(400, 404, 409, 503),
+    )
     def post(self) -> None:
-        job = submit_job(self.db(), self.caller, self.json_body(), self.job_context())
+        request = self.body(schemas.NewJob).model_dump(exclude_none=True)
+        job = submit_job(self.db(), self.caller, request, self.job_context())
         self.runner.wake()
         self.send_job(job, 201)
 
 
 class JobHandler(JobAPIHandler):
+    @operation("A job (id or owner/project/N) with its state history", response=schemas.Job)
     def get(self, ref: str) -> None:
         self.send_job(self.job(ref))
 
 
 class StopHandler(JobAPIHandler):
+    @operation("Stop a job", ok=202, response=schemas.Job)
     async def post(self, ref: str) -> None:
         job = self.job(ref)
         if job.finished_state:
@@ -79,9 +94,17 @@ class StopHandler(JobAPIHandler):
 
 
 class RerunHandler(JobAPIHandler):
+    @operation(
+        "Run again with the same code and inputs, changes applied",
+        ok=201,
+        body=schemas.Rerun,
+        response=schemas.Job,
+        errors=(400, 404, 409, 503),
+    )
     def post(self, ref: str) -> None:
         old = self.job(ref)
-        job = rerun_job(self.db(), self.caller, old, self.json_body(), self.job_context())
+        changes = self.body(schemas.Rerun).model_dump(exclude_none=True)
+        job = rerun_job(self.db(), self.caller, old, changes, self.job_context())
         self.runner.wake()
         self.send_job(job, 201)
 
@@ -92,20 +115,25 @@ class LogsHandler(JobAPIHandler):
     A finished job's log comes from the blob store when this node no longer has its file.
     """
 
+    @operation(
+        "The log as text; ?follow=1 streams it until the job ends",
+        query=schemas.LogsQuery,
+        content="text/plain",
+    )
     async def get(self, ref: str) -> None:
+        query = self.query(schemas.LogsQuery)
         job = self.job(ref)
-        follow = self.get_argument("follow", "0") in ("1", "true", "yes")
-        offset = int(self.get_argument("offset", "0"))
+        offset = query.offset
         path = self.runner.log_path(job.id)
         self.set_header("Content-Type", "text/plain; charset=utf-8")
         self.set_header("X-Accel-Buffering", "no")
         if job.log_blob and not path.exists():
-            await self.stream_blob(job.log_blob, offset)
+            await stream_blob(self, self.datasets.store, job.log_blob, offset)
             return
         loop = IOLoop.current()
         try:
             while True:
-                finished = not follow or self._job_finished(job.id)
+                finished = not query.follow or self._job_finished(job.id)
                 while data := await loop.run_in_executor(None, read_from, path, offset):
                     offset += len(data)
                     self.write(data)
@@ -117,81 +145,91 @@ class LogsHandler(JobAPIHandler):
             return  # the reader went away
 
     def _job_finished(self, job_id: int) -> bool:
-        with self.datasets.sessions() as db:
+        with self.sessions() as db:
             return db.get(Job, job_id).state in FINISHED
 
 
 class MetricsHandler(JobAPIHandler):
+    @operation("Metric lines with their times, and the last values", response=schemas.Metrics)
     def get(self, ref: str) -> None:
         job = self.job(ref)
         rows = self.db().query(Metric).filter(Metric.job_id == job.id).order_by(Metric.id)
-        metrics = [{"time": m.time.isoformat(), "values": m.values} for m in rows]
+        metrics = [{"time": m.time, "values": m.values} for m in rows]
         last: dict = {}
         for m in metrics:
             last.update(m["values"])
-        self.send({"job": job.full_name, "metrics": metrics, "last": last})
+        answer = {"job": job.full_name, "metrics": metrics, "last": last}
+        self.send(answer, shape=schemas.Metrics)
 
 
-def _output_tree(handler: JobAPIHandler, ref: str) -> tuple[Job, object]:
+def _output_tree(handler: JobAPIHandler, ref: str) -> tuple[Job, Tree]:
     job = handler.job(ref)
     if job.output_tree is None:
-        raise OutputNotReady(f"{job.full_name} has no output yet: it is {job.state}")
+        raise NotReady(f"{job.full_name} has no output yet: it is {job.state}")
     return job, load_tree(handler.db(), job.output_tree)
 
 
 class OutputHandler(JobAPIHandler):
+    @operation("The output tree", response=schemas.Output, errors=(400, 404, 409))
     def get(self, ref: str) -> None:
         job, tree = _output_tree(self, ref)
-        self.send(
-            {
-                "job": job.full_name,
-                "name": f"{job.full_name}/output",
-                "tree": job.output_tree,
-                "size": tree.size,
-                "file_count": tree.file_count,
-                "files": tree.to_manifest(),
-            }
-        )
+        answer = {
+            "job": job.full_name,
+            "name": f"{job.full_name}/output",
+            "tree": job.output_tree,
+            "size": tree.size,
+            "file_count": tree.file_count,
+            "files": tree.to_manifest(),
+        }
+        self.send(answer, shape=schemas.Output)
 
 
 class OutputFileHandler(JobAPIHandler):
+    @operation(
+        "One output file's bytes",
+        query=schemas.FileQuery,
+        content="application/octet-stream",
+        errors=(400, 404, 409),
+    )
     async def get(self, ref: str, path: str) -> None:
+        download = self.query(schemas.FileQuery).download
         job, tree = _output_tree(self, ref)
-        await self.send_tree_file(tree, path, f"{job.full_name}/output")
+        where = f"{job.full_name}/output"
+        await send_tree_file(self, self.datasets.store, tree, path, where, download)
 
 
 class ProjectsHandler(JobAPIHandler):
+    @operation("Your projects", response=list[schemas.Project], errors=())
     def get(self) -> None:
         projects = records.visible_projects(self.db(), self.caller)
-        self.send([{"owner": p.owner, "name": p.name, "full_name": p.full_name} for p in projects])
+        found = [{"owner": p.owner, "name": p.name, "full_name": p.full_name} for p in projects]
+        self.send(found, shape=list[schemas.Project])
 
 
 class CatalogHandler(JobAPIHandler):
     """What a user may pick for a workspace or a job: environments and machine types."""
 
+    @operation("Environments, machine types and free GPUs", response=schemas.Catalog, errors=())
     async def get(self) -> None:
         free = await IOLoop.current().run_in_executor(None, self.runner.free_gpus)
-        self.send(
-            {
-                "environments": [asdict(e) for e in self.catalog.environment_list()],
-                "machines": [
-                    {**asdict(m), "summary": m.summary} for m in self.catalog.machine_list()
-                ],
-                "gpus": {"total": self.runner.gpus.total, "free": len(free)},
-            }
-        )
+        catalog = self.settings["catalog"]
+        answer = {
+            "environments": [asdict(e) for e in catalog.environment_list()],
+            "machines": [{**asdict(m), "summary": m.summary} for m in catalog.machine_list()],
+            "gpus": {"total": self.runner.gpus.total, "free": len(free)},
+        }
+        self.send(answer, shape=schemas.Catalog)
 
 
-def routes(prefix: str) -> list[tuple]:
-    return [
-        (prefix + r"jobs", JobsHandler),
-        (prefix + rf"jobs/{JOB}", JobHandler),
-        (prefix + rf"jobs/{JOB}/stop", StopHandler),
-        (prefix + rf"jobs/{JOB}/rerun", RerunHandler),
-        (prefix + rf"jobs/{JOB}/logs", LogsHandler),
-        (prefix + rf"jobs/{JOB}/metrics", MetricsHandler),
-        (prefix + rf"jobs/{JOB}/output", OutputHandler),
-        (prefix + rf"jobs/{JOB}/output/files/(.+)", OutputFileHandler),
-        (prefix + r"projects", ProjectsHandler),
-        (prefix + r"catalog", CatalogHandler),
-    ]
+ROUTES = [
+    Route("/jobs", JobsHandler),
+    Route("/jobs/{job}", JobHandler),
+    Route("/jobs/{job}/stop", StopHandler),
+    Route("/jobs/{job}/rerun", RerunHandler),
+    Route("/jobs/{job}/logs", LogsHandler),
+    Route("/jobs/{job}/metrics", MetricsHandler),
+    Route("/jobs/{job}/output", OutputHandler),
+    Route("/jobs/{job}/output/files/{path}", OutputFileHandler),
+    Route("/projects", ProjectsHandler),
+    Route("/catalog", CatalogHandler),
+]

@@ -2,31 +2,13 @@
 
 from __future__ import annotations
 
-from jinja2 import Environment, PackageLoader, select_autoescape
 from tornado import web
 
 from dataset_mounter import datasets as ds
-from floe.names import DatasetRef
-from floe.sizes import human_size
+from dataset_mounter.keep import load_tree
+from floe.core.refs import DatasetRef, parse_number
 
-from .handlers import BaseHandler
-
-_templates = Environment(
-    loader=PackageLoader("floe.service", "templates"), autoescape=select_autoescape(["html"])
-)
-
-
-_templates.filters["size"] = human_size
-
-
-class PageHandler(BaseHandler):
-    def render_page(self, name: str, **context: object) -> None:
-        prefix = self.settings["service_prefix"]
-        self.finish(
-            _templates.get_template(name).render(
-                prefix=prefix, user=self.caller, hub_prefix="/hub/", **context
-            )
-        )
+from .handlers import PageHandler
 
 
 class DatasetsPage(PageHandler):
@@ -46,8 +28,9 @@ class VersionPage(PageHandler):
     @web.authenticated
     def get(self, owner: str, name: str, number: str) -> None:
         db = self.db()
-        dataset, version = ds.resolve(db, self.caller, DatasetRef(owner, name, int(number)))
-        tree = ds.load_tree(db, version.tree_digest)
+        ref = DatasetRef(owner, name, parse_number(number, "version"))
+        dataset, version = ds.resolve(db, self.caller, ref)
+        tree = load_tree(db, version.tree_digest)
         self.render_page("version.html", dataset=dataset, version=version, files=tree.entries)
 
 
@@ -56,5 +39,5 @@ def routes(prefix: str) -> list[tuple]:
         (prefix, DatasetsPage),
         (prefix + r"datasets/?", DatasetsPage),
         (prefix + r"datasets/([^/]+)/([^/]+)/?", DatasetPage),
-        (prefix + r"datasets/([^/]+)/([^/]+)/(\d+)/?", VersionPage),
+        (prefix + r"datasets/([^/]+)/([^/]+)/([^/]+)/?", VersionPage),
     ]

@@ -18,13 +18,11 @@ from jupyter_server.utils import url_path_join
 from tornado import web
 from tornado.ioloop import IOLoop
 
-from dataset_mounter.tree import BadTree
-from floe.cli.client import FloeClient, FloeError
-from floe.cli.ignore import IgnoreRules
-from floe.cli.transfer import download_output, upload_tree
+from floe.client.api import FloeClient, FloeError
+from floe.client.transfer import download_output, submit_with_code, upload_tree
+from floe.core.errors import FloeUserError
+from floe.core.refs import JobRef
 
-# A folder snapshot bigger than this is refused with the biggest files named.
-SNAPSHOT_MAX_BYTES = int(os.environ.get("FLOE_SNAPSHOT_MAX_BYTES", str(100 << 20)))
 OUTPUT_DIR = Path(os.environ.get("FLOE_OUTPUT_DIR", "/output"))
 
 
@@ -54,9 +52,9 @@ class FloeHandler(APIHandler):
         except FloeError as err:
             self.set_status(err.status or 502)
             self.finish(json.dumps({"error": str(err), **err.body}))
-        except BadTree as err:
-            self.set_status(400)
-            self.finish(json.dumps({"error": str(err)}))
+        except FloeUserError as err:
+            self.set_status(err.status)
+            self.finish(json.dumps(err.body()))
         else:
             self.set_status(status)
             self.finish(json.dumps(result))
@@ -111,15 +109,7 @@ class RunHandler(FloeHandler):
             client = self.client()
             if not body.get("include_folder"):
                 return client.submit_job(job)
-            rules = IgnoreRules.for_folder(folder)
-            return upload_tree(
-                client,
-                folder,
-                lambda manifest: client.submit_job({**job, "code": manifest}),
-                include=rules.included,
-                max_bytes=SNAPSHOT_MAX_BYTES,
-                allow_empty=True,
-            )
+            return submit_with_code(client, folder, job)
 
         await self.respond(submit, 201)
 
@@ -166,13 +156,15 @@ class OpenOutputHandler(FloeHandler):
 
     @web.authenticated
     async def post(self) -> None:
-        job = (self.get_json_body() or {}).get("job")
-        if not isinstance(job, str) or job.count("/") != 2:
+        try:
+            job = JobRef.parse((self.get_json_body() or {}).get("job"))
+        except FloeUserError as err:
+            raise web.HTTPError(400, f"'job': {err.message}") from None
+        if job.project is None:
             raise web.HTTPError(400, "'job' must be a job's name like alice/cats/3")
-        _owner, project, number = job.split("/")
         # Into the home volume (work/) when there is one, so the copy outlives the container.
         persistent = "work/" if (self.root_dir() / "work").is_dir() else ""
-        rel = f"{persistent}outputs/{project}-{number}"
+        rel = f"{persistent}outputs/{job.project}-{job.number}"
 
         def fetch() -> dict:
             output = download_output(self.client(), job, self.root_dir() / rel)

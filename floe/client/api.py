@@ -1,4 +1,5 @@
-"""A small client of the floe service's REST API, used by the CLI (and usable from Python)."""
+"""A small client of the floe service's REST API: the CLI, the workspace extension and the
+benchmarks all talk to Floe through it (and so can any Python program)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from dataset_mounter.pack import pack_bytes
+from floe.core.refs import JobRef
 
 
 class FloeError(Exception):
@@ -114,8 +116,14 @@ class FloeClient:
     def jobs(self, **filters: Any) -> list[dict]:
         return self.json("GET", "jobs", params={k: v for k, v in filters.items() if v})
 
-    def job(self, ref: str | int) -> dict:
-        return self.json("GET", f"jobs/{quote(str(ref), safe='/')}")
+    def job(self, ref: str | int | JobRef) -> dict:
+        return self.json("GET", job_path(ref))
 
-    def output(self, ref: str | int) -> dict:
-        return self.json("GET", f"jobs/{quote(str(ref), safe='/')}/output")
+    def output(self, ref: str | int | JobRef) -> dict:
+        return self.json("GET", job_path(ref, "output"))
+
+
+def job_path(ref: str | int | JobRef, *rest: str) -> str:
+    """The API path of a job (``jobs/alice/cats/3``), and of ``rest`` under it."""
+    parsed = ref if isinstance(ref, JobRef) else JobRef.parse(str(ref))
+    return "/".join(["jobs", quote(str(parsed), safe="/"), *rest])

@@ -15,6 +15,8 @@ from alembic.config import Config
 from sqlalchemy import inspect
 from sqlalchemy.engine import Engine
 
+from floe.db.models import Base
+
 HERE = Path(__file__).resolve().parent
 VERSION_TABLE = "floe_alembic_version"
 
@@ -28,14 +30,12 @@ def alembic_config(connection: object | None = None) -> Config:
 
 def upgrade_database(engine: Engine) -> None:
     """Bring the database at ``engine`` to the current schema."""
-    from .models import metadata
-
     with engine.begin() as connection:
         config = alembic_config(connection)
         tables = set(inspect(connection).get_table_names())
         if VERSION_TABLE not in tables and "datasets" in tables:
             # Made by create_all before Floe had migrations, so with 0001's tables at most:
             # add the missing ones, mark it 0001, then upgrade like any other.
-            metadata.create_all(connection)
+            Base.metadata.create_all(connection)
             command.stamp(config, "0001")
         command.upgrade(config, "head")

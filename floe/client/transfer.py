@@ -12,10 +12,11 @@ from urllib.parse import quote
 
 from dataset_mounter.scan import HashCache, scan_folder
 from dataset_mounter.tree import Tree, hash_file
-from floe.sizes import human_size
+from floe.core.sizes import format_size, parse_size
 
-from .client import FloeClient, FloeError
-from .config import cache_dir
+from .api import FloeClient, FloeError, job_path
+from .ignore import IgnoreRules
+from .login import cache_dir
 
 # Files the CLI itself keeps in a dataset folder; never part of the data.
 LOCAL_FILES = (".floedata",)
@@ -40,7 +41,7 @@ class Progress:
     def line(self) -> str:
         return (
             f"{self.verb} {self.done_files}/{self.files} files, "
-            f"{human_size(self.done_bytes)} of {human_size(self.total)}"
+            f"{format_size(self.done_bytes)} of {format_size(self.total)}"
         )
 
     def close(self) -> None:
@@ -122,6 +123,29 @@ def upload_tree(
     raise AssertionError("unreachable")
 
 
+def code_max_bytes() -> int:
+    """How much a job's code snapshot may hold: ``FLOE_CODE_MAX_SIZE`` (default ``100Mi``)."""
+    raw = os.environ.get("FLOE_CODE_MAX_SIZE", "100Mi")
+    try:
+        return parse_size(raw)
+    except ValueError:
+        raise FloeError(f"FLOE_CODE_MAX_SIZE={raw!r} must be a size like '100Mi'") from None
+
+
+def submit_with_code(client: FloeClient, folder: Path, job: dict) -> dict:
+    """Submit ``job`` with ``folder`` as its code: ``.floeignore`` honoured, at most
+    :func:`code_max_bytes`, only the blobs the server lacks sent (``floe run``, Run as job)."""
+    rules = IgnoreRules.for_folder(folder)
+    return upload_tree(
+        client,
+        folder,
+        lambda manifest: client.submit_job({**job, "code": manifest}),
+        include=rules.included,
+        max_bytes=code_max_bytes(),
+        allow_empty=True,
+    )
+
+
 def upload_folder(client: FloeClient, full_name: str, folder: Path, message: str) -> dict:
     """Make the folder the next version of ``full_name``; returns the new version."""
     return upload_tree(client, folder, lambda manifest: client.commit(full_name, manifest, message))
@@ -172,7 +196,7 @@ def download_output(client: FloeClient, job: str, dest: Path) -> dict:
         output["files"],
         dest,
         lambda path, target: client.download_file(
-            f"jobs/{quote(job, safe='/')}/output/files/{quote(path)}", target
+            job_path(job, "output", "files", quote(path)), target
         ),
     )
     return output

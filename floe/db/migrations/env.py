@@ -5,8 +5,8 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
-from floe.migrations import VERSION_TABLE
-from floe.migrations.models import metadata
+from floe.db.migrations import VERSION_TABLE
+from floe.db.models import Base
 
 config = context.config
 connection = config.attributes.get("connection")
@@ -15,7 +15,7 @@ connection = config.attributes.get("connection")
 def run(connection: object) -> None:
     context.configure(
         connection=connection,
-        target_metadata=metadata,
+        target_metadata=Base.metadata,
         render_as_batch=True,  # SQLite alters tables by copying them
         # Not "alembic_version": the hub's own database may be the same PostgreSQL database.
         version_table=VERSION_TABLE,

@@ -1,4 +1,9 @@
-"""The database of projects, jobs, their state history and metrics (same database as datasets)."""
+"""Every table of Floe's database: datasets, versions, trees, blobs, projects, jobs.
+
+One module, low in the graph, so that the migrations (which must know every table), the
+dataset code, the job runner and the service all read the same models and none of them
+imports another to reach a table.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +12,77 @@ from datetime import datetime
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     DateTime,
     ForeignKey,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from dataset_mounter.db import Base, utcnow
+from .base import Base, utcnow
+
+
+class Dataset(Base):
+    __tablename__ = "datasets"
+    __table_args__ = (UniqueConstraint("owner", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    owner: Mapped[str] = mapped_column(String(255), index=True)
+    name: Mapped[str] = mapped_column(String(255))
+    public: Mapped[bool] = mapped_column(Boolean, default=False)
+    description: Mapped[str] = mapped_column(Text, default="")
+    created: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    versions: Mapped[list[Version]] = relationship(
+        back_populates="dataset", order_by="Version.number"
+    )
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.owner}/{self.name}"
+
+
+class TreeRow(Base):
+    """A tree's manifest, compressed; shared by every version with the same content."""
+
+    __tablename__ = "trees"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    manifest: Mapped[bytes] = mapped_column(LargeBinary)
+    size: Mapped[int] = mapped_column(BigInteger)
+    file_count: Mapped[int] = mapped_column(Integer)
+
+
+class Version(Base):
+    __tablename__ = "versions"
+    # Two concurrent commits can both compute the same next number; this makes one retry.
+    __table_args__ = (UniqueConstraint("dataset_id", "number"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    tree_digest: Mapped[str] = mapped_column(ForeignKey("trees.digest"))
+    message: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[str] = mapped_column(String(255))
+    created: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    size: Mapped[int] = mapped_column(BigInteger)
+    file_count: Mapped[int] = mapped_column(Integer)
+    dataset: Mapped[Dataset] = relationship(back_populates="versions")
+
+
+class Blob(Base):
+    """A blob known to be durable in the store (so 'which do you lack?' needs no store calls)."""
+
+    __tablename__ = "blobs"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+
+
+# --- jobs -----------------------------------------------------------------------------
 
 CREATED, QUEUED, STARTING, RUNNING = "created", "queued", "starting", "running"
 COMPLETE, ERROR, STOPPED = "complete", "error", "stopped"

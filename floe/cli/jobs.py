@@ -9,41 +9,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
-from floe.names import check_project_name
-from floe.sizes import human_size
+from floe.client.api import FloeClient, job_path
+from floe.client.transfer import download_output, submit_with_code
+from floe.core.refs import check_project_name
+from floe.core.sizes import format_size
 
-from .client import FloeClient, FloeError
-from .ignore import IgnoreRules
-from .transfer import download_output, upload_tree
-
-PROJECT_FILE = ".floe"
-CODE_MAX_BYTES = int(os.environ.get("FLOE_CODE_MAX_MIB", "100")) << 20
-
-
-class UsageError(Exception):
-    """The command line itself is wrong; the message says what would be right."""
-
-
-def project_here(folder: Path = Path(".")) -> str | None:
-    marker = folder / PROJECT_FILE
-    if not marker.is_file():
-        return None
-    try:
-        return json.loads(marker.read_text())["project"]
-    except (ValueError, KeyError):
-        raise UsageError(f"{marker} is damaged; run `floe init PROJECT` again") from None
-
-
-def job_ref(text: str) -> str:
-    """``alice/cats/4``, ``cats/4``, or ``4`` (job 4 of this folder's project)."""
-    project = project_here()
-    if text.isdigit() and project:
-        return f"{project}/{text}"
-    return text
+from .markers import PROJECT_FILE, job_ref, mark, project_here
+from .verbs import UsageError, verb
 
 
 def parse_params(items: list[str]) -> dict:
@@ -96,7 +71,7 @@ def announce(client: FloeClient, job: dict) -> None:
 
 def follow(client: FloeClient, job: dict) -> int:
     """Stream the log until the job ends; the job's exit code (1 if it had none)."""
-    resp = client.request("GET", f"jobs/{job['id']}/logs", params={"follow": 1}, stream=True)
+    resp = client.request("GET", job_path(job["id"], "logs"), params={"follow": 1}, stream=True)
     for chunk in resp.iter_content(None):
         sys.stdout.buffer.write(chunk)
         sys.stdout.flush()
@@ -107,9 +82,9 @@ def follow(client: FloeClient, job: dict) -> int:
     return job["exit_code"] if job["exit_code"] else 1
 
 
-def cmd_init(args: argparse.Namespace) -> int:
+def cmd_init(_client: None, args: argparse.Namespace) -> int:
     check_project_name(args.project)
-    Path(PROJECT_FILE).write_text(json.dumps({"project": args.project}) + "\n")
+    mark(Path(PROJECT_FILE), "project", args.project)
     print(f'this folder is now project {args.project}; `floe run "python train.py"` runs it')
     return 0
 
@@ -125,15 +100,7 @@ def cmd_run(client: FloeClient, args: argparse.Namespace) -> int:
         body.update(kind="notebook", name=Path(target).as_posix(), notebook=notebook)
     else:
         body.update(kind="command", command=target)
-    rules = IgnoreRules.for_folder(Path("."))
-    job = upload_tree(
-        client,
-        Path("."),
-        lambda manifest: client.submit_job({**body, "code": manifest}),
-        include=rules.included,
-        max_bytes=CODE_MAX_BYTES,
-        allow_empty=True,
-    )
+    job = submit_with_code(client, Path("."), body)
     announce(client, job)
     return follow(client, job) if args.follow else 0
 
@@ -170,19 +137,19 @@ def cmd_logs(client: FloeClient, args: argparse.Namespace) -> int:
     job = client.job(job_ref(args.job))
     if args.follow:
         return follow(client, job)
-    sys.stdout.buffer.write(client.request("GET", f"jobs/{job['id']}/logs").content)
+    sys.stdout.buffer.write(client.request("GET", job_path(job["id"], "logs")).content)
     return 0
 
 
 def cmd_stop(client: FloeClient, args: argparse.Namespace) -> int:
-    job = client.json("POST", f"jobs/{client.job(job_ref(args.job))['id']}/stop")
+    job = client.json("POST", job_path(client.job(job_ref(args.job))["id"], "stop"))
     print(f"{job['name']}  {job['state']}  {job['reason']}".rstrip())
     return 0
 
 
 def cmd_rerun(client: FloeClient, args: argparse.Namespace) -> int:
     old = client.job(job_ref(args.job))
-    job = client.json("POST", f"jobs/{old['id']}/rerun", json=_changes(client, args))
+    job = client.json("POST", job_path(old["id"], "rerun"), json=_changes(client, args))
     announce(client, job)
     return follow(client, job) if args.follow else 0
 
@@ -198,14 +165,14 @@ def cmd_output(client: FloeClient, args: argparse.Namespace) -> int:
         print(json.dumps(output, indent=2))
         return 0
     for f in output["files"]:
-        print(f"{human_size(f['size']):>10}  {f['path']}")
-    print(f"{output['file_count']} files, {human_size(output['size'])}: mount as {output['name']}")
+        print(f"{format_size(f['size']):>10}  {f['path']}")
+    print(f"{output['file_count']} files, {format_size(output['size'])}: mount as {output['name']}")
     return 0
 
 
 def cmd_metrics(client: FloeClient, args: argparse.Namespace) -> int:
     job = client.job(job_ref(args.job))
-    metrics = client.json("GET", f"jobs/{job['id']}/metrics")
+    metrics = client.json("GET", job_path(job["id"], "metrics"))
     if args.json:
         print(json.dumps(metrics, indent=2))
         return 0
@@ -213,44 +180,6 @@ def cmd_metrics(client: FloeClient, args: argparse.Namespace) -> int:
         print(f"{m['time'][:19]}  {json.dumps(m['values'])}")
     if metrics["last"]:
         print(f"last: {json.dumps(metrics['last'])}")
-    return 0
-
-
-def cmd_data_add(client: FloeClient, args: argparse.Namespace, full_name: str) -> int:
-    """A job's output as the next version of a dataset: its blobs are stored already."""
-    job = client.job(job_ref(args.job))
-    output = client.output(job["id"])
-    try:
-        client.create_dataset(full_name.split("/")[1])
-    except FloeError as err:
-        if err.status != 409:
-            raise
-    version = client.commit(full_name, output["files"], args.message or f"output of {job['name']}")
-    print(f"{full_name}:{version['number']} from {job['name']} ({version['file_count']} files)")
-    return 0
-
-
-def cmd_env_ls(client: FloeClient, args: argparse.Namespace) -> int:
-    environments = client.catalog()["environments"]
-    if args.json:
-        print(json.dumps(environments, indent=2))
-        return 0
-    for e in environments:
-        default = " (default)" if e["default"] else ""
-        print(f"{e['slug']:16} {e['display_name']}{default}  {e['image']}")
-    return 0
-
-
-def cmd_machine_ls(client: FloeClient, args: argparse.Namespace) -> int:
-    catalog = client.catalog()
-    if args.json:
-        print(json.dumps(catalog["machines"], indent=2))
-        return 0
-    for m in catalog["machines"]:
-        default = " (default)" if m["default"] else ""
-        print(f"{m['slug']:16} {m['display_name']}{default}  {m['summary']}")
-    gpus = catalog["gpus"]
-    print(f"GPUs: {gpus['free']} of {gpus['total']} free")
     return 0
 
 
@@ -272,60 +201,36 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-f", "--follow", action="store_true", help="stream the log to the end")
 
 
-def add_verbs(verbs: argparse._SubParsersAction, with_client: object) -> None:
-    """The job verbs, each given a logged-in client by ``with_client``."""
-    init = verbs.add_parser("init", help="make this folder the project PROJECT")
+def add_verbs(verbs: argparse._SubParsersAction) -> None:
+    init = verb(verbs, "init", cmd_init, "make this folder the project PROJECT", client=False)
     init.add_argument("project")
-    init.set_defaults(run=cmd_init)
 
-    run = verbs.add_parser("run", help='run "COMMAND" or NOTEBOOK.ipynb as a job of this project')
+    run = verb(verbs, "run", cmd_run, 'run "COMMAND" or NOTEBOOK.ipynb as a job of this project')
     add_run_options(run)
     run.add_argument("command", nargs="+", help='e.g. "python train.py" or train.ipynb')
-    run.set_defaults(run=with_client(cmd_run))
 
-    status = verbs.add_parser("status", help="recent jobs, or one job and its history")
+    status = verb(verbs, "status", cmd_status, "recent jobs, or one job and its history")
     status.add_argument("job", nargs="?", help="alice/cats/4, cats/4 or 4")
     status.add_argument("--all", action="store_true", help="every project, not just this one")
     status.add_argument("--state", help="only jobs in this state")
     status.add_argument("--limit", type=int, default=20)
     status.add_argument("--json", action="store_true")
-    status.set_defaults(run=with_client(cmd_status))
 
-    logs = verbs.add_parser("logs", help="a job's log")
+    logs = verb(verbs, "logs", cmd_logs, "a job's log")
     logs.add_argument("job")
     logs.add_argument("-f", "--follow", action="store_true", help="until the job ends")
-    logs.set_defaults(run=with_client(cmd_logs))
 
-    stop = verbs.add_parser("stop", help="stop a job")
-    stop.add_argument("job")
-    stop.set_defaults(run=with_client(cmd_stop))
+    verb(verbs, "stop", cmd_stop, "stop a job").add_argument("job")
 
-    rerun = verbs.add_parser("rerun", help="run a job again with the same code and inputs")
+    rerun = verb(verbs, "rerun", cmd_rerun, "run a job again with the same code and inputs")
     rerun.add_argument("job")
     add_run_options(rerun)
-    rerun.set_defaults(run=with_client(cmd_rerun))
 
-    output = verbs.add_parser("output", help="a job's output files")
+    output = verb(verbs, "output", cmd_output, "a job's output files")
     output.add_argument("job")
     output.add_argument("--download", metavar="DIR", help="write the files under DIR")
     output.add_argument("--json", action="store_true")
-    output.set_defaults(run=with_client(cmd_output))
 
-    metrics = verbs.add_parser("metrics", help="a job's metric lines")
+    metrics = verb(verbs, "metrics", cmd_metrics, "a job's metric lines")
     metrics.add_argument("job")
     metrics.add_argument("--json", action="store_true")
-    metrics.set_defaults(run=with_client(cmd_metrics))
-
-    env = verbs.add_parser("env", help="environments").add_subparsers(
-        dest="env_verb", required=True
-    )
-    env_ls = env.add_parser("ls", help="environments jobs and workspaces can use")
-    env_ls.add_argument("--json", action="store_true")
-    env_ls.set_defaults(run=with_client(cmd_env_ls))
-
-    machine = verbs.add_parser("machine", help="machine types").add_subparsers(
-        dest="machine_verb", required=True
-    )
-    machine_ls = machine.add_parser("ls", help="machine types and free GPUs")
-    machine_ls.add_argument("--json", action="store_true")
-    machine_ls.set_defaults(run=with_client(cmd_machine_ls))

@@ -1,0 +1,1 @@
+"""Floe's foundation: errors, the names users write, sizes, access rules. Standard library only."""

@@ -1,0 +1,73 @@
+"""What every table of Floe's database shares: the declarative base, times, engines, numbering."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import create_engine, event, func, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import DeclarativeBase, Session
+from sqlalchemy.pool import StaticPool
+
+from floe.core.errors import Conflict
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def aware(value: datetime) -> datetime:
+    """SQLite gives back naive datetimes; they were stored as UTC."""
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+Row = TypeVar("Row", bound=Base)
+
+
+def add_numbered(
+    db: Session, counter: Any, scope: Any, make: Callable[[int], Row], busy: str
+) -> Row:
+    """Add ``make(n)``, n one past the highest ``counter`` of the rows in ``scope``; flush it.
+
+    ``counter`` is unique within ``scope`` (a constraint of the table): when a concurrent
+    writer takes n first, the flush fails, the transaction is rolled back and ``make`` is
+    asked again with the next n. After 20 lost races: ``Conflict(busy)``. The caller commits.
+    """
+    for _attempt in range(20):
+        number = (db.scalar(select(func.max(counter)).where(scope)) or 0) + 1
+        row = make(number)
+        db.add(row)
+        try:
+            db.flush()
+            return row
+        except IntegrityError:
+            db.rollback()  # another writer took this number: take the next one
+    raise Conflict(busy)
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for ``url``; SQLite gets WAL, foreign keys and a generous lock timeout
+    (``sqlite://`` alone is one in-memory database shared by every session, for tests)."""
+    kwargs: dict = {}
+    if url.startswith("sqlite"):
+        kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
+        if url in ("sqlite://", "sqlite:///:memory:"):
+            kwargs["poolclass"] = StaticPool
+    engine = create_engine(url, **kwargs)
+    if url.startswith("sqlite"):
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")  # readers do not block the writer
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()

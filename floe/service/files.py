@@ -1,0 +1,51 @@
+"""Serving what users keep: one file of a tree, or a blob from a byte offset, streamed from the
+blob store without holding it in memory."""
+
+from __future__ import annotations
+
+import mimetypes
+from pathlib import PurePosixPath
+
+from tornado import web
+from tornado.ioloop import IOLoop
+
+from dataset_mounter.stores import BlobStore
+from dataset_mounter.tree import Tree, check_path
+from floe.core.errors import NotFound
+
+CHUNK = 1 << 20
+
+
+async def send_tree_file(
+    handler: web.RequestHandler, store: BlobStore, tree: Tree, path: str, where: str, download: bool
+) -> None:
+    """Stream one file of ``tree`` (``download``: as an attachment)."""
+    entry = tree.find(check_path(path))
+    if entry is None:
+        raise NotFound(f"no file {path} in {where}")
+    handler.set_header("Content-Type", mimetypes.guess_type(path)[0] or "application/octet-stream")
+    handler.set_header("Content-Length", str(entry.size))
+    if download:
+        handler.set_header(
+            "Content-Disposition", f'attachment; filename="{PurePosixPath(path).name}"'
+        )
+    await stream_blob(handler, store, entry.sha256)
+
+
+async def stream_blob(
+    handler: web.RequestHandler, store: BlobStore, sha256: str, offset: int = 0
+) -> None:
+    """Write blob ``sha256`` from the store to the response, from byte ``offset``."""
+    loop = IOLoop.current()
+    reader = await loop.run_in_executor(None, store.open, sha256)
+    try:
+        while offset > 0:  # S3 bodies cannot seek: read past what the caller has
+            skipped = await loop.run_in_executor(None, reader.read, min(offset, CHUNK))
+            if not skipped:
+                return
+            offset -= len(skipped)
+        while chunk := await loop.run_in_executor(None, reader.read, CHUNK):
+            handler.write(chunk)
+            await handler.flush()
+    finally:
+        reader.close()

@@ -1,0 +1,90 @@
+"""How an API endpoint declares itself: its path template and, per method, an :class:`Operation`.
+
+A route is written once, as an OpenAPI path template (``/datasets/{owner}/{name}``); tornado's
+pattern is made from it, and the OpenAPI document (``openapi.py``) reads the same routes and
+the operations their handlers declare with :func:`operation`. Path parameters are declared
+here, once, with the pattern tornado matches and the schema the document gives them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from floe.core.refs import MAX_NUMBER
+
+
+@dataclass(frozen=True)
+class PathParam:
+    pattern: str  # what tornado matches (a regex group is made of it)
+    schema: dict[str, Any]
+    description: str
+
+
+PATH_PARAMS = {
+    "owner": PathParam(r"[^/]+", {"type": "string"}, "the owner's hub user name"),
+    "name": PathParam(r"[^/]+", {"type": "string"}, "the dataset's name"),
+    "number": PathParam(
+        r"[^/]+",
+        {"type": "integer", "minimum": 1, "maximum": MAX_NUMBER},
+        "the version's number",
+    ),
+    "path": PathParam(r".+", {"type": "string"}, "a file's path in the tree"),
+    "sha256": PathParam(r"[0-9a-f]{64}", {"type": "string", "pattern": "^[0-9a-f]{64}$"}, ""),
+    # A job's id, owner/project/N, project/N or FloydHub's owner/projects/project/N; one
+    # segment too, so a client may send the slashes percent-encoded.
+    "job": PathParam(
+        r"\d+|[^/]+|[^/]+/\d+|[^/]+/[^/]+/\d+|[^/]+/projects/[^/]+/\d+",
+        {"type": "string", "pattern": r"^([^/]+/){0,2}[0-9]{1,19}$"},
+        "the job's id, or its name: owner/project/N or project/N",
+    ),
+}
+_PARAM = re.compile(r"\{(\w+)\}")
+
+
+@dataclass(frozen=True)
+class Operation:
+    """What one method of an endpoint takes and answers, for checking and for the document."""
+
+    summary: str
+    ok: int = 200
+    response: Any = None  # a model, list[model], or None with ``content`` for bytes and text
+    content: str = "application/json"
+    body: Any = None  # a model of the JSON body
+    raw_body: bool = False  # the body is bytes (application/octet-stream)
+    query: Any = None  # a model of the query string
+    errors: tuple[int, ...] = (400, 404)
+    public: bool = False  # answered without a token
+    tags: tuple[str, ...] = field(default=())
+
+
+def operation(summary: str, **kwargs: Any) -> Any:
+    """Declare a handler method as an API operation (see :class:`Operation`)."""
+
+    def mark(method: Any) -> Any:
+        method.operation = Operation(summary, **kwargs)
+        return method
+
+    return mark
+
+
+@dataclass(frozen=True)
+class Route:
+    template: str  # OpenAPI's path template under the API's prefix, e.g. /jobs/{job}/logs
+    handler: type
+
+    def params(self) -> list[str]:
+        return _PARAM.findall(self.template)
+
+    def tornado(self, prefix: str) -> tuple[str, type]:
+        pattern = _PARAM.sub(lambda m: f"({PATH_PARAMS[m.group(1)].pattern})", self.template)
+        return prefix.rstrip("/") + pattern, self.handler
+
+    def operations(self) -> dict[str, Operation]:
+        found = {}
+        for method in ("get", "post", "put", "delete"):
+            op = getattr(getattr(self.handler, method, None), "operation", None)
+            if op is not None:
+                found[method] = op
+        return found

@@ -1,0 +1,309 @@
+"""The REST API's shapes as typed models: requests are checked with them, responses are written
+through them, and the OpenAPI document is generated from them (``openapi.py``).
+
+Checks that need no database live here (types, known fields, kinds, name grammar, manifest
+paths); what needs the catalog or the database (does the dataset exist, may you read it) is
+checked by the code behind each endpoint.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic_core import PydanticCustomError
+
+from dataset_mounter.tree import check_path, check_sha256
+from floe.core.errors import FloeUserError
+from floe.core.refs import MAX_NUMBER, NAME_PATTERN, check_name, check_project_name
+from floe.db.models import KINDS, STATES
+
+
+def checked(check: Any) -> AfterValidator:
+    """A Floe check as a pydantic validator: its message, as written, becomes the error."""
+
+    def run(value: Any) -> Any:
+        try:
+            check(value)
+        except FloeUserError as err:
+            raise PydanticCustomError("floe", err.message) from None
+        return value
+
+    return AfterValidator(run)
+
+
+Name = Annotated[
+    str, Field(json_schema_extra={"pattern": f"^{NAME_PATTERN}$"}), checked(check_name)
+]
+ProjectName = Annotated[
+    str, Field(json_schema_extra={"pattern": f"^{NAME_PATTERN}$"}), checked(check_project_name)
+]
+Count = Annotated[int, Field(ge=0, le=MAX_NUMBER)]
+Sha256 = Annotated[
+    str, Field(json_schema_extra={"pattern": "^[0-9a-f]{64}$"}), checked(check_sha256)
+]
+FilePath = Annotated[
+    str, Field(description="relative POSIX path, no '..'", max_length=4096), checked(check_path)
+]
+
+
+class Request(BaseModel):
+    """A request body: unknown fields are refused, values are not coerced across types."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class Error(BaseModel):
+    error: str = Field(description="what was wrong, and what would be right")
+    field: str | None = Field(None, description="the request field the error is about")
+    missing: list[str] | None = Field(None, description="blobs to upload before retrying")
+
+
+# --- datasets ----------------------------------------------------------------------------
+
+
+class NewDataset(Request):
+    name: Name
+    public: bool = False
+    description: str = ""
+
+
+class FileEntry(Request):
+    path: FilePath
+    sha256: Sha256
+    size: Count
+    mode: int = Field(0o644, ge=0, le=0o7777, description="POSIX mode; only 0o111 is kept")
+
+
+class NewVersion(Request):
+    manifest: list[FileEntry]
+    message: str = ""
+
+
+class BlobList(Request):
+    blobs: list[Sha256]
+
+
+class Version(BaseModel):
+    number: int
+    message: str
+    created_by: str
+    created: datetime
+    size: int
+    file_count: int
+
+
+class DatasetFile(BaseModel):
+    path: str
+    sha256: str
+    size: int
+    mode: int
+
+
+class CommittedVersion(Version):
+    dataset: str = Field(description="owner/name")
+
+
+class VersionFiles(CommittedVersion):
+    files: list[DatasetFile]
+
+
+class DatasetSummary(BaseModel):
+    owner: str
+    name: str
+    full_name: str
+    public: bool
+    description: str
+    created: datetime
+    latest_version: int | None
+
+
+class Dataset(DatasetSummary):
+    versions: list[Version]
+
+
+class Missing(BaseModel):
+    missing: list[str]
+
+
+class BlobStored(BaseModel):
+    sha256: str
+    size: int
+
+
+class PackStored(BaseModel):
+    stored: int
+
+
+class BlobStats(BaseModel):
+    received_bytes: int
+    received_blobs: int
+
+
+# --- jobs --------------------------------------------------------------------------------
+
+Kind = Literal[KINDS]  # type: ignore[valid-type]
+State = Literal[STATES]  # type: ignore[valid-type]
+MountSpecs = Annotated[
+    list[str],
+    Field(
+        max_length=100,
+        description="'mnist:1', 'bob/cats:2:/input/pets', 'alice/cats/3/output:/input/prev', "
+        "FloydHub's 'alice/datasets/mnist/1:input'",
+    ),
+]
+
+
+class NewJob(Request):
+    """A notebook job sends ``notebook`` (nbformat 4 JSON) and ``name``; a command job sends
+    ``command`` and optionally ``code`` (a manifest whose blobs were uploaded first); a
+    snapshot sends ``notebook`` and ``output`` (a manifest). Errors name the bad field."""
+
+    project: ProjectName
+    kind: Kind = "notebook"
+    name: str | None = Field(None, description="the notebook's file name, ending in .ipynb")
+    notebook: dict[str, Any] | None = None
+    command: str | None = None
+    code: list[FileEntry] | None = None
+    output: list[FileEntry] | None = None
+    environment: str | None = None
+    machine: str | None = None
+    datasets: MountSpecs | None = None
+    parameters: dict[str, Any] | None = None
+    message: str | None = None
+
+
+class Rerun(Request):
+    """What a re-run may change; the code and, unless given, the inputs stay."""
+
+    environment: str | None = None
+    machine: str | None = None
+    datasets: MountSpecs | None = None
+    parameters: dict[str, Any] | None = None
+    message: str | None = None
+
+
+class JobEvent(BaseModel):
+    state: State
+    reason: str
+    time: datetime
+
+
+class JobInput(BaseModel):
+    spec: str
+    source: str
+    target: str
+    tree: str
+
+
+class JobSummary(BaseModel):
+    id: int
+    name: str = Field(description="owner/project/N")
+    owner: str
+    project: str
+    number: int
+    kind: Kind
+    notebook: str | None
+    command: str | None
+    environment: str
+    machine: str
+    image: str
+    image_digest: str
+    datasets: list[JobInput]
+    parameters: dict[str, Any]
+    message: str
+    state: State
+    reason: str
+    exit_code: int | None
+    code_tree: str | None
+    output_tree: str | None
+    output: str | None = Field(description="owner/project/N/output once the output is kept")
+    created: datetime
+    started: datetime | None
+    finished: datetime | None
+    rerun_of: int | None
+    running_for_s: float | None = Field(None, description="while starting or running")
+
+
+class Job(JobSummary):
+    events: list[JobEvent]
+    url: str = Field(description="the job's page")
+
+
+class JobsQuery(Request):
+    model_config = ConfigDict(extra="ignore", strict=False)
+
+    project: str | None = Field(None, description="'cats' or 'alice/cats'")
+    state: State | None = None
+    limit: int = Field(100, ge=1, le=1000)
+    offset: int = Field(0, ge=0, le=MAX_NUMBER)
+
+
+class LogsQuery(Request):
+    model_config = ConfigDict(extra="ignore", strict=False)
+
+    follow: bool = Field(False, description="keep the answer open until the job ends")
+    offset: int = Field(0, ge=0, le=MAX_NUMBER, description="start at this byte")
+
+
+class FileQuery(Request):
+    model_config = ConfigDict(extra="ignore", strict=False)
+
+    download: bool = Field(False, description="as an attachment")
+
+
+class MetricLine(BaseModel):
+    time: datetime
+    values: dict[str, Any]
+
+
+class Metrics(BaseModel):
+    job: str
+    metrics: list[MetricLine]
+    last: dict[str, Any]
+
+
+class Output(BaseModel):
+    job: str
+    name: str
+    tree: str
+    size: int
+    file_count: int
+    files: list[DatasetFile]
+
+
+class Project(BaseModel):
+    owner: str
+    name: str
+    full_name: str
+
+
+class Environment(BaseModel):
+    slug: str
+    display_name: str
+    image: str
+    description: str
+    default: bool
+
+
+class Machine(BaseModel):
+    slug: str
+    display_name: str
+    cpu: float
+    memory_bytes: int
+    gpus: int
+    description: str
+    default: bool
+    summary: str
+
+
+class Gpus(BaseModel):
+    total: int
+    free: int
+
+
+class Catalog(BaseModel):
+    environments: list[Environment]
+    machines: list[Machine]
+    gpus: Gpus

@@ -1,0 +1,113 @@
+"""Where job containers run: the runner's backend, one plug-point (``c.JobRunner.backend_class``).
+
+The runner decides what runs and when (queue, GPUs, states, what is kept); a backend only
+makes, starts, waits for, stops and removes containers by name. :class:`DockerBackend` uses
+this node's Docker engine; a Swarm backend (jobs as replicated-job services) fits the same
+methods. A container's state is told in Docker's words (``ExitCode``, ``OOMKilled``), which
+``jobs.outcomes`` reads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import docker
+from traitlets import Integer
+from traitlets.config import LoggingConfigurable
+
+from spawner.container_spec import ContainerSpec
+from spawner.gpu import GPU_LABEL, gpus_on_labels
+
+
+class ContainerGone(Exception):
+    """The container is not there (any more)."""
+
+
+@dataclass(frozen=True)
+class ContainerInfo:
+    id: str
+    state: dict  # Docker's State: Running, ExitCode, OOMKilled…
+
+
+class RunnerBackend(LoggingConfigurable):
+    """What the runner asks of wherever jobs run. Every call may block; the runner calls them
+    from its own threads, never from the service's event loop."""
+
+    def gpus_in_use(self, except_name: str = "") -> set[str]:
+        """GPU ids held by running Floe containers (their ``floe.gpus`` label)."""
+        raise NotImplementedError
+
+    def create(self, spec: ContainerSpec) -> str:
+        """Make the container (not started); its id."""
+        raise NotImplementedError
+
+    def image_digest(self, image: str) -> str:
+        raise NotImplementedError
+
+    def start(self, container_id: str) -> None:
+        raise NotImplementedError
+
+    def wait(self, container_id: str) -> None:
+        """Return once the container has exited; :class:`ContainerGone` if it is not there."""
+        raise NotImplementedError
+
+    def find(self, name: str) -> ContainerInfo | None:
+        raise NotImplementedError
+
+    def stop(self, name: str, timeout: int) -> None:
+        """Ask the container to exit, killing it after ``timeout`` s; gone already is fine."""
+        raise NotImplementedError
+
+    def remove(self, name: str) -> None:
+        """Remove the container; gone already is fine."""
+        raise NotImplementedError
+
+
+class DockerBackend(RunnerBackend):
+    """Job containers on this node's Docker engine (``DOCKER_HOST`` and friends apply)."""
+
+    timeout = Integer(
+        120, config=True, help="Seconds a call to the Docker engine may take before it fails."
+    )
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)
+        self.client = docker.from_env(timeout=self.timeout).api
+
+    def gpus_in_use(self, except_name: str = "") -> set[str]:
+        running = self.client.containers(filters={"label": GPU_LABEL})
+        return gpus_on_labels(running, except_name)
+
+    def create(self, spec: ContainerSpec) -> str:
+        return self.client.create_container(**spec.create_kwargs(self.client))["Id"]
+
+    def image_digest(self, image: str) -> str:
+        return self.client.inspect_image(image)["Id"]
+
+    def start(self, container_id: str) -> None:
+        self.client.start(container_id)
+
+    def wait(self, container_id: str) -> None:
+        try:
+            self.client.wait(container_id)
+        except docker.errors.NotFound:
+            raise ContainerGone(container_id) from None
+
+    def find(self, name: str) -> ContainerInfo | None:
+        try:
+            info = self.client.inspect_container(name)
+        except docker.errors.NotFound:
+            return None
+        return ContainerInfo(info["Id"], info.get("State", {}))
+
+    def stop(self, name: str, timeout: int) -> None:
+        try:
+            self.client.stop(name, timeout=timeout)
+        except docker.errors.NotFound:
+            pass
+
+    def remove(self, name: str) -> None:
+        try:
+            self.client.remove_container(name, force=True)
+        except docker.errors.NotFound:
+            pass

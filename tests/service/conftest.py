@@ -1,0 +1,103 @@
+"""The fast tier: the floe service's tornado app in this process, on a real socket.
+
+SQLite in a temporary file, a local blob store, the fake runner backend and the fake hub
+token check; everything else (handlers, validation, access rules, the runner's queue and
+states) is the production code. A request takes milliseconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+from tornado.httpserver import HTTPServer
+from tornado.netutil import bind_sockets
+from traitlets.config import Config
+
+from floe.service.app import make_service
+from jobs.runner import JobRunner
+from spawner.catalog import DEFAULT_ENVIRONMENTS, DEFAULT_MACHINES
+from tests.service.fake_backend import FakeBackend
+from tests.service.fake_hub import FakeHubAuth
+
+PREFIX = "/services/floe/"
+
+
+def service_config(data: Path) -> Config:
+    c = Config()
+    c.FloeDatabase.url = f"sqlite:///{data / 'floe.sqlite'}"
+    c.DatasetSettings.cache_dir = str(data / "cache")
+    c.LocalStore.root = str(data / "blobs")
+    c.JobRunner.instance = f"fast-{uuid.uuid4().hex[:6]}"
+    c.JobRunner.jobs_dir = str(data / "jobs")
+    c.JobRunner.backend_class = FakeBackend
+    c.JobRunner.metrics_interval = 0.05
+    c.GpuSettings.inventory_class = "spawner.gpu.StaticGpuInventory"
+    c.StaticGpuInventory.devices = ["fake-gpu-0"]
+    c.Catalog.machines = DEFAULT_MACHINES + [
+        {"slug": "cpu-tiny", "display_name": "CPU tiny", "cpu": 0.5, "memory": "256Mi"}
+    ]
+    c.Catalog.environments = DEFAULT_ENVIRONMENTS
+    return c
+
+
+@dataclass
+class Service:
+    """The running service: its URL, the fake hub's users, the runner."""
+
+    url: str
+    hub: FakeHubAuth
+    runner: JobRunner
+    data: Path
+
+    def user(self, prefix: str = "user", *, admin: bool = False) -> tuple[str, str]:
+        name = f"{prefix}{uuid.uuid4().hex[:5]}"
+        return name, self.hub.add_user(name, admin=admin)
+
+    def api(self, method: str, path: str, token: str | None, **kwargs: object):
+        headers = {"Authorization": f"token {token}"} if token else {}
+        return requests.request(
+            method, f"{self.url}{PREFIX}api/{path}", headers=headers, timeout=30, **kwargs
+        )
+
+    def page(self, path: str, token: str, **kwargs: object):
+        headers = {"Authorization": f"token {token}"}
+        return requests.get(
+            f"{self.url}{PREFIX}{path}",
+            headers=headers,
+            timeout=30,
+            allow_redirects=False,
+            **kwargs,
+        )
+
+
+@pytest.fixture(scope="session")
+def service(tmp_path_factory: pytest.TempPathFactory):
+    data = tmp_path_factory.mktemp("fast-service")
+    hub = FakeHubAuth()
+    app, runner = make_service(
+        prefix=PREFIX, cookie_secret="fast-tier", hub_auth=hub, config=service_config(data)
+    )
+    runner.start()
+    sockets = bind_sockets(0, "127.0.0.1")
+    port = sockets[0].getsockname()[1]
+    ready = threading.Event()
+    loop = asyncio.new_event_loop()
+
+    def serve() -> None:
+        asyncio.set_event_loop(loop)
+        server = HTTPServer(app)
+        server.add_sockets(sockets)
+        ready.set()
+        loop.run_forever()
+
+    threading.Thread(target=serve, name="fast-service", daemon=True).start()
+    ready.wait(10)
+    yield Service(f"http://127.0.0.1:{port}", hub, runner, data)
+    runner.close()
+    loop.call_soon_threadsafe(loop.stop)

@@ -1,0 +1,101 @@
+"""A runner backend for the fast tier: containers are threads that act out their command.
+
+A job's command says what its "container" does, so tests read like the job they stand for:
+``exit N`` ends with code N, ``sleep`` runs until stopped, ``oom`` dies out of memory, and
+anything else prints itself and writes ``/output/out.txt``. GPUs are taken from the
+``floe.gpus`` label of running fake containers, as the Docker backend reads real ones.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from jobs.backend import ContainerGone, ContainerInfo, RunnerBackend
+from spawner.container_spec import ContainerSpec
+from spawner.gpu import GPU_LABEL
+
+
+@dataclass
+class FakeContainer:
+    id: str
+    spec: ContainerSpec
+    state: dict = field(default_factory=lambda: {"Running": False})
+    done: threading.Event = field(default_factory=threading.Event)
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def source(self, target: str) -> Path:
+        return Path(next(m.source for m in self.spec.mounts if m.target == target))
+
+
+class FakeBackend(RunnerBackend):
+    containers: dict[str, FakeContainer] = {}  # by name, for all instances
+    made: dict[str, ContainerSpec] = {}  # every spec asked for, by its FLOE_JOB (tests look)
+
+    def gpus_in_use(self, except_name: str = "") -> set[str]:
+        return {
+            gpu
+            for name, c in self.containers.items()
+            if name != except_name and c.state.get("Running")
+            for gpu in c.spec.labels.get(GPU_LABEL, "").split(",")
+            if gpu
+        }
+
+    def create(self, spec: ContainerSpec) -> str:
+        container = FakeContainer(uuid.uuid4().hex, spec)
+        self.containers[spec.name] = container
+        self.made[spec.environment["FLOE_JOB"]] = spec
+        return container.id
+
+    def image_digest(self, image: str) -> str:
+        return "sha256:" + "f" * 64
+
+    def _by_id(self, container_id: str) -> FakeContainer:
+        for container in self.containers.values():
+            if container.id == container_id:
+                return container
+        raise ContainerGone(container_id)
+
+    def start(self, container_id: str) -> None:
+        container = self._by_id(container_id)
+        if container.spec.gpu_device_ids:  # as on a node without the NVIDIA toolkit
+            raise RuntimeError('could not select device driver "" with capabilities: [[gpu]]')
+        container.state = {"Running": True}
+        threading.Thread(target=self._act, args=(container,), daemon=True).start()
+
+    def _act(self, container: FakeContainer) -> None:
+        command = container.spec.environment.get("FLOE_COMMAND", "notebook")
+        log = container.source("/floe-job") / "log"
+        code, oom = 0, False
+        with open(log, "a") as out:
+            out.write(f"ran: {command}\n")
+            out.write('{"step": 1, "loss": 0.5}\n')
+        if command.startswith("exit "):
+            code = int(command.split()[1])
+        elif command == "sleep":
+            container.stop.wait(120)
+            code = 143
+        elif command == "oom":
+            code, oom = 137, True
+        else:
+            (container.source("/output") / "out.txt").write_text(command)
+        container.state = {"Running": False, "ExitCode": code, "OOMKilled": oom}
+        container.done.set()
+
+    def wait(self, container_id: str) -> None:
+        self._by_id(container_id).done.wait()
+
+    def find(self, name: str) -> ContainerInfo | None:
+        container = self.containers.get(name)
+        return ContainerInfo(container.id, container.state) if container else None
+
+    def stop(self, name: str, timeout: int) -> None:
+        if name in self.containers:
+            self.containers[name].stop.set()
+
+    def remove(self, name: str) -> None:
+        container = self.containers.pop(name, None)
+        if container:
+            container.stop.set()

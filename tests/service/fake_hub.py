@@ -1,0 +1,41 @@
+"""The one part of the hub the fast tier fakes: the hub API's answer to "whose token is this?".
+
+Everything else of JupyterHub's service authentication (the token header, scope checks, the
+user model) runs as in production; only the HTTP call to ``/hub/api/user`` is answered here.
+"""
+
+from __future__ import annotations
+
+import secrets
+from urllib.parse import urlsplit
+
+from jupyterhub.services.auth import HubOAuth
+
+SERVICE_SCOPE = "access:services!service=floe"
+
+
+class FakeHubAuth(HubOAuth):
+    """HubOAuth whose hub is a dict of tokens."""
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(
+            api_url="http://127.0.0.1:9/hub/api/",
+            api_token="fake-service-token",
+            oauth_client_id="service-floe",
+            base_url="/services/floe/",
+            access_scopes={SERVICE_SCOPE},
+            cache_max_age=0,
+            **kwargs,
+        )
+        self.users: dict[str, dict] = {}
+
+    def add_user(self, name: str, *, admin: bool = False, scopes: tuple = (SERVICE_SCOPE,)) -> str:
+        """A token of a new hub user ``name``."""
+        token = secrets.token_hex(16)
+        self.users[token] = {"kind": "user", "name": name, "admin": admin, "scopes": list(scopes)}
+        return token
+
+    async def _api_request(self, method: str, url: str, /, **kwargs: object) -> dict | None:
+        assert method == "GET" and urlsplit(url).path.endswith("/user"), url
+        token = kwargs["headers"]["Authorization"].removeprefix("token ")
+        return self.users.get(token)  # None: the hub answered 403 for an unknown token

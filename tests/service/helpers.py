@@ -1,0 +1,50 @@
+"""What several fast-tier tests do: send blobs, commit a dataset version, submit a job."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+
+from tests.notebooks import notebook
+
+
+def upload_files(service, token: str, files: dict[str, bytes]) -> list[dict]:
+    """Send each file's bytes as a blob; the manifest that names them."""
+    manifest = []
+    for path, data in files.items():
+        sha = hashlib.sha256(data).hexdigest()
+        resp = service.api("PUT", f"blobs/{sha}", token, data=data)
+        assert resp.status_code == 201, resp.text
+        manifest.append({"path": path, "sha256": sha, "size": len(data)})
+    return manifest
+
+
+def make_dataset(service, token: str, name: str, files: dict[str, bytes], **kwargs) -> dict:
+    resp = service.api("POST", "datasets", token, json={"name": name, **kwargs})
+    assert resp.status_code == 201, resp.text
+    owner = resp.json()["owner"]
+    manifest = upload_files(service, token, files)
+    resp = service.api(
+        "POST", f"datasets/{owner}/{name}/versions", token, json={"manifest": manifest}
+    )
+    assert resp.status_code == 201, resp.text
+    return resp.json()
+
+
+def submit(service, token: str, **body) -> dict:
+    body = {"project": "cats", **body}
+    if body.get("kind") in (None, "notebook", "snapshot") and "notebook" not in body:
+        body["notebook"] = notebook("print('hi')")
+    resp = service.api("POST", "jobs", token, json=body)
+    assert resp.status_code == 201, resp.text
+    return resp.json()
+
+
+def wait_for(service, token: str, job: dict, states=("complete", "error", "stopped")) -> dict:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        model = service.api("GET", f"jobs/{job['id']}", token).json()
+        if model["state"] in states:
+            return model
+        time.sleep(0.02)
+    raise TimeoutError(f"{job['name']} never reached {states}: {model}")

@@ -1,0 +1,109 @@
+"""A job's life through the real runner on the fake backend: queue, run, keep, mount, stop."""
+
+from __future__ import annotations
+
+from tests.service.fake_backend import FakeBackend
+from tests.service.helpers import make_dataset, submit, wait_for
+
+
+def _mounts(job_name: str) -> dict[str, tuple[str, bool]]:
+    spec = FakeBackend.made[job_name]
+    return {m.target: (m.source, m.read_only) for m in spec.mounts}
+
+
+def test_a_job_runs_keeps_its_output_and_the_next_job_mounts_it_floydhub_style(service):
+    alice, token = service.user("alice")
+    first = wait_for(service, token, submit(service, token, kind="command", command="train"))
+    assert first["state"] == "complete", first
+    assert [e["state"] for e in first["events"]] == [
+        "created",
+        "queued",
+        "starting",
+        "running",
+        "complete",
+    ]
+    assert service.api("GET", f"jobs/{first['id']}/logs", token).text.startswith("ran: train")
+    output = service.api("GET", f"jobs/{alice}/cats/1/output", token).json()
+    assert [f["path"] for f in output["files"]] == ["out.txt"]
+    assert service.api("GET", f"jobs/{first['id']}/output/files/out.txt", token).text == "train"
+    metrics = service.api("GET", f"jobs/{first['id']}/metrics", token).json()
+    assert metrics["last"] == {"step": 1, "loss": 0.5}
+
+    # FloydHub's spelling: owner/projects/project/N/output, mounted at /input itself.
+    second = submit(
+        service,
+        token,
+        kind="command",
+        command="read",
+        datasets=[f"{alice}/projects/cats/1/output:input"],
+    )
+    assert second["datasets"][0]["source"] == f"{alice}/cats/1/output"
+    assert second["datasets"][0]["target"] == "/input"
+    assert wait_for(service, token, second)["state"] == "complete"
+    source, read_only = _mounts(second["name"])["/input"]
+    assert read_only and (service.data / "cache" / "trees" / output["tree"]).samefile(source)
+    assert _mounts(second["name"])["/code"][1]  # the code, read-only too
+
+
+def test_datasets_mount_by_either_spelling_and_pin_their_version(service):
+    alice, token = service.user("alice")
+    make_dataset(service, token, "mnist", {"train.csv": b"1,2"})
+    job = submit(
+        service,
+        token,
+        kind="command",
+        command="x",
+        datasets=[f"{alice}/datasets/mnist/1:digits", "mnist"],
+    )
+    assert [(d["source"], d["target"]) for d in job["datasets"]] == [
+        (f"{alice}/mnist:1", "/input/digits"),
+        (f"{alice}/mnist:1", "/input/mnist"),
+    ]
+    make_dataset_version = service.api(
+        "POST", f"datasets/{alice}/mnist/versions", token, json={"manifest": []}
+    )
+    assert make_dataset_version.json()["number"] == 2
+    rerun = service.api("POST", f"jobs/{job['id']}/rerun", token).json()
+    assert [d["source"] for d in rerun["datasets"]] == [f"{alice}/mnist:1", f"{alice}/mnist:1"]
+
+
+def test_how_a_job_ended_is_said_plainly(service):
+    _alice, token = service.user("alice")
+    failed = wait_for(service, token, submit(service, token, kind="command", command="exit 3"))
+    assert (failed["state"], failed["reason"], failed["exit_code"]) == ("error", "exit 3", 3)
+    oom = submit(service, token, kind="command", command="oom", machine="cpu-tiny")
+    oom = wait_for(service, token, oom)
+    assert (oom["state"], oom["reason"]) == ("error", "out of memory (limit 256 MiB)")
+
+
+def test_stop_a_running_job(service):
+    alice, token = service.user("alice")
+    job = wait_for(
+        service, token, submit(service, token, kind="command", command="sleep"), ("running",)
+    )
+    resp = service.api("POST", f"jobs/{job['id']}/stop", token)
+    assert resp.status_code == 202, resp.text
+    job = wait_for(service, token, job)
+    assert (job["state"], job["reason"]) == ("stopped", f"stopped by {alice}")
+    again = service.api("POST", f"jobs/{job['id']}/stop", token)
+    assert again.status_code == 200 and again.json()["state"] == "stopped"
+
+
+def test_a_gpu_job_on_a_node_without_a_driver_fails_and_gives_the_gpu_back(service):
+    _alice, token = service.user("alice")
+    job = wait_for(
+        service, token, submit(service, token, kind="command", command="x", machine="gpu-1")
+    )
+    assert job["state"] == "error" and "no GPU driver" in job["reason"], job["reason"]
+    assert service.api("GET", "catalog", token).json()["gpus"] == {"total": 1, "free": 1}
+
+
+def test_a_snapshot_keeps_the_notebook_and_output_without_running(service):
+    alice, token = service.user("alice")
+    job = submit(service, token, kind="snapshot", name="work.ipynb")
+    assert job["state"] == "complete" and job["reason"] == "saved from a workspace"
+    output = service.api("GET", f"jobs/{job['id']}/output", token).json()
+    assert [f["path"] for f in output["files"]] == ["work.ipynb"]
+    resp = service.api("POST", f"jobs/{job['id']}/rerun", token)
+    assert resp.status_code == 409 and "never re-run" in resp.json()["error"]
+    assert job["name"] not in FakeBackend.made

@@ -1,0 +1,149 @@
+"""Configuration a deployer can find and trust: listed by --help-all, one plug-point per idea,
+and no DockerSpawner setting silently dropped (carried into the container spec, or refused)."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import docker
+import pytest
+from jupyterhub.objects import Hub, Server
+from tornado import web
+from traitlets.config import Config
+
+from spawner.docker_settings import refuse_unsupported, unsupported_settings
+from spawner.gpu import GpuSettings, StaticGpuInventory
+from spawner.workspace_spawner import WorkspaceSpawner
+
+BIN = Path(sys.executable).parent
+
+
+def _help_all(*command: str) -> str:
+    result = subprocess.run(
+        [*command, "--help-all"], capture_output=True, text=True, timeout=120, cwd="/"
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_jupyterhub_help_all_lists_the_workspace_spawner_and_its_settings():
+    shown = _help_all(str(BIN / "jupyterhub"))
+    assert "floe: spawner.workspace_spawner.WorkspaceSpawner" in shown
+    for setting in ("home_volume_template", "docker_threads", "ready_poll_interval"):
+        assert f"--WorkspaceSpawner.{setting}=" in shown, setting
+
+
+def test_the_floe_service_answers_help_all_with_its_own_settings():
+    shown = _help_all(sys.executable, "-m", "floe.service")
+    for setting in (
+        "JobRunner.backend_class",
+        "JobRunner.max_running",
+        "DockerBackend.timeout",
+        "Catalog.machines",
+        "Catalog.environments",
+        "LocalStore.root",
+        "S3Store.bucket",
+        "DatasetSettings.blob_store_class",
+        "DatasetSettings.mount_roots",
+        "GpuSettings.inventory_class",
+        "StaticGpuInventory.devices",
+        "FloeDatabase.url",
+    ):
+        assert f"--{setting}=" in shown, setting
+
+
+def test_the_gpu_inventory_is_one_setting_for_workspaces_and_jobs():
+    c = Config()
+    c.GpuSettings.inventory_class = StaticGpuInventory
+    c.StaticGpuInventory.devices = ["a", "b"]
+    spawner = WorkspaceSpawner(config=c)
+    assert GpuSettings(parent=spawner).allocator("x/").total == 2
+    assert "gpu_inventory_class" not in WorkspaceSpawner.class_traits()
+
+
+@pytest.mark.parametrize(
+    ("section", "name", "value", "fragment"),
+    [
+        ("DockerSpawner", "image", "jupyter/base", "c.Catalog.environments"),
+        ("Spawner", "mem_limit", "4G", "c.Catalog.machines"),
+        ("WorkspaceSpawner", "cpu_limit", 2, "c.Catalog.machines"),
+        ("DockerSpawner", "allowed_images", ["a"], "c.Catalog.environments"),
+        ("DockerSpawner", "use_internal_ip", False, "never on host ports"),
+        ("DockerSpawner", "host_ip", "0.0.0.0", "never on host ports"),
+        ("DockerSpawner", "links", {"db": "db"}, "Docker links are not supported"),
+        ("DockerSpawner", "extra_host_config", {"privileged": True}, "never privileged"),
+        ("DockerSpawner", "extra_host_config", {"mem_limit": "9g"}, "c.Catalog.machines"),
+        ("DockerSpawner", "extra_create_kwargs", {"user": "root"}, "run as uid 1000"),
+    ],
+)
+def test_settings_floe_cannot_honour_stop_the_hub_naming_them(section, name, value, fragment):
+    c = Config()
+    c[section][name] = value
+    problems = unsupported_settings(c)
+    assert len(problems) == 1 and fragment in problems[0], problems
+    assert name in problems[0]
+    with pytest.raises(SystemExit, match=fragment):
+        refuse_unsupported(c)
+
+
+def test_floe_s_own_hub_configuration_is_accepted():
+    c = Config()
+    c.DockerSpawner.network_name = "floe-net"
+    c.DockerSpawner.prefix = "floe-workspace"
+    c.DockerSpawner.extra_host_config = {"shm_size": "1g"}
+    c.DockerSpawner.use_internal_ip = True
+    assert unsupported_settings(c) == []
+
+
+def _spawner(c: Config) -> WorkspaceSpawner:
+    c.Spawner.cmd = ["jupyterhub-singleuser"]  # no image to inspect for its command
+    user = SimpleNamespace(name="alice", id=1, url="/user/alice/", escaped_name="alice")
+    spawner = WorkspaceSpawner(config=c, user=user, hub=Hub())
+    spawner.server = Server(base_url="/user/alice/")
+    spawner.api_token = "token"
+    return spawner
+
+
+def test_dockerspawner_volumes_mounts_and_extras_reach_the_container():
+    c = Config()
+    c.DockerSpawner.volumes = {
+        "/srv/shared": {"bind": "/home/jovyan/shared", "mode": "ro"},
+        "scratch-{username}": "/scratch",
+    }
+    c.DockerSpawner.mounts = [
+        {"type": "bind", "source": "/srv/models", "target": "/models", "read_only": True}
+    ]
+    c.DockerSpawner.extra_host_config = {"shm_size": "1g"}
+    c.DockerSpawner.extra_create_kwargs = {"hostname": "ws-{username}"}
+    spec = asyncio.run(_spawner(c).container_spec())
+    kwargs = spec.create_kwargs(docker.APIClient(base_url="unix://var/run/docker.sock"))
+    mounts = {
+        m["Target"]: (m["Source"], m["Type"], m["ReadOnly"])
+        for m in kwargs["host_config"]["Mounts"]
+    }
+    assert mounts["/home/jovyan/shared"] == ("/srv/shared", "bind", True)
+    assert mounts["/scratch"] == ("scratch-alice", "volume", False)
+    assert mounts["/models"] == ("/srv/models", "bind", True)
+    assert kwargs["host_config"]["ShmSize"] == 1024**3
+    assert kwargs["hostname"] == "ws-alice"
+    # Floe's own rules still hold beside them.
+    assert kwargs["host_config"]["CapDrop"] == ["ALL"] and kwargs["user"] == "1000:100"
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "fragment"),
+    [
+        ("volumes", {"/var/run/docker.sock": "/var/run/docker.sock"}, "Docker socket"),
+        ("volumes", {"/srv/x": {"bind": "/x", "mode": "z"}}, "mode 'z'"),
+        ("extra_host_config", {"cap_drop": []}, "drops all capabilities"),
+    ],
+)
+def test_a_setting_that_would_undo_floe_s_rules_is_refused_at_spawn(setting, value, fragment):
+    c = Config()
+    c.DockerSpawner[setting] = value
+    with pytest.raises(web.HTTPError, match=fragment):
+        asyncio.run(_spawner(c).container_spec())
