@@ -15,12 +15,9 @@ from typing import ClassVar
 
 import docker
 from dockerspawner import DockerSpawner
-from jinja2 import Environment as JinjaEnvironment
-from jinja2 import PackageLoader, select_autoescape
 from tornado import web
 from traitlets import Float, Instance, Integer, Unicode, default
 
-from dataset_mounter.datasets import visible_datasets
 from dataset_mounter.mounts import ResolvedMount, plan_mounts
 from dataset_mounter.settings import DatasetSettings
 from floe.core.access import Caller
@@ -38,14 +35,11 @@ from .container_spec import (
 from .docker_settings import mounts_from_binds, mounts_from_docker, unsupported_settings
 from .gpu import GPU_LABEL, GpuAllocator, GpuSettings, gpus_on_labels
 from .options import WorkspaceOptions, options_from_form, parse_user_options
+from .options_form import dataset_choices, render_options_form
 from .readiness import ServerExited, wait_until_answering
 
 HOME_MOUNT = "/home/jovyan/work"
 _NO_GPU_DRIVER = "could not select device driver"
-
-_templates = JinjaEnvironment(
-    loader=PackageLoader("spawner", "templates"), autoescape=select_autoescape(["html"])
-)
 
 
 class WorkspaceSpawner(DockerSpawner):
@@ -150,28 +144,18 @@ class WorkspaceSpawner(DockerSpawner):
     # --- the options form -------------------------------------------------------------
 
     async def _render_options_form(self, spawner: WorkspaceSpawner) -> str:
-        previous = self.user_options or {}
-        catalog = self.catalog
         gpus_free = 0
         if self.gpu_allocator.total:
             # Jobs hold GPUs too: their containers' labels say which.
             running = await self.docker("containers", filters={"label": GPU_LABEL})
             gpus_free = len(self.gpu_allocator.free_ids(gpus_on_labels(running)))
-        return _templates.get_template("options_form.html").render(
-            environments=catalog.environment_list(),
-            machines=catalog.machine_list(),
-            chosen_environment=previous.get("environment") or catalog.default_environment().slug,
-            chosen_machine=previous.get("machine") or catalog.default_machine().slug,
-            dataset_versions=self._dataset_choices(),
-            gpus_free=gpus_free,
-            gpus_total=self.gpu_allocator.total,
+        return render_options_form(
+            self.catalog,
+            self.user_options or {},
+            dataset_choices(self.database.sessions, self._caller),
+            gpus_free,
+            self.gpu_allocator.total,
         )
-
-    def _dataset_choices(self) -> list[str]:
-        """``owner/name:N`` of every version this user may mount, newest first."""
-        with self.database.sessions() as db:
-            found = visible_datasets(db, self._caller)
-            return [f"{d.full_name}:{v.number}" for d in found for v in reversed(d.versions)]
 
     @property
     def _caller(self) -> Caller:

@@ -1,0 +1,42 @@
+"""The spawn form: environments, machine types (with the GPUs free now), and the dataset
+versions the user may mount; a Jinja template (``templates/options_form.html``)."""
+
+from __future__ import annotations
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+from sqlalchemy.orm import sessionmaker
+
+from dataset_mounter.datasets import visible_datasets
+from floe.core.access import Caller
+
+from .catalog import Catalog
+
+_templates = Environment(
+    loader=PackageLoader("spawner", "templates"), autoescape=select_autoescape(["html"])
+)
+
+
+def dataset_choices(sessions: sessionmaker, caller: Caller) -> list[str]:
+    """``owner/name:N`` of every version ``caller`` may mount, newest first."""
+    with sessions() as db:
+        found = visible_datasets(db, caller)
+        return [f"{d.full_name}:{v.number}" for d in found for v in reversed(d.versions)]
+
+
+def render_options_form(
+    catalog: Catalog,
+    previous: dict,
+    dataset_versions: list[str],
+    gpus_free: int,
+    gpus_total: int,
+) -> str:
+    """The form, with the user's previous choices (``user_options``) picked again."""
+    return _templates.get_template("options_form.html").render(
+        environments=catalog.environment_list(),
+        machines=catalog.machine_list(),
+        chosen_environment=previous.get("environment") or catalog.default_environment().slug,
+        chosen_machine=previous.get("machine") or catalog.default_machine().slug,
+        dataset_versions=dataset_versions,
+        gpus_free=gpus_free,
+        gpus_total=gpus_total,
+    )
