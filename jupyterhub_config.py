@@ -5,13 +5,12 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from hub_config.configure import configure  # noqa: E402
-from spawner.docker_settings import refuse_unsupported  # noqa: E402
+from hub_config.configure import configure, refuse_unsupported  # noqa: E402
 
 settings = configure(c)
 
 if settings.local_config_file.exists():
     load_subconfig(str(settings.local_config_file))
 
-# A spawner setting Floe cannot honour stops the hub here, named, instead of doing nothing.
+# A setting Floe cannot honour (or has renamed) stops the hub here, named, not ignored.
 refuse_unsupported(c)

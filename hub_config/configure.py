@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from traitlets.config import Config
+
 from floe.db.base import make_engine
 from floe.db.migrations import upgrade_database
+from spawner.docker_settings import unsupported_settings
 
 from .auth import configure_auth
 from .hub import configure_hub
 from .network import ensure_network
 from .services import configure_services
-from .settings import Settings, read_settings
+from .settings import Settings, read_settings, renamed_settings
 from .workspaces import configure_workspaces
 
 
@@ -26,3 +29,11 @@ def configure(c: object) -> Settings:
     configure_workspaces(c, settings, gateway)
     configure_services(c, settings, gateway)
     return settings
+
+
+def refuse_unsupported(c: Config) -> None:
+    """Stop the hub at start when a setting would be silently ignored: one Floe decides
+    itself, or one Floe has renamed. Each is named, with what to use instead."""
+    problems = unsupported_settings(c) + renamed_settings(c)
+    if problems:
+        raise SystemExit("floe: refusing to start:\n  " + "\n  ".join(problems))

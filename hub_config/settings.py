@@ -78,6 +78,23 @@ class Settings:
         return c
 
 
+# Settings earlier Floes read, and what reads them now: never silently ignored.
+RENAMED = {
+    ("DatasetSettings", "db_url"): "c.FloeDatabase.url",
+    ("JobRunner", "gpu_inventory_class"): "c.GpuSettings.inventory_class",
+    ("WorkspaceSpawner", "gpu_inventory_class"): "c.GpuSettings.inventory_class",
+}
+
+
+def renamed_settings(config: Config) -> list[str]:
+    """A line for each setting in ``config`` that Floe has renamed, naming the new one."""
+    return [
+        f"c.{section}.{name} is now {new}"
+        for (section, name), new in RENAMED.items()
+        if section in config and name in config[section]
+    ]
+
+
 def _int(name: str, default: int) -> int:
     raw = os.environ.get(name, "")
     try:

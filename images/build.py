@@ -51,6 +51,7 @@ CLIENT_SOURCES = (
     "floe/__init__.py",
     "floe/core/*.py",
     "floe/client/*.py",
+    "floe/cli/*.py",  # the image has the floe command too
     "dataset_mounter/*.py",
 )
 WHEEL_CACHE = REPO_ROOT / ".tools" / "wheels"

@@ -6,11 +6,12 @@ A metric line is Valohai's convention: one JSON object alone on a stdout line, e
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import stat
 from pathlib import Path
+
+from floe.core.jsonvalues import NotKeepable, loads_keepable
 
 _METRIC_LINE = re.compile(rb"^[ \t]*(\{[^\n]*\})[ \t\r]*$", re.MULTILINE)
 READ_CHUNK = 8 << 20
@@ -21,9 +22,9 @@ def parse_metrics(data: bytes) -> list[dict]:
     found = []
     for match in _METRIC_LINE.finditer(data):
         try:
-            value = json.loads(match.group(1))
-        except ValueError:
-            continue
+            value = loads_keepable(match.group(1).decode("utf-8"), non_finite_as_null=True)
+        except (NotKeepable, UnicodeDecodeError):
+            continue  # not a metric (or one the API could not give back): just a log line
         if isinstance(value, dict) and value:
             found.append(value)
     return found
@@ -46,7 +47,8 @@ def read_from(path: Path, offset: int, limit: int = READ_CHUNK) -> bytes:
     except (FileNotFoundError, OSError):
         return b""
     with os.fdopen(fd, "rb") as f:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or offset >= info.st_size:
             return b""
         f.seek(offset)
         return f.read(limit)

@@ -94,6 +94,9 @@ def submit_job(db: Session, caller: Caller, body: dict, ctx: JobContext) -> Job:
         output_tree=output_tree,
         message=message,
     )
+    # The trees first: a submit that loses the race for a job number rolls back what is
+    # pending, and a job must never point at a tree that was rolled back with it.
+    db.commit()
     add_job(db, job, project)
     if kind == "snapshot":
         set_state(db, job, COMPLETE, "saved from a workspace")

@@ -62,13 +62,6 @@ def unsupported_settings(config: Config) -> list[str]:
     return problems
 
 
-def refuse_unsupported(config: Config) -> None:
-    """Stop the hub at start when a spawner setting would be silently ignored."""
-    problems = unsupported_settings(config)
-    if problems:
-        raise SystemExit("floe: refusing to start:\n  " + "\n  ".join(problems))
-
-
 def mounts_from_binds(binds: dict[str, dict]) -> list[Mount]:
     """DockerSpawner's ``volume_binds`` (``volumes`` and ``read_only_volumes``) as mounts."""
     mounts = []

@@ -15,7 +15,8 @@ from jupyterhub.objects import Hub, Server
 from tornado import web
 from traitlets.config import Config
 
-from spawner.docker_settings import refuse_unsupported, unsupported_settings
+from hub_config.configure import refuse_unsupported
+from spawner.docker_settings import unsupported_settings
 from spawner.gpu import GpuSettings, StaticGpuInventory
 from spawner.workspace_spawner import WorkspaceSpawner
 
@@ -147,3 +148,30 @@ def test_a_setting_that_would_undo_floe_s_rules_is_refused_at_spawn(setting, val
     c.DockerSpawner[setting] = value
     with pytest.raises(web.HTTPError, match=fragment):
         asyncio.run(_spawner(c).container_spec())
+
+
+@pytest.mark.parametrize(
+    ("section", "name", "new"),
+    [
+        ("DatasetSettings", "db_url", "c.FloeDatabase.url"),
+        ("JobRunner", "gpu_inventory_class", "c.GpuSettings.inventory_class"),
+        ("WorkspaceSpawner", "gpu_inventory_class", "c.GpuSettings.inventory_class"),
+    ],
+)
+def test_a_renamed_setting_stops_the_hub_naming_the_new_one(section, name, new):
+    c = Config()
+    c[section][name] = "x"
+    with pytest.raises(SystemExit, match=f"c.{section}.{name} is now {new}"):
+        refuse_unsupported(c)
+
+
+def test_the_old_code_limit_variables_are_named_not_ignored(monkeypatch):
+    from floe.client.api import FloeError
+    from floe.client.transfer import code_max_bytes
+
+    assert code_max_bytes() == 100 * 1024**2
+    monkeypatch.setenv("FLOE_CODE_MAX_SIZE", "1Gi")
+    assert code_max_bytes() == 1024**3
+    monkeypatch.setenv("FLOE_CODE_MAX_MIB", "5")
+    with pytest.raises(FloeError, match="FLOE_CODE_MAX_MIB is now FLOE_CODE_MAX_SIZE"):
+        code_max_bytes()

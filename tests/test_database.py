@@ -127,3 +127,34 @@ def _fields() -> dict:
         "environment": "python",
         "machine": "cpu-small",
     }
+
+
+def test_a_submit_that_loses_the_race_for_its_number_keeps_its_code(tmp_path):
+    from sqlalchemy import event
+
+    from dataset_mounter.settings import DatasetSettings
+    from floe.db.models import TreeRow
+    from jobs.submit import JobContext, submit_job
+    from spawner.catalog import Catalog
+
+    sessions = make_sessionmaker(f"sqlite:///{tmp_path / 'floe.sqlite'}")
+    alice = Caller("alice")
+    ctx = JobContext(Catalog(), DatasetSettings(), gpu_total=0)
+    with sessions() as db:
+        project_id = project_for(db, alice, "cats").id
+    with sessions() as db:
+        raced = []
+
+        @event.listens_for(db, "before_flush")
+        def another_submit_gets_there_first(session, _context, _instances):
+            if not raced and any(isinstance(row, Job) for row in session.new):
+                raced.append(True)
+                with sessions() as other:
+                    other.add(Job(project_id=project_id, number=1, **_fields()))
+                    other.commit()
+
+        body = {"project": "cats", "kind": "command", "command": "true"}
+        job = submit_job(db, alice, body, ctx)
+        assert raced and job.number == 2
+    with sessions() as db:
+        assert db.get(TreeRow, db.get(Job, job.id).code_tree) is not None

@@ -65,6 +65,12 @@ def test_metric_lines_are_json_objects_alone_on_a_line():
         {"acc": 0.9},
     ]
     assert json.dumps(parse_metrics(b"")) == "[]"
+    # What the API could not give back is no metric; a diverged loss is one, with no value.
+    assert (
+        parse_metrics(b'{"loss": "\\ud800"}\n' + b"[]" * 0 + b'{"a": ' * 70 + b"1" + b"}" * 70)
+        == []
+    )
+    assert parse_metrics(b'{"loss": NaN, "step": 3}\n') == [{"loss": None, "step": 3}]
 
 
 @pytest.mark.parametrize(

@@ -125,6 +125,9 @@ def upload_tree(
 
 def code_max_bytes() -> int:
     """How much a job's code snapshot may hold: ``FLOE_CODE_MAX_SIZE`` (default ``100Mi``)."""
+    for old in ("FLOE_CODE_MAX_MIB", "FLOE_SNAPSHOT_MAX_BYTES"):
+        if old in os.environ:
+            raise FloeError(f"{old} is now FLOE_CODE_MAX_SIZE, a size like '100Mi'")
     raw = os.environ.get("FLOE_CODE_MAX_SIZE", "100Mi")
     try:
         return parse_size(raw)

@@ -30,10 +30,13 @@ NAME_PATTERN = r"[a-z0-9][a-z0-9._-]{0,99}"
 OWNER_PATTERN = r"[^/:\s]{1,255}"
 # Ids and numbers are database integers: anything longer could not be one.
 MAX_NUMBER = 2**63 - 1
-_NAME = re.compile(rf"^{NAME_PATTERN}$")
-_OWNER = re.compile(rf"^{OWNER_PATTERN}$")
-_NUMBER = re.compile(r"^[0-9]{1,19}$")
-_MOUNT_WORD = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+# Whole strings only (fullmatch): "$" would let a name end in a newline.
+_NAME = re.compile(NAME_PATTERN)
+_OWNER = re.compile(OWNER_PATTERN)
+_NUMBER = re.compile(r"[0-9]{1,19}")
+_MOUNT_WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+# What a version looks like after ':' (a mount word never does): 2, v2, 00012345678901234567890.
+_VERSION_LIKE = re.compile(r"[vV]?[0-9]+")
 
 DATASET_EXAMPLES = "'mnist', 'mnist:2', 'alice/mnist:2' or 'alice/datasets/mnist/2'"
 JOB_EXAMPLES = "'alice/cats/3', 'cats/3', its id '42' or 'alice/projects/cats/3'"
@@ -50,7 +53,7 @@ def _text(value: object, what: str) -> str:
 
 def check_name(name: object, what: str = "dataset name") -> str:
     """A dataset or project name: lowercase letters, digits, '.', '_', '-'."""
-    if not isinstance(name, str) or not _NAME.match(name):
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise BadName(
             f"{what} {name!r} must be 1-100 lowercase letters, digits, '.', '_' or '-', "
             "starting with a letter or digit, e.g. 'mnist' or 'cats-2024'"
@@ -63,14 +66,14 @@ def check_project_name(name: object) -> str:
 
 
 def check_owner(owner: str, text: str) -> str:
-    if not _OWNER.match(owner):
+    if not _OWNER.fullmatch(owner):
         raise BadName(f"{text!r}: {owner!r} is not a user name")
     return owner
 
 
 def parse_number(text: object, what: str = "number", minimum: int = 1) -> int:
     """A whole number as users write it in names and URLs (``3``), at most 19 digits."""
-    if not isinstance(text, str) or not _NUMBER.match(text) or int(text) > MAX_NUMBER:
+    if not isinstance(text, str) or not _NUMBER.fullmatch(text) or int(text) > MAX_NUMBER:
         raise BadName(f"{what} {text!r} must be a number from {minimum} up, like 3")
     number = int(text)
     if number < minimum:
@@ -79,7 +82,7 @@ def parse_number(text: object, what: str = "number", minimum: int = 1) -> int:
 
 
 def is_number(text: str) -> bool:
-    return bool(_NUMBER.match(text))
+    return bool(_NUMBER.fullmatch(text))
 
 
 @dataclass(frozen=True)
@@ -206,10 +209,6 @@ class OutputRef:
         return f"{self.job}/output"
 
 
-def looks_like_output(text: str) -> bool:
-    return text.endswith("/output")
-
-
 @dataclass(frozen=True)
 class MountSpec:
     """``SOURCE[:MOUNT]``: a dataset or a job's output and where it appears (read-only).
@@ -234,19 +233,15 @@ class MountSpec:
             mount = "/" + rest
         else:
             head, colon, last = text.rpartition(":")
-            if colon and not is_number(last):
-                if not _MOUNT_WORD.match(last):
+            # A version-like word (2, v2) is a version, right or wrong; never a mount folder.
+            if colon and not _VERSION_LIKE.fullmatch(last):
+                if not _MOUNT_WORD.fullmatch(last):
                     raise BadMount(
                         f"{text!r}: the mount point {last!r} must be a word like 'input' or "
                         "an absolute path like /input/data"
                     )
                 source_text, mount = head, last
-        source: DatasetRef | OutputRef
-        if looks_like_output(source_text):
-            source = OutputRef.parse(source_text, default_owner)
-        else:
-            source = DatasetRef.parse(source_text, default_owner)
-        return cls(text, source, mount)
+        return cls(text, _source(source_text, default_owner), mount)
 
     def default_folder(self) -> str:
         if isinstance(self.source, OutputRef):
@@ -264,11 +259,24 @@ class MountSpec:
         return check_mount_point(word if word in roots else f"{first}/{self.mount}", roots)
 
 
+def _source(text: str, default_owner: str | None) -> DatasetRef | OutputRef:
+    """A job's output (``…/N/output``) or else a dataset (one may be named ``output``)."""
+    if not text.endswith("/output"):
+        return DatasetRef.parse(text, default_owner)
+    try:
+        return OutputRef.parse(text, default_owner)
+    except BadName as as_output:
+        try:
+            return DatasetRef.parse(text, default_owner)
+        except BadName:
+            raise as_output from None
+
+
 def check_mount_point(target: str, roots: list[str]) -> str:
     """``target`` if it is absolute, normalised and an allowed root or inside one."""
     if not target.startswith("/"):
         raise BadMount(f"mount point {target!r} must be an absolute path like /input/data")
-    if posixpath.normpath(target) != target or "//" in target or "\x00" in target:
+    if posixpath.normpath(target) != target or "//" in target or not target.isprintable():
         raise BadMount(
             f"mount point {target!r} is not normalised; write it as {posixpath.normpath(target)!r}"
         )
@@ -283,9 +291,10 @@ def check_mount_point(target: str, roots: list[str]) -> str:
 
 def check_mount_targets(targets: list[str]) -> None:
     """No two mounts at one place, none inside another (``/input`` itself is then alone)."""
-    ordered = sorted(targets)
-    for a, b in zip(ordered, ordered[1:], strict=False):
-        if a == b:
-            raise BadMount(f"two datasets are mounted at {a}; give one another mount point")
-        if b.startswith(a + "/"):
-            raise BadMount(f"{b} is inside {a}, where another dataset is mounted")
+    for i, a in enumerate(targets):
+        for b in targets[i + 1 :]:
+            if a == b:
+                raise BadMount(f"two datasets are mounted at {a}; give one another mount point")
+            inner, outer = (a, b) if len(a) > len(b) else (b, a)
+            if inner.startswith(outer + "/"):
+                raise BadMount(f"{inner} is inside {outer}, where another dataset is mounted")

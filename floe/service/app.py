@@ -23,7 +23,7 @@ from traitlets.config import Application
 from dataset_mounter.settings import DatasetSettings
 from dataset_mounter.stores import LocalStore, S3Store
 from floe.db.database import FloeDatabase
-from hub_config.settings import REPO_ROOT, read_settings, secret_file
+from hub_config.settings import REPO_ROOT, read_settings, renamed_settings, secret_file
 from jobs.backend import DockerBackend
 from jobs.runner import JobRunner
 from jobs.submit import JobContext
@@ -134,6 +134,9 @@ class FloeService(Application):
         self.settings = read_settings()
         self.update_config(self.settings.service_config())
         self.update_config(from_command_line)
+        renamed = renamed_settings(self.config)
+        if renamed:
+            raise SystemExit("floe service: refusing to start:\n  " + "\n  ".join(renamed))
 
     def start(self) -> None:
         prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/floe/")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import mimetypes
 from pathlib import PurePosixPath
+from urllib.parse import quote
 
 from tornado import web
 from tornado.ioloop import IOLoop
@@ -26,10 +27,17 @@ async def send_tree_file(
     handler.set_header("Content-Type", mimetypes.guess_type(path)[0] or "application/octet-stream")
     handler.set_header("Content-Length", str(entry.size))
     if download:
-        handler.set_header(
-            "Content-Disposition", f'attachment; filename="{PurePosixPath(path).name}"'
-        )
+        handler.set_header("Content-Disposition", attachment(PurePosixPath(path).name))
     await stream_blob(handler, store, entry.sha256)
+
+
+def attachment(name: str) -> str:
+    """``Content-Disposition`` for ``name`` (RFC 6266): an ASCII fallback, and the name itself
+    percent-encoded as UTF-8, so no file name can break or add to the header."""
+    fallback = "".join(
+        c if c.isascii() and c.isprintable() and c not in '"\\%' else "_" for c in name
+    )
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
 async def stream_blob(

@@ -21,6 +21,7 @@ from tornado.log import app_log
 from dataset_mounter.settings import DatasetSettings
 from floe.core.access import Caller
 from floe.core.errors import FloeUserError, InvalidRequest, NotFound, Unauthorized
+from floe.core.jsonvalues import NotKeepable, loads_keepable
 
 from .rendering import render
 from .validation import invalid_request
@@ -102,22 +103,16 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
         super().log_exception(typ, value, tb)
 
 
-def _no_constants(name: str) -> None:
-    raise InvalidRequest(f"the request body is not JSON: {name} is not a JSON number")
-
-
 def parse_json(body: bytes) -> Any:
-    """A request body as JSON: UTF-8, no NaN or Infinity, nesting within reason."""
+    """A request body as JSON that Floe can keep and give back (see ``floe.core.jsonvalues``)."""
     try:
-        return json.loads(body.decode("utf-8"), parse_constant=_no_constants)
+        return loads_keepable(body.decode("utf-8"))
     except UnicodeDecodeError as err:
         raise InvalidRequest(
             f"the request body is not UTF-8: {err.reason} at byte {err.start}"
         ) from None
-    except json.JSONDecodeError as err:
-        raise InvalidRequest(f"the request body is not JSON: {err}") from None
-    except RecursionError:
-        raise InvalidRequest("the request body is nested too deeply") from None
+    except NotKeepable as err:
+        raise InvalidRequest(f"the request body is not JSON Floe can keep: {err}") from None
 
 
 class APIHandler(BaseHandler):
@@ -157,7 +152,7 @@ class APIHandler(BaseHandler):
             self.finish(json.dumps(data, default=str))
             return
         typed = adapter(shape)
-        self.finish(typed.dump_json(typed.validate_python(data), exclude_none=False))
+        self.finish(json.dumps(typed.dump_python(typed.validate_python(data), mode="json")))
 
 
 class PageHandler(BaseHandler):

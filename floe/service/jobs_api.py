@@ -132,7 +132,7 @@ class LogsHandler(JobAPIHandler):
             return
         loop = IOLoop.current()
         try:
-            while True:
+            while not self._gone:
                 finished = not query.follow or self._job_finished(job.id)
                 while data := await loop.run_in_executor(None, read_from, path, offset):
                     offset += len(data)
@@ -143,6 +143,11 @@ class LogsHandler(JobAPIHandler):
                 await asyncio.sleep(FOLLOW_INTERVAL_S)
         except StreamClosedError:
             return  # the reader went away
+
+    _gone = False
+
+    def on_connection_close(self) -> None:
+        self._gone = True  # the reader went away while nothing new was written
 
     def _job_finished(self, job_id: int) -> bool:
         with self.sessions() as db:

@@ -82,11 +82,8 @@ def _operation(route: Route, op: Operation, refs: dict) -> dict:
         ok.update(_content(op.content, {"type": "string"}))
     doc["responses"][str(op.ok)] = ok
     error = _content("application/json", refs[(schemas.Error, "serialization")])
-    codes = () if op.public else (401,)
-    for code in sorted({*op.errors, *codes}):
+    for code in sorted({*op.errors, 401}):
         doc["responses"][str(code)] = {"description": "what was wrong", **error}
-    if op.public:
-        doc["security"] = []
     return doc
 
 

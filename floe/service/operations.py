@@ -9,7 +9,7 @@ here, once, with the pattern tornado matches and the schema the document gives t
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from floe.core.refs import MAX_NUMBER
@@ -55,8 +55,6 @@ class Operation:
     raw_body: bool = False  # the body is bytes (application/octet-stream)
     query: Any = None  # a model of the query string
     errors: tuple[int, ...] = (400, 404)
-    public: bool = False  # answered without a token
-    tags: tuple[str, ...] = field(default=())
 
 
 def operation(summary: str, **kwargs: Any) -> Any:

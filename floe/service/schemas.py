@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
 from dataset_mounter.tree import check_path, check_sha256
@@ -231,26 +231,35 @@ class Job(JobSummary):
     url: str = Field(description="the job's page")
 
 
-class JobsQuery(Request):
-    model_config = ConfigDict(extra="ignore", strict=False)
+# A query flag: ?follow=1, ?follow=true; given empty (?download=) it is off.
+Flag = Annotated[bool, BeforeValidator(lambda value: value or False)]
+MAX_JOBS_LISTED = 1000
 
+
+class Query(BaseModel):
+    """A query string: unknown arguments are ignored, text is read as the declared type."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+class JobsQuery(Query):
     project: str | None = Field(None, description="'cats' or 'alice/cats'")
     state: State | None = None
-    limit: int = Field(100, ge=1, le=1000)
+    limit: Annotated[
+        int,
+        Field(ge=1, description=f"at most {MAX_JOBS_LISTED}; more is read as {MAX_JOBS_LISTED}"),
+        AfterValidator(lambda value: min(value, MAX_JOBS_LISTED)),
+    ] = 100
     offset: int = Field(0, ge=0, le=MAX_NUMBER)
 
 
-class LogsQuery(Request):
-    model_config = ConfigDict(extra="ignore", strict=False)
-
-    follow: bool = Field(False, description="keep the answer open until the job ends")
+class LogsQuery(Query):
+    follow: Flag = Field(False, description="keep the answer open until the job ends")
     offset: int = Field(0, ge=0, le=MAX_NUMBER, description="start at this byte")
 
 
-class FileQuery(Request):
-    model_config = ConfigDict(extra="ignore", strict=False)
-
-    download: bool = Field(False, description="as an attachment")
+class FileQuery(Query):
+    download: Flag = Field(False, description="as an attachment")
 
 
 class MetricLine(BaseModel):

@@ -35,7 +35,7 @@ def invalid_request(err: ValidationError, model: type[BaseModel]) -> InvalidRequ
     """The first problem of ``err`` (all unknown fields at once) as an InvalidRequest."""
     errors = err.errors(include_url=False)
     unknown = [str(e["loc"][0]) for e in errors if e["type"] == "extra_forbidden"]
-    if unknown:
+    if unknown and all(len(e["loc"]) == 1 for e in errors if e["type"] == "extra_forbidden"):
         return InvalidRequest(
             f"unknown field(s) {', '.join(unknown)}; fields: {', '.join(model.model_fields)}",
             field=unknown[0],
@@ -55,6 +55,8 @@ def invalid_request(err: ValidationError, model: type[BaseModel]) -> InvalidRequ
         message = f"must be at least {ctx['ge']}"
     elif kind == "less_than_equal":
         message = f"must be at most {ctx['le']}"
+    elif kind == "extra_forbidden":
+        message = "is not a field here"
     elif kind == "too_long":
         message = f"may hold at most {ctx.get('max_length')} items"
     elif kind == "string_too_long":

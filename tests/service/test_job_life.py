@@ -107,3 +107,39 @@ def test_a_snapshot_keeps_the_notebook_and_output_without_running(service):
     resp = service.api("POST", f"jobs/{job['id']}/rerun", token)
     assert resp.status_code == 409 and "never re-run" in resp.json()["error"]
     assert job["name"] not in FakeBackend.made
+
+
+def test_a_dataset_named_output_mounts_by_its_name(service):
+    alice, token = service.user("alice")
+    make_dataset(service, token, "output", {"x": b"1"})
+    job = submit(
+        service,
+        token,
+        kind="command",
+        command="x",
+        datasets=[f"{alice}/output", f"{alice}/datasets/output/1:again"],
+    )
+    assert [(d["source"], d["target"]) for d in job["datasets"]] == [
+        (f"{alice}/output:1", "/input/output"),
+        (f"{alice}/output:1", "/input/again"),
+    ]
+
+
+def test_file_names_of_any_language_download_as_attachments(service):
+    alice, token = service.user("alice")
+    make_dataset(service, token, "names", {"数据.csv": b"1,2", 'say "hi".txt': b"hi"})
+    for path, fallback, encoded in (
+        ("数据.csv", "__.csv", "%E6%95%B0%E6%8D%AE.csv"),
+        ('say "hi".txt', "say _hi_.txt", "say%20%22hi%22.txt"),
+    ):
+        resp = service.api(
+            "GET", f"datasets/{alice}/names/versions/1/files/{path}?download=1", token
+        )
+        assert resp.status_code == 200, resp.text
+        assert resp.headers["Content-Disposition"] == (
+            f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}"
+        )
+    inline = service.api(
+        "GET", f"datasets/{alice}/names/versions/1/files/数据.csv?download=", token
+    )
+    assert inline.status_code == 200 and "Content-Disposition" not in inline.headers

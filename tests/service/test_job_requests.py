@@ -128,3 +128,34 @@ def test_a_rerun_changes_only_what_it_may(service, changes, field, fragment):
     resp = service.api("POST", f"jobs/{first['id']}/rerun", token, json=changes)
     assert resp.status_code == 400, resp.text
     assert resp.json()["field"] == field and fragment in resp.json()["error"], resp.json()
+
+
+@pytest.mark.parametrize(
+    ("datasets", "fragment"),
+    [
+        (["m:v2"], "must be a number from 1"),
+        (["m:99999999999999999999"], "must be a number from 1"),
+        (["a:/input/a", "b:/input/a-b", "c:/input/a/c"], "/input/a/c is inside /input/a"),
+        (["m:input\n"], "must be a word like 'input'"),
+    ],
+)
+def test_mount_specs_that_could_be_misread_are_refused(service, datasets, fragment):
+    _name, token = service.user("alice")
+    body = {"project": "cats", "kind": "command", "command": "x", "datasets": datasets}
+    resp = service.api("POST", "jobs", token, json=body)
+    assert resp.status_code == 400, resp.text
+    assert resp.json()["field"] == "datasets" and fragment in resp.json()["error"], resp.json()
+
+
+def test_text_that_cannot_be_kept_is_refused_and_the_job_list_stays_readable(service):
+    _name, token = service.user("alice")
+    raw = b'{"project": "cats", "kind": "command", "command": "x", "parameters": {"a": "\\ud800"}}'
+    resp = service.api("POST", "jobs", token, data=raw)
+    assert resp.status_code == 400 and "surrogate" in resp.json()["error"]
+    deep = {"project": "cats", "kind": "command", "command": "x"}
+    nested: dict = {}
+    deep["parameters"] = {"a": nested}
+    for _ in range(100):
+        nested["b"] = nested = {}
+    assert service.api("POST", "jobs", token, json=deep).status_code == 400
+    assert service.api("GET", "jobs", token).status_code == 200
