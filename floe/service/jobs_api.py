@@ -18,7 +18,7 @@ from jobs.runner import JobRunner
 from jobs.submit import JobContext, rerun_job, submit_job
 
 from . import schemas
-from .files import send_tree_file, stream_blob
+from .files import inert, send_tree_file, stream_blob
 from .handlers import APIHandler
 from .operations import Route, operation
 
@@ -127,6 +127,7 @@ class LogsHandler(JobAPIHandler):
         path = self.runner.log_path(job.id)
         self.set_header("Content-Type", "text/plain; charset=utf-8")
         self.set_header("X-Accel-Buffering", "no")
+        inert(self)  # what the job printed is the user's
         if job.log_blob and not path.exists():
             await stream_blob(self, self.datasets.store, job.log_blob, offset)
             return
