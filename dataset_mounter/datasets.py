@@ -87,7 +87,7 @@ def commit_version(
     """Make ``tree`` the next version of ``dataset``, once every blob is durable."""
     if not can_write(caller, dataset):
         raise Forbidden(f"only {dataset.owner} can add versions to {dataset.full_name}")
-    require_uploaded(db, tree)
+    tree = require_uploaded(db, tree, caller)
     dataset_id, full_name = dataset.id, dataset.full_name  # a rollback expires them
 
     def numbered(number: int) -> Version:

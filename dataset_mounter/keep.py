@@ -1,38 +1,65 @@
-"""Keeping bytes: which blobs the store holds, recording new ones, saving and loading trees.
+"""Keeping bytes: which blobs the store holds and who holds them, saving and loading trees.
 
 Dataset versions, jobs' code, jobs' outputs and logs are all kept this way: blobs first (only
-those the store lacks), then the tree that names them.
+those the store lacks), then the tree that names them. A blob's hash is no key to its bytes:
+a tree may name a blob only if its maker holds it (sent it, or had it kept from their own
+job), so for anyone else "which do you lack?" lists it and they send it; the bytes are
+checked against the hash and stored once, so storage is still shared. Admins hold everything.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from floe.core.access import Caller
 from floe.core.errors import Conflict, NotFound
-from floe.db.models import Blob, TreeRow
+from floe.db.models import Blob, BlobHolder, TreeRow
 
 from .scan import scan_folder
 from .stores import BlobStore
-from .tree import Tree, hash_file
+from .tree import Entry, Tree, hash_file
+
+CHUNK = 500
 
 
-def missing_blobs(db: Session, blob_ids: set[str]) -> list[str]:
-    """Which of ``blob_ids`` are not durable in the store yet."""
-    ids = sorted(blob_ids)
-    known: set[str] = set()
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        known.update(db.scalars(select(Blob.sha256).where(Blob.sha256.in_(chunk))))
-    return [i for i in ids if i not in known]
+def _chunks(ids: Iterable[str]) -> Iterable[list[str]]:
+    ordered = sorted(ids)
+    for start in range(0, len(ordered), CHUNK):
+        yield ordered[start : start + CHUNK]
 
 
-def require_uploaded(db: Session, tree: Tree, what: str = "") -> None:
-    """Refuse a tree naming blobs the store does not hold; the answer lists them (409)."""
-    missing = missing_blobs(db, tree.blob_ids())
+def stored_sizes(db: Session, blob_ids: set[str]) -> dict[str, int]:
+    """The size of each of ``blob_ids`` the store holds (the others are left out)."""
+    sizes: dict[str, int] = {}
+    for chunk in _chunks(blob_ids):
+        rows = db.execute(select(Blob.sha256, Blob.size).where(Blob.sha256.in_(chunk)))
+        sizes.update((sha, size) for sha, size in rows)
+    return dict(sizes)
+
+
+def missing_blobs(db: Session, blob_ids: set[str], caller: Caller | None = None) -> list[str]:
+    """Which of ``blob_ids`` the store lacks, or ``caller`` has not shown they hold."""
+    if caller is None or caller.admin:
+        known = set(stored_sizes(db, blob_ids))
+    else:
+        known = set()
+        for chunk in _chunks(blob_ids):
+            query = select(BlobHolder.sha256).where(
+                BlobHolder.holder == caller.name, BlobHolder.sha256.in_(chunk)
+            )
+            known.update(db.scalars(query))
+    return [i for i in sorted(blob_ids) if i not in known]
+
+
+def require_uploaded(db: Session, tree: Tree, caller: Caller, what: str = "") -> Tree:
+    """``tree`` with each size as stored; refused (409 listing them) if it names blobs the
+    store lacks or ``caller`` does not hold."""
+    missing = missing_blobs(db, tree.blob_ids(), caller)
     if missing:
         field = {"field": what} if what else {}
         raise Conflict(
@@ -41,22 +68,36 @@ def require_uploaded(db: Session, tree: Tree, what: str = "") -> None:
             missing=missing,
             **field,
         )
+    sizes = stored_sizes(db, tree.blob_ids())
+    if all(sizes[e.sha256] == e.size for e in tree.entries):
+        return tree
+    return Tree.from_entries(
+        [Entry(e.path, e.sha256, sizes[e.sha256], e.mode) for e in tree.entries]
+    )
 
 
-def record_blobs(db: Session, blobs: dict[str, int]) -> None:
-    """Note blobs (id -> size) as durable in the store."""
-    new = missing_blobs(db, set(blobs))
-    db.add_all(Blob(sha256=sha, size=blobs[sha]) for sha in new)
+def _add_missing(db: Session, rows: list) -> None:
+    """Insert ``rows`` (primary keys set); ones a concurrent writer added first are skipped."""
+    db.add_all(rows)
     try:
         db.commit()
-    except IntegrityError:  # some were recorded by a concurrent upload of the same bytes
+        return
+    except IntegrityError:
         db.rollback()
-        for sha in missing_blobs(db, set(new)):
-            db.add(Blob(sha256=sha, size=blobs[sha]))
-            try:
-                db.commit()
-            except IntegrityError:
-                db.rollback()
+    for row in rows:
+        db.merge(row)
+        try:
+            db.commit()
+        except IntegrityError:
+            db.rollback()
+
+
+def record_blobs(db: Session, blobs: dict[str, int], holder: str) -> None:
+    """Note blobs (id -> size) as durable in the store, and held by ``holder``."""
+    new = set(blobs) - set(stored_sizes(db, set(blobs)))
+    _add_missing(db, [Blob(sha256=sha, size=blobs[sha]) for sha in sorted(new)])
+    held = set(missing_blobs(db, set(blobs), Caller(holder)))
+    _add_missing(db, [BlobHolder(sha256=sha, holder=holder) for sha in sorted(held)])
 
 
 def save_tree(db: Session, tree: Tree) -> str:
@@ -78,19 +119,19 @@ def load_tree(db: Session, digest: str) -> Tree:
     return Tree.decode(row.manifest)
 
 
-def keep_folder(db: Session, store: BlobStore, folder: Path) -> Tree:
-    """Store every file of ``folder`` the store lacks and save the folder's tree (committed)."""
+def keep_folder(db: Session, store: BlobStore, folder: Path, holder: str) -> Tree:
+    """Store every file of ``folder`` the store lacks, held by ``holder``; save its tree."""
     tree, sources = scan_folder(folder)
     for sha in missing_blobs(db, tree.blob_ids()):
         store.put_file(sha, Path(sources[sha]))
-    record_blobs(db, {e.sha256: e.size for e in tree.entries})
+    record_blobs(db, {e.sha256: e.size for e in tree.entries}, holder)
     save_tree(db, tree)
     db.commit()
     return tree
 
 
-def keep_file(db: Session, store: BlobStore, path: Path) -> str | None:
-    """Store one file as a blob (unless the store has it); its sha256, None if it is not there.
+def keep_file(db: Session, store: BlobStore, path: Path, holder: str) -> str | None:
+    """Store one file as a blob held by ``holder``; its sha256, None if it is not there.
 
     A job's log is kept this way when the job ends, so it outlives the node's job folder.
     """
@@ -99,13 +140,12 @@ def keep_file(db: Session, store: BlobStore, path: Path) -> str | None:
     sha = hash_file(path)
     if missing_blobs(db, {sha}):
         store.put_file(sha, path)
-    record_blobs(db, {sha: path.stat().st_size})
-    db.commit()
+    record_blobs(db, {sha: path.stat().st_size}, holder)
     return sha
 
 
-def keep_bytes(db: Session, store: BlobStore, data: bytes, sha256: str) -> None:
-    """Store bytes already hashed (a notebook sent as JSON) unless the store has them."""
+def keep_bytes(db: Session, store: BlobStore, data: bytes, sha256: str, holder: str) -> None:
+    """Store bytes already hashed (a notebook sent as JSON), held by ``holder``."""
     if missing_blobs(db, {sha256}):
         store.put_many([(sha256, data)])
-        record_blobs(db, {sha256: len(data)})
+    record_blobs(db, {sha256: len(data)}, holder)

@@ -71,14 +71,18 @@ class LocalStore(BlobStore):
         return final.with_name(f".{final.name}.{uuid.uuid4().hex}.tmp"), final
 
     def _stage(self, sha256: str, path: Path) -> tuple[Path, Path] | None:
-        """Put the file's bytes beside their final name; None if the blob is there already."""
+        """Put the file's bytes beside their final name, owned by this process and read-only;
+        None if the blob is there already."""
         names = self._new_blob(sha256)
         if names is None:
             return None
         tmp, final = names
         try:
             os.link(path, tmp)  # same filesystem: no copy
+            # A job's output is its user's (uid 1000): the blob every tree shares must not be.
+            os.chown(tmp, os.getuid(), os.getgid())
         except OSError:
+            tmp.unlink(missing_ok=True)
             shutil.copyfile(path, tmp)
         os.chmod(tmp, 0o444)
         return tmp, final

@@ -114,8 +114,10 @@ def _blob_store() -> str:
 
 def read_settings() -> Settings:
     data_dir = Path(os.environ.get("FLOE_DATA_DIR") or REPO_ROOT / ".floe").resolve()
-    # The hub database and secrets live here: only their owner may look inside.
+    # The databases, secrets, logs and blobs live here: only their owner may look inside,
+    # whoever made the folder first (the Docker script writes its log here too).
     data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(data_dir, 0o700)
     port = _int("FLOE_PORT", 8000)
     gpus = os.environ.get("FLOE_GPU_DEVICES")
     return Settings(

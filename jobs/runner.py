@@ -290,14 +290,14 @@ class JobRunner(LoggingConfigurable):
                 container_state, job.stop_requested_by, folder.result_note, limit
             )
             try:
-                tree = keep_folder(db, self.datasets.store, folder.output)
+                tree = keep_folder(db, self.datasets.store, folder.output, job.owner)
                 job.output_tree = tree.digest
             except Exception as err:
                 self.log.exception("job %s: keeping /output", job.full_name)
                 state = ERROR
                 reason = f"{reason + '; ' if reason else ''}its /output could not be kept: {err}"
             try:
-                job.log_blob = keep_file(db, self.datasets.store, folder.log)
+                job.log_blob = keep_file(db, self.datasets.store, folder.log, job.owner)
             except Exception:
                 self.log.exception("job %s: keeping the log in the blob store", job.full_name)
             job.exit_code = container_state.get("ExitCode")

@@ -68,17 +68,17 @@ def submit_job(db: Session, caller: Caller, body: dict, ctx: JobContext) -> Job:
         code = Tree.from_manifest(body["code"]) if body.get("code") is not None else Tree(())
     notebook_name = command = ""
     if kind in ("notebook", "snapshot"):
-        notebook_name, entry = _keep_notebook(db, ctx, body)
+        notebook_name, entry = _keep_notebook(db, caller, ctx, body)
         code = _with_entry(code, entry)
     else:
         command = _text("command", body.get("command"), required=True)
-    require_uploaded(db, code, "code")
+    code = require_uploaded(db, code, caller, "code")
     output_tree = None
     if kind == "snapshot":
         with checking("output"):
             output = Tree.from_manifest(body.get("output") or [])
         output = _with_entry(output, code.find(notebook_name))
-        require_uploaded(db, output, "output")
+        output = require_uploaded(db, output, caller, "output")
         output_tree = save_tree(db, output)
     job = Job(
         owner=caller.name,
@@ -174,7 +174,7 @@ def _text(name: str, value: object, *, required: bool = False) -> str:
     return value
 
 
-def _keep_notebook(db: Session, ctx: JobContext, body: dict) -> tuple[str, Entry]:
+def _keep_notebook(db: Session, caller: Caller, ctx: JobContext, body: dict) -> tuple[str, Entry]:
     """Store the notebook's JSON as a blob; return its file name and tree entry."""
     with checking("name"):
         name = body.get("name") or "notebook.ipynb"
@@ -193,7 +193,7 @@ def _keep_notebook(db: Session, ctx: JobContext, body: dict) -> tuple[str, Entry
         if len(data) > MAX_NOTEBOOK_BYTES:
             raise InvalidRequest(f"the notebook is over {MAX_NOTEBOOK_BYTES >> 20} MiB")
     sha = hashlib.sha256(data).hexdigest()
-    keep_bytes(db, ctx.datasets.store, data, sha)
+    keep_bytes(db, ctx.datasets.store, data, sha, caller.name)
     return name, Entry(name, sha, len(data))
 
 

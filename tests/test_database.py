@@ -158,3 +158,34 @@ def test_a_submit_that_loses_the_race_for_its_number_keeps_its_code(tmp_path):
         assert raced and job.number == 2
     with sessions() as db:
         assert db.get(TreeRow, db.get(Job, job.id).code_tree) is not None
+
+
+def test_upgrading_gives_each_owner_the_blobs_they_kept_so_far(tmp_path):
+    from dataset_mounter.tree import Entry, Tree
+    from floe.db.models import BlobHolder
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'floe.sqlite'}")
+    with engine.begin() as conn:
+        command.upgrade(alembic_config(conn), "0002")  # a database of the Floe before holders
+    tree = Tree.from_entries([Entry("a.bin", "a" * 64, 3), Entry("b.bin", "b" * 64, 4)])
+    with engine.begin() as conn:
+        conn.execute(
+            text("INSERT INTO trees VALUES (:d, :m, 7, 2)"), {"d": tree.digest, "m": tree.encode()}
+        )
+        conn.execute(
+            text(
+                "INSERT INTO datasets (id, owner, name, public, description, created) "
+                "VALUES (1, 'alice', 'mnist', 0, '', '2026-01-01')"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO versions (dataset_id, number, tree_digest, message, created_by, "
+                "created, size, file_count) VALUES (1, 1, :d, '', 'alice', '2026-01-01', 7, 2)"
+            ),
+            {"d": tree.digest},
+        )
+    upgrade_database(engine)
+    with make_sessionmaker(str(engine.url))() as db:
+        held = {(h.sha256[0], h.holder) for h in db.query(BlobHolder)}
+    assert held == {("a", "alice"), ("b", "alice")}

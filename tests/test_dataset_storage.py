@@ -51,7 +51,7 @@ def _upload(db, store, caller, dataset, folder, message=""):
     with db() as s:
         for blob in missing_blobs(s, tree.blob_ids()):
             store.put_file(blob, sources[blob])
-            record_blobs(s, {blob: os.path.getsize(sources[blob])})
+            record_blobs(s, {blob: os.path.getsize(sources[blob])}, caller.name)
         return ds.commit_version(s, caller, s.merge(dataset), tree, message), tree
 
 
@@ -190,3 +190,17 @@ def test_unknown_version_names_the_ones_that_exist(db, tmp_path):
     _upload(db, store, ALICE, dataset, _folder(tmp_path / "a", {"x": b"1"}))
     with db() as s, pytest.raises(NotFound, match="has no version 5 \\(versions 1 to 1\\)"):
         ds.resolve(s, ALICE, DatasetRef.parse("mnist:5", "alice"))
+
+
+def test_a_kept_job_output_becomes_a_blob_the_job_user_cannot_change(tmp_path):
+    output = tmp_path / "output"
+    output.mkdir()
+    made = output / "model.bin"
+    made.write_bytes(b"trained")
+    os.chown(made, 1000, 100)  # what a job (uid 1000) leaves in /output
+    store = LocalStore(root=str(tmp_path / "blobs"))
+    sha = scan_folder(output)[0].entries[0].sha256
+    store.put_file(sha, made)
+    blob = store.local_path(sha)
+    info = blob.stat()
+    assert (info.st_uid, stat.S_IMODE(info.st_mode)) == (os.getuid(), 0o444)

@@ -53,3 +53,14 @@ def test_secrets_are_made_once_and_readable_only_by_their_owner(tmp_path):
     assert stat.S_IMODE((tmp_path / "token").stat().st_mode) == 0o600
     again, made_again = secret_file(tmp_path / "token")
     assert (again, made_again) == (first, False)
+
+
+def test_the_data_dir_is_made_private_at_every_start(tmp_path, monkeypatch):
+    from hub_config.settings import read_settings
+
+    data = tmp_path / "floe-data"
+    data.mkdir(mode=0o755)  # as the Docker script leaves it, before the hub ever ran
+    data.chmod(0o755)
+    monkeypatch.setenv("FLOE_DATA_DIR", str(data))
+    assert read_settings().data_dir == data
+    assert stat.S_IMODE(data.stat().st_mode) == 0o700

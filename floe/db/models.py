@@ -82,6 +82,19 @@ class Blob(Base):
     size: Mapped[int] = mapped_column(BigInteger)
 
 
+class BlobHolder(Base):
+    """Who has shown they hold a blob's bytes: sent them, or had them kept from their job.
+
+    Knowing a hash is not holding the bytes: a tree may name a blob only if its maker holds
+    it; anyone else is told it is missing and must send it (checked, then stored once).
+    """
+
+    __tablename__ = "blob_holders"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(255), primary_key=True)
+
+
 # --- jobs -----------------------------------------------------------------------------
 
 CREATED, QUEUED, STARTING, RUNNING = "created", "queued", "starting", "running"

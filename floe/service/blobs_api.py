@@ -30,7 +30,8 @@ class MissingBlobsHandler(APIHandler):
     )
     def post(self) -> None:
         blobs = self.body(schemas.BlobList).blobs
-        self.send({"missing": missing_blobs(self.db(), set(blobs))}, shape=schemas.Missing)
+        missing = missing_blobs(self.db(), set(blobs), self.caller)
+        self.send({"missing": missing}, shape=schemas.Missing)
 
 
 @web.stream_request_body
@@ -83,9 +84,10 @@ class BlobHandler(SpooledUploadHandler):
         received = await self._spool.finish()
         if received != sha256:
             raise InvalidRequest(f"blob {sha256}: the bytes sent hash to {received}")
-        store = self.datasets.store
-        await IOLoop.current().run_in_executor(None, store.put_file, sha256, self._spool.path)
-        record_blobs(self.db(), {sha256: self._spool.size})
+        if missing_blobs(self.db(), {sha256}):  # else stored already: the sender now holds it
+            store = self.datasets.store
+            await IOLoop.current().run_in_executor(None, store.put_file, sha256, self._spool.path)
+        record_blobs(self.db(), {sha256: self._spool.size}, self.caller.name)
         self.count_received(1)
         self.send({"sha256": sha256, "size": self._spool.size}, 201, shape=schemas.BlobStored)
 
@@ -102,17 +104,19 @@ class PackHandler(SpooledUploadHandler):
     )
     async def post(self) -> None:
         await self._spool.finish()
-        stored = await IOLoop.current().run_in_executor(None, self._store_pack)
+        holder = self.caller.name
+        stored = await IOLoop.current().run_in_executor(None, self._store_pack, holder)
         self.count_received(len(stored))
         self.send({"stored": len(stored)}, 201, shape=schemas.PackStored)
 
-    def _store_pack(self) -> dict[str, int]:
+    def _store_pack(self, holder: str) -> dict[str, int]:
         with open(self._spool.path, "rb") as pack:
             blobs = dict(read_pack(pack))
-        self.datasets.store.put_many(list(blobs.items()))
-        stored = {sha: len(data) for sha, data in blobs.items()}
         with self.sessions() as db:
-            record_blobs(db, stored)
+            new = set(missing_blobs(db, set(blobs)))
+            self.datasets.store.put_many([(sha, data) for sha, data in blobs.items() if sha in new])
+            stored = {sha: len(data) for sha, data in blobs.items()}
+            record_blobs(db, stored, holder)
         return stored
 
 
