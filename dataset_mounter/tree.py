@@ -20,6 +20,11 @@ from floe.core.refs import MAX_NUMBER
 
 _SHA256_HEX = frozenset("0123456789abcdef")
 CHUNK = 1024 * 1024
+# What a tree may hold: bounded, so no manifest asks for unbounded work or disk.
+MAX_ENTRIES = 1_000_000
+MAX_PATH_BYTES = 4096  # PATH_MAX
+MAX_NAME_BYTES = 255  # NAME_MAX, one part of a path
+MAX_DEPTH = 128  # folders inside folders
 
 
 def hash_file(path: str | os.PathLike) -> str:
@@ -58,6 +63,13 @@ def check_path(path: str) -> str:
         raise BadTree(f"{path!r}: '..' would point outside the uploaded folder")
     if posixpath.normpath(path) != path or "." in parts:
         raise BadTree(f"{path!r}: write it as {posixpath.normpath(path)!r}")
+    if len(path.encode("utf-8", "surrogatepass")) > MAX_PATH_BYTES or len(parts) > MAX_DEPTH:
+        raise BadTree(
+            f"{path[:60]!r}…: a path may be at most {MAX_PATH_BYTES} bytes and {MAX_DEPTH} "
+            "folders deep"
+        )
+    if any(len(part.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES for part in parts):
+        raise BadTree(f"{path[:60]!r}…: a file or folder name may be at most 255 bytes")
     return path
 
 
@@ -75,6 +87,8 @@ class Tree:
 
     @classmethod
     def from_entries(cls, entries: list[Entry]) -> Tree:
+        if len(entries) > MAX_ENTRIES:
+            raise BadTree(f"a tree may hold at most {MAX_ENTRIES} files, not {len(entries)}")
         seen: set[str] = set()
         for entry in entries:
             check_path(entry.path)
@@ -84,12 +98,14 @@ class Tree:
             if entry.path in seen:
                 raise BadTree(f"{entry.path!r} appears twice")
             seen.add(entry.path)
-        dirs = {posixpath.dirname(p) for p in seen}
-        for d in dirs:
-            while d:
-                if d in seen:
-                    raise BadTree(f"{d!r} is both a file and a folder")
-                d = posixpath.dirname(d)
+        folders: set[str] = set()
+        for path in seen:
+            folder = posixpath.dirname(path)
+            while folder and folder not in folders:  # each folder walked up from once
+                if folder in seen:
+                    raise BadTree(f"{folder!r} is both a file and a folder")
+                folders.add(folder)
+                folder = posixpath.dirname(folder)
         return cls(tuple(sorted(entries, key=lambda e: e.path)))
 
     @classmethod

@@ -14,7 +14,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 from traitlets import Float, Integer, Type, Unicode
 from traitlets.config import LoggingConfigurable
@@ -61,6 +61,12 @@ class JobRunner(LoggingConfigurable):
     )
     metrics_interval = Float(
         0.25, config=True, help="Seconds between reads of running jobs' logs for metric lines."
+    )
+    max_metric_lines = Integer(
+        100_000,
+        config=True,
+        help="""Metric lines kept per job; later ones stay in the log but are not charted
+        (the job's page charts at most a few hundred points of them anyway).""",
     )
     python_flush_seconds = Float(
         0.5,
@@ -344,11 +350,15 @@ class JobRunner(LoggingConfigurable):
             lock = self._watched.get(job_id) or threading.Lock()
         with lock, self.sessions() as db:
             job = db.get(Job, job_id)
+            kept = db.scalar(select(func.count(Metric.id)).where(Metric.job_id == job_id))
             while True:
                 data = read_whole_lines(self.log_path(job_id), job.metrics_offset)
                 if not data:
                     return
-                db.add_all(Metric(job_id=job_id, values=v) for v in parse_metrics(data))
+                room = max(0, self.max_metric_lines - kept)
+                found = parse_metrics(data)[:room] if room else []
+                kept += len(found)
+                db.add_all(Metric(job_id=job_id, values=v) for v in found)
                 # Rows and the new offset in one transaction: a restart neither skips nor repeats.
                 job.metrics_offset += len(data)
                 db.commit()

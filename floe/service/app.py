@@ -32,6 +32,7 @@ from spawner.gpu import GpuInventory, GpuSettings, NvidiaSmiGpuInventory, Static
 
 from . import blobs_api, datasets_api, job_pages, jobs_api, pages
 from .handlers import NotFoundHandler
+from .limits import RequestLimits
 from .openapi import OpenAPIHandler
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -42,6 +43,7 @@ API_ROUTES = (*datasets_api.ROUTES, *blobs_api.ROUTES, *jobs_api.ROUTES)
 
 def make_app(
     *,
+    limits: RequestLimits,
     sessions: sessionmaker,
     datasets: DatasetSettings,
     catalog: Catalog,
@@ -65,6 +67,7 @@ def make_app(
         handlers,
         default_handler_class=NotFoundHandler,
         hub_auth=hub_auth,
+        limits=limits,
         sessions=sessions,
         datasets=datasets,
         catalog=catalog,
@@ -91,6 +94,7 @@ def make_service(
     catalog = Catalog(**config)
     runner = JobRunner(database.sessions, datasets, catalog, **config)
     app = make_app(
+        limits=RequestLimits(**config),
         sessions=database.sessions,
         datasets=datasets,
         catalog=catalog,
@@ -119,6 +123,7 @@ class FloeService(Application):
         GpuInventory,
         StaticGpuInventory,
         NvidiaSmiGpuInventory,
+        RequestLimits,
     ]
 
     upload_chunk_bytes = Integer(

@@ -6,7 +6,7 @@ Bodies are spooled to disk as they arrive, hashed on the way and off the event l
 
 from __future__ import annotations
 
-from tornado import web
+from sqlalchemy.orm import Session
 from tornado.ioloop import IOLoop
 
 from dataset_mounter.keep import missing_blobs, record_blobs
@@ -18,7 +18,7 @@ from . import schemas
 from .handlers import APIHandler
 from .operations import Route, operation
 
-MAX_UPLOAD_BYTES = 64 * 1024**3
+PACK_BATCH_BYTES = 4 * 1024 * 1024
 
 
 class MissingBlobsHandler(APIHandler):
@@ -28,13 +28,12 @@ class MissingBlobsHandler(APIHandler):
         response=schemas.Missing,
         errors=(400,),
     )
-    def post(self) -> None:
-        blobs = self.body(schemas.BlobList).blobs
-        missing = missing_blobs(self.db(), set(blobs), self.caller)
+    async def post(self) -> None:
+        blobs = (await self.body(schemas.BlobList)).blobs
+        missing = await self.off_loop(missing_blobs, self.db(), set(blobs), self.caller)
         self.send({"missing": missing}, shape=schemas.Missing)
 
 
-@web.stream_request_body
 class SpooledUploadHandler(APIHandler):
     """Request bodies go to a spool file as they arrive, hashed on the way (off the loop)."""
 
@@ -42,23 +41,22 @@ class SpooledUploadHandler(APIHandler):
 
     def prepare(self) -> None:
         super().prepare()
-        self.request.connection.set_max_body_size(MAX_UPLOAD_BYTES)
         self._spool = Spool(self.datasets.cache_path / "spool", hashed=self.hash_body)
 
     async def data_received(self, chunk: bytes) -> None:
-        await self._spool.add(chunk)
+        self._over_limit = self._over_limit or self._spool.size + len(chunk) > self.body_limit
+        if not self._over_limit:
+            await self._spool.add(chunk)
+
+    async def spooled(self) -> str:
+        """The whole body is in the spool file: its sha256 ("" when not hashed)."""
+        self.check_size()
+        return await self._spool.finish()
 
     def count_received(self, blobs: int) -> None:
         stats = self.settings["blob_stats"]
         stats["received_bytes"] += self._spool.size
         stats["received_blobs"] += blobs
-
-    def write_error(self, status_code: int, **kwargs: object) -> None:
-        # The body may be unread (refused before it arrived): tornado then closes the
-        # connection after answering. Say so, or the hub's proxy sends the next request,
-        # maybe someone else's, down the closing connection and that one fails with a 503.
-        self.set_header("Connection", "close")
-        super().write_error(status_code, **kwargs)
 
     def on_finish(self) -> None:
         self._discard_spool()
@@ -73,15 +71,19 @@ class SpooledUploadHandler(APIHandler):
 
 
 class BlobHandler(SpooledUploadHandler):
+    @property
+    def body_limit(self) -> int:
+        return self.limits.blob_bytes
+
     @operation(
         "Upload one blob (raw bytes, checked against its sha256)",
         ok=201,
         raw_body=True,
         response=schemas.BlobStored,
-        errors=(400,),
+        errors=(400, 413),
     )
     async def put(self, sha256: str) -> None:
-        received = await self._spool.finish()
+        received = await self.spooled()
         if received != sha256:
             raise InvalidRequest(f"blob {sha256}: the bytes sent hash to {received}")
         if missing_blobs(self.db(), {sha256}):  # else stored already: the sender now holds it
@@ -95,29 +97,43 @@ class BlobHandler(SpooledUploadHandler):
 class PackHandler(SpooledUploadHandler):
     hash_body = False  # read_pack hashes each blob; a hash of the whole pack would go unused
 
+    @property
+    def body_limit(self) -> int:
+        return self.limits.pack_bytes
+
     @operation(
         "Upload many small blobs at once: repeated '<size>\\n' + bytes",
         ok=201,
         raw_body=True,
         response=schemas.PackStored,
-        errors=(400,),
+        errors=(400, 413),
     )
     async def post(self) -> None:
-        await self._spool.finish()
+        await self.spooled()
         holder = self.caller.name
         stored = await IOLoop.current().run_in_executor(None, self._store_pack, holder)
         self.count_received(len(stored))
         self.send({"stored": len(stored)}, 201, shape=schemas.PackStored)
 
     def _store_pack(self, holder: str) -> dict[str, int]:
-        with open(self._spool.path, "rb") as pack:
-            blobs = dict(read_pack(pack))
-        with self.sessions() as db:
-            new = set(missing_blobs(db, set(blobs)))
-            self.datasets.store.put_many([(sha, data) for sha, data in blobs.items() if sha in new])
-            stored = {sha: len(data) for sha, data in blobs.items()}
-            record_blobs(db, stored, holder)
+        """Keep the pack's blobs a few MiB at a time, never the whole pack in memory."""
+        stored: dict[str, int] = {}
+        batch: list[tuple[str, bytes]] = []
+        with open(self._spool.path, "rb") as pack, self.sessions() as db:
+            for blob in read_pack(pack):
+                batch.append(blob)
+                if sum(len(data) for _sha, data in batch) >= PACK_BATCH_BYTES:
+                    stored.update(self._keep_batch(db, batch, holder))
+                    batch = []
+            stored.update(self._keep_batch(db, batch, holder))
         return stored
+
+    def _keep_batch(self, db: Session, batch: list[tuple[str, bytes]], holder: str) -> dict:
+        sizes = {sha: len(data) for sha, data in batch}
+        new = set(missing_blobs(db, set(sizes)))
+        self.datasets.store.put_many([(sha, data) for sha, data in batch if sha in new])
+        record_blobs(db, sizes, holder)
+        return sizes
 
 
 class BlobStatsHandler(APIHandler):

@@ -55,8 +55,8 @@ class DatasetsHandler(APIHandler):
         response=schemas.Dataset,
         errors=(400, 409),
     )
-    def post(self) -> None:
-        new = self.body(schemas.NewDataset)
+    async def post(self) -> None:
+        new = await self.body(schemas.NewDataset)
         dataset = ds.create_dataset(
             self.db(), self.caller, new.name, public=new.public, description=new.description
         )
@@ -78,14 +78,17 @@ class VersionsHandler(APIHandler):
         response=schemas.CommittedVersion,
         errors=(400, 403, 404, 409),
     )
-    def post(self, owner: str, name: str) -> None:
-        new = self.body(schemas.NewVersion)
+    async def post(self, owner: str, name: str) -> None:
+        new = await self.body(schemas.NewVersion)
+        answer = await self.off_loop(self._commit, owner, name, new)
+        self.send(answer, 201, shape=schemas.CommittedVersion)
+
+    def _commit(self, owner: str, name: str, new: schemas.NewVersion) -> dict[str, Any]:
         db = self.db()
         dataset = ds.get_dataset(db, self.caller, owner, name)
         tree = Tree.from_manifest([entry.model_dump() for entry in new.manifest])
         version = ds.commit_version(db, self.caller, dataset, tree, new.message)
-        answer = {"dataset": dataset.full_name, **version_json(version)}
-        self.send(answer, 201, shape=schemas.CommittedVersion)
+        return {"dataset": dataset.full_name, **version_json(version)}
 
 
 def _version(handler: APIHandler, owner: str, name: str, number: str) -> tuple:

@@ -16,13 +16,16 @@ from jupyterhub.services.auth import HubOAuth, HubOAuthenticated
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from sqlalchemy.orm import Session, sessionmaker
 from tornado import web
+from tornado.ioloop import IOLoop
 from tornado.log import app_log
 
 from dataset_mounter.settings import DatasetSettings
 from floe.core.access import Caller
-from floe.core.errors import FloeUserError, InvalidRequest, NotFound, Unauthorized
+from floe.core.errors import FloeUserError, InvalidRequest, NotFound, TooLarge, Unauthorized
 from floe.core.jsonvalues import NotKeepable, loads_keepable
+from floe.core.sizes import format_size
 
+from .limits import RequestLimits
 from .rendering import render
 from .validation import invalid_request
 
@@ -115,25 +118,82 @@ def parse_json(body: bytes) -> Any:
         raise InvalidRequest(f"the request body is not JSON Floe can keep: {err}") from None
 
 
+BODY_METHODS = ("POST", "PUT", "PATCH", "DELETE")
+# Bodies larger than this are parsed and checked on a worker thread, off the event loop.
+PARSE_ON_LOOP_BYTES = 256 * 1024
+
+
+def _check_body(data: bytes, model: type[BaseModel]) -> BaseModel:
+    value = parse_json(data or b"{}")
+    if not isinstance(value, dict):
+        raise InvalidRequest("the request body must be a JSON object")
+    try:
+        return model.model_validate(value)
+    except ValidationError as err:
+        raise invalid_request(err, model) from None
+
+
+@web.stream_request_body
 class APIHandler(BaseHandler):
-    """JSON in, JSON out; every error is ``{"error": "…"}`` with its 4xx status."""
+    """JSON in, JSON out; every error is ``{"error": "…"}`` with its 4xx status.
+
+    Bodies are read only once the caller is known, and only up to their limit
+    (``RequestLimits``): past it the answer is 413 before the rest arrives.
+    """
 
     def prepare(self) -> None:
+        self._received = bytearray()
+        self._over_limit = False
+        self.authenticate()
+        # A body over its limit is read and dropped, then answered 413: answering before it
+        # is read would cut the sender off mid-send, with no answer at all. Past twice the
+        # limit the connection is closed instead.
+        self.request.connection.set_max_body_size(2 * self.body_limit + 1024**2)
+
+    def authenticate(self) -> None:
         if self.current_user is None:
             raise Unauthorized(LOGIN_HINT)
 
     def get_login_url(self) -> str:
         raise Unauthorized(LOGIN_HINT)
 
-    def body(self, model: type[BaseModel]) -> BaseModel:
-        """The JSON body, checked against ``model``."""
-        data = parse_json(self.request.body or b"{}")
-        if not isinstance(data, dict):
-            raise InvalidRequest("the request body must be a JSON object")
-        try:
-            return model.model_validate(data)
-        except ValidationError as err:
-            raise invalid_request(err, model) from None
+    @property
+    def limits(self) -> RequestLimits:
+        return self.settings["limits"]
+
+    @property
+    def body_limit(self) -> int:
+        return self.limits.json_bytes
+
+    def check_size(self) -> None:
+        """TooLarge (413) if the body went over its limit."""
+        if self._over_limit:
+            raise TooLarge(f"the request body may be at most {format_size(self.body_limit)}")
+
+    async def data_received(self, chunk: bytes) -> None:
+        self._over_limit = self._over_limit or len(self._received) + len(chunk) > self.body_limit
+        if not self._over_limit:
+            self._received += chunk
+
+    async def off_loop(self, work: Any, *args: Any) -> Any:
+        """Run ``work(*args)`` on a worker thread (database work over large requests)."""
+        return await IOLoop.current().run_in_executor(None, work, *args)
+
+    async def body(self, model: type[BaseModel]) -> BaseModel:
+        """The JSON body, checked against ``model`` (a large one on a worker thread)."""
+        self.check_size()
+        data = bytes(self._received)
+        if len(data) <= PARSE_ON_LOOP_BYTES:
+            return _check_body(data, model)
+        return await IOLoop.current().run_in_executor(None, _check_body, data, model)
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        if self.request.method in BODY_METHODS:
+            # The body may be unread (refused before it arrived): tornado then closes the
+            # connection after answering. Say so, or the hub's proxy sends the next request,
+            # maybe someone else's, down the closing connection and that one fails with a 503.
+            self.set_header("Connection", "close")
+        super().write_error(status_code, **kwargs)
 
     def query(self, model: type[BaseModel]) -> BaseModel:
         """The query string, checked against ``model`` (the first value of each argument)."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from dataclasses import asdict
 
+from sqlalchemy import select
+from sqlalchemy.orm import sessionmaker
 from tornado.ioloop import IOLoop
 from tornado.iostream import StreamClosedError
 
@@ -68,9 +70,9 @@ class JobsHandler(JobAPIHandler):
         response=schemas.Job,
         errors=(400, 404, 409, 503),
     )
-    def post(self) -> None:
-        request = self.body(schemas.NewJob).model_dump(exclude_none=True)
-        job = submit_job(self.db(), self.caller, request, self.job_context())
+    async def post(self) -> None:
+        request = (await self.body(schemas.NewJob)).model_dump(exclude_none=True)
+        job = await self.off_loop(submit_job, self.db(), self.caller, request, self.job_context())
         self.runner.wake()
         self.send_job(job, 201)
 
@@ -101,10 +103,12 @@ class RerunHandler(JobAPIHandler):
         response=schemas.Job,
         errors=(400, 404, 409, 503),
     )
-    def post(self, ref: str) -> None:
+    async def post(self, ref: str) -> None:
+        changes = (await self.body(schemas.Rerun)).model_dump(exclude_none=True)
         old = self.job(ref)
-        changes = self.body(schemas.Rerun).model_dump(exclude_none=True)
-        job = rerun_job(self.db(), self.caller, old, changes, self.job_context())
+        job = await self.off_loop(
+            rerun_job, self.db(), self.caller, old, changes, self.job_context()
+        )
         self.runner.wake()
         self.send_job(job, 201)
 
@@ -156,16 +160,33 @@ class LogsHandler(JobAPIHandler):
 
 
 class MetricsHandler(JobAPIHandler):
-    @operation("Metric lines with their times, and the last values", response=schemas.Metrics)
-    def get(self, ref: str) -> None:
+    @operation(
+        "Metric lines with their times, and the last values",
+        query=schemas.MetricsQuery,
+        response=schemas.Metrics,
+    )
+    async def get(self, ref: str) -> None:
+        points = self.query(schemas.MetricsQuery).points
         job = self.job(ref)
-        rows = self.db().query(Metric).filter(Metric.job_id == job.id).order_by(Metric.id)
-        metrics = [{"time": m.time, "values": m.values} for m in rows]
-        last: dict = {}
-        for m in metrics:
-            last.update(m["values"])
-        answer = {"job": job.full_name, "metrics": metrics, "last": last}
-        self.send(answer, shape=schemas.Metrics)
+        answer = await self.off_loop(metric_lines, self.sessions, job.id, points)
+        self.send({"job": job.full_name, **answer}, shape=schemas.Metrics)
+
+
+def metric_lines(sessions: sessionmaker, job_id: int, points: int | None) -> dict:
+    """A job's metric lines (``points`` of them at most, evenly spread), and the last values."""
+    with sessions() as db:
+        rows = db.execute(
+            select(Metric.time, Metric.values).where(Metric.job_id == job_id).order_by(Metric.id)
+        ).all()
+    last: dict = {}
+    for _time, values in rows:
+        last.update(values)
+    chosen = range(len(rows))
+    if points and len(rows) > points:
+        step = (len(rows) - 1) / (points - 1)
+        chosen = sorted({round(i * step) for i in range(points)})
+    lines = [{"index": i + 1, "time": rows[i][0], "values": rows[i][1]} for i in chosen]
+    return {"metrics": lines, "count": len(rows), "last": last}
 
 
 def _output_tree(handler: JobAPIHandler, ref: str) -> tuple[Job, Tree]:

@@ -82,7 +82,8 @@ def _operation(route: Route, op: Operation, refs: dict) -> dict:
         ok.update(_content(op.content, {"type": "string"}))
     doc["responses"][str(op.ok)] = ok
     error = _content("application/json", refs[(schemas.Error, "serialization")])
-    for code in sorted({*op.errors, 401}):
+    codes = {*op.errors, 401, *((413,) if op.body is not None or op.raw_body else ())}
+    for code in sorted(codes):
         doc["responses"][str(code)] = {"description": "what was wrong", **error}
     return doc
 
@@ -120,7 +121,7 @@ def document(routes: tuple[Route, ...], api_prefix: str = "/services/floe/api/")
 
 
 class OpenAPIHandler(APIHandler):
-    def prepare(self) -> None:
+    def authenticate(self) -> None:
         pass  # the API's description is public
 
     def get(self) -> None:

@@ -44,7 +44,9 @@ Sha256 = Annotated[
     str, Field(json_schema_extra={"pattern": "^[0-9a-f]{64}$"}), checked(check_sha256)
 ]
 FilePath = Annotated[
-    str, Field(description="relative POSIX path, no '..'", max_length=4096), checked(check_path)
+    str,
+    Field(description="relative POSIX path, no '..'", json_schema_extra={"maxLength": 4096}),
+    checked(check_path),
 ]
 
 
@@ -262,7 +264,14 @@ class FileQuery(Query):
     download: Flag = Field(False, description="as an attachment")
 
 
+class MetricsQuery(Query):
+    points: int | None = Field(
+        None, ge=2, le=100_000, description="at most this many lines, evenly spread, the last kept"
+    )
+
+
 class MetricLine(BaseModel):
+    index: int = Field(description="which metric line of the job this is, from 1")
     time: datetime
     values: dict[str, Any]
 
@@ -270,7 +279,8 @@ class MetricLine(BaseModel):
 class Metrics(BaseModel):
     job: str
     metrics: list[MetricLine]
-    last: dict[str, Any]
+    count: int = Field(description="metric lines kept in all")
+    last: dict[str, Any] = Field(description="the last value of each key, over all lines")
 
 
 class Output(BaseModel):

@@ -37,12 +37,16 @@ def service_config(data: Path) -> Config:
     c.JobRunner.jobs_dir = str(data / "jobs")
     c.JobRunner.backend_class = FakeBackend
     c.JobRunner.metrics_interval = 0.05
+    c.JobRunner.max_metric_lines = 300
     c.GpuSettings.inventory_class = "spawner.gpu.StaticGpuInventory"
     c.StaticGpuInventory.devices = ["fake-gpu-0"]
     c.Catalog.machines = DEFAULT_MACHINES + [
         {"slug": "cpu-tiny", "display_name": "CPU tiny", "cpu": 0.5, "memory": "256Mi"}
     ]
     c.Catalog.environments = DEFAULT_ENVIRONMENTS
+    # Small caps, so the tests can reach them.
+    c.RequestLimits.json_bytes = 1024**2
+    c.RequestLimits.pack_bytes = 4 * 1024**2
     return c
 
 

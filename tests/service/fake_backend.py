@@ -1,8 +1,9 @@
 """A runner backend for the fast tier: containers are threads that act out their command.
 
 A job's command says what its "container" does, so tests read like the job they stand for:
-``exit N`` ends with code N, ``sleep`` runs until stopped, ``oom`` dies out of memory, and
-anything else prints itself and writes ``/output/out.txt``. GPUs are taken from the
+``exit N`` ends with code N, ``sleep`` runs until stopped, ``oom`` dies out of memory,
+``metrics N`` prints N more metric lines, and anything else prints itself and writes
+``/output/out.txt``. GPUs are taken from the
 ``floe.gpus`` label of running fake containers, as the Docker backend reads real ones.
 """
 
@@ -79,6 +80,10 @@ class FakeBackend(RunnerBackend):
             code = 143
         elif command == "oom":
             code, oom = 137, True
+        elif command.startswith("metrics "):
+            with open(log, "a") as out:
+                for step in range(2, int(command.split()[1]) + 2):
+                    out.write(f'{{"step": {step}, "__proto__": {step}, "constructor": 1}}\n')
         else:
             (container.source("/output") / "out.txt").write_text(command)
         container.state = {"Running": False, "ExitCode": code, "OOMKilled": oom}

@@ -8,7 +8,7 @@ function floeJobPage(cfg) {
   // JupyterHub accepts a cookie-authenticated fetch() only with the page's XSRF token.
   const get = (path) => fetch(cfg.api + path, { headers: { "X-XSRFToken": cfg.xsrf } });
   const logEl = document.getElementById("log");
-  const charts = {};
+  const charts = new Map();
   let finished = cfg.finished;
 
   function appendLog(text) {
@@ -47,20 +47,23 @@ function floeJobPage(cfg) {
   }
 
   async function refreshMetrics() {
-    const data = await (await get(`jobs/${cfg.id}/metrics`)).json();
-    const series = {};
-    data.metrics.forEach((m, i) => {
-      const x = typeof m.values.step === "number" ? m.values.step : i + 1;
+    // A few hundred points are all a chart can show; the service spreads them evenly.
+    const data = await (await get(`jobs/${cfg.id}/metrics?points=500`)).json();
+    // Maps, not objects: a metric may be named anything, "__proto__" or "constructor" too.
+    const series = new Map();
+    data.metrics.forEach((m) => {
+      const x = typeof m.values.step === "number" ? m.values.step : m.index;
       for (const [key, value] of Object.entries(m.values)) {
         if (key === "step" || typeof value !== "number") continue;
-        (series[key] ||= []).push({ x, y: value });
+        if (!series.has(key)) series.set(key, []);
+        series.get(key).push({ x, y: value });
       }
     });
-    document.getElementById("metrics-none").hidden = Object.keys(series).length > 0;
-    for (const [key, points] of Object.entries(series)) {
-      if (charts[key]) {
-        charts[key].data.datasets[0].data = points;
-        charts[key].update("none");
+    document.getElementById("metrics-none").hidden = series.size > 0;
+    for (const [key, points] of series) {
+      if (charts.has(key)) {
+        charts.get(key).data.datasets[0].data = points;
+        charts.get(key).update("none");
         continue;
       }
       const box = document.createElement("div");
@@ -69,7 +72,7 @@ function floeJobPage(cfg) {
       canvas.dataset.metric = key;
       box.appendChild(canvas);
       document.getElementById("charts").appendChild(box);
-      charts[key] = new Chart(canvas, {
+      charts.set(key, new Chart(canvas, {
         type: "line",
         data: { datasets: [{ label: key, data: points, borderColor: "#f37524", pointRadius: 2 }] },
         options: {
@@ -77,7 +80,7 @@ function floeJobPage(cfg) {
           parsing: false,
           scales: { x: { type: "linear", title: { display: true, text: "step" } } },
         },
-      });
+      }));
     }
   }
 

@@ -1,0 +1,97 @@
+"""No request makes the service hold, store or work on more than its limits allow."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+
+import pytest
+
+from dataset_mounter.tree import MAX_DEPTH, MAX_ENTRIES, MAX_PATH_BYTES
+
+
+def _chunks(data: bytes, size: int = 64 * 1024):
+    for start in range(0, len(data), size):
+        yield data[start : start + size]
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+def test_a_json_body_over_its_cap_is_413_and_nothing_is_made(service, chunked):
+    name, token = service.user("alice")
+    body = b'{"name": "big", "description": "' + b"x" * (2 * 1024**2) + b'"}'
+    data = _chunks(body) if chunked else body  # without a Content-Length, counted as it comes
+    resp = service.api("POST", "datasets", token, data=data)
+    assert resp.status_code == 413, resp.text
+    assert resp.json() == {"error": "the request body may be at most 1 MiB"}
+    assert resp.headers["Connection"] == "close"
+    assert service.api("GET", f"datasets/{name}/big", token).status_code == 404
+
+
+def test_a_body_is_read_only_once_the_caller_is_known(service):
+    resp = service.api("POST", "datasets", "not-a-token", data=b"{" * (2 * 1024**2))
+    assert resp.status_code == 401  # not 413: nobody's bytes are read before they are known
+
+
+def test_a_pack_over_its_cap_is_413_and_keeps_nothing(service):
+    _name, token = service.user("alice")
+    blob = b"y" * (1024**2)
+    pack = b"".join(b"%d\n" % len(blob) + blob for _ in range(5))
+    resp = service.api("POST", "blobs/pack", token, data=_chunks(pack))
+    assert resp.status_code == 413, resp.text
+    sha = hashlib.sha256(blob).hexdigest()
+    assert service.api("POST", "blobs/missing", token, json={"blobs": [sha]}).json() == {
+        "missing": [sha]
+    }
+
+
+@pytest.mark.parametrize(
+    ("path", "fragment"),
+    [
+        ("a/" * MAX_DEPTH + "f", "folders deep"),
+        ("x" * (MAX_PATH_BYTES + 1), "at most 4096 bytes"),
+        ("n" * 256, "at most 255 bytes"),
+    ],
+)
+def test_paths_are_bounded(service, path, fragment):
+    name, token = service.user("alice")
+    service.api("POST", "datasets", token, json={"name": "deep"})
+    entry = {"path": path, "sha256": "a" * 64, "size": 1}
+    resp = service.api("POST", f"datasets/{name}/deep/versions", token, json={"manifest": [entry]})
+    assert resp.status_code == 400 and fragment in resp.json()["error"], resp.text
+
+
+def test_deep_paths_cost_little(service):
+    name, token = service.user("alice")
+    service.api("POST", "datasets", token, json={"name": "deep"})
+    # 2,000 files 100 folders deep: once 3.3 s on the event loop.
+    manifest = [
+        {"path": "/".join(["a"] * 100) + f"/f{i}", "sha256": "a" * 64, "size": 1}
+        for i in range(2000)
+    ]
+    started = time.monotonic()
+    resp = service.api("POST", f"datasets/{name}/deep/versions", token, json={"manifest": manifest})
+    assert resp.status_code in (400, 409) and time.monotonic() - started < 3, resp.text[:200]
+
+
+def test_a_tree_holds_a_bounded_number_of_files():
+    from dataset_mounter.tree import Entry, Tree
+    from floe.core.errors import BadTree
+
+    entries = [Entry(f"f{i}", "a" * 64, 1) for i in range(MAX_ENTRIES + 1)]
+    with pytest.raises(BadTree, match="at most 1000000 files"):
+        Tree.from_entries(entries)
+
+
+def test_metric_lines_are_capped_and_spread_for_the_page(service):
+    from tests.service.helpers import submit, wait_for
+
+    _name, token = service.user("alice")
+    job = wait_for(service, token, submit(service, token, kind="command", command="metrics 1000"))
+    everything = service.api("GET", f"jobs/{job['id']}/metrics", token).json()
+    assert everything["count"] == 300 and len(everything["metrics"]) == 300  # the cap
+    assert everything["last"] == {"step": 300, "loss": 0.5, "__proto__": 300, "constructor": 1}
+    page = service.api("GET", f"jobs/{job['id']}/metrics?points=50", token).json()
+    indexes = [m["index"] for m in page["metrics"]]
+    assert len(indexes) == 50 and indexes[0] == 1 and indexes[-1] == 300
+    assert page["count"] == 300 and page["last"] == everything["last"]
+    assert "ran: metrics 1000" in service.api("GET", f"jobs/{job['id']}/logs", token).text
