@@ -119,9 +119,17 @@ def load_tree(db: Session, digest: str) -> Tree:
     return Tree.decode(row.manifest)
 
 
-def keep_folder(db: Session, store: BlobStore, folder: Path, holder: str) -> Tree:
-    """Store every file of ``folder`` the store lacks, held by ``holder``; save its tree."""
-    tree, sources = scan_folder(folder)
+def keep_folder(
+    db: Session,
+    store: BlobStore,
+    folder: Path,
+    holder: str,
+    skipped: list[tuple[str, str]] | None = None,
+) -> Tree:
+    """Store every file of ``folder`` the store lacks, held by ``holder``; save its tree.
+
+    With ``skipped``, what cannot be kept is left out and noted there (see ``scan``)."""
+    tree, sources = scan_folder(folder, skipped=skipped)
     for sha in missing_blobs(db, tree.blob_ids()):
         store.put_file(sha, Path(sources[sha]))
     record_blobs(db, {e.sha256: e.size for e in tree.entries}, holder)

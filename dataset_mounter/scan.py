@@ -17,7 +17,7 @@ from pathlib import Path
 from floe.core.errors import BadTree
 from floe.core.sizes import format_size
 
-from .tree import Entry, Tree, hash_file
+from .tree import MAX_DEPTH, Entry, Tree, check_path, hash_file
 
 # Files smaller than this are hashed in the calling thread, the rest on a pool.
 SMALL_FILE = 256 * 1024
@@ -65,8 +65,12 @@ class HashCache:
         self._db.commit()
 
 
-def list_files(root: Path) -> list[LocalFile]:
+def list_files(root: Path, skipped: list[tuple[str, str]] | None = None) -> list[LocalFile]:
     """Every file under ``root``; a symlink is followed only if it stays inside ``root``.
+
+    What cannot be kept (a link out of the folder, to a folder or to nothing, a name that is
+    not UTF-8 or not a tree path, folders deeper than a tree may be) is refused with
+    :class:`BadTree`, or, given ``skipped``, left out and noted there as ``(path, why)``.
 
     One ``scandir`` per folder and one ``stat`` per file (a folder of 100k files is listed
     in a fraction of a second, which ``os.walk`` plus ``relpath`` per file was not).
@@ -74,22 +78,41 @@ def list_files(root: Path) -> list[LocalFile]:
     root_dir = str(root.resolve())
     files: list[LocalFile] = []
 
-    def walk(folder: str, prefix: str) -> None:
+    def refuse(rel: str, why: str) -> None:
+        if skipped is None:
+            raise BadTree(f"{rel}: {why}")
+        skipped.append((rel, why))
+
+    def walk(folder: str, prefix: str, depth: int) -> None:
         with os.scandir(folder) as it:
             entries = sorted(it, key=lambda e: e.name)
         for entry in entries:
             rel = prefix + entry.name
+            try:
+                check_path(rel.encode("utf-8").decode())
+            except UnicodeEncodeError:
+                refuse(rel.encode("utf-8", "replace").decode(), "its name is not UTF-8")
+                continue
+            except BadTree as err:
+                refuse(rel, err.message.removeprefix(f"{rel!r}: "))
+                continue
             if entry.is_symlink():
                 target = os.path.realpath(entry.path)
                 if os.path.isdir(target):
-                    raise BadTree(
-                        f"{rel}: is a link to a folder; Floe uploads files, not folder links"
-                    )
+                    refuse(rel, "is a link to a folder; Floe keeps files, not folder links")
+                    continue
                 if not target.startswith(root_dir + os.sep):
-                    raise BadTree(f"{rel}: is a link to {target}, outside the uploaded folder")
+                    refuse(rel, f"is a link to {target}, outside the uploaded folder")
+                    continue
+                if not os.path.exists(target):
+                    refuse(rel, "is a link to nothing")
+                    continue
                 st = os.stat(entry.path)
             elif entry.is_dir(follow_symlinks=False):
-                walk(entry.path, rel + "/")
+                if depth >= MAX_DEPTH:
+                    refuse(rel + "/", f"is more than {MAX_DEPTH} folders deep")
+                    continue
+                walk(entry.path, rel + "/", depth + 1)
                 continue
             else:
                 st = entry.stat(follow_symlinks=False)
@@ -98,7 +121,7 @@ def list_files(root: Path) -> list[LocalFile]:
             key = (st.st_size, st.st_mtime_ns, st.st_ino)
             files.append(LocalFile(rel, entry.path, st.st_size, stat.S_IMODE(st.st_mode), key))
 
-    walk(root_dir, "")
+    walk(root_dir, "", 1)
     return files
 
 
@@ -108,13 +131,15 @@ def scan_folder(
     on_hashed: Callable[[int], None] | None = None,
     include: Callable[[str], bool] | None = None,
     max_bytes: int | None = None,
+    skipped: list[tuple[str, str]] | None = None,
 ) -> tuple[Tree, dict[str, str]]:
     """Return the folder's tree and, for each blob id, a local file holding it.
 
     ``include`` picks files by relative path before anything is read; a folder whose picked
-    files add up to more than ``max_bytes`` is refused before hashing.
+    files add up to more than ``max_bytes`` is refused before hashing. ``skipped``: see
+    :func:`list_files`.
     """
-    files = list_files(root)
+    files = list_files(root, skipped)
     if include is not None:
         files = [f for f in files if include(f.rel)]
     total = sum(f.size for f in files)

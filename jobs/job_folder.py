@@ -11,6 +11,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from floe.core.text import printable
+
 JOB_USER = (1000, 100)
 
 
@@ -39,6 +41,13 @@ class JobFolder:
         for path in (self.output, self.log, self.result_note):
             _give_to_job_user(path)
 
+    def note(self, lines: list[str]) -> None:
+        """Add Floe's own lines to the end of the job's log (after the job has ended)."""
+        if lines:
+            fd = os.open(self.log, os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW)
+            with os.fdopen(fd, "a") as log:
+                log.write("".join(f"[floe] {line}\n" for line in lines))
+
     def drop_output(self) -> None:
         """Once /output is kept as a tree, its files here are no longer needed."""
         shutil.rmtree(self.output, ignore_errors=True)
@@ -50,3 +59,16 @@ def _give_to_job_user(path: Path) -> None:
         os.chown(path, *JOB_USER)
     except PermissionError:
         os.chmod(path, 0o777 if path.is_dir() else 0o666)
+
+
+def skipped_lines(skipped: list[tuple[str, str]], most: int = 100) -> list[str]:
+    """What of /output was not kept, for the log: one line a file, the first ``most``."""
+    if not skipped:
+        return []
+    lines = [
+        f"not kept from /output: {printable(path)} ({printable(why)})"
+        for path, why in skipped[:most]
+    ]
+    if len(skipped) > most:
+        lines.append(f"… and {len(skipped) - most} more not kept from /output")
+    return lines

@@ -30,7 +30,7 @@ from spawner.gpu import GpuSettings
 
 from .backend import ContainerGone, ContainerInfo, DockerBackend, RunnerBackend
 from .job_container import job_container_spec
-from .job_folder import JobFolder
+from .job_folder import JobFolder, skipped_lines
 from .logs import parse_metrics, read_whole_lines
 from .outcomes import ending, start_failure
 from .records import set_state
@@ -295,9 +295,12 @@ class JobRunner(LoggingConfigurable):
             state, reason = ending(
                 container_state, job.stop_requested_by, folder.result_note, limit
             )
+            kept = False
             try:
-                tree = keep_folder(db, self.datasets.store, folder.output, job.owner)
-                job.output_tree = tree.digest
+                skipped: list[tuple[str, str]] = []
+                tree = keep_folder(db, self.datasets.store, folder.output, job.owner, skipped)
+                job.output_tree, kept = tree.digest, True
+                folder.note(skipped_lines(skipped))
             except Exception as err:
                 self.log.exception("job %s: keeping /output", job.full_name)
                 state = ERROR
@@ -310,7 +313,8 @@ class JobRunner(LoggingConfigurable):
             self._release(job)
             set_state(db, job, state, reason)
         self._remove_container(job_id)
-        folder.drop_output()
+        if kept:  # what could not be kept stays on this node, for the admin to look at
+            folder.drop_output()
 
     def _release(self, job: Job) -> None:
         self.gpus.release(f"job:{job.id}")

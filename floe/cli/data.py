@@ -9,6 +9,7 @@ from pathlib import Path
 from floe.client.api import FloeClient, FloeError
 from floe.client.transfer import download_version, upload_folder
 from floe.core.refs import DatasetRef
+from floe.core.text import printable
 
 from .login import whoami
 from .markers import DATA_FILE, dataset_here, job_ref, mark
@@ -68,7 +69,7 @@ def cmd_versions(client: FloeClient, args: argparse.Namespace) -> int:
     for v in dataset["versions"]:
         print(
             f"{full_name}:{v['number']:<4} {v['file_count']:>8} files {v['size']:>14} B  "
-            f"{v['created'][:19]}  {v['created_by']}  {v['message']}"
+            f"{v['created'][:19]}  {v['created_by']}  {printable(v['message'])}"
         )
     return 0
 

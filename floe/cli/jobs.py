@@ -16,6 +16,7 @@ from floe.client.api import FloeClient, job_path
 from floe.client.transfer import download_output, submit_with_code
 from floe.core.refs import check_project_name
 from floe.core.sizes import format_size
+from floe.core.text import printable
 
 from .markers import PROJECT_FILE, job_ref, mark, project_here
 from .verbs import UsageError, verb
@@ -78,7 +79,7 @@ def follow(client: FloeClient, job: dict) -> int:
     job = client.job(job["id"])
     if job["state"] == "complete":
         return 0
-    print(f"floe: {job['name']} {job['state']}: {job['reason']}", file=sys.stderr)
+    print(f"floe: {job['name']} {job['state']}: {printable(job['reason'])}", file=sys.stderr)
     return job["exit_code"] if job["exit_code"] else 1
 
 
@@ -112,15 +113,15 @@ def cmd_status(client: FloeClient, args: argparse.Namespace) -> int:
             print(json.dumps(job, indent=2))
             return 0
         what = job["notebook"] or job["command"]
-        print(f"{job['name']}  {job['state']}  {job['reason']}".rstrip())
-        print(f"  {job['kind']}: {what}")
+        print(f"{job['name']}  {job['state']}  {printable(job['reason'])}".rstrip())
+        print(f"  {job['kind']}: {printable(what)}")
         print(f"  {job['environment']} on {job['machine']}  image {job['image_digest'] or '-'}")
         for d in job["datasets"]:
             print(f"  input {d['source']} at {d['target']}")
         if job["parameters"]:
             print(f"  parameters {json.dumps(job['parameters'])}")
         for event in job["events"]:
-            print(f"  {event['time'][:19]}  {event['state']:9} {event['reason']}")
+            print(f"  {event['time'][:19]}  {event['state']:9} {printable(event['reason'])}")
         return 0
     project = None if args.all else project_here()
     jobs = client.jobs(project=project, state=args.state, limit=args.limit)
@@ -129,7 +130,8 @@ def cmd_status(client: FloeClient, args: argparse.Namespace) -> int:
         return 0
     for job in jobs:
         what = (job["notebook"] or job["command"] or "")[:40]
-        print(f"{job['name']:30} {job['state']:9} {job['created'][:19]}  {what}  {job['message']}")
+        line = f"{job['name']:30} {job['state']:9} {job['created'][:19]}  {what}  {job['message']}"
+        print(printable(line))
     return 0
 
 
@@ -143,7 +145,7 @@ def cmd_logs(client: FloeClient, args: argparse.Namespace) -> int:
 
 def cmd_stop(client: FloeClient, args: argparse.Namespace) -> int:
     job = client.json("POST", job_path(client.job(job_ref(args.job))["id"], "stop"))
-    print(f"{job['name']}  {job['state']}  {job['reason']}".rstrip())
+    print(f"{job['name']}  {job['state']}  {printable(job['reason'])}".rstrip())
     return 0
 
 
@@ -165,7 +167,7 @@ def cmd_output(client: FloeClient, args: argparse.Namespace) -> int:
         print(json.dumps(output, indent=2))
         return 0
     for f in output["files"]:
-        print(f"{format_size(f['size']):>10}  {f['path']}")
+        print(f"{format_size(f['size']):>10}  {printable(f['path'])}")
     print(f"{output['file_count']} files, {format_size(output['size'])}: mount as {output['name']}")
     return 0
 

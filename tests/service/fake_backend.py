@@ -9,6 +9,7 @@ A job's command says what its "container" does, so tests read like the job they 
 
 from __future__ import annotations
 
+import os
 import threading
 import uuid
 from dataclasses import dataclass, field
@@ -80,6 +81,20 @@ class FakeBackend(RunnerBackend):
             code = 143
         elif command == "oom":
             code, oom = 137, True
+        elif command == "odd output":
+            out = container.source("/output")
+            (out / "good.txt").write_text("kept")
+            (out / "sub").mkdir()
+            os.symlink("/etc/passwd", out / "absolute-link")
+            os.symlink("nothing-here", out / "dangling")
+            os.symlink("sub", out / "folder-link")
+            (out / "back\\slash").write_text("x")
+            (out / "esc\x1b[2Jape").write_text("x")
+            deep = out
+            for _ in range(200):
+                deep = deep / "d"
+            deep.mkdir(parents=True)
+            (deep / "deep.txt").write_text("x")
         elif command.startswith("metrics "):
             with open(log, "a") as out:
                 for step in range(2, int(command.split()[1]) + 2):

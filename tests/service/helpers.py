@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import subprocess
 import time
+from types import SimpleNamespace
 
+from tests.floe_cli import floe
 from tests.notebooks import notebook
 
 
@@ -48,3 +51,9 @@ def wait_for(service, token: str, job: dict, states=("complete", "error", "stopp
             return model
         time.sleep(0.02)
     raise TimeoutError(f"{job['name']} never reached {states}: {model}")
+
+
+def floe_fast(service, token: str, *args: str) -> subprocess.CompletedProcess:
+    """The installed ``floe`` command against the in-process service (no hub: verbs that ask
+    the hub who you are do not work here)."""
+    return floe(SimpleNamespace(url=service.url), token, *args)
