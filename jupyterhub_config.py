@@ -5,12 +5,13 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from hub_config.configure import configure, refuse_unsupported  # noqa: E402
+from hub_config.configure import configure, finish  # noqa: E402
 
 settings = configure(c)
 
 if settings.local_config_file.exists():
     load_subconfig(str(settings.local_config_file))
 
-# A setting Floe cannot honour (or has renamed) stops the hub here, named, not ignored.
-refuse_unsupported(c)
+# Floe's admin account made a Floe admin (with Floe's login only), and a setting Floe cannot
+# honour (or has renamed) stops the hub here, named, not ignored.
+finish(c)

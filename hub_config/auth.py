@@ -22,25 +22,25 @@ from .settings import Settings, secret_file
 
 
 def admin_password(settings: Settings) -> str:
-    """``FLOE_ADMIN_PASSWORD``, or the password generated once and kept in the data dir."""
+    """The admin account's first password: ``FLOE_ADMIN_PASSWORD``, or one generated once
+    and kept in the data dir (mode 0600). Never printed: the log says where it is."""
     from_env = os.environ.get("FLOE_ADMIN_PASSWORD")
     if from_env:
         return from_env
     path = settings.data_dir / "admin-password"
-    password, made = secret_file(path, lambda: secrets.token_urlsafe(18))
-    if made:
-        print(f"\n  Floe admin login: admin / {password}\n  (saved in {path}, mode 0600)\n")
-    else:
-        print(f"\n  Floe admin login: admin, password in {path}\n")
+    password, _made = secret_file(path, lambda: secrets.token_urlsafe(18))
+    print(f"\n  Floe admin login: admin; its first password is in {path}\n")
     return password
 
 
 def configure_auth(c: object, settings: Settings) -> None:
     c.JupyterHub.authenticator_class = FloeAuthenticator
-    c.Authenticator.admin_users = {"admin"}
+    # Set on Floe's authenticator only: a deployer who switches to OAuth (above) gets
+    # neither "everyone may log in" nor an admin named by a login anyone could own there.
+    c.FloeAuthenticator.admin_users = {"admin"}
     c.FloeAuthenticator.admin_password = admin_password(settings)
     # Approval by an admin is the gate; everyone approved may log in.
-    c.Authenticator.allow_all = True
+    c.FloeAuthenticator.allow_all = True
     c.NativeAuthenticator.open_signup = False
     c.NativeAuthenticator.minimum_password_length = 8
     c.NativeAuthenticator.check_common_password = True

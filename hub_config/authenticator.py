@@ -47,8 +47,9 @@ class FloeAuthenticator(NativeAuthenticator):
         "",
         config=True,
         help="""
-        Password of the admin account. Set at every start, so changing it here resets it.
-        ``make run`` takes it from FLOE_ADMIN_PASSWORD or generates one in the data dir.
+        First password of the admin account, used when the account is created (the first
+        start); change it afterwards at /hub/change-password. ``make run`` takes it from
+        FLOE_ADMIN_PASSWORD or generates one in the data dir.
         """,
     )
 
@@ -64,6 +65,8 @@ class FloeAuthenticator(NativeAuthenticator):
         ]
 
     def _ensure_admin_account(self) -> None:
+        """Create the admin account once; its password is then the admin's to change (a
+        restart never resets it, so a changed password stays changed)."""
         name = self.normalize_username(self.admin_username)
         info = UserInfo.find(self.db, name)
         if info is None:
@@ -73,9 +76,6 @@ class FloeAuthenticator(NativeAuthenticator):
                     f"least {self.minimum_password_length} characters and not a common one"
                 )
             self.log.info("Created the admin account %r", name)
-        elif not info.is_valid_password(self.admin_password):
-            self.change_password(name, self.admin_password)
-            self.log.info("Reset the password of the admin account %r", name)
         info = UserInfo.find(self.db, name)
         if not info.is_authorized:
             info.is_authorized = True

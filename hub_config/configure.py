@@ -9,9 +9,10 @@ from floe.db.migrations import upgrade_database
 from spawner.docker_settings import unsupported_settings
 
 from .auth import configure_auth
+from .authenticator import FloeAuthenticator
 from .hub import configure_hub
 from .network import ensure_network
-from .services import configure_services
+from .services import FLOE_ADMIN_ROLE, configure_services
 from .settings import Settings, read_settings, renamed_settings
 from .workspaces import configure_workspaces
 
@@ -29,6 +30,15 @@ def configure(c: object) -> Settings:
     configure_workspaces(c, settings, gateway)
     configure_services(c, settings, gateway)
     return settings
+
+
+def finish(c: Config) -> None:
+    """After the deployer's own file: Floe's admin account is a Floe admin while Floe's login
+    is used (never a same-named login of another provider); then refuse what is unsupported."""
+    if c.JupyterHub.authenticator_class is FloeAuthenticator:
+        role = next(r for r in c.JupyterHub.load_roles if r["name"] == FLOE_ADMIN_ROLE)
+        role["users"] = sorted({*role["users"], *c.FloeAuthenticator.admin_users})
+    refuse_unsupported(c)
 
 
 def refuse_unsupported(c: Config) -> None:

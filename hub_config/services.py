@@ -5,12 +5,21 @@ from __future__ import annotations
 import os
 import sys
 
+from floe.core.access import ADMIN_SCOPE
+
 from .settings import Settings
+
+FLOE_ADMIN_ROLE = "floe-admin"
+
+# The hub's own secrets: no other process gets them.
+HUB_ONLY = ("FLOE_ADMIN_PASSWORD",)
 
 
 def _service_environment(settings: Settings) -> dict[str, str]:
     """What the floe service needs to find the same data: FLOE_* and AWS_* settings."""
-    env = {k: v for k, v in os.environ.items() if k.startswith(("FLOE_", "AWS_"))}
+    env = {
+        k: v for k, v in os.environ.items() if k.startswith(("FLOE_", "AWS_")) and k not in HUB_ONLY
+    }
     env["FLOE_DATA_DIR"] = str(settings.data_dir)
     env["FLOE_PORT"] = str(settings.port)
     return env
@@ -32,11 +41,18 @@ def configure_services(c: object, settings: Settings, gateway: str = "127.0.0.1"
             "environment": _service_environment(settings),
             "oauth_no_confirm": True,
             "display": True,
+            # A hub admin's login to the pages carries Floe's admin scope; nobody else's can.
+            "oauth_client_allowed_scopes": [ADMIN_SCOPE],
         }
     ]
     roles: list[dict] = [
         # Every user may call the floe service; what they may do there it decides itself.
         {"name": "user", "scopes": ["self", "access:services!service=floe"]},
+        # Floe admins see everyone's datasets and jobs through their own tokens and logins;
+        # the tokens of their workspaces and jobs (server_token_scopes) do not carry the scope.
+        # With Floe's own login its admin account is one (hub_config.configure.finish); more
+        # are named in jupyterhub_config.local.py. Nobody is one by default with OAuth.
+        {"name": FLOE_ADMIN_ROLE, "scopes": [ADMIN_SCOPE], "users": []},
     ]
     if settings.idle_timeout > 0:
         # Stops workspaces nobody has used for FLOE_IDLE_TIMEOUT seconds (0 turns it off).
@@ -58,5 +74,8 @@ def configure_services(c: object, settings: Settings, gateway: str = "127.0.0.1"
                 "services": ["idle-culler"],
             }
         )
+    c.JupyterHub.custom_scopes = {
+        ADMIN_SCOPE: {"description": "See and act on every user's datasets, jobs and outputs."}
+    }
     c.JupyterHub.services = services
     c.JupyterHub.load_roles = roles

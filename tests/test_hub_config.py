@@ -64,3 +64,54 @@ def test_the_data_dir_is_made_private_at_every_start(tmp_path, monkeypatch):
     monkeypatch.setenv("FLOE_DATA_DIR", str(data))
     assert read_settings().data_dir == data
     assert stat.S_IMODE(data.stat().st_mode) == 0o700
+
+
+def test_floe_admin_is_a_scope_of_hub_admins_own_tokens_not_of_their_workspaces(tmp_path):
+    from floe.core.access import ADMIN_SCOPE
+    from hub_config.auth import configure_auth
+    from hub_config.configure import finish
+
+    c = Config()
+    configure_auth(c, _settings(tmp_path, 0))
+    configure_services(c, _settings(tmp_path, 0))
+    finish(c)
+    role = next(r for r in c.JupyterHub.load_roles if r["name"] == "floe-admin")
+    assert role == {"name": "floe-admin", "scopes": [ADMIN_SCOPE], "users": ["admin"]}
+    assert ADMIN_SCOPE in c.JupyterHub.custom_scopes
+    floe = next(s for s in c.JupyterHub.services if s["name"] == "floe")
+    assert floe["oauth_client_allowed_scopes"] == [ADMIN_SCOPE]
+
+
+def test_the_admin_password_reaches_no_other_process(tmp_path, monkeypatch):
+    monkeypatch.setenv("FLOE_ADMIN_PASSWORD", "hunter2hunter2hunter2hunter2hunter2")
+    monkeypatch.setenv("FLOE_BLOB_STORE", "local")
+    c = Config()
+    configure_services(c, _settings(tmp_path, 0))
+    floe = next(s for s in c.JupyterHub.services if s["name"] == "floe")
+    assert "FLOE_ADMIN_PASSWORD" not in floe["environment"]
+    assert floe["environment"]["FLOE_BLOB_STORE"] == "local"
+
+
+def test_switching_to_oauth_as_documented_lets_nobody_in_by_default(tmp_path, monkeypatch, capsys):
+    from oauthenticator.github import GitHubOAuthenticator
+
+    from hub_config.auth import configure_auth
+    from hub_config.configure import finish
+
+    monkeypatch.setenv("FLOE_ADMIN_PASSWORD", "x" * 32)
+    c = Config()
+    configure_auth(c, _settings(tmp_path, 0))
+    configure_services(c, _settings(tmp_path, 0))
+    # The example in hub_config/auth.py, as a deployer's jupyterhub_config.local.py has it.
+    c.JupyterHub.authenticator_class = "github"
+    c.GitHubOAuthenticator.client_id = "id"
+    c.GitHubOAuthenticator.client_secret = "secret"
+    c.GitHubOAuthenticator.allowed_organizations = {"myorg"}
+    finish(c)
+    github = GitHubOAuthenticator(config=c)
+    assert github.allow_all is False
+    # Whoever owns the GitHub login "admin" is no hub admin and no Floe admin here.
+    assert github.admin_users == set()
+    role = next(r for r in c.JupyterHub.load_roles if r["name"] == "floe-admin")
+    assert role["users"] == []
+    assert "x" * 32 not in capsys.readouterr().out

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import html
 import json
+import re
+import secrets
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -254,14 +256,32 @@ def test_spawn_page_shows_environments_and_machines(hub):
     assert "1 of 1 GPUs free." in page.text
 
 
-def test_workspace_keeps_running_across_a_hub_restart(hub, new_user):
+def _change_admin_password(hub, old: str, new: str) -> None:
+    session = hub.login_session("admin", old)
+    page = session.get(f"{hub.url}/hub/change-password", timeout=30)
+    xsrf = re.search(r'name="_xsrf" value="([^"]+)"', page.text).group(1)
+    form = {"_xsrf": xsrf, "old_password": old, "new_password": new}
+    resp = session.post(
+        f"{hub.url}/hub/change-password", data={**form, "new_password_confirmation": new}
+    )
+    assert "changed successfully" in resp.text, resp.text[-500:]
+
+
+def test_workspace_and_a_changed_admin_password_survive_a_hub_restart(hub, new_user):
     name = new_user("steady")
     assert hub.spawn(name, {"machine": "cpu-small"}).status_code in (201, 202)
     before = _container(hub, name).id
+    changed = secrets.token_urlsafe(16)
+    _change_admin_password(hub, hub.admin_password, changed)
 
     hub.stop()
     assert _container(hub, name).status == "running"
     hub.start()
+
+    # FLOE_ADMIN_PASSWORD made the account once; the restart did not bring it back.
+    with pytest.raises(RuntimeError, match="login as admin failed"):
+        hub.login_session("admin", hub.admin_password)
+    _change_admin_password(hub, changed, hub.admin_password)
 
     model = hub.api("GET", f"/users/{name}").json()
     assert model["servers"][""]["ready"]

@@ -10,6 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+# What makes a hub admin a Floe admin in the floe service: a scope their own tokens and logins
+# carry, and the tokens inside their workspaces and jobs do not (a notebook can read those).
+ADMIN_SCOPE = "custom:floe:admin"
+
 
 @dataclass(frozen=True)
 class Caller:
@@ -17,6 +21,12 @@ class Caller:
 
     name: str
     admin: bool = False
+
+    @classmethod
+    def from_hub(cls, model: dict) -> Caller:
+        """The caller a hub user model names: a Floe admin by the scope their token carries
+        (the hub's admin flag alone is not enough: every token of theirs has it)."""
+        return cls(name=model["name"], admin=ADMIN_SCOPE in (model.get("scopes") or ()))
 
 
 class Owned(Protocol):

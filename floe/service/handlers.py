@@ -80,8 +80,7 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
 
     @property
     def caller(self) -> Caller:
-        model = self.current_user
-        return Caller(name=model["name"], admin=bool(model.get("admin")))
+        return Caller.from_hub(self.current_user)
 
     @property
     def prefix(self) -> str:
@@ -118,7 +117,6 @@ def parse_json(body: bytes) -> Any:
         raise InvalidRequest(f"the request body is not JSON Floe can keep: {err}") from None
 
 
-BODY_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 # Bodies larger than this are parsed and checked on a worker thread, off the event loop.
 PARSE_ON_LOOP_BYTES = 256 * 1024
 
@@ -188,10 +186,11 @@ class APIHandler(BaseHandler):
         return await IOLoop.current().run_in_executor(None, _check_body, data, model)
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
-        if self.request.method in BODY_METHODS:
-            # The body may be unread (refused before it arrived): tornado then closes the
-            # connection after answering. Say so, or the hub's proxy sends the next request,
-            # maybe someone else's, down the closing connection and that one fails with a 503.
+        body = getattr(self.request, "_body_future", None)  # tornado's, when bodies stream
+        if body is not None and not body.done():
+            # Answered before the request was read to its end (refused, or a method tornado
+            # does not serve): tornado then closes the connection. Say so, or the hub's proxy
+            # sends the next request, maybe someone else's, down it and that one gets a 503.
             self.set_header("Connection", "close")
         super().write_error(status_code, **kwargs)
 

@@ -11,6 +11,8 @@ from urllib.parse import urlsplit
 
 from jupyterhub.services.auth import HubOAuth
 
+from floe.core.access import ADMIN_SCOPE
+
 SERVICE_SCOPE = "access:services!service=floe"
 
 
@@ -29,8 +31,11 @@ class FakeHubAuth(HubOAuth):
         )
         self.users: dict[str, dict] = {}
 
-    def add_user(self, name: str, *, admin: bool = False, scopes: tuple = (SERVICE_SCOPE,)) -> str:
-        """A token of a new hub user ``name``."""
+    def add_user(self, name: str, *, admin: bool = False, scopes: tuple | None = None) -> str:
+        """A token of a new hub user ``name``; an admin's carries Floe's admin scope unless
+        ``scopes`` says otherwise (as a token made inside their workspace would)."""
+        if scopes is None:
+            scopes = (SERVICE_SCOPE, ADMIN_SCOPE) if admin else (SERVICE_SCOPE,)
         token = secrets.token_hex(16)
         self.users[token] = {"kind": "user", "name": name, "admin": admin, "scopes": list(scopes)}
         return token

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tests.service.fake_hub import SERVICE_SCOPE
 from tests.service.helpers import make_dataset, submit, wait_for
 
 
@@ -110,3 +111,13 @@ def test_a_token_without_the_service_scope_is_refused(service):
     token = service.hub.add_user("scopeless", scopes=())
     resp = service.api("GET", "datasets", token)
     assert resp.status_code == 401 and "Authorization: token" in resp.json()["error"]
+
+
+def test_an_admins_workspace_token_is_no_floe_admin(service):
+    alice, alice_token = service.user("alice")
+    make_dataset(service, alice_token, "private", {"x": b"1"})
+    # What an admin's workspace or job holds: the admin flag, but not Floe's admin scope.
+    token = service.hub.add_user("root-workspace", admin=True, scopes=(SERVICE_SCOPE,))
+    assert service.api("GET", f"datasets/{alice}/private", token).status_code == 404
+    assert alice not in {d["owner"] for d in service.api("GET", "datasets", token).json()}
+    assert service.api("GET", "blobs/stats", token).status_code == 403

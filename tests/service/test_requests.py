@@ -196,3 +196,17 @@ def test_a_log_read_from_past_its_end_is_empty(service, alice):
     ).json()
     resp = service.api("GET", f"jobs/{job['id']}/logs?offset=35184372088832", token)
     assert resp.status_code == 200 and resp.text == ""
+
+
+def test_an_answer_given_before_the_request_was_read_says_the_connection_closes(service, alice):
+    import socket
+
+    host, port = service.url.removeprefix("http://").split(":")
+    for request in (
+        f"TRACE /services/floe/api/datasets HTTP/1.1\r\nHost: x\r\nAuthorization: token {alice[1]}",
+        "POST /services/floe/api/blobs/pack HTTP/1.1\r\nHost: x\r\nContent-Length: 5",
+    ):
+        with socket.create_connection((host, int(port)), timeout=10) as sock:
+            sock.sendall(request.encode() + b"\r\n\r\n")
+            answer = sock.recv(65536).decode()
+        assert answer.split()[1] in ("405", "401") and "Connection: close" in answer, answer
