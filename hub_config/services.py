@@ -53,6 +53,9 @@ def configure_services(c: object, settings: Settings, gateway: str = "127.0.0.1"
         # With Floe's own login its admin account is one (hub_config.configure.finish); more
         # are named in jupyterhub_config.local.py. Nobody is one by default with OAuth.
         {"name": FLOE_ADMIN_ROLE, "scopes": [ADMIN_SCOPE], "users": []},
+        # The service reads when each user was made, so a name deleted and made again
+        # starts with nothing of the earlier user's (floe/db/accounts.py).
+        {"name": "floe-service", "scopes": ["read:users"], "services": ["floe"]},
     ]
     if settings.idle_timeout > 0:
         # Stops workspaces nobody has used for FLOE_IDLE_TIMEOUT seconds (0 turns it off).

@@ -23,6 +23,7 @@ from dataset_mounter.settings import DatasetSettings
 from dataset_mounter.tree import Entry, Tree, check_path
 from floe.core.access import Caller
 from floe.core.errors import Conflict, FloeUserError, GpuUnavailable, InvalidRequest
+from floe.core.refs import check_project_name
 from floe.db.models import COMPLETE, QUEUED, Job
 from spawner.catalog import Catalog, Environment, Machine
 from spawner.options import parse_user_options
@@ -58,7 +59,7 @@ def submit_job(db: Session, caller: Caller, body: dict, ctx: JobContext) -> Job:
     """Check ``body``, keep its code (and, for snapshots, its output) and queue the job."""
     kind = body.get("kind") or "notebook"
     with checking("project"):
-        project = project_for(db, caller, body.get("project"))
+        project_name = check_project_name(body.get("project"))
     environment = _environment(ctx.catalog, body.get("environment"))
     machine = _machine(ctx.catalog, body.get("machine"), ctx.gpu_total, kind)
     datasets = _datasets(db, caller, body.get("datasets") or [], ctx)
@@ -95,9 +96,10 @@ def submit_job(db: Session, caller: Caller, body: dict, ctx: JobContext) -> Job:
         message=message,
     )
     # The trees first: a submit that loses the race for a job number rolls back what is
-    # pending, and a job must never point at a tree that was rolled back with it.
+    # pending, and a job must never point at a tree that was rolled back with it. The
+    # project is made only now, so a refused submit leaves no empty project behind.
     db.commit()
-    add_job(db, job, project)
+    add_job(db, job, project_for(db, caller, project_name))
     if kind == "snapshot":
         set_state(db, job, COMPLETE, "saved from a workspace")
     else:

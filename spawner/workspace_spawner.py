@@ -15,6 +15,7 @@ from typing import ClassVar
 
 import docker
 from dockerspawner import DockerSpawner
+from jupyterhub.utils import isoformat
 from tornado import web
 from traitlets import Float, Instance, Integer, Unicode, default
 
@@ -22,6 +23,7 @@ from dataset_mounter.mounts import ResolvedMount, plan_mounts
 from dataset_mounter.settings import DatasetSettings
 from floe.core.access import Caller
 from floe.core.errors import FloeUserError, GpuUnavailable
+from floe.db.accounts import claim_name
 from floe.db.database import FloeDatabase
 
 from .catalog import Catalog
@@ -225,6 +227,7 @@ class WorkspaceSpawner(DockerSpawner):
 
         def plan() -> list[ResolvedMount]:
             with self.database.sessions() as db:
+                claim_name(db, self.user.name, isoformat(self.user.created))
                 return plan_mounts(
                     db,
                     self._caller,

@@ -82,6 +82,16 @@ class Blob(Base):
     size: Mapped[int] = mapped_column(BigInteger)
 
 
+class Account(Base):
+    """A hub user name as Floe knows it: who it belongs to, told apart by when the hub made
+    them. A user deleted from the hub and made again starts with nothing of the old one's."""
+
+    __tablename__ = "accounts"
+
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    created: Mapped[str] = mapped_column(String(64))
+
+
 class BlobHolder(Base):
     """Who has shown they hold a blob's bytes: sent them, or had them kept from their job.
 

@@ -81,6 +81,7 @@ def make_app(
         # requests and skips it for API tokens, as JupyterHub's own servers do.
         xsrf_cookies=False,
         blob_stats={"received_bytes": 0, "received_blobs": 0},
+        accounts={},  # name -> (hub creation time, when last seen): see handlers.claim_account
     )
 
 

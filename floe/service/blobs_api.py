@@ -39,8 +39,8 @@ class SpooledUploadHandler(APIHandler):
 
     hash_body = True
 
-    def prepare(self) -> None:
-        super().prepare()
+    async def prepare(self) -> None:
+        await super().prepare()
         self._spool = Spool(self.datasets.cache_path / "spool", hashed=self.hash_body)
 
     async def data_received(self, chunk: bytes) -> None:

@@ -9,10 +9,12 @@ API answers ``{"error": "…"}`` as JSON; pages answer a small HTML page with th
 from __future__ import annotations
 
 import json
+import time
 from functools import cache
 from typing import Any
 
 from jupyterhub.services.auth import HubOAuth, HubOAuthenticated
+from jupyterhub.utils import url_path_join
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from sqlalchemy.orm import Session, sessionmaker
 from tornado import web
@@ -24,12 +26,15 @@ from floe.core.access import Caller
 from floe.core.errors import FloeUserError, InvalidRequest, NotFound, TooLarge, Unauthorized
 from floe.core.jsonvalues import NotKeepable, loads_keepable
 from floe.core.sizes import format_size
+from floe.db.accounts import claim_name
 
 from .limits import RequestLimits
 from .rendering import render
 from .validation import invalid_request
 
 LOGIN_HINT = "log in, or send 'Authorization: token <hub API token>'"
+# How long a user's hub creation time, once asked for, is trusted before asking again.
+ACCOUNT_RECHECK_S = 60
 
 
 @cache
@@ -77,6 +82,31 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
     def on_finish(self) -> None:
         if hasattr(self, "_db"):
             self._db.close()
+
+    async def claim_account(self) -> None:
+        """What Floe keeps under this name is this hub user's (``floe.db.accounts``)."""
+        model = self.current_user
+        if not model or model.get("kind", "user") != "user":
+            return
+        name, seen = model["name"], self.settings["accounts"]
+        created = model.get("created")
+        if created is None:  # a token that may not read it (a workspace's): ask the hub
+            known = seen.get(name)
+            if known and time.monotonic() - known[1] < ACCOUNT_RECHECK_S:
+                return
+            user = await self.hub_auth._api_request(
+                "GET", url_path_join(self.hub_auth.api_url, "users", name), allow_403=True
+            )
+            created = (user or {}).get("created")
+            if created is None:
+                return
+        if seen.get(name, (None,))[0] != created:
+            await IOLoop.current().run_in_executor(None, self._claim, name, created)
+        seen[name] = (created, time.monotonic())
+
+    def _claim(self, name: str, created: str) -> None:
+        with self.sessions() as db:
+            claim_name(db, name, created)
 
     @property
     def caller(self) -> Caller:
@@ -139,10 +169,11 @@ class APIHandler(BaseHandler):
     (``RequestLimits``): past it the answer is 413 before the rest arrives.
     """
 
-    def prepare(self) -> None:
+    async def prepare(self) -> None:
         self._received = bytearray()
         self._over_limit = False
         self.authenticate()
+        await self.claim_account()
         # A body over its limit is read and dropped, then answered 413: answering before it
         # is read would cut the sender off mid-send, with no answer at all. Past twice the
         # limit the connection is closed instead.
@@ -218,6 +249,10 @@ class PageHandler(BaseHandler):
     """An HTML page; errors are pages too."""
 
     html_errors = True
+
+    async def prepare(self) -> None:
+        if self.current_user is not None:
+            await self.claim_account()
 
     def render_page(self, name: str, **context: object) -> None:
         self.finish(

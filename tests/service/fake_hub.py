@@ -29,7 +29,8 @@ class FakeHubAuth(HubOAuth):
             cache_max_age=0,
             **kwargs,
         )
-        self.users: dict[str, dict] = {}
+        self.users: dict[str, dict] = {}  # token -> user model
+        self.made = 0
 
     def add_user(self, name: str, *, admin: bool = False, scopes: tuple | None = None) -> str:
         """A token of a new hub user ``name``; an admin's carries Floe's admin scope unless
@@ -37,10 +38,29 @@ class FakeHubAuth(HubOAuth):
         if scopes is None:
             scopes = (SERVICE_SCOPE, ADMIN_SCOPE) if admin else (SERVICE_SCOPE,)
         token = secrets.token_hex(16)
-        self.users[token] = {"kind": "user", "name": name, "admin": admin, "scopes": list(scopes)}
+        self.made += 1
+        created = f"2026-11-22T00:00:{self.made:02d}.{self.made:06d}Z"
+        self.users[token] = {
+            "kind": "user",
+            "name": name,
+            "admin": admin,
+            "scopes": list(scopes),
+            "created": created,
+        }
         return token
 
+    def remake_user(self, name: str) -> str:
+        """Delete ``name`` from the hub and make a new user of that name: a new token."""
+        for token, model in list(self.users.items()):
+            if model["name"] == name:
+                del self.users[token]
+        return self.add_user(name)
+
     async def _api_request(self, method: str, url: str, /, **kwargs: object) -> dict | None:
-        assert method == "GET" and urlsplit(url).path.endswith("/user"), url
-        token = kwargs["headers"]["Authorization"].removeprefix("token ")
-        return self.users.get(token)  # None: the hub answered 403 for an unknown token
+        path = urlsplit(url).path
+        assert method == "GET", url
+        if path.endswith("/user"):
+            token = kwargs["headers"]["Authorization"].removeprefix("token ")
+            return self.users.get(token)  # None: the hub answered 403 for an unknown token
+        name = path.rsplit("/", 1)[1]  # /users/<name>, as the service asks with its own token
+        return next((m for m in self.users.values() if m["name"] == name), None)

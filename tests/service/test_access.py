@@ -121,3 +121,21 @@ def test_an_admins_workspace_token_is_no_floe_admin(service):
     assert service.api("GET", f"datasets/{alice}/private", token).status_code == 404
     assert alice not in {d["owner"] for d in service.api("GET", "datasets", token).json()}
     assert service.api("GET", "blobs/stats", token).status_code == 403
+
+
+def test_a_name_deleted_and_made_again_starts_with_nothing(service):
+    alice, token = service.user("alice")
+    make_dataset(service, token, "private", {"x": b"old alice's"})
+    job = wait_for(service, token, submit(service, token, kind="command", command="x"))
+    # The hub deletes alice; later someone signs up as alice.
+    newcomer = service.hub.remake_user(alice)
+    assert alice not in {d["owner"] for d in service.api("GET", "datasets", newcomer).json()}
+    assert service.api("GET", f"datasets/{alice}/private", newcomer).status_code == 404
+    assert service.api("GET", f"jobs/{job['id']}", newcomer).status_code == 404
+    assert service.api("GET", "jobs", newcomer).json() == []
+    # The old user's things are still there, retired, for admins.
+    _admin, admin_token = service.user("root", admin=True)
+    owners = {d["owner"] for d in service.api("GET", "datasets", admin_token).json()}
+    assert any(o.startswith(f"{alice}~") for o in owners)
+    # The newcomer starts clean: the name is theirs to use again.
+    assert service.api("POST", "datasets", newcomer, json={"name": "private"}).status_code == 201

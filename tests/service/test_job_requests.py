@@ -159,3 +159,10 @@ def test_text_that_cannot_be_kept_is_refused_and_the_job_list_stays_readable(ser
         nested["b"] = nested = {}
     assert service.api("POST", "jobs", token, json=deep).status_code == 400
     assert service.api("GET", "jobs", token).status_code == 200
+
+
+def test_a_refused_submit_leaves_no_empty_project_behind(service):
+    _name, token = service.user("alice")
+    body = {"project": "never", "kind": "command", "command": "x", "machine": "huge"}
+    assert service.api("POST", "jobs", token, json=body).status_code == 400
+    assert service.api("GET", "projects", token).json() == []
