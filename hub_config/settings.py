@@ -83,6 +83,7 @@ RENAMED = {
     ("DatasetSettings", "db_url"): "c.FloeDatabase.url",
     ("JobRunner", "gpu_inventory_class"): "c.GpuSettings.inventory_class",
     ("WorkspaceSpawner", "gpu_inventory_class"): "c.GpuSettings.inventory_class",
+    ("JobRunner", "max_running"): "c.JobLimits.max_running",
 }
 
 

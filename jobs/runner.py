@@ -11,10 +11,11 @@ backend finds, so restarting the service loses no job, no log line and no output
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from traitlets import Float, Integer, Type, Unicode
 from traitlets.config import LoggingConfigurable
@@ -24,16 +25,19 @@ from dataset_mounter.mounts import MountPlan, materialize_mounts, materialize_tr
 from dataset_mounter.settings import DatasetSettings
 from floe.core.errors import GpuUnavailable
 from floe.core.sizes import format_size
-from floe.db.models import CREATED, ERROR, QUEUED, RUNNING, STARTING, STOPPED, Job, Metric
+from floe.db.models import CREATED, ERROR, QUEUED, RUNNING, STARTING, STOPPED, Job
 from spawner.catalog import Catalog
 from spawner.gpu import GpuSettings
 
 from .backend import ContainerGone, ContainerInfo, DockerBackend, RunnerBackend
 from .job_container import job_container_spec
 from .job_folder import JobFolder, skipped_lines
-from .logs import parse_metrics, read_whole_lines
+from .limits import JobLimits
 from .outcomes import ending, start_failure
+from .queue import Waiting, start_fairly
 from .records import set_state
+from .submit import JobContext
+from .watch import overdue, read_metrics
 
 
 class JobRunner(LoggingConfigurable):
@@ -51,22 +55,11 @@ class JobRunner(LoggingConfigurable):
     network = Unicode(
         "", config=True, help="Docker network for job containers (empty: Docker's default)."
     )
-    max_running = Integer(
-        16,
-        config=True,
-        help="Jobs that may run at once on this node; more wait in the 'queued' state.",
-    )
     stop_timeout = Integer(
         10, config=True, help="Seconds a stopped job gets to exit before it is killed."
     )
     metrics_interval = Float(
         0.25, config=True, help="Seconds between reads of running jobs' logs for metric lines."
-    )
-    max_metric_lines = Integer(
-        100_000,
-        config=True,
-        help="""Metric lines kept per job; later ones stay in the log but are not charted
-        (the job's page charts at most a few hundred points of them anyway).""",
     )
     python_flush_seconds = Float(
         0.5,
@@ -97,12 +90,17 @@ class JobRunner(LoggingConfigurable):
         self.datasets = datasets
         self.catalog = catalog
         self.backend = self.backend_class(parent=self)
+        self.limits = JobLimits(parent=self)
         self.gpus = GpuSettings(parent=self).allocator(scope=f"{self.instance}/")
         self._wake = threading.Condition()
         self._pool = ThreadPoolExecutor(8, thread_name_prefix="floe-job-start")
         self._watched: dict[int, threading.Lock] = {}
         self._watched_lock = threading.Lock()
         self._stopping = False
+
+    def job_context(self) -> JobContext:
+        """What submitting a job needs from the runner: its GPUs and the limits jobs run under."""
+        return JobContext(self.catalog, self.datasets, self.gpus.total, self.limits)
 
     # --- places --------------------------------------------------------------------------
 
@@ -128,7 +126,7 @@ class JobRunner(LoggingConfigurable):
         Path(self.jobs_dir).mkdir(parents=True, exist_ok=True)
         self.reconcile()
         threading.Thread(target=self._schedule_loop, name="floe-job-queue", daemon=True).start()
-        threading.Thread(target=self._metrics_loop, name="floe-job-metrics", daemon=True).start()
+        threading.Thread(target=self._watch_loop, name="floe-job-watch", daemon=True).start()
 
     def close(self) -> None:
         self._stopping = True
@@ -177,23 +175,35 @@ class JobRunner(LoggingConfigurable):
 
     def _start_what_fits(self) -> None:
         with self.sessions() as db:
-            active = db.query(Job).filter(Job.state.in_([STARTING, RUNNING])).count()
-            for job in db.scalars(select(Job).where(Job.state == QUEUED).order_by(Job.id)):
-                if active >= self.max_running:
-                    return
+            active = db.execute(
+                select(Job.owner, Job.machine).where(Job.state.in_([STARTING, RUNNING]))
+            ).all()
+            queued = {j.id: j for j in db.scalars(select(Job).where(Job.state == QUEUED))}
+            waiting = [Waiting(j.id, j.owner, j.machine) for j in queued.values()]
+
+            def start(candidate: Waiting) -> bool:
+                job = queued[candidate.id]
                 machine = self.catalog.machine_by_slug(job.machine)
                 if machine is not None and machine.gpus:
                     busy = self.backend.gpus_in_use(self.container_name(job.id))
                     try:
                         job.gpu_ids = self.gpus.claim(f"job:{job.id}", machine.gpus, busy)
                     except GpuUnavailable as err:
-                        reason = f"waiting for a GPU: {err.message}"
-                        if job.reason != reason:
-                            set_state(db, job, QUEUED, reason)
-                        continue
+                        self._say_why(db, job, f"waiting for a GPU: {err.message}")
+                        return False
                 set_state(db, job, STARTING)
-                active += 1
                 self._pool.submit(self._start_job, job.id)
+                return True
+
+            waits = start_fairly(waiting, [tuple(row) for row in active], self.limits.shares, start)
+            for job_id, why in waits.items():
+                self._say_why(db, queued[job_id], f"waiting: {why}")
+
+    @staticmethod
+    def _say_why(db: Session, job: Job, reason: str) -> None:
+        """A queued job's reason for waiting, noted once (not on every turn of the queue)."""
+        if job.reason != reason:
+            set_state(db, job, QUEUED, reason)
 
     # --- one job ---------------------------------------------------------------------------
 
@@ -336,9 +346,11 @@ class JobRunner(LoggingConfigurable):
             db.commit()
         self.backend.stop(self.container_name(job_id), timeout=self.stop_timeout)
 
-    # --- metrics ------------------------------------------------------------------------------
+    # --- while jobs run ------------------------------------------------------------------------
 
-    def _metrics_loop(self) -> None:
+    def _watch_loop(self) -> None:
+        """Read running jobs' metric lines; stop the ones past their maximum runtime."""
+        next_runtime_check = 0.0
         while not self._stopping:
             with self._watched_lock:
                 job_ids = list(self._watched)
@@ -347,22 +359,21 @@ class JobRunner(LoggingConfigurable):
                     self._read_metrics(job_id)
                 except Exception:
                     self.log.exception("job %s: reading metrics", job_id)
+            if time.monotonic() >= next_runtime_check:
+                next_runtime_check = time.monotonic() + 1
+                try:
+                    with self.sessions() as db:
+                        late = overdue(db)
+                    for job_id, why in late:
+                        self._pool.submit(self.stop, job_id, why)
+                except Exception:
+                    self.log.exception("stopping jobs past their maximum runtime")
             threading.Event().wait(self.metrics_interval)
 
     def _read_metrics(self, job_id: int) -> None:
         with self._watched_lock:
             lock = self._watched.get(job_id) or threading.Lock()
         with lock, self.sessions() as db:
-            job = db.get(Job, job_id)
-            kept = db.scalar(select(func.count(Metric.id)).where(Metric.job_id == job_id))
-            while True:
-                data = read_whole_lines(self.log_path(job_id), job.metrics_offset)
-                if not data:
-                    return
-                room = max(0, self.max_metric_lines - kept)
-                found = parse_metrics(data)[:room] if room else []
-                kept += len(found)
-                db.add_all(Metric(job_id=job_id, values=v) for v in found)
-                # Rows and the new offset in one transaction: a restart neither skips nor repeats.
-                job.metrics_offset += len(data)
-                db.commit()
+            read_metrics(
+                db, db.get(Job, job_id), self.log_path(job_id), self.limits.max_metric_lines
+            )

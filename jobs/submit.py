@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from dataset_mounter.keep import keep_bytes, require_uploaded, save_tree
@@ -22,13 +23,21 @@ from dataset_mounter.mounts import resolve_mounts
 from dataset_mounter.settings import DatasetSettings
 from dataset_mounter.tree import Entry, Tree, check_path
 from floe.core.access import Caller
-from floe.core.errors import Conflict, FloeUserError, GpuUnavailable, InvalidRequest
+from floe.core.durations import format_duration
+from floe.core.errors import (
+    Conflict,
+    FloeUserError,
+    GpuUnavailable,
+    InvalidRequest,
+    TooManyJobs,
+)
 from floe.core.refs import check_project_name
-from floe.db.models import COMPLETE, QUEUED, Job
+from floe.db.models import COMPLETE, CREATED, QUEUED, Job
 from spawner.catalog import Catalog, Environment, Machine
 from spawner.options import parse_user_options
 
 from .container.parameterize import check_parameters
+from .limits import JobLimits
 from .records import add_job, project_for, set_state
 
 MAX_NOTEBOOK_BYTES = 64 << 20
@@ -48,11 +57,13 @@ def checking(name: str) -> Iterator[None]:
 
 @dataclass
 class JobContext:
-    """What submitting needs besides the request: the catalog, storage, this node's GPUs."""
+    """What submitting needs besides the request: the catalog, storage, this node's GPUs, the
+    limits a job runs under."""
 
     catalog: Catalog
     datasets: DatasetSettings
     gpu_total: int
+    limits: JobLimits
 
 
 def submit_job(db: Session, caller: Caller, body: dict, ctx: JobContext) -> Job:
@@ -65,6 +76,9 @@ def submit_job(db: Session, caller: Caller, body: dict, ctx: JobContext) -> Job:
     datasets = _datasets(db, caller, body.get("datasets") or [], ctx)
     parameters = _parameters(body.get("parameters") or {})
     message = _text("message", body.get("message", ""))
+    max_runtime = _max_runtime(ctx, body.get("max_runtime"))
+    if kind != "snapshot":
+        _check_queue_room(db, caller, ctx)
     with checking("code"):
         code = Tree.from_manifest(body["code"]) if body.get("code") is not None else Tree(())
     notebook_name = command = ""
@@ -94,6 +108,7 @@ def submit_job(db: Session, caller: Caller, body: dict, ctx: JobContext) -> Job:
         code_tree=save_tree(db, code),
         output_tree=output_tree,
         message=message,
+        max_runtime=max_runtime,
     )
     # The trees first: a submit that loses the race for a job number rolls back what is
     # pending, and a job must never point at a tree that was rolled back with it. The
@@ -118,6 +133,8 @@ def rerun_job(db: Session, caller: Caller, old: Job, changes: dict, ctx: JobCont
         _datasets(db, caller, changes["datasets"], ctx) if "datasets" in changes else old.datasets
     )
     parameters = _parameters({**old.parameters, **(changes.get("parameters") or {})})
+    max_runtime = _max_runtime(ctx, changes.get("max_runtime", old.max_runtime))
+    _check_queue_room(db, caller, ctx)
     job = Job(
         owner=caller.name,
         kind=old.kind,
@@ -131,6 +148,7 @@ def rerun_job(db: Session, caller: Caller, old: Job, changes: dict, ctx: JobCont
         code_tree=old.code_tree,
         message=_text("message", changes.get("message", f"re-run of {old.full_name}")),
         rerun_of=old.id,
+        max_runtime=max_runtime,
     )
     # The new job is the caller's (an admin re-running someone's job runs it as their own).
     add_job(db, job, project_for(db, caller, old.project.name))
@@ -159,6 +177,30 @@ def _datasets(db: Session, caller: Caller, specs: object, ctx: JobContext) -> li
     with checking("datasets"):
         plans = resolve_mounts(db, caller, specs, roots=list(ctx.datasets.mount_roots))
         return [p.to_json() for p in plans]
+
+
+def _max_runtime(ctx: JobContext, seconds: int | None) -> int:
+    """The job's maximum runtime: asked for (at most the deployer's ceiling) or the default."""
+    if seconds is None:
+        return min(ctx.limits.default_max_runtime, ctx.limits.max_runtime_ceiling)
+    if seconds > ctx.limits.max_runtime_ceiling:
+        raise InvalidRequest(
+            f"max_runtime: at most {format_duration(ctx.limits.max_runtime_ceiling)} "
+            f"({ctx.limits.max_runtime_ceiling} s) here, not {seconds} s",
+            field="max_runtime",
+        )
+    return seconds
+
+
+def _check_queue_room(db: Session, caller: Caller, ctx: JobContext) -> None:
+    waiting = db.scalar(
+        select(func.count(Job.id)).where(Job.owner == caller.name, Job.state.in_([CREATED, QUEUED]))
+    )
+    if waiting >= ctx.limits.max_queued_per_user:
+        raise TooManyJobs(
+            f"you have {waiting} jobs waiting, the most one user may queue; submit more once "
+            "some have started (or stop some)"
+        )
 
 
 def _parameters(value: object) -> dict:

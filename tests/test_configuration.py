@@ -42,7 +42,9 @@ def test_the_floe_service_answers_help_all_with_its_own_settings():
     shown = _help_all(sys.executable, "-m", "floe.service")
     for setting in (
         "JobRunner.backend_class",
-        "JobRunner.max_running",
+        "JobLimits.max_running",
+        "JobLimits.max_running_per_user",
+        "JobLimits.default_max_runtime",
         "DockerBackend.timeout",
         "Catalog.machines",
         "Catalog.environments",

@@ -134,12 +134,13 @@ def test_a_submit_that_loses_the_race_for_its_number_keeps_its_code(tmp_path):
 
     from dataset_mounter.settings import DatasetSettings
     from floe.db.models import TreeRow
+    from jobs.limits import JobLimits
     from jobs.submit import JobContext, submit_job
     from spawner.catalog import Catalog
 
     sessions = make_sessionmaker(f"sqlite:///{tmp_path / 'floe.sqlite'}")
     alice = Caller("alice")
-    ctx = JobContext(Catalog(), DatasetSettings(), gpu_total=0)
+    ctx = JobContext(Catalog(), DatasetSettings(), gpu_total=0, limits=JobLimits())
     with sessions() as db:
         project_id = project_for(db, alice, "cats").id
     with sessions() as db:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from floe.client.api import FloeClient, job_path
 from floe.client.transfer import download_output, submit_with_code
+from floe.core.durations import parse_duration
 from floe.core.refs import check_project_name
 from floe.core.sizes import format_size
 from floe.core.text import printable
@@ -63,6 +64,11 @@ def _changes(client: FloeClient, args: argparse.Namespace) -> dict:
         body["parameters"] = parse_params(args.param)
     if args.message is not None:
         body["message"] = args.message
+    if args.max_runtime:
+        try:
+            body["max_runtime"] = parse_duration(args.max_runtime)
+        except ValueError as err:
+            raise UsageError(f"--max-runtime: {err}") from None
     return body
 
 
@@ -200,6 +206,11 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--param", action="append", metavar="K=V", help="a parameter; repeatable")
     parser.add_argument("-m", "--message", default=None, help="what this run is for")
+    parser.add_argument(
+        "--max-runtime",
+        metavar="DURATION",
+        help="stop the job after this long: seconds, or 90m, 2h, 1d (default: the deployer's)",
+    )
     parser.add_argument("-f", "--follow", action="store_true", help="stream the log to the end")
 
 

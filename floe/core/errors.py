@@ -91,6 +91,12 @@ class NotReady(Conflict):
     """Asked for too early: a job's output before the job kept one."""
 
 
+class TooManyJobs(FloeUserError):
+    """A user's share of the queue is full."""
+
+    status = 429
+
+
 class TooLarge(FloeUserError):
     """A request body over its limit."""
 

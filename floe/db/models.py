@@ -165,6 +165,8 @@ class Job(Base):
     # How far into the log metric lines have been read (so a restart neither skips nor repeats).
     metrics_offset: Mapped[int] = mapped_column(BigInteger, default=0)
     rerun_of: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # Seconds the job may run before Floe stops it (FloydHub's --max-runtime).
+    max_runtime: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
     project: Mapped[Project] = relationship()
     events: Mapped[list[JobEvent]] = relationship(order_by="JobEvent.id")

@@ -25,8 +25,8 @@ from dataset_mounter.stores import LocalStore, S3Store
 from floe.db.database import FloeDatabase
 from hub_config.settings import REPO_ROOT, read_settings, renamed_settings, secret_file
 from jobs.backend import DockerBackend
+from jobs.limits import JobLimits
 from jobs.runner import JobRunner
-from jobs.submit import JobContext
 from spawner.catalog import Catalog
 from spawner.gpu import GpuInventory, GpuSettings, NvidiaSmiGpuInventory, StaticGpuInventory
 
@@ -74,7 +74,7 @@ def make_app(
         runner=runner,
         api_routes=API_ROUTES,
         # What submitting a job needs besides the request; the same for every request.
-        job_context=JobContext(catalog, datasets, runner.gpus.total),
+        job_context=runner.job_context(),
         service_prefix=prefix,
         cookie_secret=cookie_secret,
         # No tornado-wide check: HubAuth checks XSRF itself for cookie-authenticated
@@ -119,6 +119,7 @@ class FloeService(Application):
         S3Store,
         Catalog,
         JobRunner,
+        JobLimits,
         DockerBackend,
         GpuSettings,
         GpuInventory,

@@ -68,7 +68,7 @@ class JobsHandler(JobAPIHandler):
         ok=201,
         body=schemas.NewJob,
         response=schemas.Job,
-        errors=(400, 404, 409, 503),
+        errors=(400, 404, 409, 429, 503),
     )
     async def post(self) -> None:
         request = (await self.body(schemas.NewJob)).model_dump(exclude_none=True)
@@ -101,7 +101,7 @@ class RerunHandler(JobAPIHandler):
         ok=201,
         body=schemas.Rerun,
         response=schemas.Job,
-        errors=(400, 404, 409, 503),
+        errors=(400, 404, 409, 429, 503),
     )
     async def post(self, ref: str) -> None:
         changes = (await self.body(schemas.Rerun)).model_dump(exclude_none=True)

@@ -174,6 +174,9 @@ class NewJob(Request):
     datasets: MountSpecs | None = None
     parameters: dict[str, Any] | None = None
     message: str | None = None
+    max_runtime: int | None = Field(
+        None, ge=1, le=MAX_NUMBER, description="seconds before Floe stops the job"
+    )
 
 
 class Rerun(Request):
@@ -184,6 +187,7 @@ class Rerun(Request):
     datasets: MountSpecs | None = None
     parameters: dict[str, Any] | None = None
     message: str | None = None
+    max_runtime: int | None = Field(None, ge=1, le=MAX_NUMBER)
 
 
 class JobEvent(BaseModel):
@@ -225,6 +229,7 @@ class JobSummary(BaseModel):
     started: datetime | None
     finished: datetime | None
     rerun_of: int | None
+    max_runtime: int | None = Field(description="seconds before Floe stops the job")
     running_for_s: float | None = Field(None, description="while starting or running")
 
 

@@ -37,7 +37,10 @@ def service_config(data: Path) -> Config:
     c.JobRunner.jobs_dir = str(data / "jobs")
     c.JobRunner.backend_class = FakeBackend
     c.JobRunner.metrics_interval = 0.05
-    c.JobRunner.max_metric_lines = 300
+    c.JobLimits.max_metric_lines = 300
+    c.JobLimits.max_running_per_user = 2
+    c.JobLimits.max_queued_per_user = 5
+    c.JobLimits.max_runtime_ceiling = 3600
     c.GpuSettings.inventory_class = "spawner.gpu.StaticGpuInventory"
     c.StaticGpuInventory.devices = ["fake-gpu-0"]
     c.Catalog.machines = DEFAULT_MACHINES + [

@@ -53,7 +53,7 @@ def wait_for(service, token: str, job: dict, states=("complete", "error", "stopp
     raise TimeoutError(f"{job['name']} never reached {states}: {model}")
 
 
-def floe_fast(service, token: str, *args: str) -> subprocess.CompletedProcess:
+def floe_fast(service, token: str, *args: str, cwd=None) -> subprocess.CompletedProcess:
     """The installed ``floe`` command against the in-process service (no hub: verbs that ask
     the hub who you are do not work here)."""
-    return floe(SimpleNamespace(url=service.url), token, *args)
+    return floe(SimpleNamespace(url=service.url), token, *args, cwd=cwd)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from tests.service.fake_backend import FakeBackend
 from tests.service.helpers import floe_fast, make_dataset, submit, wait_for
 
@@ -164,3 +166,54 @@ def test_odd_files_in_output_are_skipped_and_listed_the_rest_is_kept(service):
     listing = floe_fast(service, token, "output", str(job["id"]))
     assert "esc\\x1b[2Jape" in listing.stdout and "\x1b" not in listing.stdout
     assert not (service.data / "jobs" / str(job["id"]) / "output").exists()
+
+
+def test_a_users_share_of_the_node_and_the_queue(service):
+    alice, token = service.user("alice")
+    _bob, bob_token = service.user("bob")
+    first, second, third = (submit(service, token, kind="command", command="sleep") for _ in "123")
+    wait_for(service, token, first, ("running",))
+    wait_for(service, token, second, ("running",))
+    waiting = wait_for(service, token, third, ("queued",))
+    deadline = time.monotonic() + 10
+    while "the most one user may run" not in waiting["reason"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+        waiting = service.api("GET", f"jobs/{third['id']}", token).json()
+    assert waiting["state"] == "queued"
+    assert waiting["reason"] == f"waiting: {alice} has 2 job(s) running, the most one user may run"
+    # Bob's first job is not held up behind alice's.
+    theirs = submit(service, bob_token, kind="command", command="x")
+    assert wait_for(service, bob_token, theirs)["state"] == "complete"
+    # Alice may keep 5 waiting at most; past that a submit is refused, and says so.
+    more = [submit(service, token, kind="command", command="x") for _ in range(4)]
+    resp = service.api(
+        "POST", "jobs", token, json={"project": "p", "kind": "command", "command": "x"}
+    )
+    assert resp.status_code == 429 and "the most one user may queue" in resp.json()["error"]
+    for job in (first, second, third, *more):
+        service.api("POST", f"jobs/{job['id']}/stop", token)
+    assert wait_for(service, token, third)["state"] in ("stopped", "complete")
+
+
+def test_a_job_past_its_maximum_runtime_is_stopped_and_says_why(service):
+    _alice, token = service.user("alice")
+    job = submit(service, token, kind="command", command="sleep", max_runtime=1)
+    assert job["max_runtime"] == 1
+    job = wait_for(service, token, job)
+    assert (job["state"], job["reason"]) == ("stopped", "stopped by its maximum runtime of 1 s")
+    body = {"project": "p", "kind": "command", "command": "x", "max_runtime": 7200}
+    resp = service.api("POST", "jobs", token, json=body)
+    assert resp.status_code == 400 and resp.json()["field"] == "max_runtime"
+    assert "at most 1 h (3600 s) here" in resp.json()["error"]
+    default = submit(service, token, kind="command", command="x")
+    assert default["max_runtime"] == 3600  # the deployer's default, capped by the ceiling
+
+
+def test_floe_run_takes_floydhubs_max_runtime(service, tmp_path):
+    _alice, token = service.user("alice")
+    (tmp_path / ".floe").write_text('{"project": "cats"}\n')
+    run = floe_fast(service, token, "run", "--max-runtime", "1", "-f", "sleep", cwd=tmp_path)
+    assert run.returncode == 143  # the exit code of the stopped job (SIGTERM)
+    assert "stopped by its maximum runtime of 1 s" in run.stderr, run.stderr
+    bad = floe_fast(service, token, "run", "--max-runtime", "soon", "sleep", cwd=tmp_path)
+    assert bad.returncode == 2 and "is not a duration like 3600, 90m or 2h" in bad.stderr

@@ -1,0 +1,59 @@
+"""How much of a node one user may take: jobs running and waiting, how long a job may run,
+how many metric lines it keeps. One configurable, ``c.JobLimits``, read by the runner and
+by submitting; a user past a limit is told which, and what to do."""
+
+from __future__ import annotations
+
+from traitlets import Dict, Integer
+from traitlets.config import LoggingConfigurable
+
+from .queue import Shares
+
+
+class JobLimits(LoggingConfigurable):
+    """Quotas and limits of jobs on this node."""
+
+    max_running = Integer(
+        16,
+        config=True,
+        help="Jobs that may run at once on this node; more wait in the 'queued' state.",
+    )
+    max_running_per_user = Integer(
+        4,
+        config=True,
+        help="""Jobs one user may run at once; their others wait, and other users' jobs start
+        first (the queue is fair between users).""",
+    )
+    max_running_per_machine = Dict(
+        value_trait=Integer(),
+        default_value={},
+        config=True,
+        help="""Jobs one user may run at once on a machine type, by its slug, e.g.
+        {"gpu-1": 1}; within max_running_per_user.""",
+    )
+    max_queued_per_user = Integer(
+        200,
+        config=True,
+        help="Jobs one user may have waiting at once; a submit past it is refused (429).",
+    )
+    default_max_runtime = Integer(
+        24 * 3600,
+        config=True,
+        help="""Seconds a job may run when it does not say (floe run --max-runtime); then Floe
+        stops it, and its history says why.""",
+    )
+    max_runtime_ceiling = Integer(
+        7 * 24 * 3600,
+        config=True,
+        help="The longest maximum runtime a job may ask for, in seconds.",
+    )
+    max_metric_lines = Integer(
+        100_000,
+        config=True,
+        help="""Metric lines kept per job; later ones stay in the log but are not charted
+        (the job's page charts at most a few hundred points of them anyway).""",
+    )
+
+    @property
+    def shares(self) -> Shares:
+        return Shares(self.max_running, self.max_running_per_user, self.max_running_per_machine)
