@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -97,9 +97,23 @@ def add_job(db: Session, job: Job, project: Project) -> Job:
     return job
 
 
-def set_state(db: Session, job: Job, state: str, reason: str = "") -> None:
-    """Move ``job`` to ``state``, keeping the change with its time and reason."""
+def set_state(
+    db: Session, job: Job, state: str, reason: str = "", *, only_from: tuple[str, ...] = ()
+) -> bool:
+    """Move ``job`` to ``state``, keeping the change with its time and reason.
+
+    ``only_from``: only if the job is in one of these states in the database right now (the
+    runner and a user's stop may act on one job at once); False when it was not.
+    """
     now = utcnow()
+    if only_from:
+        moved = db.execute(
+            update(Job).where(Job.id == job.id, Job.state.in_(only_from)).values(state=state)
+        )
+        if moved.rowcount == 0:
+            db.rollback()
+            db.refresh(job)
+            return False
     job.state = state
     job.reason = reason
     if state == RUNNING and job.started is None:
@@ -108,6 +122,7 @@ def set_state(db: Session, job: Job, state: str, reason: str = "") -> None:
         job.finished = now
     db.add(JobEvent(job_id=job.id, state=state, reason=reason, time=now))
     db.commit()
+    return True
 
 
 def last_metrics(db: Session, job_ids: list[int]) -> dict[int, dict[str, float]]:

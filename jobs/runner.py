@@ -191,7 +191,9 @@ class JobRunner(LoggingConfigurable):
                     except GpuUnavailable as err:
                         self._say_why(db, job, f"waiting for a GPU: {err.message}")
                         return False
-                set_state(db, job, STARTING)
+                if not set_state(db, job, STARTING, only_from=(QUEUED,)):
+                    self._release(job)  # stopped a moment ago
+                    return False
                 self._pool.submit(self._start_job, job.id)
                 return True
 
@@ -338,10 +340,12 @@ class JobRunner(LoggingConfigurable):
         """Stop a job for user ``by``; a queued job stops at once, a running one in seconds."""
         with self.sessions() as db:
             job = db.get(Job, job_id)
-            if job.state in (CREATED, QUEUED):
+            waiting = (CREATED, QUEUED)
+            reason = f"stopped by {by} before it started"
+            if job.state in waiting and set_state(db, job, STOPPED, reason, only_from=waiting):
                 self._release(job)
-                set_state(db, job, STOPPED, f"stopped by {by} before it started")
                 return
+            # Starting or running (perhaps since a moment ago): its container is stopped.
             job.stop_requested_by = by
             db.commit()
         self.backend.stop(self.container_name(job_id), timeout=self.stop_timeout)

@@ -190,3 +190,23 @@ def test_upgrading_gives_each_owner_the_blobs_they_kept_so_far(tmp_path):
     with make_sessionmaker(str(engine.url))() as db:
         held = {(h.sha256[0], h.holder) for h in db.query(BlobHolder)}
     assert held == {("a", "alice"), ("b", "alice")}
+
+
+def test_a_job_stopped_while_the_queue_starts_it_stays_stopped(tmp_path):
+    from floe.db.models import QUEUED, STARTING, STOPPED
+    from jobs.records import set_state
+
+    sessions = make_sessionmaker(f"sqlite:///{tmp_path / 'floe.sqlite'}")
+    alice = Caller("alice")
+    with sessions() as db:
+        job = add_job(db, Job(state=QUEUED, **_fields()), project_for(db, alice, "cats"))
+    with sessions() as queue, sessions() as user:
+        seen_by_queue = queue.get(Job, job.id)  # the queue read it as queued…
+        stopping = user.get(Job, job.id)
+        assert set_state(user, stopping, STOPPED, "stopped by alice", only_from=(QUEUED,))
+        # …and its move to starting, a moment later, must not undo the stop.
+        assert not set_state(queue, seen_by_queue, STARTING, only_from=(QUEUED,))
+        assert seen_by_queue.state == STOPPED
+    with sessions() as db:
+        states = [e.state for e in db.get(Job, job.id).events]
+        assert states == ["queued", "stopped"]
