@@ -1,23 +1,23 @@
 """Materialize a tree: a read-only directory of hard links in the node cache.
 
 Every container that mounts the same tree gets the same directory, so a version is laid out
-once per node. Hard links cost no space and no copying; a file is copied only where a link
-cannot work (another filesystem, or an executable file, whose mode a link would change on
-the shared blob), and that is logged.
+once per node. Every file is a hard link to one read-only copy of its blob on this node: the
+store's own file, or one copy in the node cache where the store is elsewhere (S3, another
+filesystem), and one executable copy for blobs some tree marks executable (a link shares its
+mode). A manifest naming one blob a thousand times costs a thousand links, not a thousand
+copies.
 """
 
 from __future__ import annotations
 
-import logging
+import errno
 import os
 import shutil
 import uuid
 from pathlib import Path
 
-from .stores import BlobStore, LocalStore
+from .stores import BlobStore, LocalStore, blob_key
 from .tree import Tree, hash_file
-
-log = logging.getLogger("floe.materialize")
 
 
 def _blob_source(store: BlobStore, cache: LocalStore, sha256: str, spool: Path) -> Path:
@@ -35,6 +35,42 @@ def _blob_source(store: BlobStore, cache: LocalStore, sha256: str, spool: Path) 
     finally:
         tmp.unlink(missing_ok=True)
     return cache.local_path(sha256)
+
+
+def _linkable(
+    store: BlobStore, cache_dir: Path, sha256: str, executable: bool, building: Path
+) -> Path:
+    """The one read-only file on this node that every tree's entry for this blob (and mode)
+    is a hard link to."""
+    cache = LocalStore(root=str(Path(cache_dir) / "blobs"))
+    spool = Path(cache_dir) / "spool"
+    source = _blob_source(store, cache, sha256, spool)
+    if not _same_filesystem(source, building):
+        cache.put_file(sha256, source)  # one copy here, then links
+        source = cache.local_path(sha256)
+    if not executable:
+        return source
+    runnable = Path(cache_dir) / "blobs-exec" / blob_key(sha256)
+    if not runnable.exists():
+        runnable.parent.mkdir(parents=True, exist_ok=True)
+        tmp = runnable.with_name(f".{runnable.name}.{uuid.uuid4().hex}")
+        shutil.copyfile(source, tmp)
+        os.chmod(tmp, 0o555)
+        os.replace(tmp, runnable)
+    return runnable
+
+
+def _copy_of(path: Path, folder: Path) -> Path:
+    """Another read-only copy of ``path``, with the same mode, for more links."""
+    folder.mkdir(parents=True, exist_ok=True)
+    copy = folder / f"links-{uuid.uuid4().hex}"
+    shutil.copyfile(path, copy)
+    os.chmod(copy, os.stat(path).st_mode & 0o777)
+    return copy
+
+
+def _same_filesystem(a: Path, b: Path) -> bool:
+    return os.stat(a).st_dev == os.stat(b).st_dev
 
 
 def _make_writable(path: Path) -> None:
@@ -56,30 +92,27 @@ def materialize(tree: Tree, store: BlobStore, cache_dir: Path) -> Path:
     if final.is_dir():
         return final
     trees.mkdir(parents=True, exist_ok=True)
-    blob_cache = LocalStore(root=str(Path(cache_dir) / "blobs"))
-    spool = Path(cache_dir) / "spool"
     building = trees / f".{tree.digest}.{uuid.uuid4().hex}"
     building.mkdir()
     made_dirs = {building}
-    copied = 0
+    sources: dict[tuple[str, bool], Path] = {}
     try:
         for entry in tree.entries:
             dest = building / entry.path
             if dest.parent not in made_dirs:
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 made_dirs.update([dest.parent, *dest.parent.parents])
-            src = _blob_source(store, blob_cache, entry.sha256, spool)
-            if entry.executable:
-                shutil.copyfile(src, dest)
-                os.chmod(dest, 0o555)
-                copied += 1
-                continue
+            key = (entry.sha256, entry.executable)
+            if key not in sources:
+                sources[key] = _linkable(store, cache_dir, *key, building)
             try:
-                os.link(src, dest)
-            except OSError:
-                shutil.copyfile(src, dest)
-                os.chmod(dest, 0o444)
-                copied += 1
+                os.link(sources[key], dest)
+            except OSError as err:
+                if err.errno != errno.EMLINK:
+                    raise
+                # A file holds 65,000 links at most (ext4): the next ones share a new copy.
+                sources[key] = _copy_of(sources[key], Path(cache_dir) / "blobs-extra")
+                os.link(sources[key], dest)
         for d in sorted(made_dirs, key=lambda p: len(p.parts), reverse=True):
             os.chmod(d, 0o555)
         try:
@@ -94,8 +127,4 @@ def materialize(tree: Tree, store: BlobStore, cache_dir: Path) -> Path:
             _make_writable(building)
             shutil.rmtree(building, ignore_errors=True)
         raise
-    if copied:
-        log.info(
-            "materialized %s: %d of %d files copied, not linked", final, copied, len(tree.entries)
-        )
     return final

@@ -204,3 +204,34 @@ def test_a_kept_job_output_becomes_a_blob_the_job_user_cannot_change(tmp_path):
     blob = store.local_path(sha)
     info = blob.stat()
     assert (info.st_uid, stat.S_IMODE(info.st_mode)) == (os.getuid(), 0o444)
+
+
+@pytest.mark.parametrize("where", ["local", "s3"])
+def test_a_manifest_naming_one_blob_thousands_of_times_costs_links_not_copies(
+    tmp_path, where, request
+):
+    from dataset_mounter.tree import Entry, Tree
+
+    data = os.urandom(1024 * 1024)
+    blob = __import__("hashlib").sha256(data).hexdigest()
+    src = tmp_path / "one.bin"
+    src.write_bytes(data)
+    if where == "local":
+        store = LocalStore(root=str(tmp_path / "blobs"))
+    else:
+        s3 = request.getfixturevalue("s3")
+        store = S3Store(bucket=s3.make_bucket(f"many-{os.urandom(4).hex()}"), endpoint_url=s3.url)
+    store.put_file(blob, src)
+    entries = [Entry(f"plain/{i}", blob, len(data), 0o644) for i in range(3000)]
+    entries += [Entry(f"run/{i}", blob, len(data), 0o755) for i in range(3000)]
+    mounted = materialize(Tree.from_entries(entries), store, tmp_path / "cache")
+    plain = {(mounted / "plain" / str(i)).stat().st_ino for i in range(3000)}
+    runnable = {(mounted / "run" / str(i)).stat().st_ino for i in range(3000)}
+    assert len(plain) == 1 and len(runnable) == 1 and plain != runnable
+    assert stat.S_IMODE((mounted / "run" / "7").stat().st_mode) == 0o555
+    # Two copies of the bytes on this node at most (plain and runnable), whatever the count.
+    inodes = {
+        f.stat().st_ino: f.stat().st_size for f in (tmp_path / "cache").rglob("*") if f.is_file()
+    }
+    cache_bytes = sum(inodes.values())
+    assert cache_bytes <= 2 * len(data) + (len(data) if where == "s3" else 0)
