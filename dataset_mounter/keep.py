@@ -125,11 +125,13 @@ def keep_folder(
     folder: Path,
     holder: str,
     skipped: list[tuple[str, str]] | None = None,
+    max_bytes: int | None = None,
 ) -> Tree:
     """Store every file of ``folder`` the store lacks, held by ``holder``; save its tree.
 
-    With ``skipped``, what cannot be kept is left out and noted there (see ``scan``)."""
-    tree, sources = scan_folder(folder, skipped=skipped)
+    With ``skipped``, what cannot be kept (also what is past ``max_bytes``) is left out and
+    noted there (see ``scan``)."""
+    tree, sources = scan_folder(folder, skipped=skipped, max_bytes=max_bytes)
     for sha in missing_blobs(db, tree.blob_ids()):
         store.put_file(sha, Path(sources[sha]))
     record_blobs(db, {e.sha256: e.size for e in tree.entries}, holder)

@@ -125,6 +125,20 @@ def list_files(root: Path, skipped: list[tuple[str, str]] | None = None) -> list
     return files
 
 
+def _within(files: list[LocalFile], max_bytes: int, skipped: list[tuple[str, str]]) -> list:
+    """The files, in path order, that fit in ``max_bytes``; the rest noted in ``skipped``."""
+    kept, total = [], 0
+    for f in files:
+        if total + f.size <= max_bytes:
+            kept.append(f)
+            total += f.size
+        else:
+            skipped.append(
+                (f.rel, f"{format_size(f.size)}, past the cap of {format_size(max_bytes)}")
+            )
+    return kept
+
+
 def scan_folder(
     root: Path,
     cache: HashCache | None = None,
@@ -143,7 +157,9 @@ def scan_folder(
     if include is not None:
         files = [f for f in files if include(f.rel)]
     total = sum(f.size for f in files)
-    if max_bytes is not None and total > max_bytes:
+    if max_bytes is not None and total > max_bytes and skipped is not None:
+        files = _within(files, max_bytes, skipped)
+    elif max_bytes is not None and total > max_bytes:
         biggest = sorted(files, key=lambda f: f.size, reverse=True)[:3]
         raise TooBig(
             f"{root} holds {format_size(total)}, over the {format_size(max_bytes)} limit; "

@@ -54,6 +54,18 @@ class JobLimits(LoggingConfigurable):
         (the job's page charts at most a few hundred points of them anyway).""",
     )
 
+    max_output_bytes = Integer(
+        20 * 1024**3,
+        config=True,
+        help="""Bytes of /output a job keeps; a job whose /output grows past it is stopped, and
+        what does not fit is listed in its log, not kept.""",
+    )
+    max_log_bytes = Integer(
+        1024**3,
+        config=True,
+        help="Bytes a job's log may grow to; past it the job is stopped.",
+    )
+
     @property
     def shares(self) -> Shares:
         return Shares(self.max_running, self.max_running_per_user, self.max_running_per_machine)

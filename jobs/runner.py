@@ -20,7 +20,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from traitlets import Float, Integer, Type, Unicode
 from traitlets.config import LoggingConfigurable
 
-from dataset_mounter.keep import keep_file, keep_folder
 from dataset_mounter.mounts import MountPlan, materialize_mounts, materialize_tree
 from dataset_mounter.settings import DatasetSettings
 from floe.core.errors import GpuUnavailable
@@ -31,13 +30,17 @@ from spawner.gpu import GpuSettings
 
 from .backend import ContainerGone, ContainerInfo, DockerBackend, RunnerBackend
 from .job_container import job_container_spec
-from .job_folder import JobFolder, skipped_lines
+from .job_folder import JobFolder
+from .leftovers import keep_leftovers
 from .limits import JobLimits
 from .outcomes import ending, start_failure
 from .queue import Waiting, start_fairly
 from .records import set_state
 from .submit import JobContext
-from .watch import overdue, read_metrics
+from .watch import over_limits, overdue, read_metrics
+
+# How often a running job's /output is measured (the log is at every turn of the watch).
+OUTPUT_CHECK_S = 5
 
 
 class JobRunner(LoggingConfigurable):
@@ -96,6 +99,7 @@ class JobRunner(LoggingConfigurable):
         self._pool = ThreadPoolExecutor(8, thread_name_prefix="floe-job-start")
         self._watched: dict[int, threading.Lock] = {}
         self._watched_lock = threading.Lock()
+        self._stopped_for_size: set[int] = set()
         self._stopping = False
 
     def job_context(self) -> JobContext:
@@ -307,25 +311,14 @@ class JobRunner(LoggingConfigurable):
             state, reason = ending(
                 container_state, job.stop_requested_by, folder.result_note, limit
             )
-            kept = False
-            try:
-                skipped: list[tuple[str, str]] = []
-                tree = keep_folder(db, self.datasets.store, folder.output, job.owner, skipped)
-                job.output_tree, kept = tree.digest, True
-                folder.note(skipped_lines(skipped))
-            except Exception as err:
-                self.log.exception("job %s: keeping /output", job.full_name)
-                state = ERROR
-                reason = f"{reason + '; ' if reason else ''}its /output could not be kept: {err}"
-            try:
-                job.log_blob = keep_file(db, self.datasets.store, folder.log, job.owner)
-            except Exception:
-                self.log.exception("job %s: keeping the log in the blob store", job.full_name)
+            not_kept = keep_leftovers(db, self.datasets.store, job, folder, self.limits)
+            if not_kept:
+                state, reason = ERROR, f"{reason + '; ' if reason else ''}{not_kept}"
             job.exit_code = container_state.get("ExitCode")
             self._release(job)
             set_state(db, job, state, reason)
         self._remove_container(job_id)
-        if kept:  # what could not be kept stays on this node, for the admin to look at
+        if not not_kept:  # what could not be kept stays on this node, for the admin to see
             folder.drop_output()
 
     def _release(self, job: Job) -> None:
@@ -353,16 +346,24 @@ class JobRunner(LoggingConfigurable):
     # --- while jobs run ------------------------------------------------------------------------
 
     def _watch_loop(self) -> None:
-        """Read running jobs' metric lines; stop the ones past their maximum runtime."""
-        next_runtime_check = 0.0
+        """Read running jobs' metric lines; stop the ones past their maximum runtime or past
+        what they may write (the log at every turn, /output every few seconds)."""
+        next_runtime_check = next_output_check = 0.0
         while not self._stopping:
             with self._watched_lock:
                 job_ids = list(self._watched)
+            look_at_output = time.monotonic() >= next_output_check
+            if look_at_output:
+                next_output_check = time.monotonic() + OUTPUT_CHECK_S
             for job_id in job_ids:
                 try:
                     self._read_metrics(job_id)
+                    why = over_limits(self.folder(job_id), self.limits, look_at_output)
+                    if why and job_id not in self._stopped_for_size:
+                        self._stopped_for_size.add(job_id)
+                        self._pool.submit(self.stop, job_id, why)
                 except Exception:
-                    self.log.exception("job %s: reading metrics", job_id)
+                    self.log.exception("job %s: watching it", job_id)
             if time.monotonic() >= next_runtime_check:
                 next_runtime_check = time.monotonic() + 1
                 try:

@@ -1,8 +1,9 @@
 """What the runner does for a job while it runs: read its new metric lines, and find it when
-it has run past its maximum runtime."""
+it has run past its maximum runtime or written past its limits."""
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -10,9 +11,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from floe.core.durations import format_duration
+from floe.core.sizes import format_size
 from floe.db.base import aware, utcnow
 from floe.db.models import RUNNING, Job, Metric
 
+from .job_folder import JobFolder
+from .limits import JobLimits
 from .logs import parse_metrics, read_whole_lines
 
 
@@ -40,3 +44,35 @@ def overdue(db: Session) -> list[tuple[int, str]]:
         if job.started and now - aware(job.started) > timedelta(seconds=job.max_runtime):
             found.append((job.id, f"its maximum runtime of {format_duration(job.max_runtime)}"))
     return found
+
+
+def folder_size(path: Path, enough: int) -> int:
+    """Bytes of the files under ``path`` (as big as they say, sparse or not), counting no
+    further once past ``enough``."""
+    total, folders = 0, [str(path)]
+    while folders and total <= enough:
+        try:
+            with os.scandir(folders.pop()) as entries:
+                for entry in entries:
+                    if entry.is_dir(follow_symlinks=False):
+                        folders.append(entry.path)
+                    elif entry.is_file(follow_symlinks=False):
+                        total += entry.stat(follow_symlinks=False).st_size
+        except OSError:
+            continue  # gone or unreadable: the job's own business
+    return total
+
+
+def over_limits(folder: JobFolder, limits: JobLimits, look_at_output: bool) -> str:
+    """Why a running job must stop for what it wrote ("" when it need not)."""
+    try:
+        log_bytes = os.stat(folder.log, follow_symlinks=False).st_size
+    except OSError:
+        log_bytes = 0
+    if log_bytes > limits.max_log_bytes:
+        return f"its log passing {format_size(limits.max_log_bytes)}, the most a job may write"
+    if look_at_output and folder_size(folder.output, limits.max_output_bytes) > (
+        limits.max_output_bytes
+    ):
+        return f"its /output passing {format_size(limits.max_output_bytes)}, the most a job keeps"
+    return ""

@@ -2,8 +2,9 @@
 
 A job's command says what its "container" does, so tests read like the job they stand for:
 ``exit N`` ends with code N, ``sleep`` runs until stopped, ``oom`` dies out of memory,
-``metrics N`` prints N more metric lines, and anything else prints itself and writes
-``/output/out.txt``. GPUs are taken from the
+``metrics N`` prints N more metric lines, ``sparse`` leaves a 10 TB sparse executable in
+/output, ``flood log`` and ``flood output`` write 2 MiB there and wait to be stopped, and
+anything else prints itself and writes ``/output/out.txt``. GPUs are taken from the
 ``floe.gpus`` label of running fake containers, as the Docker backend reads real ones.
 """
 
@@ -95,6 +96,18 @@ class FakeBackend(RunnerBackend):
                 deep = deep / "d"
             deep.mkdir(parents=True)
             (deep / "deep.txt").write_text("x")
+        elif command == "sparse":
+            out = container.source("/output")
+            with open(out / "huge.bin", "wb") as huge:
+                huge.truncate(10 * 1024**4)  # `truncate -s 10T`: no disk, 10 TB to read
+            os.chmod(out / "huge.bin", 0o755)
+            (out / "small.txt").write_text("kept")
+        elif command.startswith("flood "):
+            where = log if command == "flood log" else container.source("/output") / "big"
+            with open(where, "ab") as out:
+                out.write(b"x" * 2 * 1024**2)
+            container.stop.wait(120)
+            code = 143
         elif command.startswith("metrics "):
             with open(log, "a") as out:
                 for step in range(2, int(command.split()[1]) + 2):

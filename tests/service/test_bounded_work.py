@@ -94,3 +94,31 @@ def test_metric_lines_are_capped_and_spread_for_the_page(service):
     assert len(indexes) == 50 and indexes[0] == 1 and indexes[-1] == 300
     assert page["count"] == 300 and page["last"] == everything["last"]
     assert "ran: metrics 1000" in service.api("GET", f"jobs/{job['id']}/logs", token).text
+
+
+def test_a_sparse_10_terabyte_file_in_output_is_never_read(service):
+    from tests.service.helpers import submit, wait_for
+
+    _name, token = service.user("alice")
+    started = time.monotonic()
+    job = wait_for(service, token, submit(service, token, kind="command", command="sparse"))
+    assert time.monotonic() - started < 20 and job["state"] == "complete", job
+    files = service.api("GET", f"jobs/{job['id']}/output", token).json()["files"]
+    assert [f["path"] for f in files] == ["small.txt"]
+    log = service.api("GET", f"jobs/{job['id']}/logs", token).text
+    assert "not kept from /output: huge.bin (10 TiB, past the cap of 1 MiB)" in log
+
+
+@pytest.mark.parametrize(
+    ("command", "why"),
+    [
+        ("flood log", "its log passing 1 MiB, the most a job may write"),
+        ("flood output", "its /output passing 1 MiB, the most a job keeps"),
+    ],
+)
+def test_a_job_writing_past_its_limits_is_stopped_and_says_why(service, command, why):
+    from tests.service.helpers import submit, wait_for
+
+    _name, token = service.user("alice")
+    job = wait_for(service, token, submit(service, token, kind="command", command=command))
+    assert (job["state"], job["reason"]) == ("stopped", f"stopped by {why}")
