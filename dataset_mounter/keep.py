@@ -12,12 +12,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from floe.core.access import Caller
-from floe.core.errors import Conflict, NotFound
+from floe.core.errors import Conflict, NotFound, QuotaExceeded
+from floe.core.sizes import format_size
 from floe.db.models import Blob, BlobHolder, TreeRow
 
 from .scan import scan_folder
@@ -92,6 +93,31 @@ def _add_missing(db: Session, rows: list) -> None:
             db.rollback()
 
 
+def storage_used(db: Session, holder: str) -> int:
+    """Bytes of the blobs ``holder`` holds (each counted once)."""
+    query = (
+        select(func.coalesce(func.sum(Blob.size), 0))
+        .join(BlobHolder, BlobHolder.sha256 == Blob.sha256)
+        .where(BlobHolder.holder == holder)
+    )
+    return int(db.scalar(query))
+
+
+def require_room(db: Session, holder: str, blobs: dict[str, int], quota: int) -> None:
+    """Refuse (413) blobs that would take ``holder`` past ``quota`` bytes (0: no quota);
+    blobs they hold already cost nothing."""
+    if not quota:
+        return
+    new = missing_blobs(db, set(blobs), Caller(holder))
+    needed = sum(blobs[sha] for sha in new)
+    used = storage_used(db, holder)
+    if needed and used + needed > quota:
+        raise QuotaExceeded(
+            f"{holder} keeps {format_size(used)}; {format_size(needed)} more would pass the "
+            f"storage quota of {format_size(quota)}: ask an admin for more room"
+        )
+
+
 def record_blobs(db: Session, blobs: dict[str, int], holder: str) -> None:
     """Note blobs (id -> size) as durable in the store, and held by ``holder``."""
     new = set(blobs) - set(stored_sizes(db, set(blobs)))
@@ -126,12 +152,14 @@ def keep_folder(
     holder: str,
     skipped: list[tuple[str, str]] | None = None,
     max_bytes: int | None = None,
+    quota: int = 0,
 ) -> Tree:
     """Store every file of ``folder`` the store lacks, held by ``holder``; save its tree.
 
     With ``skipped``, what cannot be kept (also what is past ``max_bytes``) is left out and
     noted there (see ``scan``)."""
     tree, sources = scan_folder(folder, skipped=skipped, max_bytes=max_bytes)
+    require_room(db, holder, {e.sha256: e.size for e in tree.entries}, quota)
     for sha in missing_blobs(db, tree.blob_ids()):
         store.put_file(sha, Path(sources[sha]))
     record_blobs(db, {e.sha256: e.size for e in tree.entries}, holder)
@@ -154,8 +182,11 @@ def keep_file(db: Session, store: BlobStore, path: Path, holder: str) -> str | N
     return sha
 
 
-def keep_bytes(db: Session, store: BlobStore, data: bytes, sha256: str, holder: str) -> None:
+def keep_bytes(
+    db: Session, store: BlobStore, data: bytes, sha256: str, holder: str, quota: int = 0
+) -> None:
     """Store bytes already hashed (a notebook sent as JSON), held by ``holder``."""
+    require_room(db, holder, {sha256: len(data)}, quota)
     if missing_blobs(db, {sha256}):
         store.put_many([(sha256, data)])
     record_blobs(db, {sha256: len(data)}, holder)

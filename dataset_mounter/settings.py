@@ -10,7 +10,7 @@ import posixpath
 from functools import cached_property
 from pathlib import Path
 
-from traitlets import List, TraitError, Type, Unicode, validate
+from traitlets import Float, Integer, List, TraitError, Type, Unicode, validate
 from traitlets.config import LoggingConfigurable
 
 from .stores import BlobStore, LocalStore
@@ -56,6 +56,19 @@ class DatasetSettings(LoggingConfigurable):
         help="""Folders under which datasets may be mounted in containers; the first is where
         a dataset goes when no mount point is given (/input/<name>). A dataset may also be
         mounted at a root itself (FloydHub's ':input'), alone there.""",
+    )
+
+    user_quota_bytes = Integer(
+        100 * 1024**3,
+        config=True,
+        help="""Bytes of datasets, job outputs and logs one user may keep (what they send or
+        their jobs leave; shared bytes count for each who holds them). 0: no quota.""",
+    )
+    collect_after_hours = Float(
+        24,
+        config=True,
+        help="""Blobs sent but named by no dataset version or job after this many hours (an
+        upload never committed) are removed from the store. 0: never.""",
     )
 
     @validate("mount_roots")

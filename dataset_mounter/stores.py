@@ -58,6 +58,10 @@ class BlobStore(LoggingConfigurable):
         """A path on this node holding the blob, when the store is a local directory."""
         return None
 
+    def delete(self, sha256: str) -> None:
+        """Remove the blob (gone already is fine)."""
+        raise NotImplementedError
+
 
 class LocalStore(BlobStore):
     """Blobs as read-only files under a directory of this node (the default)."""
@@ -135,6 +139,9 @@ class LocalStore(BlobStore):
     def fetch_to(self, sha256: str, dest: Path) -> None:
         shutil.copyfile(self._path(sha256), dest)
 
+    def delete(self, sha256: str) -> None:
+        self._path(sha256).unlink(missing_ok=True)
+
     def open(self, sha256: str) -> BinaryIO:
         return open(self._path(sha256), "rb")
 
@@ -178,6 +185,9 @@ class S3Store(BlobStore):
 
     def fetch_to(self, sha256: str, dest: Path) -> None:
         self._client.download_file(self.bucket, self._key(sha256), str(dest), Config=self._transfer)
+
+    def delete(self, sha256: str) -> None:
+        self._client.delete_object(Bucket=self.bucket, Key=self._key(sha256))
 
     def open(self, sha256: str) -> BinaryIO:
         return self._client.get_object(Bucket=self.bucket, Key=self._key(sha256))["Body"]

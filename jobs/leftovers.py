@@ -18,7 +18,12 @@ log = logging.getLogger("floe.jobs")
 
 
 def keep_leftovers(
-    db: Session, store: BlobStore, job: Job, folder: JobFolder, limits: JobLimits
+    db: Session,
+    store: BlobStore,
+    job: Job,
+    folder: JobFolder,
+    limits: JobLimits,
+    quota: int = 0,
 ) -> str:
     """Keep the job's /output and log (not committed); why /output could not be kept, or "".
 
@@ -28,7 +33,13 @@ def keep_leftovers(
     try:
         skipped: list[tuple[str, str]] = []
         tree = keep_folder(
-            db, store, folder.output, job.owner, skipped, max_bytes=limits.max_output_bytes
+            db,
+            store,
+            folder.output,
+            job.owner,
+            skipped,
+            max_bytes=limits.max_output_bytes,
+            quota=quota,
         )
         job.output_tree = tree.digest
         folder.note(skipped_lines(skipped))

@@ -311,7 +311,8 @@ class JobRunner(LoggingConfigurable):
             state, reason = ending(
                 container_state, job.stop_requested_by, folder.result_note, limit
             )
-            not_kept = keep_leftovers(db, self.datasets.store, job, folder, self.limits)
+            quota = self.datasets.user_quota_bytes
+            not_kept = keep_leftovers(db, self.datasets.store, job, folder, self.limits, quota)
             if not_kept:
                 state, reason = ERROR, f"{reason + '; ' if reason else ''}{not_kept}"
             job.exit_code = container_state.get("ExitCode")

@@ -237,7 +237,7 @@ def _keep_notebook(db: Session, caller: Caller, ctx: JobContext, body: dict) -> 
         if len(data) > MAX_NOTEBOOK_BYTES:
             raise InvalidRequest(f"the notebook is over {MAX_NOTEBOOK_BYTES >> 20} MiB")
     sha = hashlib.sha256(data).hexdigest()
-    keep_bytes(db, ctx.datasets.store, data, sha, caller.name)
+    keep_bytes(db, ctx.datasets.store, data, sha, caller.name, ctx.datasets.user_quota_bytes)
     return name, Entry(name, sha, len(data))
 
 

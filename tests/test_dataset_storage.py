@@ -235,3 +235,32 @@ def test_a_manifest_naming_one_blob_thousands_of_times_costs_links_not_copies(
     }
     cache_bytes = sum(inodes.values())
     assert cache_bytes <= 2 * len(data) + (len(data) if where == "s3" else 0)
+
+
+def test_blobs_sent_and_never_kept_are_collected_a_day_later(db, tmp_path):
+    from datetime import timedelta
+
+    from dataset_mounter.collect import collect_unnamed
+    from dataset_mounter.keep import save_tree
+    from dataset_mounter.tree import Entry, Tree
+    from floe.db.base import utcnow
+    from floe.db.models import Blob
+
+    store = LocalStore(root=str(tmp_path / "blobs"))
+    blobs = {}
+    for name in ("kept", "forgotten", "fresh"):
+        path = tmp_path / name
+        path.write_bytes(name.encode())
+        sha = scan_folder(_folder(tmp_path / f"d-{name}", {name: name.encode()}))[0].entries[0]
+        store.put_file(sha.sha256, path)
+        blobs[name] = sha.sha256
+    with db() as s:
+        record_blobs(s, {sha: 5 for sha in blobs.values()}, "alice")
+        for name in ("kept", "forgotten"):
+            s.get(Blob, blobs[name]).created = utcnow() - timedelta(days=2)
+        save_tree(s, Tree.from_entries([Entry("kept", blobs["kept"], 4)]))
+        s.commit()
+        assert collect_unnamed(s, store, timedelta(hours=24)) == (1, 5)
+        assert missing_blobs(s, set(blobs.values())) == [blobs["forgotten"]]
+    assert store.local_path(blobs["forgotten"]) is None
+    assert store.local_path(blobs["kept"]) and store.local_path(blobs["fresh"])

@@ -91,6 +91,12 @@ class NotReady(Conflict):
     """Asked for too early: a job's output before the job kept one."""
 
 
+class QuotaExceeded(FloeUserError):
+    """What a user keeps would pass their storage quota."""
+
+    status = 413
+
+
 class TooManyJobs(FloeUserError):
     """A user's share of the queue is full."""
 

@@ -80,6 +80,8 @@ class Blob(Base):
 
     sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
     size: Mapped[int] = mapped_column(BigInteger)
+    # When it was stored: one no tree names a day later was never committed, and goes.
+    created: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class Account(Base):
@@ -102,7 +104,7 @@ class BlobHolder(Base):
     __tablename__ = "blob_holders"
 
     sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
-    holder: Mapped[str] = mapped_column(String(255), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(255), primary_key=True, index=True)
 
 
 # --- jobs -----------------------------------------------------------------------------

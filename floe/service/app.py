@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
+import time
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -20,6 +23,7 @@ from tornado import web
 from traitlets import Integer
 from traitlets.config import Application
 
+from dataset_mounter.collect import collect_unnamed
 from dataset_mounter.settings import DatasetSettings
 from dataset_mounter.stores import LocalStore, S3Store
 from floe.db.database import FloeDatabase
@@ -135,6 +139,10 @@ class FloeService(Application):
         large blobs then cost fewer trips through the event loop.""",
     )
 
+    collect_every_s = Integer(
+        3600, config=True, help="Seconds between looks for blobs that were sent and never kept."
+    )
+
     def initialize(self, argv: list[str] | None = None) -> None:
         self.parse_command_line(argv)  # --help-all answers here, before anything is touched
         from_command_line = self.config
@@ -155,6 +163,9 @@ class FloeService(Application):
             parent=self,
         )
         runner.start()
+        threading.Thread(
+            target=self.collect_forever, args=(runner,), name="floe-collect", daemon=True
+        ).start()
         # Tests and operators find the service by this file (e.g. to restart it mid-job).
         (self.settings.data_dir / "floe-service.pid").write_text(f"{os.getpid()}\n")
         app.listen(url.port, url.hostname, xheaders=True, chunk_size=self.upload_chunk_bytes)
@@ -163,6 +174,20 @@ class FloeService(Application):
             asyncio.get_event_loop().run_forever()
         except KeyboardInterrupt:  # the hub stops its services with SIGINT
             runner.close()
+
+    def collect_forever(self, runner: JobRunner) -> None:
+        """Remove blobs no tree names, once they are old enough (DatasetSettings)."""
+        datasets = runner.datasets
+        while datasets.collect_after_hours > 0:
+            try:
+                with runner.sessions() as db:
+                    after = timedelta(hours=datasets.collect_after_hours)
+                    count, size = collect_unnamed(db, datasets.store, after)
+                if count:
+                    self.log.info("removed %d blobs (%d bytes) nothing named", count, size)
+            except Exception:
+                self.log.exception("collecting unnamed blobs")
+            time.sleep(self.collect_every_s)
 
 
 def main() -> None:

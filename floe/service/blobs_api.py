@@ -9,7 +9,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 from tornado.ioloop import IOLoop
 
-from dataset_mounter.keep import missing_blobs, record_blobs
+from dataset_mounter.keep import missing_blobs, record_blobs, require_room, storage_used
 from dataset_mounter.pack import read_pack
 from dataset_mounter.spool import Spool
 from floe.core.errors import Forbidden, InvalidRequest
@@ -86,6 +86,8 @@ class BlobHandler(SpooledUploadHandler):
         received = await self.spooled()
         if received != sha256:
             raise InvalidRequest(f"blob {sha256}: the bytes sent hash to {received}")
+        quota = self.datasets.user_quota_bytes
+        require_room(self.db(), self.caller.name, {sha256: self._spool.size}, quota)
         if missing_blobs(self.db(), {sha256}):  # else stored already: the sender now holds it
             store = self.datasets.store
             await IOLoop.current().run_in_executor(None, store.put_file, sha256, self._spool.path)
@@ -130,6 +132,7 @@ class PackHandler(SpooledUploadHandler):
 
     def _keep_batch(self, db: Session, batch: list[tuple[str, bytes]], holder: str) -> dict:
         sizes = {sha: len(data) for sha, data in batch}
+        require_room(db, holder, sizes, self.datasets.user_quota_bytes)
         new = set(missing_blobs(db, set(sizes)))
         self.datasets.store.put_many([(sha, data) for sha, data in batch if sha in new])
         record_blobs(db, sizes, holder)
@@ -148,9 +151,17 @@ class BlobStatsHandler(APIHandler):
         self.send(self.settings["blob_stats"], shape=schemas.BlobStats)
 
 
+class StorageHandler(APIHandler):
+    @operation("Bytes you keep, and your storage quota (0: none)", response=schemas.Storage)
+    async def get(self) -> None:
+        used = await self.off_loop(storage_used, self.db(), self.caller.name)
+        self.send({"used": used, "quota": self.datasets.user_quota_bytes}, shape=schemas.Storage)
+
+
 ROUTES = [
     Route("/blobs/missing", MissingBlobsHandler),
     Route("/blobs/stats", BlobStatsHandler),
+    Route("/storage", StorageHandler),
     Route("/blobs/pack", PackHandler),
     Route("/blobs/{sha256}", BlobHandler),
 ]

@@ -138,6 +138,11 @@ class PackStored(BaseModel):
     stored: int
 
 
+class Storage(BaseModel):
+    used: int = Field(description="bytes of the blobs you hold")
+    quota: int = Field(description="the most you may keep, in bytes (0: no quota)")
+
+
 class BlobStats(BaseModel):
     received_bytes: int
     received_blobs: int

@@ -2,10 +2,11 @@
 
 A job's command says what its "container" does, so tests read like the job they stand for:
 ``exit N`` ends with code N, ``sleep`` runs until stopped, ``oom`` dies out of memory,
-``metrics N`` prints N more metric lines, ``sparse`` leaves a 10 TB sparse executable in
-/output, ``flood log`` and ``flood output`` write 2 MiB there and wait to be stopped, and
-anything else prints itself and writes ``/output/out.txt``. GPUs are taken from the
-``floe.gpus`` label of running fake containers, as the Docker backend reads real ones.
+``metrics N`` prints N more metric lines, ``write N`` writes N KiB to /output, ``sparse``
+leaves a 10 TB sparse executable in /output, ``flood log`` and ``flood output`` write 2 MiB
+there and wait to be stopped, and anything else prints itself and writes ``/output/out.txt``.
+GPUs are taken from the ``floe.gpus`` label of running fake containers, as the Docker backend
+reads real ones.
 """
 
 from __future__ import annotations
@@ -108,6 +109,8 @@ class FakeBackend(RunnerBackend):
                 out.write(b"x" * 2 * 1024**2)
             container.stop.wait(120)
             code = 143
+        elif command.startswith("write "):
+            (container.source("/output") / "out.bin").write_bytes(b"w" * 1024 * int(command[6:]))
         elif command.startswith("metrics "):
             with open(log, "a") as out:
                 for step in range(2, int(command.split()[1]) + 2):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 
 import pytest
@@ -122,3 +123,26 @@ def test_a_job_writing_past_its_limits_is_stopped_and_says_why(service, command,
     _name, token = service.user("alice")
     job = wait_for(service, token, submit(service, token, kind="command", command=command))
     assert (job["state"], job["reason"]) == ("stopped", f"stopped by {why}")
+
+
+def test_a_users_storage_quota_holds_for_uploads_and_job_outputs(service):
+    from tests.service.helpers import submit, wait_for
+
+    _name, token = service.user("alice")
+    first = os.urandom(5 * 1024**2)
+    sha = hashlib.sha256(first).hexdigest()
+    assert service.api("PUT", f"blobs/{sha}", token, data=first).status_code == 201
+    assert service.api("GET", "storage", token).json() == {"used": len(first), "quota": 8 * 1024**2}
+    second = os.urandom(5 * 1024**2)
+    resp = service.api("PUT", f"blobs/{hashlib.sha256(second).hexdigest()}", token, data=second)
+    assert resp.status_code == 413
+    assert "5 MiB more would pass the storage quota of 8 MiB" in resp.json()["error"]
+    # What they hold already costs nothing to send again.
+    assert service.api("PUT", f"blobs/{sha}", token, data=first).status_code == 201
+    packed = b"".join(b"%d\n" % len(b) + b for b in (os.urandom(1024**2) for _ in range(4)))
+    assert service.api("POST", "blobs/pack", token, data=packed).status_code == 413
+    third = os.urandom(2 * 1024**2 + 512 * 1024)
+    sha = hashlib.sha256(third).hexdigest()
+    assert service.api("PUT", f"blobs/{sha}", token, data=third).status_code == 201
+    job = wait_for(service, token, submit(service, token, kind="command", command="write 900"))
+    assert job["state"] == "error" and "storage quota of 8 MiB" in job["reason"], job["reason"]

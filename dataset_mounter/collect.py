@@ -1,0 +1,45 @@
+"""Collecting what was sent and never kept: blobs no tree and no job log names, a while after
+they were stored (an upload that was never committed), so nobody fills the store by sending
+without committing."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from floe.db.base import utcnow
+from floe.db.models import Blob, BlobHolder, Job, TreeRow
+
+from .stores import BlobStore
+from .tree import Tree
+
+CHUNK = 500
+
+
+def named_blobs(db: Session) -> set[str]:
+    """Every blob a tree (dataset version, job code or output) or a job's log names."""
+    named: set[str] = set(db.scalars(select(Job.log_blob).where(Job.log_blob.is_not(None))))
+    for manifest in db.scalars(select(TreeRow.manifest).execution_options(yield_per=100)):
+        named.update(Tree.decode(manifest).blob_ids())
+    return named
+
+
+def collect_unnamed(db: Session, store: BlobStore, older_than: timedelta) -> tuple[int, int]:
+    """Remove blobs stored before ``older_than`` ago that nothing names; (blobs, bytes)."""
+    cutoff = utcnow() - older_than
+    old = db.execute(select(Blob.sha256, Blob.size).where(Blob.created < cutoff)).all()
+    if not old:
+        return 0, 0
+    named = named_blobs(db)
+    unnamed = [(sha, size) for sha, size in old if sha not in named]
+    for start in range(0, len(unnamed), CHUNK):
+        chunk = [sha for sha, _size in unnamed[start : start + CHUNK]]
+        # Rows first: a blob is gone for everyone before its bytes go.
+        db.execute(delete(BlobHolder).where(BlobHolder.sha256.in_(chunk)))
+        db.execute(delete(Blob).where(Blob.sha256.in_(chunk)))
+        db.commit()
+        for sha in chunk:
+            store.delete(sha)
+    return len(unnamed), sum(size for _sha, size in unnamed)
