@@ -30,6 +30,8 @@ class Settings:
     blob_store: str
     s3: dict[str, str]
     gpu_devices: list[str] | None
+    firewall: bool = True
+    egress: bool = True
 
     @property
     def proxy_command(self) -> Path:
@@ -104,6 +106,14 @@ def _int(name: str, default: int) -> int:
         raise SystemExit(f"floe: {name}={raw!r} must be a whole number") from None
 
 
+def _switch(name: str) -> bool:
+    """An on/off setting, on unless it says off."""
+    raw = os.environ.get(name, "on").lower()
+    if raw not in ("on", "off"):
+        raise SystemExit(f"floe: {name}={raw!r} must be 'on' or 'off'")
+    return raw == "on"
+
+
 def _blob_store() -> str:
     store = os.environ.get("FLOE_BLOB_STORE", "local")
     if store not in ("local", "s3"):
@@ -139,6 +149,8 @@ def read_settings() -> Settings:
             "endpoint_url": os.environ.get("FLOE_S3_ENDPOINT_URL", ""),
         },
         gpu_devices=None if gpus is None else [g for g in gpus.split(",") if g.strip()],
+        firewall=_switch("FLOE_FIREWALL"),
+        egress=_switch("FLOE_EGRESS"),
     )
 
 

@@ -18,6 +18,8 @@ from pathlib import Path
 import docker
 import requests
 
+from hub_config import firewall
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 JUPYTERHUB = Path(sys.executable).parent / "jupyterhub"
 
@@ -242,3 +244,4 @@ class HubProcess:
             volume.remove(force=True)
         for network in client.networks.list(names=[f"{self.instance}-net"]):
             network.remove()
+        firewall.remove(f"{self.instance}-net")
