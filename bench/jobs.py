@@ -191,7 +191,10 @@ def main() -> None:
     parts = set(args.parts.split(","))
 
     report: dict = {}
-    local_config = "c.JobRunner.python_flush_seconds = 0\n" if args.buffered else ""
+    # One user submits everything here: let them use the whole node, as before shares existed.
+    local_config = "c.JobLimits.max_running_per_user = 16\n"
+    if args.buffered:
+        local_config += "c.JobRunner.python_flush_seconds = 0\n"
     with scratch_hub("jobs", local_config) as (hub, work):
         hub.start()
         client = FloeClient(hub.url, hub.admin_token)
