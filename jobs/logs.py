@@ -14,26 +14,37 @@ from pathlib import Path
 from floe.core.jsonvalues import NotKeepable, loads_keepable
 
 _METRIC_LINE = re.compile(rb"^[ \t]*(\{[^\n]*\})[ \t\r]*$", re.MULTILINE)
-READ_CHUNK = 8 << 20
+READ_CHUNK = 1 << 20
+# A metric line is a few numbers: a longer "metric" is just a log line (and no chart needs it).
+MAX_METRIC_LINE = 4096
 
 
-def parse_metrics(data: bytes) -> list[dict]:
-    """Every metric object in ``data`` (whole lines), in order."""
-    found = []
+def parse_metrics(data: bytes, most: int | None = None) -> tuple[list[dict], int]:
+    """The metric objects in ``data`` (whole lines), in order, and how many lines looked like
+    one (each counts toward a job's cap, kept or not); stops after ``most`` such lines."""
+    found, seen = [], 0
     for match in _METRIC_LINE.finditer(data):
+        if most is not None and seen >= most:
+            break
+        seen += 1
+        if len(match.group(1)) > MAX_METRIC_LINE:
+            continue
         try:
             value = loads_keepable(match.group(1).decode("utf-8"), non_finite_as_null=True)
         except (NotKeepable, UnicodeDecodeError):
             continue  # not a metric (or one the API could not give back): just a log line
         if isinstance(value, dict) and value:
             found.append(value)
-    return found
+    return found, seen
 
 
 def read_whole_lines(path: Path, offset: int, limit: int = READ_CHUNK) -> bytes:
-    """Bytes from ``offset`` up to the last complete line (at most ``limit`` of them)."""
+    """Bytes from ``offset`` up to the last complete line (at most ``limit`` of them); a
+    line longer than ``limit`` is given in pieces, so reading always moves on."""
     data = read_from(path, offset, limit)
     end = data.rfind(b"\n")
+    if end < 0 and len(data) == limit:
+        return data  # part of a line longer than any metric: no metric in it
     return data[: end + 1] if end >= 0 else b""
 
 

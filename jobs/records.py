@@ -13,7 +13,7 @@ from floe.core.errors import FloeUserError, NotFound
 from floe.core.refs import JobRef, ProjectRef, check_project_name
 from floe.db.base import add_numbered, aware, utcnow
 from floe.db.lookup import find_job, find_project
-from floe.db.models import FINISHED, RUNNING, STARTING, Job, JobEvent, Metric, Project
+from floe.db.models import FINISHED, RUNNING, STARTING, Job, JobEvent, Project
 
 
 def project_for(db: Session, caller: Caller, name: str) -> Project:
@@ -127,13 +127,8 @@ def set_state(
 
 def last_metrics(db: Session, job_ids: list[int]) -> dict[int, dict[str, float]]:
     """The last value of each metric key, per job (for sorting a project's jobs)."""
-    result: dict[int, dict[str, float]] = {i: {} for i in job_ids}
-    rows = db.execute(
-        select(Metric.job_id, Metric.values).where(Metric.job_id.in_(job_ids)).order_by(Metric.id)
-    )
-    for job_id, values in rows:
-        result[job_id].update(values)
-    return result
+    rows = db.execute(select(Job.id, Job.metrics_last).where(Job.id.in_(job_ids)))
+    return {job_id: dict(last or {}) for job_id, last in rows}
 
 
 def _project_filter(text: str) -> ProjectRef:

@@ -302,7 +302,7 @@ class JobRunner(LoggingConfigurable):
     def _finish(self, job_id: int) -> None:
         info = self._inspect(job_id)
         container_state = info.state if info else {}
-        self._read_metrics(job_id)
+        self._read_metrics(job_id, chunks=None)  # to the end of the log
         folder = self.folder(job_id)
         with self.sessions() as db:
             job = db.get(Job, job_id)
@@ -376,10 +376,10 @@ class JobRunner(LoggingConfigurable):
                     self.log.exception("stopping jobs past their maximum runtime")
             threading.Event().wait(self.metrics_interval)
 
-    def _read_metrics(self, job_id: int) -> None:
+    def _read_metrics(self, job_id: int, chunks: int | None = 1) -> None:
         with self._watched_lock:
             lock = self._watched.get(job_id) or threading.Lock()
         with lock, self.sessions() as db:
-            read_metrics(
-                db, db.get(Job, job_id), self.log_path(job_id), self.limits.max_metric_lines
-            )
+            job = db.get(Job, job_id)
+            most = self.limits.max_metric_lines
+            read_metrics(db, job, self.log_path(job_id), most, chunks)

@@ -7,7 +7,7 @@ import os
 from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from floe.core.durations import format_duration
@@ -20,15 +20,25 @@ from .limits import JobLimits
 from .logs import parse_metrics, read_whole_lines
 
 
-def read_metrics(db: Session, job: Job, log: Path, most: int) -> None:
-    """Keep the metric lines the job printed since last time, ``most`` in all; each batch of
-    rows is committed with the log offset it reached, so a restart neither skips nor repeats."""
-    kept = db.scalar(select(func.count(Metric.id)).where(Metric.job_id == job.id))
-    while data := read_whole_lines(log, job.metrics_offset):
-        room = max(0, most - kept)
-        found = parse_metrics(data)[:room] if room else []
-        kept += len(found)
+def read_metrics(db: Session, job: Job, log: Path, most: int, chunks: int | None = 1) -> None:
+    """Keep the metric lines the job printed since last time, ``most`` in all, reading at
+    most ``chunks`` chunks of the log (None: to its end) so no job holds up the others.
+
+    Each batch of rows is committed with the log offset it reached and the last value of
+    each key, so a restart neither skips nor repeats, and nobody reads every row to chart.
+    """
+    read = 0
+    while (chunks is None or read < chunks) and (data := read_whole_lines(log, job.metrics_offset)):
+        read += 1
+        room = max(0, most - job.metric_lines)
+        found, seen = parse_metrics(data, room) if room else ([], 0)
+        job.metric_lines += seen
         db.add_all(Metric(job_id=job.id, values=v) for v in found)
+        if found:
+            last = dict(job.metrics_last or {})
+            for values in found:
+                last.update(values)
+            job.metrics_last = last
         job.metrics_offset += len(data)
         db.commit()
 

@@ -59,18 +59,29 @@ def test_metric_lines_are_json_objects_alone_on_a_line():
         b'epoch 1\n{"step": 1, "loss": 0.5}\n  {"step": 2, "loss": 0.25}  \n'
         b'not {"a": 1}\n{"broken": \n[1, 2]\n{}\n{"acc": 0.9}\r\n'
     )
-    assert parse_metrics(log) == [
+    assert parse_metrics(log)[0] == [
         {"step": 1, "loss": 0.5},
         {"step": 2, "loss": 0.25},
         {"acc": 0.9},
     ]
-    assert json.dumps(parse_metrics(b"")) == "[]"
+    assert json.dumps(parse_metrics(b"")[0]) == "[]"
     # What the API could not give back is no metric; a diverged loss is one, with no value.
-    assert (
-        parse_metrics(b'{"loss": "\\ud800"}\n' + b"[]" * 0 + b'{"a": ' * 70 + b"1" + b"}" * 70)
-        == []
-    )
-    assert parse_metrics(b'{"loss": NaN, "step": 3}\n') == [{"loss": None, "step": 3}]
+    assert parse_metrics(b'{"loss": "\\ud800"}\n' + b'{"a": ' * 70 + b"1" + b"}" * 70)[0] == []
+    assert parse_metrics(b'{"loss": NaN, "step": 3}\n')[0] == [{"loss": None, "step": 3}]
+    # Every line that looks like a metric counts toward a job's cap, kept or not.
+    flood = b"{}\n" * 10 + b'{"x": "' + b"y" * 5000 + b'"}\n' + b'{"a": 1}\n'
+    assert parse_metrics(flood) == ([{"a": 1}], 12)
+    assert parse_metrics(flood, most=3) == ([], 3)
+
+
+def test_a_line_longer_than_a_read_still_moves_the_reading_on(tmp_path):
+    from jobs.logs import read_whole_lines
+
+    log = tmp_path / "log"
+    log.write_bytes(b"x" * 3000 + b"\n" + b'{"a": 1}\n')
+    first = read_whole_lines(log, 0, limit=1024)
+    assert first == b"x" * 1024  # no newline in a whole read: given as it is
+    assert read_whole_lines(log, 3001, limit=1024) == b'{"a": 1}\n'
 
 
 @pytest.mark.parametrize(

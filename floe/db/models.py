@@ -164,8 +164,11 @@ class Job(Base):
     container_id: Mapped[str] = mapped_column(String(80), default="")
     gpu_ids: Mapped[list] = mapped_column(JSON, default=list)
     stop_requested_by: Mapped[str] = mapped_column(String(255), default="")
-    # How far into the log metric lines have been read (so a restart neither skips nor repeats).
+    # How far into the log metric lines have been read (so a restart neither skips nor repeats),
+    # how many lines looked like metrics (the cap counts them) and each key's last value.
     metrics_offset: Mapped[int] = mapped_column(BigInteger, default=0)
+    metric_lines: Mapped[int] = mapped_column(Integer, default=0)
+    metrics_last: Mapped[dict | None] = mapped_column(JSON, nullable=True)
     rerun_of: Mapped[int | None] = mapped_column(Integer, nullable=True)
     # Seconds the job may run before Floe stops it (FloydHub's --max-runtime).
     max_runtime: Mapped[int | None] = mapped_column(Integer, nullable=True)

@@ -172,21 +172,29 @@ class MetricsHandler(JobAPIHandler):
         self.send({"job": job.full_name, **answer}, shape=schemas.Metrics)
 
 
-def metric_lines(sessions: sessionmaker, job_id: int, points: int | None) -> dict:
-    """A job's metric lines (``points`` of them at most, evenly spread), and the last values."""
+def metric_lines(sessions: sessionmaker, job_id: int, points: int) -> dict:
+    """At most ``points`` of a job's metric lines, evenly spread (the last one in), and the
+    last value of each key; only the rows given are read."""
     with sessions() as db:
-        rows = db.execute(
-            select(Metric.time, Metric.values).where(Metric.job_id == job_id).order_by(Metric.id)
-        ).all()
-    last: dict = {}
-    for _time, values in rows:
-        last.update(values)
-    chosen = range(len(rows))
-    if points and len(rows) > points:
-        step = (len(rows) - 1) / (points - 1)
-        chosen = sorted({round(i * step) for i in range(points)})
-    lines = [{"index": i + 1, "time": rows[i][0], "values": rows[i][1]} for i in chosen]
-    return {"metrics": lines, "count": len(rows), "last": last}
+        ids = db.scalars(select(Metric.id).where(Metric.job_id == job_id).order_by(Metric.id))
+        ids = list(ids)
+        chosen = range(len(ids))
+        if len(ids) > points:
+            step = (len(ids) - 1) / (points - 1)
+            chosen = sorted({round(i * step) for i in range(points)})
+        picked = {ids[i]: i + 1 for i in chosen}
+        rows = []
+        for start in range(0, len(picked), 500):
+            batch = list(picked)[start : start + 500]
+            rows += db.execute(
+                select(Metric.id, Metric.time, Metric.values).where(Metric.id.in_(batch))
+            ).all()
+        job = db.get(Job, job_id)
+        lines = [
+            {"index": picked[row_id], "time": time, "values": values}
+            for row_id, time, values in sorted(rows)
+        ]
+        return {"metrics": lines, "count": len(ids), "last": dict(job.metrics_last or {})}
 
 
 def _output_tree(handler: JobAPIHandler, ref: str) -> tuple[Job, Tree]:

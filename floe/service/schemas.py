@@ -275,8 +275,8 @@ class FileQuery(Query):
 
 
 class MetricsQuery(Query):
-    points: int | None = Field(
-        None, ge=2, le=100_000, description="at most this many lines, evenly spread, the last kept"
+    points: int = Field(
+        1000, ge=2, le=100_000, description="at most this many lines, evenly spread, the last kept"
     )
 
 

@@ -4,7 +4,8 @@ A job's command says what its "container" does, so tests read like the job they 
 ``exit N`` ends with code N, ``sleep`` runs until stopped, ``oom`` dies out of memory,
 ``metrics N`` prints N more metric lines, ``write N`` writes N KiB to /output, ``sparse``
 leaves a 10 TB sparse executable in /output, ``flood log`` and ``flood output`` write 2 MiB
-there and wait to be stopped, and anything else prints itself and writes ``/output/out.txt``.
+there and wait to be stopped, ``flood metrics`` prints ``{}`` lines until stopped, and
+anything else prints itself and writes ``/output/out.txt``.
 GPUs are taken from the ``floe.gpus`` label of running fake containers, as the Docker backend
 reads real ones.
 """
@@ -103,6 +104,13 @@ class FakeBackend(RunnerBackend):
                 huge.truncate(10 * 1024**4)  # `truncate -s 10T`: no disk, 10 TB to read
             os.chmod(out / "huge.bin", 0o755)
             (out / "small.txt").write_text("kept")
+        elif command == "flood metrics":  # `yes '{}'`: lines that look like metrics, forever
+            with open(log, "ab") as out:
+                while not container.stop.is_set():
+                    out.write(b"{}\n" * 100_000)
+                    out.flush()
+                    container.stop.wait(0.05)
+            code = 143
         elif command.startswith("flood "):
             where = log if command == "flood log" else container.source("/output") / "big"
             with open(where, "ab") as out:

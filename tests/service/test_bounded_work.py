@@ -146,3 +146,21 @@ def test_a_users_storage_quota_holds_for_uploads_and_job_outputs(service):
     assert service.api("PUT", f"blobs/{sha}", token, data=third).status_code == 201
     job = wait_for(service, token, submit(service, token, kind="command", command="write 900"))
     assert job["state"] == "error" and "storage quota of 8 MiB" in job["reason"], job["reason"]
+
+
+def test_a_job_printing_metric_lines_without_end_holds_up_nobody(service):
+    from tests.service.helpers import submit, wait_for
+
+    _mallory, bad = service.user("mallory")
+    _alice, token = service.user("alice")
+    flood = submit(service, bad, kind="command", command="flood metrics")
+    wait_for(service, bad, flood, ("running",))
+    mine = submit(service, token, kind="command", command="sleep", max_runtime=1)
+    started = time.monotonic()
+    mine = wait_for(service, token, mine)
+    assert mine["reason"] == "stopped by its maximum runtime of 1 s"
+    assert time.monotonic() - started < 10
+    flood = wait_for(service, bad, flood)
+    assert flood["reason"] == "stopped by its log passing 1 MiB, the most a job may write"
+    metrics = service.api("GET", f"jobs/{flood['id']}/metrics", bad).json()
+    assert [m["values"] for m in metrics["metrics"]] == [{"step": 1, "loss": 0.5}]
