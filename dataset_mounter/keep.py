@@ -9,7 +9,9 @@ checked against the hash and stored once, so storage is still shared. Admins hol
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -103,6 +105,21 @@ def storage_used(db: Session, holder: str) -> int:
     return int(db.scalar(query))
 
 
+_holders_lock = threading.Lock()
+_holder_locks: dict[str, threading.Lock] = {}
+
+
+@contextmanager
+def room_for(db: Session, holder: str, blobs: dict[str, int], quota: int) -> Iterator[None]:
+    """Within: ``holder`` has room for ``blobs`` (see :func:`require_room`), and no other
+    keeping of theirs in this process checks its room until these are recorded."""
+    with _holders_lock:
+        lock = _holder_locks.setdefault(holder, threading.Lock())
+    with lock:
+        require_room(db, holder, blobs, quota)
+        yield
+
+
 def require_room(db: Session, holder: str, blobs: dict[str, int], quota: int) -> None:
     """Refuse (413) blobs that would take ``holder`` past ``quota`` bytes (0: no quota);
     blobs they hold already cost nothing."""
@@ -159,10 +176,11 @@ def keep_folder(
     With ``skipped``, what cannot be kept (also what is past ``max_bytes``) is left out and
     noted there (see ``scan``)."""
     tree, sources = scan_folder(folder, skipped=skipped, max_bytes=max_bytes)
-    require_room(db, holder, {e.sha256: e.size for e in tree.entries}, quota)
-    for sha in missing_blobs(db, tree.blob_ids()):
-        store.put_file(sha, Path(sources[sha]))
-    record_blobs(db, {e.sha256: e.size for e in tree.entries}, holder)
+    sizes = {e.sha256: e.size for e in tree.entries}
+    with room_for(db, holder, sizes, quota):
+        for sha in missing_blobs(db, tree.blob_ids()):
+            store.put_file(sha, Path(sources[sha]))
+        record_blobs(db, sizes, holder)
     save_tree(db, tree)
     db.commit()
     return tree
@@ -186,7 +204,7 @@ def keep_bytes(
     db: Session, store: BlobStore, data: bytes, sha256: str, holder: str, quota: int = 0
 ) -> None:
     """Store bytes already hashed (a notebook sent as JSON), held by ``holder``."""
-    require_room(db, holder, {sha256: len(data)}, quota)
-    if missing_blobs(db, {sha256}):
-        store.put_many([(sha256, data)])
-    record_blobs(db, {sha256: len(data)}, holder)
+    with room_for(db, holder, {sha256: len(data)}, quota):
+        if missing_blobs(db, {sha256}):
+            store.put_many([(sha256, data)])
+        record_blobs(db, {sha256: len(data)}, holder)

@@ -16,6 +16,8 @@ from floe.core.errors import BadPack
 
 # Packs are for small files; anything larger is sent on its own (and streamed to disk).
 MAX_PACKED_BLOB = 16 * 1024 * 1024
+# Blobs in one pack at most (the floe client sends 2,000): bounded work per request.
+MAX_PACKED_BLOBS = 10_000
 
 
 def pack_bytes(paths: list[str]) -> bytes:
@@ -31,7 +33,11 @@ def pack_bytes(paths: list[str]) -> bytes:
 
 def read_pack(pack: BinaryIO) -> Iterator[tuple[str, bytes]]:
     """Yield ``(sha256, bytes)`` for each blob of the pack."""
+    count = 0
     while header := pack.readline(24):
+        count += 1
+        if count > MAX_PACKED_BLOBS:
+            raise BadPack(f"a pack may hold at most {MAX_PACKED_BLOBS} blobs; send several")
         if not header.endswith(b"\n") or not header[:-1].isdigit():
             raise BadPack(f"malformed pack: expected '<size>\\n', got {header[:24]!r}")
         size = int(header)

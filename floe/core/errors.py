@@ -97,10 +97,14 @@ class QuotaExceeded(FloeUserError):
     status = 413
 
 
-class TooManyJobs(FloeUserError):
-    """A user's share of the queue is full."""
+class TooManyRequests(FloeUserError):
+    """A user's share of something is taken (the queue, logs followed at once)."""
 
     status = 429
+
+
+class TooManyJobs(TooManyRequests):
+    """A user's share of the queue is full."""
 
 
 class TooLarge(FloeUserError):

@@ -12,6 +12,7 @@ import asyncio
 import os
 import threading
 import time
+from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlparse
@@ -86,6 +87,7 @@ def make_app(
         xsrf_cookies=False,
         blob_stats={"received_bytes": 0, "received_blobs": 0},
         accounts={},  # name -> (hub creation time, when last seen): see handlers.claim_account
+        follows=Counter(),  # logs each user follows at once
     )
 
 

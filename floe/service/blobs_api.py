@@ -7,9 +7,8 @@ Bodies are spooled to disk as they arrive, hashed on the way and off the event l
 from __future__ import annotations
 
 from sqlalchemy.orm import Session
-from tornado.ioloop import IOLoop
 
-from dataset_mounter.keep import missing_blobs, record_blobs, require_room, storage_used
+from dataset_mounter.keep import missing_blobs, record_blobs, room_for, storage_used
 from dataset_mounter.pack import read_pack
 from dataset_mounter.spool import Spool
 from floe.core.errors import Forbidden, InvalidRequest
@@ -17,8 +16,10 @@ from floe.core.errors import Forbidden, InvalidRequest
 from . import schemas
 from .handlers import APIHandler
 from .operations import Route, operation
+from .workers import upload
 
 PACK_BATCH_BYTES = 4 * 1024 * 1024
+PACK_BATCH_BLOBS = 500
 
 
 class MissingBlobsHandler(APIHandler):
@@ -62,6 +63,13 @@ class SpooledUploadHandler(APIHandler):
         self._discard_spool()
         super().on_finish()
 
+    def _keep_blob(self, sha256: str, holder: str) -> None:
+        sizes = {sha256: self._spool.size}
+        with self.sessions() as db, room_for(db, holder, sizes, self.datasets.user_quota_bytes):
+            if missing_blobs(db, {sha256}):  # else stored already: the sender now holds it
+                self.datasets.store.put_file(sha256, self._spool.path)
+            record_blobs(db, sizes, holder)
+
     def on_connection_close(self) -> None:
         self._discard_spool()  # an upload cut off midway leaves nothing behind
 
@@ -86,12 +94,7 @@ class BlobHandler(SpooledUploadHandler):
         received = await self.spooled()
         if received != sha256:
             raise InvalidRequest(f"blob {sha256}: the bytes sent hash to {received}")
-        quota = self.datasets.user_quota_bytes
-        require_room(self.db(), self.caller.name, {sha256: self._spool.size}, quota)
-        if missing_blobs(self.db(), {sha256}):  # else stored already: the sender now holds it
-            store = self.datasets.store
-            await IOLoop.current().run_in_executor(None, store.put_file, sha256, self._spool.path)
-        record_blobs(self.db(), {sha256: self._spool.size}, self.caller.name)
+        await upload(self._keep_blob, sha256, self.caller.name)
         self.count_received(1)
         self.send({"sha256": sha256, "size": self._spool.size}, 201, shape=schemas.BlobStored)
 
@@ -113,7 +116,7 @@ class PackHandler(SpooledUploadHandler):
     async def post(self) -> None:
         await self.spooled()
         holder = self.caller.name
-        stored = await IOLoop.current().run_in_executor(None, self._store_pack, holder)
+        stored = await upload(self._store_pack, holder)
         self.count_received(len(stored))
         self.send({"stored": len(stored)}, 201, shape=schemas.PackStored)
 
@@ -121,21 +124,23 @@ class PackHandler(SpooledUploadHandler):
         """Keep the pack's blobs a few MiB at a time, never the whole pack in memory."""
         stored: dict[str, int] = {}
         batch: list[tuple[str, bytes]] = []
+        batch_bytes = 0
         with open(self._spool.path, "rb") as pack, self.sessions() as db:
-            for blob in read_pack(pack):
-                batch.append(blob)
-                if sum(len(data) for _sha, data in batch) >= PACK_BATCH_BYTES:
+            for sha, data in read_pack(pack):
+                batch.append((sha, data))
+                batch_bytes += len(data)
+                if batch_bytes >= PACK_BATCH_BYTES or len(batch) >= PACK_BATCH_BLOBS:
                     stored.update(self._keep_batch(db, batch, holder))
-                    batch = []
+                    batch, batch_bytes = [], 0
             stored.update(self._keep_batch(db, batch, holder))
         return stored
 
     def _keep_batch(self, db: Session, batch: list[tuple[str, bytes]], holder: str) -> dict:
         sizes = {sha: len(data) for sha, data in batch}
-        require_room(db, holder, sizes, self.datasets.user_quota_bytes)
-        new = set(missing_blobs(db, set(sizes)))
-        self.datasets.store.put_many([(sha, data) for sha, data in batch if sha in new])
-        record_blobs(db, sizes, holder)
+        with room_for(db, holder, sizes, self.datasets.user_quota_bytes):
+            new = set(missing_blobs(db, set(sizes)))
+            self.datasets.store.put_many([(sha, data) for sha, data in batch if sha in new])
+            record_blobs(db, sizes, holder)
         return sizes
 
 

@@ -111,6 +111,7 @@ class VersionFileHandler(APIHandler):
         download = self.query(schemas.FileQuery).download
         dataset, version, tree = _version(self, owner, name, number)
         where = f"{dataset.full_name}:{version.number}"
+        self.release_db()
         await send_tree_file(self, self.datasets.store, tree, path, where, download)
 
 

@@ -13,11 +13,12 @@ from pathlib import PurePosixPath
 from urllib.parse import quote
 
 from tornado import web
-from tornado.ioloop import IOLoop
 
 from dataset_mounter.stores import BlobStore
 from dataset_mounter.tree import Tree, check_path
 from floe.core.errors import NotFound
+
+from .workers import off_loop
 
 CHUNK = 1 << 20
 INLINE_IMAGES = frozenset({"image/png", "image/jpeg", "image/gif"})
@@ -71,15 +72,14 @@ async def stream_blob(
     handler: web.RequestHandler, store: BlobStore, sha256: str, offset: int = 0
 ) -> None:
     """Write blob ``sha256`` from the store to the response, from byte ``offset``."""
-    loop = IOLoop.current()
-    reader = await loop.run_in_executor(None, store.open, sha256)
+    reader = await off_loop(store.open, sha256)
     try:
         while offset > 0:  # S3 bodies cannot seek: read past what the caller has
-            skipped = await loop.run_in_executor(None, reader.read, min(offset, CHUNK))
+            skipped = await off_loop(reader.read, min(offset, CHUNK))
             if not skipped:
                 return
             offset -= len(skipped)
-        while chunk := await loop.run_in_executor(None, reader.read, CHUNK):
+        while chunk := await off_loop(reader.read, CHUNK):
             handler.write(chunk)
             await handler.flush()
     finally:

@@ -18,7 +18,6 @@ from jupyterhub.utils import url_path_join
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from sqlalchemy.orm import Session, sessionmaker
 from tornado import web
-from tornado.ioloop import IOLoop
 from tornado.log import app_log
 
 from dataset_mounter.settings import DatasetSettings
@@ -31,6 +30,7 @@ from floe.db.accounts import claim_name
 from .limits import RequestLimits
 from .rendering import render
 from .validation import invalid_request
+from .workers import off_loop
 
 LOGIN_HINT = "log in, or send 'Authorization: token <hub API token>'"
 # How long a user's hub creation time, once asked for, is trusted before asking again.
@@ -79,9 +79,15 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
             self._db = self.sessions()
         return self._db
 
-    def on_finish(self) -> None:
+    def release_db(self) -> None:
+        """Give the database connection back now, before a long answer (a followed log,
+        a download): what was read from it stays usable."""
         if hasattr(self, "_db"):
             self._db.close()
+            del self._db
+
+    def on_finish(self) -> None:
+        self.release_db()
 
     async def claim_account(self) -> None:
         """What Floe keeps under this name is this hub user's (``floe.db.accounts``)."""
@@ -101,7 +107,7 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
             if created is None:
                 return
         if seen.get(name, (None,))[0] != created:
-            await IOLoop.current().run_in_executor(None, self._claim, name, created)
+            await off_loop(self._claim, name, created)
         seen[name] = (created, time.monotonic())
 
     def _claim(self, name: str, created: str) -> None:
@@ -206,7 +212,7 @@ class APIHandler(BaseHandler):
 
     async def off_loop(self, work: Any, *args: Any) -> Any:
         """Run ``work(*args)`` on a worker thread (database work over large requests)."""
-        return await IOLoop.current().run_in_executor(None, work, *args)
+        return await off_loop(work, *args)
 
     async def body(self, model: type[BaseModel]) -> BaseModel:
         """The JSON body, checked against ``model`` (a large one on a worker thread)."""
@@ -214,7 +220,7 @@ class APIHandler(BaseHandler):
         data = bytes(self._received)
         if len(data) <= PARSE_ON_LOOP_BYTES:
             return _check_body(data, model)
-        return await IOLoop.current().run_in_executor(None, _check_body, data, model)
+        return await off_loop(_check_body, data, model)
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         body = getattr(self.request, "_body_future", None)  # tornado's, when bodies stream

@@ -6,10 +6,10 @@ import functools
 
 from sqlalchemy import func, select
 from tornado import web
-from tornado.ioloop import IOLoop
 
 from dataset_mounter.keep import load_tree
-from floe.core.errors import NotFound
+from floe.core.errors import NotFound, TooLarge
+from floe.core.sizes import format_size
 from floe.db.models import Job
 from jobs import records
 from jobs.submit import rerun_job
@@ -17,6 +17,7 @@ from jobs.submit import rerun_job
 from .files import SANDBOX, inert
 from .handlers import PageHandler
 from .operations import PATH_PARAMS
+from .workers import off_loop
 
 STATE_ORDER = {
     s: i
@@ -130,15 +131,23 @@ class NotebookPage(PageHandler):
         entry = load_tree(db, job.output_tree).find(job.notebook) if job.output_tree else None
         if entry is None:
             raise NotFound(f"{job.full_name} kept no executed notebook")
-        html = await IOLoop.current().run_in_executor(
-            None, _render_notebook, self.datasets.store, entry.sha256
-        )
+        if entry.size > MAX_RENDERED_NOTEBOOK:
+            raise TooLarge(
+                f"{job.full_name}'s notebook is {format_size(entry.size)}, too large to show "
+                f"here (at most {format_size(MAX_RENDERED_NOTEBOOK)}); download it instead"
+            )
+        self.release_db()
+        html = await off_loop(_render_notebook, self.datasets.store, entry.sha256)
         # The notebook's outputs may hold anyone's HTML: a sandbox with no script and no origin.
         inert(self, f"{SANDBOX}; style-src 'unsafe-inline'; img-src data:")
         self.finish(html)
 
 
-@functools.lru_cache(maxsize=32)
+# Rendering costs seconds of CPU per MiB and the page several times the notebook's size.
+MAX_RENDERED_NOTEBOOK = 8 * 1024 * 1024
+
+
+@functools.lru_cache(maxsize=8)
 def _render_notebook(store: object, sha256: str) -> str:
     import nbformat
     from nbconvert import HTMLExporter

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
-from tornado.ioloop import IOLoop
 from tornado.iostream import StreamClosedError
 
 from dataset_mounter.keep import load_tree
 from dataset_mounter.tree import Tree
-from floe.core.errors import NotReady
+from floe.core.errors import NotReady, TooManyRequests
 from floe.db.models import FINISHED, Job, Metric
 from jobs import records
 from jobs.logs import read_from
@@ -23,8 +24,10 @@ from . import schemas
 from .files import inert, send_tree_file, stream_blob
 from .handlers import APIHandler
 from .operations import Route, operation
+from .workers import off_loop
 
 FOLLOW_INTERVAL_S = 0.2
+MAX_FOLLOWS = 16  # logs one user may follow at once
 
 
 class JobAPIHandler(APIHandler):
@@ -90,7 +93,7 @@ class StopHandler(JobAPIHandler):
         if job.finished_state:
             self.send_job(job)  # stopping a finished job changes nothing
             return
-        await IOLoop.current().run_in_executor(None, self.runner.stop, job.id, self.caller.name)
+        await off_loop(self.runner.stop, job.id, self.caller.name)
         self.db().refresh(job)
         self.send_job(job, 202)
 
@@ -123,31 +126,48 @@ class LogsHandler(JobAPIHandler):
         "The log as text; ?follow=1 streams it until the job ends",
         query=schemas.LogsQuery,
         content="text/plain",
+        errors=(400, 404, 429),
     )
     async def get(self, ref: str) -> None:
         query = self.query(schemas.LogsQuery)
         job = self.job(ref)
-        offset = query.offset
-        path = self.runner.log_path(job.id)
+        job_id, log_blob, offset = job.id, job.log_blob, query.offset
+        self.release_db()  # a followed log may take hours: no connection held meanwhile
+        path = self.runner.log_path(job_id)
         self.set_header("Content-Type", "text/plain; charset=utf-8")
         self.set_header("X-Accel-Buffering", "no")
         inert(self)  # what the job printed is the user's
-        if job.log_blob and not path.exists():
-            await stream_blob(self, self.datasets.store, job.log_blob, offset)
+        if log_blob and not path.exists():
+            await stream_blob(self, self.datasets.store, log_blob, offset)
             return
-        loop = IOLoop.current()
+        with self.following():
+            try:
+                while not self._gone:
+                    finished = not query.follow or await off_loop(self._job_finished, job_id)
+                    while data := await off_loop(read_from, path, offset):
+                        offset += len(data)
+                        self.write(data)
+                        await self.flush()
+                    if finished:
+                        break
+                    await asyncio.sleep(FOLLOW_INTERVAL_S)
+            except StreamClosedError:
+                return  # the reader went away
+
+    @contextmanager
+    def following(self) -> Iterator[None]:
+        """Count this reader among the caller's; refuse (429) one past MAX_FOLLOWS."""
+        counts = self.settings["follows"]
+        name = self.caller.name
+        if counts[name] >= MAX_FOLLOWS:
+            raise TooManyRequests(
+                f"you follow {MAX_FOLLOWS} logs at once already; close one and try again"
+            )
+        counts[name] += 1
         try:
-            while not self._gone:
-                finished = not query.follow or self._job_finished(job.id)
-                while data := await loop.run_in_executor(None, read_from, path, offset):
-                    offset += len(data)
-                    self.write(data)
-                    await self.flush()
-                if finished:
-                    break
-                await asyncio.sleep(FOLLOW_INTERVAL_S)
-        except StreamClosedError:
-            return  # the reader went away
+            yield
+        finally:
+            counts[name] -= 1
 
     _gone = False
 
@@ -230,6 +250,7 @@ class OutputFileHandler(JobAPIHandler):
         download = self.query(schemas.FileQuery).download
         job, tree = _output_tree(self, ref)
         where = f"{job.full_name}/output"
+        self.release_db()
         await send_tree_file(self, self.datasets.store, tree, path, where, download)
 
 
@@ -246,7 +267,7 @@ class CatalogHandler(JobAPIHandler):
 
     @operation("Environments, machine types and free GPUs", response=schemas.Catalog, errors=())
     async def get(self) -> None:
-        free = await IOLoop.current().run_in_executor(None, self.runner.free_gpus)
+        free = await off_loop(self.runner.free_gpus)
         catalog = self.settings["catalog"]
         answer = {
             "environments": [asdict(e) for e in catalog.environment_list()],

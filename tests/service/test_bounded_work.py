@@ -164,3 +164,39 @@ def test_a_job_printing_metric_lines_without_end_holds_up_nobody(service):
     assert flood["reason"] == "stopped by its log passing 1 MiB, the most a job may write"
     metrics = service.api("GET", f"jobs/{flood['id']}/metrics", bad).json()
     assert [m["values"] for m in metrics["metrics"]] == [{"step": 1, "loss": 0.5}]
+
+
+def test_a_pack_of_too_many_blobs_is_refused(service):
+    from dataset_mounter.pack import MAX_PACKED_BLOBS
+
+    _name, token = service.user("alice")
+    resp = service.api("POST", "blobs/pack", token, data=b"0\n" * (MAX_PACKED_BLOBS + 1))
+    assert resp.status_code == 400, resp.text
+    assert f"at most {MAX_PACKED_BLOBS} blobs" in resp.json()["error"]
+
+
+def test_one_user_follows_a_bounded_number_of_logs(service):
+    from floe.service.jobs_api import MAX_FOLLOWS
+    from tests.service.helpers import submit, wait_for
+
+    _alice, token = service.user("alice")
+    job = submit(service, token, kind="command", command="sleep")
+    job = wait_for(service, token, job, ("running",))
+    logs = f"jobs/{job['id']}/logs?follow=1"
+    followed = [service.api("GET", logs, token, stream=True) for _ in range(MAX_FOLLOWS)]
+    try:
+        assert {r.status_code for r in followed} == {200}
+        refused = service.api("GET", logs, token)
+        assert refused.status_code == 429 and "close one" in refused.json()["error"]
+        _bob, bobs = service.user("bob")  # another user's share is their own
+        bobs_job = wait_for(service, bobs, submit(service, bobs, kind="command", command="exit 0"))
+        assert service.api("GET", f"jobs/{bobs_job['id']}/logs", bobs).status_code == 200
+        followed.pop().close()
+        deadline = time.monotonic() + 10
+        while (again := service.api("GET", f"jobs/{job['id']}/logs?follow=0", token)).ok is False:
+            assert time.monotonic() < deadline
+        assert again.status_code == 200
+    finally:
+        for r in followed:
+            r.close()
+        service.api("POST", f"jobs/{job['id']}/stop", token)
