@@ -25,7 +25,7 @@ from floe.core.access import Caller
 from floe.core.errors import FloeUserError, InvalidRequest, NotFound, TooLarge, Unauthorized
 from floe.core.jsonvalues import NotKeepable, loads_keepable
 from floe.core.sizes import format_size
-from floe.db.accounts import claim_name
+from floe.db.accounts import check_not_retired, claim_name
 
 from .limits import RequestLimits
 from .rendering import render
@@ -95,6 +95,7 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
         if not model or model.get("kind", "user") != "user":
             return
         name, seen = model["name"], self.settings["accounts"]
+        check_not_retired(name)
         created = model.get("created")
         if created is None:  # a token that may not read it (a workspace's): ask the hub
             known = seen.get(name)

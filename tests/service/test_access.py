@@ -139,3 +139,19 @@ def test_a_name_deleted_and_made_again_starts_with_nothing(service):
     assert any(o.startswith(f"{alice}~") for o in owners)
     # The newcomer starts clean: the name is theirs to use again.
     assert service.api("POST", "datasets", newcomer, json={"name": "private"}).status_code == 201
+
+
+def test_nobody_signs_up_as_a_retired_name(service):
+    alice, token = service.user("alice")
+    make_dataset(service, token, "private", {"x": b"old alice's"})
+    newcomer = service.hub.remake_user(alice)
+    service.api("GET", "datasets", newcomer)  # alice's things are retired to alice~<digits>
+    _admin, admin_token = service.user("root", admin=True)
+    owners = {d["owner"] for d in service.api("GET", "datasets", admin_token).json()}
+    (retired,) = [o for o in owners if o.startswith(f"{alice}~")]
+    impostor = service.hub.add_user(retired)
+    resp = service.api("GET", "datasets", impostor)
+    assert resp.status_code == 403 and "ends in '~' and digits" in resp.json()["error"]
+    resp = service.api("GET", f"datasets/{retired}/private/versions/1/files/x", impostor)
+    assert resp.status_code == 403
+    assert service.page("datasets", impostor).status_code == 403
