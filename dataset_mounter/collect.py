@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from floe.db.base import utcnow
 from floe.db.models import Blob, BlobHolder, Job, TreeRow
 
+from .keep import collecting
 from .stores import BlobStore
 from .tree import Tree
 
@@ -27,19 +28,32 @@ def named_blobs(db: Session) -> set[str]:
 
 
 def collect_unnamed(db: Session, store: BlobStore, older_than: timedelta) -> tuple[int, int]:
-    """Remove blobs stored before ``older_than`` ago that nothing names; (blobs, bytes)."""
+    """Remove blobs stored before ``older_than`` ago that nothing names; (blobs, bytes).
+
+    A blob named, sent or kept again meanwhile is noted as fresh first (``keep.touch_blobs``)
+    and so left; one removed before that is missing to whoever names it, and sent again."""
     cutoff = utcnow() - older_than
     old = db.execute(select(Blob.sha256, Blob.size).where(Blob.created < cutoff)).all()
     if not old:
         return 0, 0
     named = named_blobs(db)
-    unnamed = [(sha, size) for sha, size in old if sha not in named]
+    unnamed = [sha for sha, _size in old if sha not in named]
+    count = size = 0
     for start in range(0, len(unnamed), CHUNK):
-        chunk = [sha for sha, _size in unnamed[start : start + CHUNK]]
-        # Rows first: a blob is gone for everyone before its bytes go.
-        db.execute(delete(BlobHolder).where(BlobHolder.sha256.in_(chunk)))
-        db.execute(delete(Blob).where(Blob.sha256.in_(chunk)))
-        db.commit()
-        for sha in chunk:
-            store.delete(sha)
-    return len(unnamed), sum(size for _sha, size in unnamed)
+        chunk = unnamed[start : start + CHUNK]
+        with collecting():  # no blob is being stored meanwhile
+            # Rows first, and only of blobs still old: a blob is gone for everyone before
+            # its bytes go.
+            gone = db.execute(
+                delete(Blob)
+                .where(Blob.sha256.in_(chunk), Blob.created < cutoff)
+                .returning(Blob.sha256, Blob.size)
+            ).all()
+            shas = [sha for sha, _size in gone]
+            db.execute(delete(BlobHolder).where(BlobHolder.sha256.in_(shas)))
+            db.commit()
+            for sha in shas:
+                store.delete(sha)
+        count += len(gone)
+        size += sum(s for _sha, s in gone)
+    return count, size

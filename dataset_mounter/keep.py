@@ -12,15 +12,17 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from floe.core.access import Caller
 from floe.core.errors import Conflict, NotFound, QuotaExceeded
 from floe.core.sizes import format_size
+from floe.db.base import utcnow
 from floe.db.models import Blob, BlobHolder, TreeRow
 
 from .scan import scan_folder
@@ -59,9 +61,59 @@ def missing_blobs(db: Session, blob_ids: set[str], caller: Caller | None = None)
     return [i for i in sorted(blob_ids) if i not in known]
 
 
+class _SharedOrSole:
+    """Many keepers at once, or the collector alone (it never waits behind itself)."""
+
+    def __init__(self) -> None:
+        self._idle = threading.Condition()
+        self._keepers = 0
+
+    @contextmanager
+    def shared(self) -> Iterator[None]:
+        with self._idle:
+            self._keepers += 1
+        try:
+            yield
+        finally:
+            with self._idle:
+                self._keepers -= 1
+                self._idle.notify_all()
+
+    @contextmanager
+    def sole(self) -> Iterator[None]:
+        with self._idle:
+            self._idle.wait_for(lambda: self._keepers == 0)
+            yield
+
+
+_store_writes = _SharedOrSole()
+# Storing a blob (a check that it is missing, its bytes, its row) never interleaves with the
+# collector removing one: else bytes just sent could go with the row removed before them.
+keeping = _store_writes.shared
+collecting = _store_writes.sole
+
+# A blob about to be named is noted as stored now, so the collector (whose age is at least
+# an hour) leaves it be; one noted this recently is left as it is (fewer writes).
+TOUCH_OLDER_THAN = timedelta(minutes=10)
+
+
+def touch_blobs(db: Session, blob_ids: Iterable[str]) -> None:
+    """Note ``blob_ids`` as stored now (those a while old), and commit."""
+    now = utcnow()
+    for chunk in _chunks(set(blob_ids)):
+        db.execute(
+            update(Blob)
+            .where(Blob.sha256.in_(chunk), Blob.created < now - TOUCH_OLDER_THAN)
+            .values(created=now)
+        )
+    db.commit()
+
+
 def require_uploaded(db: Session, tree: Tree, caller: Caller, what: str = "") -> Tree:
     """``tree`` with each size as stored; refused (409 listing them) if it names blobs the
-    store lacks or ``caller`` does not hold."""
+    store lacks or ``caller`` does not hold. Commits (the blobs are noted as fresh, so the
+    collector leaves them to the tree about to name them)."""
+    touch_blobs(db, tree.blob_ids())
     missing = missing_blobs(db, tree.blob_ids(), caller)
     if missing:
         field = {"field": what} if what else {}
@@ -115,7 +167,7 @@ def room_for(db: Session, holder: str, blobs: dict[str, int], quota: int) -> Ite
     keeping of theirs in this process checks its room until these are recorded."""
     with _holders_lock:
         lock = _holder_locks.setdefault(holder, threading.Lock())
-    with lock:
+    with lock, keeping():
         require_room(db, holder, blobs, quota)
         yield
 
@@ -136,7 +188,9 @@ def require_room(db: Session, holder: str, blobs: dict[str, int], quota: int) ->
 
 
 def record_blobs(db: Session, blobs: dict[str, int], holder: str) -> None:
-    """Note blobs (id -> size) as durable in the store, and held by ``holder``."""
+    """Note blobs (id -> size) as durable in the store, and held by ``holder``; those
+    stored already are noted as fresh (see :func:`touch_blobs`)."""
+    touch_blobs(db, blobs)
     new = set(blobs) - set(stored_sizes(db, set(blobs)))
     _add_missing(db, [Blob(sha256=sha, size=blobs[sha]) for sha in sorted(new)])
     held = set(missing_blobs(db, set(blobs), Caller(holder)))
@@ -194,9 +248,10 @@ def keep_file(db: Session, store: BlobStore, path: Path, holder: str) -> str | N
     if path.is_symlink() or not path.is_file():
         return None
     sha = hash_file(path)
-    if missing_blobs(db, {sha}):
-        store.put_file(sha, path)
-    record_blobs(db, {sha: path.stat().st_size}, holder)
+    with keeping():
+        if missing_blobs(db, {sha}):
+            store.put_file(sha, path)
+        record_blobs(db, {sha: path.stat().st_size}, holder)
     return sha
 
 

@@ -68,8 +68,18 @@ class DatasetSettings(LoggingConfigurable):
         24,
         config=True,
         help="""Blobs sent but named by no dataset version or job after this many hours (an
-        upload never committed) are removed from the store. 0: never.""",
+        upload never committed) are removed from the store. 0: never; else at least 1.""",
     )
+
+    @validate("collect_after_hours")
+    def _check_collect_after(self, proposal: dict) -> float:
+        hours = proposal["value"]
+        if hours != 0 and hours < 1:
+            raise TraitError(
+                "DatasetSettings.collect_after_hours: 0 (never) or at least 1 hour, so an "
+                "upload on its way to a commit is never collected"
+            )
+        return hours
 
     @validate("mount_roots")
     def _check_roots(self, proposal: dict) -> list[str]:

@@ -1,5 +1,6 @@
 """Blob stores (local directory and a real S3 server), materialize, and the dataset rules."""
 
+import hashlib
 import os
 import stat
 import threading
@@ -264,3 +265,59 @@ def test_blobs_sent_and_never_kept_are_collected_a_day_later(db, tmp_path):
         assert missing_blobs(s, set(blobs.values())) == [blobs["forgotten"]]
     assert store.local_path(blobs["forgotten"]) is None
     assert store.local_path(blobs["kept"]) and store.local_path(blobs["fresh"])
+
+
+def test_a_blob_named_while_the_collector_runs_is_kept(db, tmp_path, monkeypatch):
+    """The race: the collector lists what is named, a commit then names an old blob."""
+    from datetime import timedelta
+
+    from dataset_mounter import collect
+    from dataset_mounter.keep import keep_bytes
+    from dataset_mounter.tree import Entry, Tree
+    from floe.db.base import utcnow
+    from floe.db.models import Blob
+
+    store = LocalStore(root=str(tmp_path / "blobs"))
+    data = {name: name.encode()[:5] * 3 for name in ("named-late", "sent-again", "forgotten")}
+    shas = {name: hashlib.sha256(b).hexdigest() for name, b in data.items()}
+    with db() as s:
+        for name, b in data.items():
+            keep_bytes(s, store, b, shas[name], "alice")
+            s.get(Blob, shas[name]).created = utcnow() - timedelta(days=2)
+        s.commit()
+    with db() as s:
+        ds.create_dataset(s, Caller("alice"), "late")
+    stale = collect.named_blobs
+
+    def named_then_commit(session):
+        named = stale(session)  # what the collector saw: none of the three named
+        with db() as other:  # meanwhile alice commits a version naming one, sends another
+            dataset = ds.get_dataset(other, Caller("alice"), "alice", "late")
+            tree = Tree.from_entries([Entry("f", shas["named-late"], 0)])
+            ds.commit_version(other, Caller("alice"), dataset, tree)
+            record_blobs(other, {shas["sent-again"]: 15}, "alice")
+        return named
+
+    monkeypatch.setattr(collect, "named_blobs", named_then_commit)
+    with db() as s:
+        assert collect.collect_unnamed(s, store, timedelta(hours=24)) == (1, 15)
+        assert missing_blobs(s, set(shas.values())) == [shas["forgotten"]]
+    assert store.local_path(shas["named-late"]) and store.local_path(shas["sent-again"])
+    assert store.local_path(shas["forgotten"]) is None
+
+
+def test_no_blob_is_stored_while_the_collector_removes(db, tmp_path):
+    from dataset_mounter.keep import collecting, keep_bytes
+
+    store = LocalStore(root=str(tmp_path / "blobs"))
+    kept = threading.Event()
+
+    def keep() -> None:
+        with db() as s:
+            keep_bytes(s, store, b"x", hashlib.sha256(b"x").hexdigest(), "alice")
+        kept.set()
+
+    with collecting():
+        threading.Thread(target=keep).start()
+        assert not kept.wait(0.5)  # held back until the collector is done
+    assert kept.wait(10)

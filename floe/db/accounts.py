@@ -19,7 +19,6 @@ from floe.core.errors import Forbidden
 
 from .models import Account, BlobHolder, Dataset, Job, Project
 
-
 _RETIRED = re.compile(r".+~[0-9]{1,20}")
 
 
