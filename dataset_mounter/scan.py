@@ -125,6 +125,9 @@ def list_files(root: Path, skipped: list[tuple[str, str]] | None = None) -> list
     return files
 
 
+PAST_CAP = "past the cap of"
+
+
 def _within(files: list[LocalFile], max_bytes: int, skipped: list[tuple[str, str]]) -> list:
     """The files, in path order, that fit in ``max_bytes``; the rest noted in ``skipped``."""
     kept, total = [], 0
@@ -133,9 +136,7 @@ def _within(files: list[LocalFile], max_bytes: int, skipped: list[tuple[str, str
             kept.append(f)
             total += f.size
         else:
-            skipped.append(
-                (f.rel, f"{format_size(f.size)}, past the cap of {format_size(max_bytes)}")
-            )
+            skipped.append((f.rel, f"{format_size(f.size)}, {PAST_CAP} {format_size(max_bytes)}"))
     return kept
 
 

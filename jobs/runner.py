@@ -319,8 +319,6 @@ class JobRunner(LoggingConfigurable):
             self._release(job)
             set_state(db, job, state, reason)
         self._remove_container(job_id)
-        if not not_kept:  # what could not be kept stays on this node, for the admin to see
-            folder.drop_output()
 
     def _release(self, job: Job) -> None:
         self.gpus.release(f"job:{job.id}")

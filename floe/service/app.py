@@ -88,6 +88,7 @@ def make_app(
         blob_stats={"received_bytes": 0, "received_blobs": 0},
         accounts={},  # name -> (hub creation time, when last seen): see handlers.claim_account
         follows=Counter(),  # logs each user follows at once
+        spooling=Counter(),  # bytes each user's uploads in progress have spooled
     )
 
 

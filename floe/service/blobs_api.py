@@ -8,10 +8,18 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from dataset_mounter.keep import missing_blobs, record_blobs, room_for, storage_used
+from dataset_mounter.keep import (
+    missing_blobs,
+    record_blobs,
+    room_for,
+    storage_used,
+    stored_sizes,
+    touch_blobs,
+)
 from dataset_mounter.pack import read_pack
 from dataset_mounter.spool import Spool
-from floe.core.errors import Forbidden, InvalidRequest
+from floe.core.errors import Conflict, Forbidden, InvalidRequest, QuotaExceeded
+from floe.core.sizes import format_size
 
 from . import schemas
 from .handlers import APIHandler
@@ -36,18 +44,52 @@ class MissingBlobsHandler(APIHandler):
 
 
 class SpooledUploadHandler(APIHandler):
-    """Request bodies go to a spool file as they arrive, hashed on the way (off the loop)."""
+    """Request bodies go to a spool file as they arrive, hashed on the way (off the loop).
+
+    What a user spools at once counts against the room their storage quota leaves, so no
+    number of uploads in parallel fills the disk past it; past it the rest is dropped (413).
+    """
 
     hash_body = True
+    _held = False  # the caller holds what they send already
+    _room: int | None = None
+    _over_quota = False
 
     async def prepare(self) -> None:
         await super().prepare()
         self._spool = Spool(self.datasets.cache_path / "spool", hashed=self.hash_body)
+        if self.datasets.user_quota_bytes:
+            used = await self.off_loop(self._storage_used)
+            self._room = self.datasets.user_quota_bytes - used
+
+    def _storage_used(self) -> int:
+        with self.sessions() as db:
+            return storage_used(db, self.caller.name)
 
     async def data_received(self, chunk: bytes) -> None:
-        self._over_limit = self._over_limit or self._spool.size + len(chunk) > self.body_limit
+        if self._held:
+            return  # nothing to keep: read and dropped
+        spooling = self.settings["spooling"]
+        name = self.caller.name
+        if self._room is not None and spooling[name] + len(chunk) > self._room:
+            self._over_quota = True
+        self._over_limit = (
+            self._over_limit or self._over_quota or self._spool.size + len(chunk) > self.body_limit
+        )
         if not self._over_limit:
             await self._spool.add(chunk)
+            spooling[name] += len(chunk)
+
+    def check_size(self) -> None:
+        if self._over_quota:
+            quota = self.datasets.user_quota_bytes
+            length = self.request.headers.get("Content-Length", "")
+            sent = f"{format_size(int(length))} more" if length.isdigit() else "what is sent"
+            raise QuotaExceeded(
+                f"{self.caller.name} keeps {format_size(quota - self._room)}; {sent} would "
+                f"pass the storage quota of {format_size(quota)}: ask an admin for more room"
+            )
+        super().check_size()
 
     async def spooled(self) -> str:
         """The whole body is in the spool file: its sha256 ("" when not hashed)."""
@@ -75,22 +117,48 @@ class SpooledUploadHandler(APIHandler):
 
     def _discard_spool(self) -> None:
         if hasattr(self, "_spool"):
+            self.settings["spooling"][self.caller.name] -= self._spool.size
             self._spool.discard()
+            del self._spool
 
 
 class BlobHandler(SpooledUploadHandler):
+    """One blob; one the caller holds already is read and dropped, never spooled."""
+
     @property
     def body_limit(self) -> int:
         return self.limits.blob_bytes
+
+    async def prepare(self) -> None:
+        await super().prepare()
+        sha256 = self.path_args[0] if self.path_args else ""
+        self._held = not await self.off_loop(self._missing, sha256)
+
+    def _stored_size(self, sha256: str) -> int:
+        with self.sessions() as db:
+            touch_blobs(db, {sha256})  # sent again: fresh again (see dataset_mounter.collect)
+            size = stored_sizes(db, {sha256}).get(sha256)
+        if size is None:
+            raise Conflict(f"blob {sha256} was removed as you sent it: send it again")
+        return size
+
+    def _missing(self, sha256: str) -> list[str]:
+        with self.sessions() as db:
+            return missing_blobs(db, {sha256}, self.caller)
 
     @operation(
         "Upload one blob (raw bytes, checked against its sha256)",
         ok=201,
         raw_body=True,
         response=schemas.BlobStored,
-        errors=(400, 413),
+        errors=(400, 409, 413),
     )
     async def put(self, sha256: str) -> None:
+        if self._held:  # sent again: stored already, and theirs; costs nothing
+            self.check_size()
+            size = await self.off_loop(self._stored_size, sha256)
+            self.send({"sha256": sha256, "size": size}, 201, shape=schemas.BlobStored)
+            return
         received = await self.spooled()
         if received != sha256:
             raise InvalidRequest(f"blob {sha256}: the bytes sent hash to {received}")

@@ -145,7 +145,27 @@ def test_a_users_storage_quota_holds_for_uploads_and_job_outputs(service):
     sha = hashlib.sha256(third).hexdigest()
     assert service.api("PUT", f"blobs/{sha}", token, data=third).status_code == 201
     job = wait_for(service, token, submit(service, token, kind="command", command="write 900"))
-    assert job["state"] == "error" and "storage quota of 8 MiB" in job["reason"], job["reason"]
+    assert job["state"] == "error" and "storage quota of 8 MiB is full" in job["reason"]
+    log = service.api("GET", f"jobs/{job['id']}/logs", token).text
+    assert "not kept from /output: out.bin (900 KiB" in log and "kept up to the" in log
+    assert service.api("GET", "storage", token).json()["used"] <= 8 * 1024**2
+    # Sent without a length, counted as it comes; nothing is left spooled.
+    fourth = os.urandom(1024**2)
+    fourth_sha = hashlib.sha256(fourth).hexdigest()
+    resp = service.api("PUT", f"blobs/{fourth_sha}", token, data=_chunks(fourth))
+    assert resp.status_code == 413 and "what is sent would pass the storage quota" in resp.text
+    assert not any((service.data / "cache" / "spool").iterdir())
+
+
+def test_a_log_past_its_cap_is_kept_cut(service):
+    from tests.service.helpers import submit, wait_for
+
+    _name, token = service.user("alice")
+    job = wait_for(service, token, submit(service, token, kind="command", command="flood log"))
+    assert job["state"] == "stopped" and "its log passing 1 MiB" in job["reason"], job
+    log = service.api("GET", f"jobs/{job['id']}/logs", token).content
+    assert len(log) < 1024**2 + 1024
+    assert log.endswith(b"x\n[floe] the log was cut at 1 MiB of 2.0 MiB\n"), log[-80:]
 
 
 def test_a_job_printing_metric_lines_without_end_holds_up_nobody(service):
