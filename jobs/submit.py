@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -68,6 +69,25 @@ class JobContext:
 
 def submit_job(db: Session, caller: Caller, body: dict, ctx: JobContext) -> Job:
     """Check ``body``, keep its code (and, for snapshots, its output) and queue the job."""
+    with _queueing(caller.name):
+        return _submit_job(db, caller, body, ctx)
+
+
+_queues_lock = threading.Lock()
+_queue_locks: dict[str, threading.Lock] = {}
+
+
+@contextmanager
+def _queueing(name: str) -> Iterator[None]:
+    """One submit of a user's at a time, so submits in parallel cannot pass their share of
+    the queue together (the check counts the jobs, the submit adds one)."""
+    with _queues_lock:
+        lock = _queue_locks.setdefault(name, threading.Lock())
+    with lock:
+        yield
+
+
+def _submit_job(db: Session, caller: Caller, body: dict, ctx: JobContext) -> Job:
     kind = body.get("kind") or "notebook"
     with checking("project"):
         project_name = check_project_name(body.get("project"))
@@ -125,6 +145,11 @@ def submit_job(db: Session, caller: Caller, body: dict, ctx: JobContext) -> Job:
 def rerun_job(db: Session, caller: Caller, old: Job, changes: dict, ctx: JobContext) -> Job:
     """FloydHub's restart: the same code and inputs as ``old``, with ``changes`` applied
     (any of environment, machine, datasets, parameters and message)."""
+    with _queueing(caller.name):
+        return _rerun_job(db, caller, old, changes, ctx)
+
+
+def _rerun_job(db: Session, caller: Caller, old: Job, changes: dict, ctx: JobContext) -> Job:
     if old.kind == "snapshot":
         raise Conflict(f"{old.full_name} was saved from a workspace; snapshots are never re-run")
     environment = _environment(ctx.catalog, changes.get("environment", old.environment))

@@ -217,3 +217,20 @@ def test_floe_run_takes_floydhubs_max_runtime(service, tmp_path):
     assert "stopped by its maximum runtime of 1 s" in run.stderr, run.stderr
     bad = floe_fast(service, token, "run", "--max-runtime", "soon", "sleep", cwd=tmp_path)
     assert bad.returncode == 2 and "is not a duration like 3600, 90m or 2h" in bad.stderr
+
+
+def test_submits_in_parallel_never_pass_a_users_share_of_the_queue(service):
+    from concurrent.futures import ThreadPoolExecutor
+
+    _carol, token = service.user("carol")
+    body = {"project": "burst", "kind": "command", "command": "sleep"}
+    with ThreadPoolExecutor(16) as pool:
+        answers = list(pool.map(lambda _: service.api("POST", "jobs", token, json=body), range(24)))
+    accepted = [r.json() for r in answers if r.status_code == 201]
+    assert {r.status_code for r in answers} <= {201, 429}
+    # 2 may run and 5 wait (the fast tier's shares); nothing else gets in while they sleep.
+    assert 5 <= len(accepted) <= 7, len(accepted)
+    for job in accepted:
+        service.api("POST", f"jobs/{job['id']}/stop", token)
+    for job in accepted:
+        wait_for(service, token, job)
