@@ -27,7 +27,7 @@ from floe.db.models import Blob, BlobHolder, TreeRow
 
 from .scan import scan_folder
 from .stores import BlobStore
-from .tree import Entry, Tree, hash_file
+from .tree import MAX_ENTRIES, Entry, Tree, hash_file
 
 CHUNK = 500
 
@@ -223,13 +223,14 @@ def keep_folder(
     holder: str,
     skipped: list[tuple[str, str]] | None = None,
     max_bytes: int | None = None,
+    max_files: int = MAX_ENTRIES,
     quota: int = 0,
 ) -> Tree:
     """Store every file of ``folder`` the store lacks, held by ``holder``; save its tree.
 
-    With ``skipped``, what cannot be kept (also what is past ``max_bytes``) is left out and
-    noted there (see ``scan``)."""
-    tree, sources = scan_folder(folder, skipped=skipped, max_bytes=max_bytes)
+    With ``skipped``, what cannot be kept (also what is past ``max_bytes`` or ``max_files``)
+    is left out and noted there (see ``scan``)."""
+    tree, sources = scan_folder(folder, skipped=skipped, max_bytes=max_bytes, max_files=max_files)
     sizes = {e.sha256: e.size for e in tree.entries}
     with room_for(db, holder, sizes, quota):
         for sha in missing_blobs(db, tree.blob_ids()):

@@ -6,6 +6,7 @@ folder with 1% of files changed reads 1% of the bytes.
 
 from __future__ import annotations
 
+import itertools
 import os
 import sqlite3
 import stat
@@ -17,7 +18,7 @@ from pathlib import Path
 from floe.core.errors import BadTree
 from floe.core.sizes import format_size
 
-from .tree import MAX_DEPTH, Entry, Tree, check_path, hash_file
+from .tree import MAX_DEPTH, MAX_ENTRIES, Entry, Tree, check_path, hash_file
 
 # Files smaller than this are hashed in the calling thread, the rest on a pool.
 SMALL_FILE = 256 * 1024
@@ -65,8 +66,13 @@ class HashCache:
         self._db.commit()
 
 
-def list_files(root: Path, skipped: list[tuple[str, str]] | None = None) -> list[LocalFile]:
+def list_files(
+    root: Path, skipped: list[tuple[str, str]] | None = None, max_files: int = MAX_ENTRIES
+) -> list[LocalFile]:
     """Every file under ``root``; a symlink is followed only if it stays inside ``root``.
+
+    Past ``max_files`` entries (files, folders, links) it reads no further: with
+    ``skipped`` that is noted there, else refused.
 
     What cannot be kept (a link out of the folder, to a folder or to nothing, a name that is
     not UTF-8 or not a tree path, folders deeper than a tree may be) is refused with
@@ -83,10 +89,23 @@ def list_files(root: Path, skipped: list[tuple[str, str]] | None = None) -> list
             raise BadTree(f"{rel}: {why}")
         skipped.append((rel, why))
 
+    full, seen = False, 0
+
     def walk(folder: str, prefix: str, depth: int) -> None:
-        with os.scandir(folder) as it:
-            entries = sorted(it, key=lambda e: e.name)
+        nonlocal full, seen
+        with os.scandir(folder) as it:  # a folder of millions is read only so far
+            entries = sorted(itertools.islice(it, max_files + 1), key=lambda e: e.name)
         for entry in entries:
+            seen += 1  # files, folders and links alike: millions of empty folders cost too
+            if full or seen > max_files:
+                if skipped is None:
+                    raise BadTree(f"{root} holds more than {max_files:,} files, the most kept")
+                if not full:
+                    skipped.append(
+                        (prefix + entry.name, f"past {max_files:,} files: it and what follows")
+                    )
+                full = True
+                return
             rel = prefix + entry.name
             try:
                 check_path(rel.encode("utf-8").decode())
@@ -147,6 +166,7 @@ def scan_folder(
     include: Callable[[str], bool] | None = None,
     max_bytes: int | None = None,
     skipped: list[tuple[str, str]] | None = None,
+    max_files: int = MAX_ENTRIES,
 ) -> tuple[Tree, dict[str, str]]:
     """Return the folder's tree and, for each blob id, a local file holding it.
 
@@ -154,7 +174,7 @@ def scan_folder(
     files add up to more than ``max_bytes`` is refused before hashing. ``skipped``: see
     :func:`list_files`.
     """
-    files = list_files(root, skipped)
+    files = list_files(root, skipped, max_files)
     if include is not None:
         files = [f for f in files if include(f.rel)]
     total = sum(f.size for f in files)

@@ -45,7 +45,14 @@ def keep_leftovers(
         skipped: list[tuple[str, str]] = []
         fits = limits.max_output_bytes if room is None else min(limits.max_output_bytes, room)
         tree = keep_folder(
-            db, store, folder.output, job.owner, skipped, max_bytes=fits, quota=quota
+            db,
+            store,
+            folder.output,
+            job.owner,
+            skipped,
+            max_bytes=fits,
+            max_files=limits.max_output_files,
+            quota=quota,
         )
         job.output_tree = tree.digest
         folder.note(skipped_lines(skipped))

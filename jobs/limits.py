@@ -4,8 +4,10 @@ by submitting; a user past a limit is told which, and what to do."""
 
 from __future__ import annotations
 
-from traitlets import Dict, Integer
+from traitlets import Dict, Integer, TraitError, validate
 from traitlets.config import LoggingConfigurable
+
+from dataset_mounter.tree import MAX_ENTRIES
 
 from .queue import Shares
 
@@ -60,11 +62,24 @@ class JobLimits(LoggingConfigurable):
         help="""Bytes of /output a job keeps; a job whose /output grows past it is stopped, and
         what does not fit is listed in its log, not kept.""",
     )
+    max_output_files = Integer(
+        100_000,
+        config=True,
+        help="""Files and folders of /output a job keeps; a job whose /output holds more is
+        stopped, and what is past it is not kept (the log says from where). At most
+        1,000,000, the most one tree holds.""",
+    )
     max_log_bytes = Integer(
         1024**3,
         config=True,
         help="Bytes a job's log may grow to; past it the job is stopped.",
     )
+
+    @validate("max_output_files")
+    def _check_output_files(self, proposal: dict) -> int:
+        if not 1 <= proposal["value"] <= MAX_ENTRIES:
+            raise TraitError(f"JobLimits.max_output_files: from 1 to {MAX_ENTRIES:,}")
+        return proposal["value"]
 
     @property
     def shares(self) -> Shares:

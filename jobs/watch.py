@@ -56,21 +56,25 @@ def overdue(db: Session) -> list[tuple[int, str]]:
     return found
 
 
-def folder_size(path: Path, enough: int) -> int:
-    """Bytes of the files under ``path`` (as big as they say, sparse or not), counting no
-    further once past ``enough``."""
-    total, folders = 0, [str(path)]
-    while folders and total <= enough:
+def folder_size(path: Path, enough: int, enough_entries: int) -> tuple[int, int]:
+    """Bytes of the files under ``path`` (as big as they say, sparse or not) and how many
+    entries it holds, counting no further once past either ``enough``."""
+    total = count = 0
+    folders = [str(path)]
+    while folders and total <= enough and count <= enough_entries:
         try:
             with os.scandir(folders.pop()) as entries:
                 for entry in entries:
+                    count += 1
+                    if count > enough_entries:
+                        break
                     if entry.is_dir(follow_symlinks=False):
                         folders.append(entry.path)
                     elif entry.is_file(follow_symlinks=False):
                         total += entry.stat(follow_symlinks=False).st_size
         except OSError:
             continue  # gone or unreadable: the job's own business
-    return total
+    return total, count
 
 
 def over_limits(folder: JobFolder, limits: JobLimits, look_at_output: bool) -> str:
@@ -81,8 +85,11 @@ def over_limits(folder: JobFolder, limits: JobLimits, look_at_output: bool) -> s
         log_bytes = 0
     if log_bytes > limits.max_log_bytes:
         return f"its log passing {format_size(limits.max_log_bytes)}, the most a job may write"
-    if look_at_output and folder_size(folder.output, limits.max_output_bytes) > (
-        limits.max_output_bytes
-    ):
+    if not look_at_output:
+        return ""
+    size, entries = folder_size(folder.output, limits.max_output_bytes, limits.max_output_files)
+    if size > limits.max_output_bytes:
         return f"its /output passing {format_size(limits.max_output_bytes)}, the most a job keeps"
+    if entries > limits.max_output_files:
+        return f"its /output passing {limits.max_output_files:,} files, the most a job keeps"
     return ""

@@ -43,6 +43,7 @@ def service_config(data: Path) -> Config:
     c.JobLimits.max_runtime_ceiling = 3600
     c.JobLimits.max_output_bytes = 1024**2
     c.JobLimits.max_log_bytes = 1024**2
+    c.JobLimits.max_output_files = 200
     c.DatasetSettings.user_quota_bytes = 8 * 1024**2
     c.GpuSettings.inventory_class = "spawner.gpu.StaticGpuInventory"
     c.StaticGpuInventory.devices = ["fake-gpu-0"]

@@ -4,8 +4,9 @@ A job's command says what its "container" does, so tests read like the job they 
 ``exit N`` ends with code N, ``sleep`` runs until stopped, ``oom`` dies out of memory,
 ``metrics N`` prints N more metric lines, ``write N`` writes N KiB to /output, ``sparse``
 leaves a 10 TB sparse executable in /output, ``flood log`` and ``flood output`` write 2 MiB
-there and wait to be stopped, ``flood metrics`` prints ``{}`` lines until stopped, and
-anything else prints itself and writes ``/output/out.txt``.
+there and wait to be stopped (``flood files``: 500 empty files in /output), ``flood
+metrics`` prints ``{}`` lines until stopped, and anything else prints itself and writes
+``/output/out.txt``.
 GPUs are taken from the ``floe.gpus`` label of running fake containers, as the Docker backend
 reads real ones.
 """
@@ -110,6 +111,13 @@ class FakeBackend(RunnerBackend):
                     out.write(b"{}\n" * 100_000)
                     out.flush()
                     container.stop.wait(0.05)
+            code = 143
+        elif command == "flood files":  # 500 empty files, then wait to be stopped
+            many = container.source("/output") / "many"
+            many.mkdir()
+            for n in range(500):
+                (many / f"{n:03d}").touch()
+            container.stop.wait(120)
             code = 143
         elif command.startswith("flood "):
             where = log if command == "flood log" else container.source("/output") / "big"

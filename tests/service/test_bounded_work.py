@@ -220,3 +220,17 @@ def test_one_user_follows_a_bounded_number_of_logs(service):
         for r in followed:
             r.close()
         service.api("POST", f"jobs/{job['id']}/stop", token)
+
+
+def test_an_output_of_too_many_files_stops_the_job_and_keeps_what_fits(service):
+    from tests.service.helpers import submit, wait_for
+
+    _name, token = service.user("alice")
+    job = submit(service, token, kind="command", command="flood files")
+    job = wait_for(service, token, job)
+    assert job["state"] == "stopped", job
+    assert "its /output passing 200 files" in job["reason"]
+    files = service.api("GET", f"jobs/{job['id']}/output", token).json()
+    assert 0 < len(files["files"]) <= 200, len(files["files"])
+    log = service.api("GET", f"jobs/{job['id']}/logs", token).text
+    assert "past 200 files: it and what follows" in log
