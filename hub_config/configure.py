@@ -43,7 +43,13 @@ def fence(settings: Settings, gateway: str) -> None:
         return
     ports = [settings.hub_api_port, settings.service_port]
     try:
-        isolate(settings.network_name, gateway, ports, egress=settings.egress)
+        isolate(
+            settings.network_name,
+            gateway,
+            ports,
+            egress=settings.egress,
+            allowed=settings.egress_allow,
+        )
     except FirewallError as err:
         raise SystemExit(
             f"floe: cannot fence Floe's containers in ({err}); run the hub as root with "

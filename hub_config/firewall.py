@@ -4,7 +4,7 @@ machine's other ports (the proxy's API, databases, ssh…) nor the link-local ra
 cloud metadata address. Containers reach no other container: the network has
 inter-container traffic off (``hub_config.network``).
 
-Rules are iptables rules in two chains of Floe's own, made again at every start of the hub:
+Rules are iptables rules in two chains of Floe's own, replaced at every start of the hub:
 ``<chain>-IN`` (jumped to from INPUT, for the machine's own ports) and ``<chain>-OUT``
 (from DOCKER-USER, for what containers send through the machine).
 """
@@ -17,6 +17,9 @@ import subprocess
 from .network import bridge_name
 
 LINK_LOCAL = "169.254.0.0/16"  # the cloud metadata address, 169.254.169.254, is one of these
+# Addresses of a team's own networks (and other Docker networks of this machine): closed to
+# containers even when the outside world is open, unless the deployer lets some through.
+PRIVATE = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10")
 
 
 class FirewallError(RuntimeError):
@@ -35,37 +38,60 @@ def chain_names(network: str) -> tuple[str, str]:
     return f"{base}-IN", f"{base}-OUT"
 
 
-def _chain(name: str) -> None:
-    """An empty chain ``name`` (made, or flushed)."""
-    if not _iptables("-N", name, check=False):
-        _iptables("-F", name)
-
-
 def _jump(parent: str, bridge: str, chain: str) -> None:
     rule = ("-i", bridge, "-j", chain)
     if not _iptables("-C", parent, *rule, check=False):
         _iptables("-I", parent, "1", *rule)
 
 
-def isolate(network: str, gateway: str, open_ports: list[int], egress: bool) -> None:
+def ruleset(
+    network: str,
+    gateway: str,
+    open_ports: list[int],
+    egress: bool,
+    allowed: tuple[str, ...] = (),
+) -> str:
+    """Floe's two chains for ``network``, as ``iptables-restore`` reads them."""
+    inbound, outbound = chain_names(network)
+    established = "-m conntrack --ctstate ESTABLISHED,RELATED"
+    lines = ["*filter", f":{inbound} - [0:0]", f":{outbound} - [0:0]"]
+    lines.append(f"-A {inbound} {established} -j ACCEPT")
+    lines += [f"-A {inbound} -p tcp -d {gateway} --dport {port} -j ACCEPT" for port in open_ports]
+    lines.append(f"-A {inbound} -j REJECT")
+    lines.append(f"-A {outbound} {established} -j RETURN")
+    lines.append(f"-A {outbound} -d {LINK_LOCAL} -j REJECT")
+    if egress:
+        lines += [f"-A {outbound} -d {cidr} -j RETURN" for cidr in allowed]
+        lines += [f"-A {outbound} -d {cidr} -j REJECT" for cidr in PRIVATE]
+    else:
+        lines.append(f"-A {outbound} -j REJECT")
+    return "\n".join([*lines, "COMMIT", ""])
+
+
+def isolate(
+    network: str,
+    gateway: str,
+    open_ports: list[int],
+    egress: bool,
+    allowed: tuple[str, ...] = (),
+) -> None:
     """Let containers on ``network`` reach only ``open_ports`` on the gateway of this machine,
-    no link-local address, and the outside world only with ``egress``."""
-    if shutil.which("iptables") is None:
-        raise FirewallError("iptables is not installed")
+    no link-local address, and the outside world only with ``egress`` (then not the private
+    ranges, but for ``allowed`` ones).
+
+    The chains are replaced in one transaction (``iptables-restore --noflush``): at no moment
+    of a hub's restart are they empty."""
+    for tool in ("iptables", "iptables-restore"):
+        if shutil.which(tool) is None:
+            raise FirewallError(f"{tool} is not installed")
+    rules_text = ruleset(network, gateway, open_ports, egress, allowed)
+    result = subprocess.run(
+        ["iptables-restore", "-w", "--noflush"], input=rules_text, capture_output=True, text=True
+    )
+    if result.returncode != 0:
+        raise FirewallError(f"iptables-restore: {result.stderr.strip()}")
     bridge = bridge_name(network)
     inbound, outbound = chain_names(network)
-    _chain(inbound)
-    _iptables("-A", inbound, "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT")
-    for port in open_ports:
-        _iptables("-A", inbound, "-p", "tcp", "-d", gateway, "--dport", str(port), "-j", "ACCEPT")
-    _iptables("-A", inbound, "-j", "REJECT")
-    _chain(outbound)
-    _iptables("-A", outbound, "-d", LINK_LOCAL, "-j", "REJECT")
-    if not egress:
-        _iptables(
-            "-A", outbound, "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "RETURN"
-        )
-        _iptables("-A", outbound, "-j", "REJECT")
     _jump("INPUT", bridge, inbound)
     _jump("DOCKER-USER", bridge, outbound)
 

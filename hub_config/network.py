@@ -28,7 +28,8 @@ def ensure_network(name: str) -> str:
     options = {**ISOLATED, "com.docker.network.bridge.name": bridge_name(name)}
     try:
         network = client.networks.get(name)
-        if network.attrs.get("Options", {}) != options:
+        current = network.attrs.get("Options") or {}
+        if any(current.get(key) != value for key, value in options.items()):  # engines add more
             network = _remade(client, network, options)
     except docker.errors.NotFound:
         network = client.networks.create(

@@ -6,6 +6,7 @@ side by side by giving each its own ``FLOE_INSTANCE``, ``FLOE_PORT`` and ``FLOE_
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ class Settings:
     gpu_devices: list[str] | None
     firewall: bool = True
     egress: bool = True
+    egress_allow: tuple[str, ...] = ()
 
     @property
     def proxy_command(self) -> Path:
@@ -114,6 +116,18 @@ def _switch(name: str) -> bool:
     return raw == "on"
 
 
+def _networks(name: str) -> tuple[str, ...]:
+    """A comma-separated list of address ranges (``10.1.2.0/24``), checked."""
+    ranges = []
+    for raw in os.environ.get(name, "").split(","):
+        if raw.strip():
+            try:
+                ranges.append(str(ipaddress.IPv4Network(raw.strip())))
+            except ValueError as err:
+                raise SystemExit(f"floe: {name}: {raw.strip()!r} is no IPv4 range: {err}") from None
+    return tuple(ranges)
+
+
 def _blob_store() -> str:
     store = os.environ.get("FLOE_BLOB_STORE", "local")
     if store not in ("local", "s3"):
@@ -151,6 +165,7 @@ def read_settings() -> Settings:
         gpu_devices=None if gpus is None else [g for g in gpus.split(",") if g.strip()],
         firewall=_switch("FLOE_FIREWALL"),
         egress=_switch("FLOE_EGRESS"),
+        egress_allow=_networks("FLOE_EGRESS_ALLOW"),
     )
 
 

@@ -8,6 +8,7 @@ the same two functions, so a limit or a hardening rule changes in one place.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -19,6 +20,8 @@ from .catalog import Environment, Machine
 CONTAINER_USER = "1000:100"
 # Enough for a busy notebook with many threads, low enough to stop a fork bomb.
 PIDS_LIMIT = 4096
+# The engine is this machine's: its containers have IPv6 when its kernel does.
+IPV6_ON_THIS_MACHINE = os.path.exists("/proc/sys/net/ipv6")
 CPU_PERIOD_US = 100_000
 DOCKER_SOCKET_PATHS = ("/var/run/docker.sock", "/run/docker.sock")
 
@@ -47,6 +50,7 @@ OWNED_HOST_CONFIG = {
     "security_opt": "nothing: every Floe container runs with no-new-privileges",
     "privileged": "nothing: Floe containers are never privileged",
     "pids_limit": "nothing: Floe limits processes per container",
+    "sysctls": "nothing: Floe turns IPv6 off in its containers (its firewall is IPv4's)",
     "log_config": "nothing: Floe decides where a container's log goes",
 }
 OWNED_CREATE_KWARGS = {
@@ -117,6 +121,13 @@ class ContainerSpec:
     extra_host_config: dict = field(default_factory=dict)
     extra_create_kwargs: dict = field(default_factory=dict)
 
+    def sysctls(self) -> dict[str, str]:
+        """IPv6 off inside the container: Floe's firewall rules are IPv4 rules, and a link-local
+        IPv6 address would reach the machine's services around them."""
+        if self.network in (None, "host", "none") or not IPV6_ON_THIS_MACHINE:
+            return {}
+        return {f"net.ipv6.conf.{which}.disable_ipv6": "1" for which in ("all", "default")}
+
     def device_requests(self) -> list[docker.types.DeviceRequest]:
         """The GPU request, as ``docker run --gpus device=…`` makes it."""
         if not self.gpu_device_ids:
@@ -143,6 +154,7 @@ class ContainerSpec:
             security_opt=list(self.security_opt),
             pids_limit=self.pids_limit,
             network_mode=self.network,
+            sysctls=self.sysctls() or None,
             log_config=None if self.engine_log else docker.types.LogConfig(type="none"),
             **self.extra_host_config,
         )

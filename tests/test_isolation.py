@@ -45,6 +45,8 @@ found = {
     "workspace": tcp(WORKSPACE, 8888),
     "proxy_api": tcp(gateway, PORT + 1), "hub_api": tcp(gateway, PORT + 2),
     "floe_service": tcp(gateway, PORT + 3), "host_port": tcp(gateway, HOST_PORT),
+    "ipv6_off": open("/proc/sys/net/ipv6/conf/all/disable_ipv6").read().strip(),
+    "ipv6_addresses": len(open("/proc/net/if_inet6").read().splitlines()),
 }
 print("PROBE " + json.dumps(found))
 """
@@ -88,7 +90,12 @@ def test_a_job_runs_fenced_in(hub, user_token):
     assert found["host_port"] == "ConnectionRefusedError", found  # listening, but rejected
     # ...but the hub API and the floe service, which workspaces and jobs need.
     assert found["hub_api"] == "open" and found["floe_service"] == "open", found
-    # The cloud metadata address is closed by a rule (no traffic is ever sent there to see).
-    assert "-d 169.254.0.0/16 -j REJECT" in firewall.rules(f"{hub.instance}-net")
+    # IPv6, which the firewall's rules do not cover, is off: no address to go around them.
+    assert found["ipv6_off"] == "1" and found["ipv6_addresses"] == 0, found
+    # The cloud metadata address and the private ranges (the team's network, other Docker
+    # networks) are closed by rules (no traffic is ever sent there to see).
+    rules = firewall.rules(f"{hub.instance}-net")
+    for closed in ("169.254.0.0/16", *firewall.PRIVATE):
+        assert f"-d {closed} -j REJECT" in rules, rules
     listener.close()
     hub.stop_server(bob)
