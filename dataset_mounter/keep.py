@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from floe.core.access import Caller
 from floe.core.errors import Conflict, NotFound, QuotaExceeded
+from floe.core.locks import NamedLocks
 from floe.core.sizes import format_size
 from floe.db.base import utcnow
 from floe.db.models import Blob, BlobHolder, TreeRow
@@ -157,17 +158,14 @@ def storage_used(db: Session, holder: str) -> int:
     return int(db.scalar(query))
 
 
-_holders_lock = threading.Lock()
-_holder_locks: dict[str, threading.Lock] = {}
+_checking_room = NamedLocks()
 
 
 @contextmanager
 def room_for(db: Session, holder: str, blobs: dict[str, int], quota: int) -> Iterator[None]:
     """Within: ``holder`` has room for ``blobs`` (see :func:`require_room`), and no other
     keeping of theirs in this process checks its room until these are recorded."""
-    with _holders_lock:
-        lock = _holder_locks.setdefault(holder, threading.Lock())
-    with lock, keeping():
+    with _checking_room.hold(holder), keeping():
         require_room(db, holder, blobs, quota)
         yield
 

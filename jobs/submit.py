@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ from floe.core.errors import (
     InvalidRequest,
     TooManyJobs,
 )
+from floe.core.locks import NamedLocks
 from floe.core.refs import check_project_name
 from floe.db.models import COMPLETE, CREATED, QUEUED, Job
 from spawner.catalog import Catalog, Environment, Machine
@@ -69,22 +69,13 @@ class JobContext:
 
 def submit_job(db: Session, caller: Caller, body: dict, ctx: JobContext) -> Job:
     """Check ``body``, keep its code (and, for snapshots, its output) and queue the job."""
-    with _queueing(caller.name):
+    with _queueing.hold(caller.name):
         return _submit_job(db, caller, body, ctx)
 
 
-_queues_lock = threading.Lock()
-_queue_locks: dict[str, threading.Lock] = {}
-
-
-@contextmanager
-def _queueing(name: str) -> Iterator[None]:
-    """One submit of a user's at a time, so submits in parallel cannot pass their share of
-    the queue together (the check counts the jobs, the submit adds one)."""
-    with _queues_lock:
-        lock = _queue_locks.setdefault(name, threading.Lock())
-    with lock:
-        yield
+# One submit of a user's at a time, so submits in parallel cannot pass their share of the
+# queue together (the check counts the jobs, the submit adds one).
+_queueing = NamedLocks()
 
 
 def _submit_job(db: Session, caller: Caller, body: dict, ctx: JobContext) -> Job:
@@ -145,7 +136,7 @@ def _submit_job(db: Session, caller: Caller, body: dict, ctx: JobContext) -> Job
 def rerun_job(db: Session, caller: Caller, old: Job, changes: dict, ctx: JobContext) -> Job:
     """FloydHub's restart: the same code and inputs as ``old``, with ``changes`` applied
     (any of environment, machine, datasets, parameters and message)."""
-    with _queueing(caller.name):
+    with _queueing.hold(caller.name):
         return _rerun_job(db, caller, old, changes, ctx)
 
 
