@@ -16,7 +16,7 @@ from .keep import collecting
 from .stores import BlobStore
 from .tree import Tree
 
-CHUNK = 500
+CHUNK = 100  # blobs removed per step: keepers wait for one step at most
 
 
 def named_blobs(db: Session) -> set[str]:

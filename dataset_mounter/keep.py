@@ -10,6 +10,7 @@ checked against the hash and stored once, so storage is still shared. Admins hol
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -63,15 +64,18 @@ def missing_blobs(db: Session, blob_ids: set[str], caller: Caller | None = None)
 
 
 class _SharedOrSole:
-    """Many keepers at once, or the collector alone (it never waits behind itself)."""
+    """Many keepers at once, or the collector alone: once it waits, new keepers wait for it
+    (so a steady stream of uploads never starves it); it works in small steps."""
 
     def __init__(self) -> None:
         self._idle = threading.Condition()
         self._keepers = 0
+        self._sole_waiting = 0
 
     @contextmanager
     def shared(self) -> Iterator[None]:
         with self._idle:
+            self._idle.wait_for(lambda: self._sole_waiting == 0)
             self._keepers += 1
         try:
             yield
@@ -83,8 +87,15 @@ class _SharedOrSole:
     @contextmanager
     def sole(self) -> Iterator[None]:
         with self._idle:
-            self._idle.wait_for(lambda: self._keepers == 0)
-            yield
+            self._sole_waiting += 1
+            try:
+                self._idle.wait_for(lambda: self._keepers == 0)
+            finally:
+                self._sole_waiting -= 1
+            try:
+                yield
+            finally:
+                self._idle.notify_all()
 
 
 _store_writes = _SharedOrSole()
@@ -161,28 +172,50 @@ def storage_used(db: Session, holder: str) -> int:
 _checking_room = NamedLocks()
 
 
+_reserved: Counter[str] = Counter()  # bytes being kept for each holder, not yet recorded
+
+
 @contextmanager
 def room_for(db: Session, holder: str, blobs: dict[str, int], quota: int) -> Iterator[None]:
-    """Within: ``holder`` has room for ``blobs`` (see :func:`require_room`), and no other
-    keeping of theirs in this process checks its room until these are recorded."""
-    with _checking_room.hold(holder), keeping():
-        require_room(db, holder, blobs, quota)
-        yield
+    """Within: ``holder`` has room for ``blobs`` (see :func:`require_room`), reserved for
+    them until they are recorded, so keepings of theirs in parallel cannot pass the quota
+    together; the check is one at a time, the storing is not."""
+    with keeping():
+        with _checking_room.hold(holder):
+            needed = require_room(db, holder, blobs, quota, _reserved[holder])
+            _reserved[holder] += needed
+        try:
+            yield
+        finally:
+            with _checking_room.hold(holder):
+                _reserved[holder] -= needed
 
 
-def require_room(db: Session, holder: str, blobs: dict[str, int], quota: int) -> None:
-    """Refuse (413) blobs that would take ``holder`` past ``quota`` bytes (0: no quota);
-    blobs they hold already cost nothing."""
+@contextmanager
+def checking_room(holder: str) -> Iterator[int]:
+    """Within: no other keeping of ``holder``'s checks its room; yields the bytes reserved
+    by their keepings in progress."""
+    with _checking_room.hold(holder):
+        yield _reserved[holder]
+
+
+def require_room(
+    db: Session, holder: str, blobs: dict[str, int], quota: int, reserved: int = 0
+) -> int:
+    """Refuse (413) blobs that would take ``holder`` past ``quota`` bytes (0: no quota),
+    counting ``reserved`` bytes on their way; blobs they hold already cost nothing. Returns
+    what the blobs cost."""
     if not quota:
-        return
+        return 0
     new = missing_blobs(db, set(blobs), Caller(holder))
     needed = sum(blobs[sha] for sha in new)
-    used = storage_used(db, holder)
+    used = storage_used(db, holder) + reserved
     if needed and used + needed > quota:
         raise QuotaExceeded(
             f"{holder} keeps {format_size(used)}; {format_size(needed)} more would pass the "
             f"storage quota of {format_size(quota)}: ask an admin for more room"
         )
+    return needed
 
 
 def record_blobs(db: Session, blobs: dict[str, int], holder: str) -> None:
@@ -239,18 +272,20 @@ def keep_folder(
     return tree
 
 
-def keep_file(db: Session, store: BlobStore, path: Path, holder: str) -> str | None:
-    """Store one file as a blob held by ``holder``; its sha256, None if it is not there.
+def keep_file(db: Session, store: BlobStore, path: Path, holder: str, quota: int = 0) -> str | None:
+    """Store one file as a blob held by ``holder`` (413 past ``quota``); its sha256, None if
+    it is not there.
 
     A job's log is kept this way when the job ends, so it outlives the node's job folder.
     """
     if path.is_symlink() or not path.is_file():
         return None
     sha = hash_file(path)
-    with keeping():
+    size = path.stat().st_size
+    with room_for(db, holder, {sha: size}, quota):
         if missing_blobs(db, {sha}):
             store.put_file(sha, path)
-        record_blobs(db, {sha: path.stat().st_size}, holder)
+        record_blobs(db, {sha: size}, holder)
     return sha
 
 

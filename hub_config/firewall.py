@@ -11,8 +11,10 @@ Rules are iptables rules in two chains of Floe's own, replaced at every start of
 
 from __future__ import annotations
 
+import ipaddress
 import shutil
 import subprocess
+from pathlib import Path
 
 from .network import bridge_name
 
@@ -44,12 +46,39 @@ def _jump(parent: str, bridge: str, chain: str) -> None:
         _iptables("-I", parent, "1", *rule)
 
 
+RESOLV_CONFS = ("/run/systemd/resolve/resolv.conf", "/etc/resolv.conf")
+
+
+def resolvers(paths: tuple[str, ...] = RESOLV_CONFS) -> tuple[str, ...]:
+    """The IPv4 name servers this machine asks (Docker's resolver in each container asks
+    them from the container's network, so a private one must stay reachable, on port 53)."""
+    for path in paths:
+        try:
+            lines = Path(path).read_text().splitlines()
+        except OSError:
+            continue
+        found = []
+        for line in lines:
+            words = line.split()
+            if len(words) >= 2 and words[0] == "nameserver":
+                try:
+                    address = ipaddress.IPv4Address(words[1])
+                except ValueError:
+                    continue  # IPv6: containers have none
+                if not address.is_loopback:
+                    found.append(str(address))
+        if found:
+            return tuple(found)
+    return ()
+
+
 def ruleset(
     network: str,
     gateway: str,
     open_ports: list[int],
     egress: bool,
     allowed: tuple[str, ...] = (),
+    dns: tuple[str, ...] = (),
 ) -> str:
     """Floe's two chains for ``network``, as ``iptables-restore`` reads them."""
     inbound, outbound = chain_names(network)
@@ -61,6 +90,11 @@ def ruleset(
     lines.append(f"-A {outbound} {established} -j RETURN")
     lines.append(f"-A {outbound} -d {LINK_LOCAL} -j REJECT")
     if egress:
+        lines += [
+            f"-A {outbound} -d {server} -p {proto} --dport 53 -j RETURN"
+            for server in dns
+            for proto in ("udp", "tcp")
+        ]
         lines += [f"-A {outbound} -d {cidr} -j RETURN" for cidr in allowed]
         lines += [f"-A {outbound} -d {cidr} -j REJECT" for cidr in PRIVATE]
     else:
@@ -77,14 +111,14 @@ def isolate(
 ) -> None:
     """Let containers on ``network`` reach only ``open_ports`` on the gateway of this machine,
     no link-local address, and the outside world only with ``egress`` (then not the private
-    ranges, but for ``allowed`` ones).
+    ranges, but for ``allowed`` ones and this machine's name servers, port 53).
 
     The chains are replaced in one transaction (``iptables-restore --noflush``): at no moment
     of a hub's restart are they empty."""
     for tool in ("iptables", "iptables-restore"):
         if shutil.which(tool) is None:
             raise FirewallError(f"{tool} is not installed")
-    rules_text = ruleset(network, gateway, open_ports, egress, allowed)
+    rules_text = ruleset(network, gateway, open_ports, egress, allowed, resolvers())
     result = subprocess.run(
         ["iptables-restore", "-w", "--noflush"], input=rules_text, capture_output=True, text=True
     )

@@ -9,7 +9,7 @@ import os
 
 from sqlalchemy.orm import Session
 
-from dataset_mounter.keep import keep_file, keep_folder, storage_used
+from dataset_mounter.keep import checking_room, keep_file, keep_folder, storage_used
 from dataset_mounter.scan import PAST_CAP
 from dataset_mounter.stores import BlobStore
 from floe.core.errors import QuotaExceeded
@@ -21,7 +21,8 @@ from .limits import JobLimits
 
 log = logging.getLogger("floe.jobs")
 
-# A log is kept up to this much even past its owner's quota, so they can read why it ended.
+# A log is kept up to this much even past its owner's quota, so they can read why it ended
+# (submits are refused once the quota is full, so this is at most once per running job).
 LOG_KEPT_PAST_QUOTA = 64 * 1024
 
 
@@ -32,17 +33,16 @@ def keep_leftovers(
     folder: JobFolder,
     limits: JobLimits,
     quota: int = 0,
-) -> str:
-    """Keep the job's /output and log (not committed); why /output was not all kept, or "".
+) -> tuple[str, bool]:
+    """Keep the job's /output and log (not committed): why /output was not all kept (or
+    ""), and whether its files here may go (not when keeping failed for a reason not the
+    owner's, the store's: then an admin can look).
 
-    Files that cannot be kept or do not fit are listed at the end of the job's log. Its
-    /output here is removed unless keeping it failed for a reason not the owner's (the
-    store), so an admin can look.
-    """
-    why, drop = "", True
-    room = _room(db, job.owner, quota)
+    Files that cannot be kept or do not fit are listed at the end of the job's log."""
+    why, drop, notes = "", True, []
     try:
         skipped: list[tuple[str, str]] = []
+        room = _room(db, job.owner, quota)
         fits = limits.max_output_bytes if room is None else min(limits.max_output_bytes, room)
         tree = keep_folder(
             db,
@@ -55,10 +55,10 @@ def keep_leftovers(
             quota=quota,
         )
         job.output_tree = tree.digest
-        folder.note(skipped_lines(skipped))
+        notes += skipped_lines(skipped)
         if fits < limits.max_output_bytes and any(PAST_CAP in w for _p, w in skipped):
             full = f"{job.owner}'s storage quota of {format_size(quota)} is full"
-            folder.note([f"/output was kept up to the {format_size(fits)} left: {full}"])
+            notes.append(f"/output was kept up to the {format_size(fits)} left: {full}")
             why = f"{full}: /output was kept in part, the rest is listed in the log"
     except QuotaExceeded as err:  # another keeping of theirs took the room meanwhile
         why = f"its /output could not be kept: {err}"
@@ -66,33 +66,56 @@ def keep_leftovers(
         log.exception("job %s: keeping /output", job.full_name)
         why, drop = f"its /output could not be kept: {err}", False
     try:
-        _cut_log(folder, limits.max_log_bytes, _room(db, job.owner, quota))
-        job.log_blob = keep_file(db, store, folder.log, job.owner)
+        job.log_blob = _keep_log(db, store, job.owner, folder, limits, quota, notes)
     except Exception:
         log.exception("job %s: keeping the log in the blob store", job.full_name)
-    if drop:
-        folder.drop_output()
-    return why
+    return why, drop
 
 
 def _room(db: Session, owner: str, quota: int) -> int | None:
-    """Bytes ``owner`` may still keep; None without a quota."""
-    return max(0, quota - storage_used(db, owner)) if quota else None
+    """Bytes ``owner`` may still keep, counting keepings in progress; None without a quota."""
+    if not quota:
+        return None
+    with checking_room(owner) as reserved:
+        return max(0, quota - storage_used(db, owner) - reserved)
 
 
-def _cut_log(folder: JobFolder, max_bytes: int, room: int | None) -> None:
-    """Cut the log to ``max_bytes`` (what it wrote after the last check) and to the quota's
-    room (but never below ``LOG_KEPT_PAST_QUOTA``), saying so at its end."""
-    size = folder.log.stat().st_size
-    keep = min(size, max_bytes)
+def _keep_log(
+    db: Session,
+    store: BlobStore,
+    owner: str,
+    folder: JobFolder,
+    limits: JobLimits,
+    quota: int,
+    notes: list[str],
+) -> str | None:
+    """The log, cut to ``max_log_bytes`` and to the quota's room, with Floe's ``notes`` at its
+    end; kept. Past the quota after all (keepings in parallel), cut to LOG_KEPT_PAST_QUOTA
+    and kept anyway."""
+    room = _room(db, owner, quota)
+    most = limits.max_log_bytes
     if room is not None:
-        keep = min(keep, max(room, LOG_KEPT_PAST_QUOTA))
-    if keep == size:
+        most = min(most, max(room - 4096, LOG_KEPT_PAST_QUOTA))  # 4 KiB: the notes
+    _cut_log(folder, most)
+    folder.note(notes)
+    try:
+        return keep_file(db, store, folder.log, owner, quota)
+    except QuotaExceeded:
+        _cut_log(folder, LOG_KEPT_PAST_QUOTA)
+        folder.note([f"{owner}'s storage quota of {format_size(quota)} is full"])
+        return keep_file(db, store, folder.log, owner)
+
+
+def _cut_log(folder: JobFolder, most: int) -> None:
+    """Cut the log to ``most`` bytes (what it wrote after the last check, past its cap or the
+    quota's room), saying so at its end."""
+    size = folder.log.stat().st_size
+    if size <= most:
         return
     fd = os.open(folder.log, os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW)
     try:
-        os.ftruncate(fd, keep)
+        os.ftruncate(fd, most)
         os.write(fd, b"\n")  # Floe's line starts a line of its own
     finally:
         os.close(fd)
-    folder.note([f"the log was cut at {format_size(keep)} of {format_size(size)}"])
+    folder.note([f"the log was cut at {format_size(most)} of {format_size(size)}"])

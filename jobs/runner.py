@@ -312,13 +312,17 @@ class JobRunner(LoggingConfigurable):
                 container_state, job.stop_requested_by, folder.result_note, limit
             )
             quota = self.datasets.user_quota_bytes
-            not_kept = keep_leftovers(db, self.datasets.store, job, folder, self.limits, quota)
+            not_kept, drop = keep_leftovers(
+                db, self.datasets.store, job, folder, self.limits, quota
+            )
             if not_kept:
                 state, reason = ERROR, f"{reason + '; ' if reason else ''}{not_kept}"
             job.exit_code = container_state.get("ExitCode")
             self._release(job)
             set_state(db, job, state, reason)
         self._remove_container(job_id)
+        if drop:  # only once the job's end is recorded: a restart finishes it again
+            folder.drop_output()
 
     def _release(self, job: Job) -> None:
         self.gpus.release(f"job:{job.id}")

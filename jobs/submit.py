@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from dataset_mounter.keep import keep_bytes, require_uploaded, save_tree
+from dataset_mounter.keep import keep_bytes, require_uploaded, save_tree, storage_used
 from dataset_mounter.mounts import resolve_mounts
 from dataset_mounter.settings import DatasetSettings
 from dataset_mounter.tree import Entry, Tree, check_path
@@ -29,10 +29,12 @@ from floe.core.errors import (
     FloeUserError,
     GpuUnavailable,
     InvalidRequest,
+    QuotaExceeded,
     TooManyJobs,
 )
 from floe.core.locks import NamedLocks
 from floe.core.refs import check_project_name
+from floe.core.sizes import format_size
 from floe.db.models import COMPLETE, CREATED, QUEUED, Job
 from spawner.catalog import Catalog, Environment, Machine
 from spawner.options import parse_user_options
@@ -90,6 +92,7 @@ def _submit_job(db: Session, caller: Caller, body: dict, ctx: JobContext) -> Job
     max_runtime = _max_runtime(ctx, body.get("max_runtime"))
     if kind != "snapshot":
         _check_queue_room(db, caller, ctx)
+        _check_storage_room(db, caller, ctx)
     with checking("code"):
         code = Tree.from_manifest(body["code"]) if body.get("code") is not None else Tree(())
     notebook_name = command = ""
@@ -151,6 +154,7 @@ def _rerun_job(db: Session, caller: Caller, old: Job, changes: dict, ctx: JobCon
     parameters = _parameters({**old.parameters, **(changes.get("parameters") or {})})
     max_runtime = _max_runtime(ctx, changes.get("max_runtime", old.max_runtime))
     _check_queue_room(db, caller, ctx)
+    _check_storage_room(db, caller, ctx)
     job = Job(
         owner=caller.name,
         kind=old.kind,
@@ -216,6 +220,17 @@ def _check_queue_room(db: Session, caller: Caller, ctx: JobContext) -> None:
         raise TooManyJobs(
             f"you have {waiting} jobs waiting, the most one user may queue; submit more once "
             "some have started (or stop some)"
+        )
+
+
+def _check_storage_room(db: Session, caller: Caller, ctx: JobContext) -> None:
+    """A job whose owner's storage quota is full could keep neither output nor log."""
+    quota = ctx.datasets.user_quota_bytes
+    if quota and (used := storage_used(db, caller.name)) >= quota:
+        raise QuotaExceeded(
+            f"{caller.name} keeps {format_size(used)}, their whole storage quota of "
+            f"{format_size(quota)}: a job could keep nothing; remove what is not needed or "
+            "ask an admin for more room"
         )
 
 

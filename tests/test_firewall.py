@@ -54,3 +54,15 @@ def test_the_ranges_let_through_are_checked(monkeypatch):
     monkeypatch.setenv("FLOE_EGRESS_ALLOW", "10.1.2.3/24")
     with pytest.raises(SystemExit, match="FLOE_EGRESS_ALLOW: '10.1.2.3/24' is no IPv4 range"):
         read_settings()
+
+
+def test_the_machines_name_servers_stay_reachable_on_port_53(network, tmp_path):
+    conf = tmp_path / "resolv.conf"
+    conf.write_text("# made by hand\nnameserver 127.0.0.53\nnameserver 10.0.0.2\nnameserver ::1\n")
+    assert firewall.resolvers((str(tmp_path / "absent"), str(conf))) == ("10.0.0.2",)
+    firewall.isolate(network, "10.99.0.1", [8001], egress=True)
+    out = [r for r in firewall.rules(network).splitlines() if "-OUT" in r]
+    for server in firewall.resolvers():  # before the private ranges are refused
+        assert _at(out, f"-d {server}/32 -p udp -m udp --dport 53 -j RETURN") < _at(
+            out, "-d 10.0.0.0/8 -j REJECT"
+        )

@@ -12,7 +12,7 @@ import asyncio
 import os
 import threading
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlparse
@@ -88,6 +88,7 @@ def make_app(
         blob_stats={"received_bytes": 0, "received_blobs": 0},
         accounts={},  # name -> (hub creation time, when last seen): see handlers.claim_account
         follows=Counter(),  # logs each user follows at once
+        queueing=defaultdict(asyncio.Lock),  # one submit of a user's at a time
         spooling=Counter(),  # bytes each user's uploads in progress have spooled
     )
 

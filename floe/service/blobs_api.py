@@ -6,6 +6,8 @@ Bodies are spooled to disk as they arrive, hashed on the way and off the event l
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy.orm import Session
 
 from dataset_mounter.keep import (
@@ -54,6 +56,8 @@ class SpooledUploadHandler(APIHandler):
     _held = False  # the caller holds what they send already
     _room: int | None = None
     _over_quota = False
+    _counted = 0  # bytes of this upload counted in settings["spooling"]
+    _keeping = False  # the spool is being kept: a cut connection leaves it to on_finish
 
     async def prepare(self) -> None:
         await super().prepare()
@@ -77,8 +81,9 @@ class SpooledUploadHandler(APIHandler):
             self._over_limit or self._over_quota or self._spool.size + len(chunk) > self.body_limit
         )
         if not self._over_limit:
-            await self._spool.add(chunk)
             spooling[name] += len(chunk)
+            self._counted += len(chunk)
+            await self._spool.add(chunk)
 
     def check_size(self) -> None:
         if self._over_quota:
@@ -113,13 +118,23 @@ class SpooledUploadHandler(APIHandler):
             record_blobs(db, sizes, holder)
 
     def on_connection_close(self) -> None:
-        self._discard_spool()  # an upload cut off midway leaves nothing behind
+        if not self._keeping:
+            self._discard_spool()  # an upload cut off midway leaves nothing behind
+
+    async def keep(self, work: Any, *args: Any) -> Any:
+        """``work(*args)`` on an upload thread, the spool left alone until it is done."""
+        self._keeping = True
+        try:
+            return await upload(work, *args)
+        finally:
+            self._keeping = False
 
     def _discard_spool(self) -> None:
+        if self._counted:
+            self.settings["spooling"][self.caller.name] -= self._counted
+            self._counted = 0
         if hasattr(self, "_spool"):
-            self.settings["spooling"][self.caller.name] -= self._spool.size
             self._spool.discard()
-            del self._spool
 
 
 class BlobHandler(SpooledUploadHandler):
@@ -162,7 +177,7 @@ class BlobHandler(SpooledUploadHandler):
         received = await self.spooled()
         if received != sha256:
             raise InvalidRequest(f"blob {sha256}: the bytes sent hash to {received}")
-        await upload(self._keep_blob, sha256, self.caller.name)
+        await self.keep(self._keep_blob, sha256, self.caller.name)
         self.count_received(1)
         self.send({"sha256": sha256, "size": self._spool.size}, 201, shape=schemas.BlobStored)
 
@@ -184,7 +199,7 @@ class PackHandler(SpooledUploadHandler):
     async def post(self) -> None:
         await self.spooled()
         holder = self.caller.name
-        stored = await upload(self._store_pack, holder)
+        stored = await self.keep(self._store_pack, holder)
         self.count_received(len(stored))
         self.send({"stored": len(stored)}, 201, shape=schemas.PackStored)
 

@@ -8,8 +8,10 @@ API answers ``{"error": "…"}`` as JSON; pages answer a small HTML page with th
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
+from collections.abc import AsyncIterator
 from functools import cache
 from typing import Any
 
@@ -110,6 +112,13 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
         if seen.get(name, (None,))[0] != created:
             await off_loop(self._claim, name, created)
         seen[name] = (created, time.monotonic())
+
+    @contextlib.asynccontextmanager
+    async def queueing(self) -> AsyncIterator[None]:
+        """One submit or re-run of the caller's at a time: the rest wait here, on the event
+        loop, never holding a worker thread that others' requests need."""
+        async with self.settings["queueing"][self.caller.name]:
+            yield
 
     def _claim(self, name: str, created: str) -> None:
         with self.sessions() as db:

@@ -113,10 +113,11 @@ class RerunPage(PageHandler):
     """The Re-run button: the same code and inputs, then the new job's page."""
 
     @web.authenticated
-    def post(self, ref: str) -> None:
+    async def post(self, ref: str) -> None:
         db = self.db()
         old = records.get_job(db, self.caller, ref)
-        job = rerun_job(db, self.caller, old, {}, self.settings["job_context"])
+        async with self.queueing():
+            job = await off_loop(rerun_job, db, self.caller, old, {}, self.settings["job_context"])
         self.settings["runner"].wake()
         self.redirect(f"{self.prefix}jobs/{job.id}")
 

@@ -71,11 +71,14 @@ class JobsHandler(JobAPIHandler):
         ok=201,
         body=schemas.NewJob,
         response=schemas.Job,
-        errors=(400, 404, 409, 429, 503),
+        errors=(400, 404, 409, 413, 429, 503),
     )
     async def post(self) -> None:
         request = (await self.body(schemas.NewJob)).model_dump(exclude_none=True)
-        job = await self.off_loop(submit_job, self.db(), self.caller, request, self.job_context())
+        async with self.queueing():
+            job = await self.off_loop(
+                submit_job, self.db(), self.caller, request, self.job_context()
+            )
         self.runner.wake()
         self.send_job(job, 201)
 
@@ -104,14 +107,15 @@ class RerunHandler(JobAPIHandler):
         ok=201,
         body=schemas.Rerun,
         response=schemas.Job,
-        errors=(400, 404, 409, 429, 503),
+        errors=(400, 404, 409, 413, 429, 503),
     )
     async def post(self, ref: str) -> None:
         changes = (await self.body(schemas.Rerun)).model_dump(exclude_none=True)
         old = self.job(ref)
-        job = await self.off_loop(
-            rerun_job, self.db(), self.caller, old, changes, self.job_context()
-        )
+        async with self.queueing():
+            job = await self.off_loop(
+                rerun_job, self.db(), self.caller, old, changes, self.job_context()
+            )
         self.runner.wake()
         self.send_job(job, 201)
 

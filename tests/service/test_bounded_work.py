@@ -238,3 +238,31 @@ def test_an_output_of_too_many_files_stops_the_job_and_keeps_what_fits(service):
     assert 0 < len(files["files"]) <= 200, len(files["files"])
     log = service.api("GET", f"jobs/{job['id']}/logs", token).text
     assert "past 200 files: it and what follows" in log
+
+
+def test_uploads_in_parallel_never_pass_the_quota_together(service):
+    from concurrent.futures import ThreadPoolExecutor
+
+    _name, token = service.user("alice")
+    blobs = [os.urandom(3 * 1024**2) for _ in range(4)]  # 12 MiB against a quota of 8
+
+    def send(blob: bytes):
+        sha = hashlib.sha256(blob).hexdigest()
+        return service.api("PUT", f"blobs/{sha}", token, data=_chunks(blob, 256 * 1024))
+
+    with ThreadPoolExecutor(4) as pool:
+        codes = sorted(r.status_code for r in pool.map(send, blobs))
+    assert codes.count(201) <= 2 and set(codes) <= {201, 413}, codes
+    assert service.api("GET", "storage", token).json()["used"] <= 8 * 1024**2
+
+
+def test_a_full_quota_refuses_jobs_that_could_keep_nothing(service):
+
+    _name, token = service.user("alice")
+    blob = os.urandom(8 * 1024**2)
+    assert service.api("PUT", f"blobs/{hashlib.sha256(blob).hexdigest()}", token, data=blob).ok
+    resp = service.api(
+        "POST", "jobs", token, json={"project": "p", "kind": "command", "command": "x"}
+    )
+    assert resp.status_code == 413, resp.text
+    assert "their whole storage quota of 8 MiB: a job could keep nothing" in resp.json()["error"]
