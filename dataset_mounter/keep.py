@@ -191,12 +191,13 @@ def room_for(db: Session, holder: str, blobs: dict[str, int], quota: int) -> Ite
                 _reserved[holder] -= needed
 
 
-@contextmanager
-def checking_room(holder: str) -> Iterator[int]:
-    """Within: no other keeping of ``holder``'s checks its room; yields the bytes reserved
-    by their keepings in progress."""
+def room_left(db: Session, holder: str, quota: int) -> int | None:
+    """Bytes ``holder`` may still keep under ``quota``, counting their keepings in progress;
+    None without a quota."""
+    if not quota:
+        return None
     with _checking_room.hold(holder):
-        yield _reserved[holder]
+        return max(0, quota - storage_used(db, holder) - _reserved[holder])
 
 
 def require_room(

@@ -89,22 +89,21 @@ def list_files(
             raise BadTree(f"{rel}: {why}")
         skipped.append((rel, why))
 
-    full, seen = False, 0
+    seen = 0
 
     def walk(folder: str, prefix: str, depth: int) -> None:
-        nonlocal full, seen
+        nonlocal seen
         with os.scandir(folder) as it:  # a folder of millions is read only so far
             entries = sorted(itertools.islice(it, max_files + 1), key=lambda e: e.name)
         for entry in entries:
             seen += 1  # files, folders and links alike: millions of empty folders cost too
-            if full or seen > max_files:
+            if seen > max_files:  # every folder still being walked stops at its next entry
                 if skipped is None:
                     raise BadTree(f"{root} holds more than {max_files:,} files, the most kept")
-                if not full:
+                if seen == max_files + 1:
                     skipped.append(
                         (prefix + entry.name, f"past {max_files:,} files: it and what follows")
                     )
-                full = True
                 return
             rel = prefix + entry.name
             try:

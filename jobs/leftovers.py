@@ -9,7 +9,7 @@ import os
 
 from sqlalchemy.orm import Session
 
-from dataset_mounter.keep import checking_room, keep_file, keep_folder, storage_used
+from dataset_mounter.keep import keep_file, keep_folder, room_left
 from dataset_mounter.scan import PAST_CAP
 from dataset_mounter.stores import BlobStore
 from floe.core.errors import QuotaExceeded
@@ -42,7 +42,7 @@ def keep_leftovers(
     why, drop, notes = "", True, []
     try:
         skipped: list[tuple[str, str]] = []
-        room = _room(db, job.owner, quota)
+        room = room_left(db, job.owner, quota)
         fits = limits.max_output_bytes if room is None else min(limits.max_output_bytes, room)
         tree = keep_folder(
             db,
@@ -72,14 +72,6 @@ def keep_leftovers(
     return why, drop
 
 
-def _room(db: Session, owner: str, quota: int) -> int | None:
-    """Bytes ``owner`` may still keep, counting keepings in progress; None without a quota."""
-    if not quota:
-        return None
-    with checking_room(owner) as reserved:
-        return max(0, quota - storage_used(db, owner) - reserved)
-
-
 def _keep_log(
     db: Session,
     store: BlobStore,
@@ -92,7 +84,7 @@ def _keep_log(
     """The log, cut to ``max_log_bytes`` and to the quota's room, with Floe's ``notes`` at its
     end; kept. Past the quota after all (keepings in parallel), cut to LOG_KEPT_PAST_QUOTA
     and kept anyway."""
-    room = _room(db, owner, quota)
+    room = room_left(db, owner, quota)
     most = limits.max_log_bytes
     if room is not None:
         most = min(most, max(room - 4096, LOG_KEPT_PAST_QUOTA))  # 4 KiB: the notes

@@ -14,6 +14,7 @@ from dataset_mounter.keep import (
     missing_blobs,
     record_blobs,
     room_for,
+    room_left,
     storage_used,
     stored_sizes,
     touch_blobs,
@@ -63,12 +64,11 @@ class SpooledUploadHandler(APIHandler):
         await super().prepare()
         self._spool = Spool(self.datasets.cache_path / "spool", hashed=self.hash_body)
         if self.datasets.user_quota_bytes:
-            used = await self.off_loop(self._storage_used)
-            self._room = self.datasets.user_quota_bytes - used
+            self._room = await self.off_loop(self._room_left)
 
-    def _storage_used(self) -> int:
+    def _room_left(self) -> int | None:
         with self.sessions() as db:
-            return storage_used(db, self.caller.name)
+            return room_left(db, self.caller.name, self.datasets.user_quota_bytes)
 
     async def data_received(self, chunk: bytes) -> None:
         if self._held:
@@ -170,7 +170,6 @@ class BlobHandler(SpooledUploadHandler):
     )
     async def put(self, sha256: str) -> None:
         if self._held:  # sent again: stored already, and theirs; costs nothing
-            self.check_size()
             size = await self.off_loop(self._stored_size, sha256)
             self.send({"sha256": sha256, "size": size}, 201, shape=schemas.BlobStored)
             return
