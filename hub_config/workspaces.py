@@ -13,6 +13,8 @@ def configure_workspaces(c: object, settings: Settings, gateway: str) -> None:
     c.DockerSpawner.network_name = settings.network_name
     c.DockerSpawner.prefix = f"{settings.instance}-workspace"
     c.WorkspaceSpawner.home_volume_template = f"{settings.instance}-home-{{username}}"
+    # Each user's home is a disk of c.HomeDisks.size_bytes, kept with the rest of the state.
+    c.HomeDisks.root = str(settings.data_dir / "homes")
     c.merge(settings.floe_config())  # the database, where datasets live, the node's GPUs
     c.Spawner.default_url = "/lab"
     # The workspace's extension (Run as job, Save output) calls the floe service directly,

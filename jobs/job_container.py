@@ -12,7 +12,13 @@ from pathlib import Path
 from dataset_mounter.mounts import ResolvedMount
 from floe.db.models import Job
 from spawner.catalog import Environment, Machine
-from spawner.container_spec import ContainerSpec, Mount, build_container_spec
+from spawner.container_spec import (
+    CONTAINER_HOME,
+    CONTAINER_USER,
+    ContainerSpec,
+    Mount,
+    build_container_spec,
+)
 from spawner.gpu import GPU_LABEL
 
 from .job_folder import JobFolder
@@ -78,4 +84,6 @@ def job_container_spec(
         # The container writes its own log file (jobs/container/entry.py): the engine
         # keeping a second copy would double the cost of every line.
         engine_log=False,
+        # The image is read-only: /tmp and the home (pip --user, caches) are memory.
+        scratch=(("/tmp", ""), (CONTAINER_HOME, CONTAINER_USER)),
     )

@@ -18,12 +18,21 @@ from .catalog import Environment, Machine
 
 # The unprivileged user every Floe container runs as (jovyan, as in Jupyter's images).
 CONTAINER_USER = "1000:100"
+CONTAINER_HOME = "/home/jovyan"
 # Enough for a busy notebook with many threads, low enough to stop a fork bomb.
 PIDS_LIMIT = 4096
 # The engine is this machine's: its containers have IPv6 when its kernel does.
 IPV6_ON_THIS_MACHINE = os.path.exists("/proc/sys/net/ipv6")
 CPU_PERIOD_US = 100_000
 DOCKER_SOCKET_PATHS = ("/var/run/docker.sock", "/run/docker.sock")
+# Where a container may write besides its mounts: memory (tmpfs), charged to its memory limit,
+# so no container can fill the node's disk through its image's writable layer.
+# exec: Docker mounts tmpfs noexec unless told, and compiled wheels, kernels' caches and
+# build tools run from there.
+SCRATCH_OPTIONS = "rw,exec,nosuid,nodev"
+# A container's own output the engine keeps (workspaces': JupyterLab's log) is bounded too.
+ENGINE_LOG = docker.types.LogConfig(type="json-file", config={"max-size": "10m", "max-file": "2"})
+NO_ENGINE_LOG = docker.types.LogConfig(type="none")
 
 
 class UnsafeMount(ValueError):
@@ -52,6 +61,8 @@ OWNED_HOST_CONFIG = {
     "pids_limit": "nothing: Floe limits processes per container",
     "sysctls": "nothing: Floe turns IPv6 off in its containers (its firewall is IPv4's)",
     "log_config": "nothing: Floe decides where a container's log goes",
+    "read_only": "nothing: a Floe container's image is read-only (its disk use is bounded)",
+    "tmpfs": "nothing: Floe gives /tmp (and a job's home) as memory, within the memory limit",
 }
 OWNED_CREATE_KWARGS = {
     "image": "c.Catalog.environments",
@@ -115,6 +126,9 @@ class ContainerSpec:
     cap_drop: tuple[str, ...] = ("ALL",)
     security_opt: tuple[str, ...] = ("no-new-privileges",)
     pids_limit: int = PIDS_LIMIT
+    # Folders given as memory (tmpfs) in a container whose image is read-only; the value says
+    # who owns the folder ("" for /tmp's sticky 1777).
+    scratch: tuple[tuple[str, str], ...] = (("/tmp", ""),)
     # False when the program keeps its own log (jobs do): the engine then stores no copy.
     engine_log: bool = True
     # The deployer's own Docker settings (workspaces: DockerSpawner's), checked by check_extras.
@@ -138,6 +152,19 @@ class ContainerSpec:
             )
         ]
 
+    def tmpfs(self) -> dict[str, str]:
+        """The scratch folders as Docker's tmpfs options: each may grow to the memory limit,
+        which their pages count against (the kernel charges them to the container)."""
+        options = {}
+        for path, owner in self.scratch:
+            if owner:
+                uid, gid = owner.split(":")
+                access = f"uid={uid},gid={gid},mode=0755"
+            else:
+                access = "mode=1777"
+            options[path] = f"{SCRATCH_OPTIONS},size={self.memory_bytes},{access}"
+        return options
+
     def create_kwargs(self, client: docker.APIClient) -> dict:
         """Keyword arguments for ``client.create_container(**kwargs)``."""
         host_config = client.create_host_config(
@@ -155,7 +182,9 @@ class ContainerSpec:
             pids_limit=self.pids_limit,
             network_mode=self.network,
             sysctls=self.sysctls() or None,
-            log_config=None if self.engine_log else docker.types.LogConfig(type="none"),
+            log_config=ENGINE_LOG if self.engine_log else NO_ENGINE_LOG,
+            read_only=True,
+            tmpfs=self.tmpfs(),
             **self.extra_host_config,
         )
         kwargs: dict = {
@@ -189,6 +218,7 @@ def build_container_spec(
     exposed_ports: tuple[int, ...] = (),
     working_dir: str | None = None,
     engine_log: bool = True,
+    scratch: tuple[tuple[str, str], ...] = (("/tmp", ""),),
     extra_host_config: dict | None = None,
     extra_create_kwargs: dict | None = None,
 ) -> ContainerSpec:
@@ -219,6 +249,7 @@ def build_container_spec(
         exposed_ports=tuple(exposed_ports),
         working_dir=working_dir,
         engine_log=engine_log,
+        scratch=tuple(scratch),
         extra_host_config=dict(extra_host_config or {}),
         extra_create_kwargs=dict(extra_create_kwargs or {}),
     )

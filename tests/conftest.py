@@ -13,13 +13,17 @@ import pytest
 from spawner.catalog import WORKSPACE_IMAGE
 from tests.hub_process import REPO_ROOT, HubProcess
 from tests.s3_server import CREDENTIALS, S3Server
+from tests.wheels import make_wheel
 
 ARTIFACTS = REPO_ROOT / "test-artifacts"
 # One made-up GPU: the engine here has no GPU driver, which is exactly what the GPU tests need.
 FAKE_GPUS = "fake-gpu-0"
 # An environment whose server dies at once, to see what users are told when that happens.
 BROKEN_IMAGE = "floe/test-broken:1"
+# Small home disks, so that filling one is quick.
+HOME_DISK_BYTES = 96 * 1024**2
 LOCAL_CONFIG = f"""
+c.HomeDisks.size_bytes = {HOME_DISK_BYTES}
 from spawner.catalog import DEFAULT_ENVIRONMENTS, DEFAULT_MACHINES
 c.Catalog.environments = DEFAULT_ENVIRONMENTS + [
     {{"slug": "broken", "display_name": "Broken on purpose", "image": "{BROKEN_IMAGE}"}}
@@ -28,6 +32,22 @@ c.Catalog.machines = DEFAULT_MACHINES + [
     {{"slug": "cpu-tiny", "display_name": "CPU tiny", "cpu": 0.5, "memory": "256Mi"}}
 ]
 """
+
+
+# An environment the catalog builds on first use: python plus a wheel made for this session.
+BUILT_ENVIRONMENT = """
+c.Catalog.environments = c.Catalog.environments + [
+    {{"slug": "greet", "display_name": "Greet", "base": "python", "requirements": "{requirements}"}}
+]
+"""
+GREETING = f"greetings {secrets.token_hex(4)}"
+
+
+def write_built_environment(folder: Path) -> None:
+    folder.mkdir()
+    name, data = make_wheel("floegreeting", f"GREETING = {GREETING!r}\n")
+    (folder / name).write_bytes(data)
+    (folder / "req.txt").write_text(f"# the greet environment\n./{name}\n")
 
 
 def build_broken_image() -> None:
@@ -71,7 +91,10 @@ def hub(tmp_path_factory: pytest.TempPathFactory, s3: S3Server):
         },
     )
     build_broken_image()
-    hub.data_dir.joinpath("jupyterhub_config.local.py").write_text(LOCAL_CONFIG)
+    write_built_environment(hub.data_dir / "greet-env")
+    hub.data_dir.joinpath("jupyterhub_config.local.py").write_text(
+        LOCAL_CONFIG + BUILT_ENVIRONMENT.format(requirements=hub.data_dir / "greet-env" / "req.txt")
+    )
     try:
         hub.start()
         yield hub

@@ -19,6 +19,7 @@ import docker
 import requests
 
 from hub_config import firewall
+from spawner.home_disks import HomeDisks
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 JUPYTERHUB = Path(sys.executable).parent / "jupyterhub"
@@ -186,9 +187,8 @@ class HubProcess:
 
     def api(self, method: str, path: str, token: str | None = None, **kwargs: object):
         headers = {"Authorization": f"token {token or self.admin_token}"}
-        return requests.request(
-            method, f"{self.url}/hub/api{path}", headers=headers, timeout=60, **kwargs
-        )
+        kwargs.setdefault("timeout", 60)
+        return requests.request(method, f"{self.url}/hub/api{path}", headers=headers, **kwargs)
 
     def floe(self, method: str, path: str, token: str, **kwargs: object):
         """Call the floe service's REST API (``/services/floe/api/<path>``) as ``token``."""
@@ -242,6 +242,7 @@ class HubProcess:
                 container.remove(force=True)
         for volume in client.volumes.list(filters={"name": f"{self.instance}-home-"}):
             volume.remove(force=True)
+        HomeDisks(root=str(self.data_dir / "homes")).release_all()
         for network in client.networks.list(names=[f"{self.instance}-net"]):
             network.remove()
         firewall.remove(f"{self.instance}-net")

@@ -177,3 +177,15 @@ def test_the_old_code_limit_variables_are_named_not_ignored(monkeypatch):
     monkeypatch.setenv("FLOE_CODE_MAX_MIB", "5")
     with pytest.raises(FloeError, match="FLOE_CODE_MAX_MIB is now FLOE_CODE_MAX_SIZE"):
         code_max_bytes()
+
+
+def test_no_two_users_share_a_home_disk_however_their_names_escape():
+    # Escaped names use "-" as their escape; a hash of a long name is set apart by a ".".
+    names = ["x" * 60 + "4@example.org" + "." * 20, "x" * 60 + ";baaa896272143c2b2023c91eef1550"]
+    homes = set()
+    for name in names + ["alice", "x" * 200]:
+        spawner = _spawner(Config())
+        spawner.user = SimpleNamespace(name=name, id=1, url=f"/user/{name}/")
+        homes.add(spawner.home_name)
+        assert "/" not in spawner.home_name and len(spawner.home_name) <= 128
+    assert len(homes) == 4

@@ -45,6 +45,9 @@ def test_cpu_workspace_spec_is_limited_and_hardened():
     assert host["PidsLimit"] > 0
     assert host["NetworkMode"] == "floe-net"
     assert "DeviceRequests" not in host
+    # The image is read-only; /tmp is memory, bounded by (and charged to) the memory limit.
+    assert host["ReadonlyRootfs"] is True
+    assert host["Tmpfs"] == {"/tmp": f"rw,exec,nosuid,nodev,size={2 * 1024**3},mode=1777"}
     assert host["Mounts"] == [
         {
             "Target": "/home/jovyan/work",

@@ -16,7 +16,7 @@ from tests.test_jobs import submit, wait_for
 pytestmark = pytest.mark.integration
 
 PROBE = r"""
-import json, os, socket, struct
+import json, os, socket, struct, subprocess
 def tcp(host, port):
     s = socket.socket(); s.settimeout(3)
     try:
@@ -30,6 +30,12 @@ def attempt(action):
         action(); return "done"
     except OSError as err:
         return type(err).__name__
+def runs(folder):
+    path = folder + "/run.sh"
+    with open(path, "w") as f:
+        f.write("#!/bin/sh\necho ran\n")
+    os.chmod(path, 0o755)
+    return subprocess.run([path], capture_output=True, text=True).stdout.strip()
 with open("/proc/net/route") as routes:
     gateway = next(
         socket.inet_ntoa(struct.pack("<L", int(f[2], 16)))
@@ -40,6 +46,11 @@ found = {
     "uid": os.getuid(), "caps": caps,
     "write_input": attempt(lambda: open("/input/data/new", "w")),
     "write_code": attempt(lambda: open("/code/new", "w")),
+    "write_image": attempt(lambda: open("/var/tmp/new", "w")),  # 1777 in the image
+    "scratch": {p: attempt(lambda: open(p + "/new", "w").close()) for p in ("/tmp", HOME)},
+    "scratch_exec": {p: runs(p) for p in ("/tmp", HOME)},
+    "scratch_kinds": [line.split()[2] for line in open("/proc/mounts")
+                      if line.split()[1] in ("/tmp", HOME)],
     "link_across": attempt(lambda: os.link("/input/data/file.txt", "/output/stolen")),
     "docker_socket": os.path.exists("/var/run/docker.sock") or os.path.exists("/run/docker.sock"),
     "workspace": tcp(WORKSPACE, 8888),
@@ -74,6 +85,7 @@ def test_a_job_runs_fenced_in(hub, user_token):
         PROBE.replace("WORKSPACE", repr(address))
         .replace("HOST_PORT", str(listener.getsockname()[1]))
         .replace("PORT", str(hub.port))
+        .replace("HOME", repr("/home/jovyan"))
     )
     command = "python3 - <<'EOF'\n" + script + "\nEOF"
     job = wait_for(
@@ -84,6 +96,13 @@ def test_a_job_runs_fenced_in(hub, user_token):
 
     assert found["uid"] == 1000 and found["caps"] == "0000000000000000", found
     assert found["write_input"] != "done" and found["write_code"] != "done", found
+    # The image is read-only: nothing a job writes lands on the node's disk unbounded; /tmp
+    # and the home are memory, within the job's memory limit.
+    assert found["write_image"] == "OSError", found
+    assert found["scratch"] == {"/tmp": "done", "/home/jovyan": "done"}, found
+    assert found["scratch_kinds"] == ["tmpfs", "tmpfs"], found
+    # ...where programs run too (compiled wheels, kernels' caches, build tools).
+    assert found["scratch_exec"] == {"/tmp": "ran", "/home/jovyan": "ran"}, found
     assert found["link_across"] != "done" and found["docker_socket"] is False, found
     # Not another user's workspace, not the proxy's API, not the machine's other ports...
     assert found["workspace"] != "open" and found["proxy_api"] != "open", found

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import re
 import secrets
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import docker
 import pytest
 import requests
 import websocket
+
+from tests.conftest import HOME_DISK_BYTES
 
 pytestmark = pytest.mark.integration
 
@@ -117,7 +121,8 @@ def test_unknown_machine_is_refused_with_the_valid_ones(hub, new_user):
     )
     resp = hub.api("POST", f"/users/{name}/server", json={"environment": "matlab"})
     assert resp.status_code == 400
-    assert "valid environments: python, broken" in resp.json()["message"]
+    valid = "valid environments: python, datascience, pytorch, broken, greet"
+    assert valid in resp.json()["message"]
     assert hub.api("GET", f"/users/{name}").json()["servers"] == {}
 
 
@@ -151,13 +156,43 @@ def test_workspace_runs_jupyter_with_terminal_and_kernel_as_jovyan_within_limits
     assert labels["floe.machine"] == "cpu-small"
     mounts = {m["Destination"]: m for m in container.attrs["Mounts"]}
     assert "/var/run/docker.sock" not in mounts
-    assert mounts["/home/jovyan/work"]["Name"] == f"{hub.instance}-home-{name}"
+    # The home (and /output) are the user's home disk; the image itself is read-only.
+    disk = hub.data_dir / "homes" / name
+    assert mounts["/home/jovyan"]["Source"] == str(disk / "home")
+    assert mounts["/output"]["Source"] == str(disk / "output")
+    assert host["ReadonlyRootfs"] is True
+    assert set(host["Tmpfs"]) == {"/tmp"}
     assert container.attrs["NetworkSettings"]["Networks"].keys() == {f"{hub.instance}-net"}
 
 
-def test_home_volume_keeps_files_across_restarts_and_goes_with_the_user(hub, new_user):
+def _sh(container, script):
+    result = container.exec_run(["sh", "-c", script], user="1000:100")
+    return result.exit_code, result.output.decode(errors="replace")
+
+
+def test_home_disk_keeps_files_across_restarts_is_capped_and_goes_with_the_user(hub, new_user):
     name = new_user("bob")
+    # A home from before home disks (a Docker volume) moves into the disk at the first start.
+    client = docker.from_env()
+    old = client.volumes.create(f"{hub.instance}-home-{name}")
+    Path(old.attrs["Mountpoint"], "from-volume.txt").write_text("moved")
     assert hub.spawn(name, {"machine": "cpu-small"}).status_code in (201, 202)
+    with pytest.raises(docker.errors.NotFound):
+        client.volumes.get(old.name)
+    container = _container(hub, name)
+    assert _sh(container, "cat ~/work/from-volume.txt") == (0, "moved")
+    # A new home starts with what the image keeps in its home, as a volume would have.
+    assert _sh(container, "test -f ~/.bashrc && stat -c %u ~/.bashrc") == (0, "1000\n")
+
+    # Writes past the disk's size fail in this workspace only; the image takes none at all.
+    code, said = _sh(container, "df -B1 --output=size ~ | tail -1")
+    assert code == 0 and int(said) <= HOME_DISK_BYTES
+    code, said = _sh(container, "head -c 200M /dev/zero > ~/big")
+    assert code != 0 and "No space left on device" in said
+    assert _sh(container, "rm ~/big && echo x > /output/kept && cat /output/kept") == (0, "x\n")
+    code, said = _sh(container, "touch /var/tmp/x")  # 1777 in the image
+    assert code != 0 and "Read-only file system" in said
+    assert _sh(container, "echo t > /tmp/t && cat /tmp/t") == (0, "t\n")
     put = requests.put(
         hub.user_url(name, "api/contents/work/keep.txt"),
         headers=_auth(hub),
@@ -178,13 +213,14 @@ def test_home_volume_keeps_files_across_restarts_and_goes_with_the_user(hub, new
     assert got.json()["content"] == "still here"
     assert _container(hub, name).attrs["HostConfig"]["Memory"] == 8 * 1024**3
 
+    # Its /output was on the disk too: still there for Save output.
+    assert _sh(_container(hub, name), "cat /output/kept") == (0, "x\n")
     hub.stop_server(name)
-    volume = f"{hub.instance}-home-{name}"
-    client = docker.from_env()
-    assert client.volumes.get(volume)
+    disk = hub.data_dir / "homes" / name
+    assert not os.path.ismount(disk)  # unmounted once the last workspace stopped
+    assert disk.with_suffix(".ext4").exists()
     assert hub.api("DELETE", f"/users/{name}").status_code == 204
-    with pytest.raises(docker.errors.NotFound):
-        client.volumes.get(volume)
+    assert not disk.with_suffix(".ext4").exists() and not disk.exists()
 
 
 def test_gpu_machine_without_gpu_driver_gets_a_clear_error_and_frees_the_gpu(hub, new_user):
