@@ -26,7 +26,9 @@ from pathlib import Path
 import docker
 import jupyterhub
 
-from spawner.catalog import WORKSPACE_IMAGE
+from environments.builder import EnvironmentBuilder
+from spawner.catalog import WORKSPACE_IMAGE, Catalog
+from spawner.environment_images import environment_image
 
 HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parent
@@ -195,11 +197,36 @@ def build_workspace(force: bool = False) -> str:
     return WORKSPACE_IMAGE
 
 
+def build_environments(names: str) -> None:
+    """Build the catalog's built environments ahead of their first use (``--envs all``)."""
+    catalog = Catalog()
+    built = [e for e in catalog.environment_list() if e.built]
+    wanted = built if names == "all" else [e for e in built if e.slug in names.split(",")]
+    unknown = set(names.split(",")) - {e.slug for e in built} - {"all", "python"}
+    if unknown:
+        sys.exit(f"floe images: no built environment {', '.join(sorted(unknown))}")
+    data_dir = Path(os.environ.get("FLOE_DATA_DIR", REPO_ROOT / ".floe"))
+    builder = EnvironmentBuilder(lock_dir=str(data_dir / "builds"))
+    for environment in wanted:
+        started = time.monotonic()
+        image = environment_image(catalog, environment, builder, note=say, say=print)
+        size = builder.api.inspect_image(image)["Size"]
+        say(f"{environment.slug}: {image}, {size / 1e9:.1f} GB, {time.monotonic() - started:.0f} s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--force", action="store_true", help="rebuild even if inputs are unchanged")
+    parser.add_argument(
+        "--envs",
+        default="",
+        help="also build these environments of the catalog now (comma-separated, or 'all'); "
+        "otherwise each is built on its first use",
+    )
     args = parser.parse_args()
     build_workspace(force=args.force)
+    if args.envs:
+        build_environments(args.envs)
 
 
 if __name__ == "__main__":

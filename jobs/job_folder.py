@@ -42,11 +42,15 @@ class JobFolder:
             _give_to_job_user(path)
 
     def note(self, lines: list[str]) -> None:
-        """Add Floe's own lines to the end of the job's log (after the job has ended)."""
+        """Add Floe's own lines to the end of the job's log (before it runs or once it ended)."""
         if lines:
-            fd = os.open(self.log, os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW)
-            with os.fdopen(fd, "a") as log:
-                log.write("".join(f"[floe] {line}\n" for line in lines))
+            self.append("".join(f"[floe] {line}\n" for line in lines))
+
+    def append(self, text: str) -> None:
+        """Add ``text`` to the end of the log as it is (a build's output)."""
+        fd = os.open(self.log, os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW)
+        with os.fdopen(fd, "a", encoding="utf-8", errors="replace") as log:
+            log.write(text)
 
     def drop_output(self) -> None:
         """Once /output is kept as a tree, its files here are no longer needed."""

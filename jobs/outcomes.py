@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from floe.core.errors import FloeUserError
 from floe.db.models import COMPLETE, ERROR, STOPPED
 
 from .logs import read_from
@@ -41,6 +42,8 @@ def failure_reason(result_note: Path, code: int | None, limit: str) -> str:
 
 def start_failure(err: Exception, machine: str) -> str:
     """Why a job's container could not start."""
+    if isinstance(err, FloeUserError):  # the job's own doing (its requirements): said as is
+        return err.message
     text = getattr(err, "explanation", None) or str(err)
     if "could not select device driver" in text:
         return (

@@ -14,6 +14,7 @@ from importlib.metadata import PackageNotFoundError, version
 from traitlets import List, TraitError, validate
 from traitlets.config import LoggingConfigurable
 
+from environments.stock import requirements_path
 from floe.core.sizes import format_size, parse_size
 
 try:
@@ -28,13 +29,24 @@ _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
 @dataclass(frozen=True)
 class Environment:
-    """A software environment: one container image people work and run jobs in."""
+    """A software environment: one container image people work and run jobs in.
+
+    Either a plain ``image``, or another environment (``base``) plus a ``requirements`` file:
+    its image is then built on first use (``spawner.environment_images``) and reused.
+    """
 
     slug: str
     display_name: str
-    image: str
+    image: str = ""
     description: str = ""
     default: bool = False
+    base: str = ""
+    requirements: str = ""
+
+    @property
+    def built(self) -> bool:
+        """True when Floe builds this environment's image (from ``base`` + ``requirements``)."""
+        return bool(self.base)
 
 
 @dataclass(frozen=True)
@@ -64,7 +76,23 @@ DEFAULT_ENVIRONMENTS = [
         "description": "Python 3 with JupyterLab, a terminal and the IPython kernel.",
         "image": WORKSPACE_IMAGE,
         "default": True,
-    }
+    },
+    {
+        "slug": "datascience",
+        "display_name": "Data science",
+        "description": "numpy, pandas, scipy, scikit-learn, matplotlib, seaborn, pyarrow, tqdm "
+        "(built on first use: a few minutes).",
+        "base": "python",
+        "requirements": "stock:datascience",
+    },
+    {
+        "slug": "pytorch",
+        "display_name": "PyTorch",
+        "description": "torch and torchvision, CUDA-enabled, for CPU and GPU machines "
+        "(built on first use: several minutes, about 6 GB).",
+        "base": "python",
+        "requirements": "stock:pytorch",
+    },
 ]
 
 DEFAULT_MACHINES = [
@@ -116,14 +144,16 @@ class Catalog(LoggingConfigurable):
         default_value=DEFAULT_ENVIRONMENTS,
         config=True,
         help="""
-        Environments users pick from, each a dict with ``slug``, ``display_name``, ``image``,
-        and optionally ``description`` and ``default`` (kubespawner's profile_list words).
-        Example::
+        Environments users pick from, each a dict with ``slug``, ``display_name``, and either
+        ``image`` (an image on the node) or ``base`` (another environment's slug) and
+        ``requirements`` (a pip requirements file: a path, or ``stock:NAME`` for Floe's own in
+        environments/stock/), built on first use and reused; optionally ``description`` and
+        ``default`` (kubespawner's profile_list words). Example::
 
-            c.Catalog.environments = [
-                {"slug": "python", "display_name": "Python", "image": "floe/workspace:0.1.0",
-                 "default": True},
+            c.Catalog.environments = DEFAULT_ENVIRONMENTS + [
                 {"slug": "torch", "display_name": "PyTorch", "image": "myorg/torch:2.4"},
+                {"slug": "nlp", "display_name": "NLP", "base": "datascience",
+                 "requirements": "/srv/floe/nlp-requirements.txt"},
             ]
         """,
     )
@@ -150,9 +180,28 @@ class Catalog(LoggingConfigurable):
         if not entries:
             raise TraitError("at least one environment is needed")
         _check_slugs("environment", entries)
+        slugs = {entry["slug"]: entry for entry in entries}
         for entry in entries:
-            if not entry.get("image"):
-                raise TraitError(f"environment {entry['slug']!r} needs an 'image'")
+            slug = entry["slug"]
+            if bool(entry.get("image")) == bool(entry.get("base")):
+                raise TraitError(
+                    f"environment {slug!r} needs either an 'image' or a 'base' (and "
+                    "'requirements'), not both"
+                )
+            if entry.get("base"):
+                if not entry.get("requirements"):
+                    raise TraitError(f"environment {slug!r} has a 'base' but no 'requirements'")
+                seen = [slug]
+                while slugs.get(seen[-1], {}).get("base"):
+                    seen.append(slugs[seen[-1]]["base"])
+                    if seen[-1] not in slugs:
+                        raise TraitError(f"environment {slug!r}: no environment {seen[-1]!r}")
+                    if seen[-1] in seen[:-1]:
+                        raise TraitError(f"environments {' -> '.join(seen)} build on each other")
+                try:
+                    requirements_path(entry["requirements"])
+                except ValueError as err:
+                    raise TraitError(f"environment {slug!r}: {err}") from err
         return entries
 
     @validate("machines")
@@ -189,9 +238,11 @@ class Catalog(LoggingConfigurable):
             Environment(
                 slug=e["slug"],
                 display_name=e.get("display_name", e["slug"]),
-                image=e["image"],
+                image=e.get("image", ""),
                 description=e.get("description", ""),
                 default=bool(e.get("default", False)),
+                base=e.get("base", ""),
+                requirements=e.get("requirements", ""),
             )
             for e in self.environments
         ]

@@ -8,9 +8,13 @@ home volume, and builds the container through the container-spec builder jobs sh
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import inspect
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from functools import partial
+from pathlib import Path
 from typing import ClassVar
 
 import docker
@@ -21,13 +25,15 @@ from traitlets import Float, Instance, Integer, Unicode, default
 
 from dataset_mounter.mounts import ResolvedMount, plan_mounts
 from dataset_mounter.settings import DatasetSettings
+from environments.builder import EnvironmentBuilder
 from floe.core.access import Caller
 from floe.core.errors import FloeUserError, GpuUnavailable
 from floe.db.accounts import claim_name
 from floe.db.database import FloeDatabase
 
-from .catalog import Catalog
+from .catalog import Catalog, Environment
 from .container_spec import (
+    CONTAINER_HOME,
     ContainerSpec,
     Mount,
     UnsafeMount,
@@ -35,12 +41,19 @@ from .container_spec import (
     build_container_spec,
 )
 from .docker_settings import mounts_from_binds, mounts_from_docker, unsupported_settings
+from .environment_images import environment_image
 from .gpu import GPU_LABEL, GpuAllocator, GpuSettings, gpus_on_labels
+from .home_disks import HomeDisk, HomeDiskError, HomeDisks, fill_home
 from .options import WorkspaceOptions, options_from_form, parse_user_options
 from .options_form import dataset_choices, render_options_form
 from .readiness import ServerExited, wait_until_answering
 
-HOME_MOUNT = "/home/jovyan/work"
+# Workspaces keep what they make for Save output here (on the home disk).
+OUTPUT_MOUNT = "/output"
+# The most lines of an environment's build shown on the spawn page (the rest: the hub's log).
+BUILD_LINES_SHOWN = 400
+# The most of an image's home copied into a new one (dotfiles, a sample notebook...).
+IMAGE_HOME_MAX = 64 * 1024**2
 _NO_GPU_DRIVER = "could not select device driver"
 
 
@@ -65,12 +78,20 @@ class WorkspaceSpawner(DockerSpawner):
     def _database_default(self) -> FloeDatabase:
         return FloeDatabase(parent=self)
 
+    home_disks = Instance(HomeDisks)
+
+    @default("home_disks")
+    def _home_disks_default(self) -> HomeDisks:
+        return HomeDisks(parent=self)
+
     home_volume_template = Unicode(
         "{prefix}-home-{username}",
         config=True,
         help="""
-        Name of the Docker volume mounted at /home/jovyan/work, kept when the server stops
-        and removed when the user is deleted. ``{prefix}`` and ``{username}`` are filled in.
+        Name of the Docker volume that held /home/jovyan/work before homes were disks of a
+        capped size (c.HomeDisks). If it exists when its user next starts a workspace, its
+        files move into the new home's work/ folder and the volume is removed.
+        ``{prefix}`` and ``{username}`` are filled in.
         """,
     )
 
@@ -93,6 +114,13 @@ class WorkspaceSpawner(DockerSpawner):
         """,
     )
 
+    builder = Instance(EnvironmentBuilder)
+
+    @default("builder")
+    def _builder_default(self) -> EnvironmentBuilder:
+        return EnvironmentBuilder(parent=self)
+
+    _configured_start_timeout: int | None = None
     _allocator: ClassVar[GpuAllocator | None] = None
     _pool: ClassVar[ThreadPoolExecutor | None] = None
 
@@ -122,7 +150,7 @@ class WorkspaceSpawner(DockerSpawner):
     @default("apply_user_options")
     def _apply_user_options_default(self) -> object:
         # JupyterHub's hook for checking options before start: bad ones become a 400 there.
-        return lambda spawner, user_options: spawner._parse_options(user_options)
+        return lambda spawner, user_options: spawner._apply_options(user_options)
 
     @property
     def executor(self) -> ThreadPoolExecutor:
@@ -165,6 +193,16 @@ class WorkspaceSpawner(DockerSpawner):
 
     # --- start and stop ---------------------------------------------------------------
 
+    def _apply_options(self, user_options: dict) -> WorkspaceOptions:
+        """Check the options; a start on a built environment may build it first, so it gets
+        the build's time on top of c.Spawner.start_timeout (JupyterHub reads it after this)."""
+        options = self._parse_options(user_options)
+        if self._configured_start_timeout is None:
+            self._configured_start_timeout = self.start_timeout
+        extra = self.builder.build_timeout if options.environment.built else 0
+        self.start_timeout = self._configured_start_timeout + extra
+        return options
+
     def _parse_options(self, user_options: dict | None = None) -> WorkspaceOptions:
         raw = self.user_options if user_options is None else user_options
         try:
@@ -183,7 +221,7 @@ class WorkspaceSpawner(DockerSpawner):
             f"Starting {options.environment.display_name} on {options.machine.display_name} "
             f"({options.machine.summary})",
         )
-        self.image = options.environment.image
+        self.image = await self._environment_image(options.environment)
         # Exported to the server as MEM_LIMIT / CPU_LIMIT, as JupyterHub does.
         self.mem_limit = options.machine.memory_bytes
         self.cpu_limit = options.machine.cpu
@@ -199,6 +237,7 @@ class WorkspaceSpawner(DockerSpawner):
         else:
             self.gpu_ids = []
         try:
+            await self._prepare_home()
             self.dataset_mounts = await self._mount_datasets(options)
             ip, port = await super().start()
             self._report(50, "Container started; waiting for JupyterLab to answer")
@@ -220,6 +259,100 @@ class WorkspaceSpawner(DockerSpawner):
         except BaseException:
             self._release_gpus()
             raise
+
+    async def _environment_image(self, environment: Environment) -> str:
+        """The environment's image; on its first use, built here with the build on the page."""
+        if not environment.built:
+            return environment.image
+        said = 0
+
+        def say(line: str) -> None:
+            nonlocal said
+            said += 1
+            if said <= BUILD_LINES_SHOWN:
+                self._report(15, line[:300])
+
+        build = partial(
+            environment_image,
+            self.catalog,
+            environment,
+            self.builder,
+            note=lambda line: self._report(15, line),
+            say=say,
+        )
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self.executor, build)
+        except FloeUserError as err:
+            raise web.HTTPError(
+                500, f"the {environment.display_name} environment could not be built: {err}"
+            ) from err
+
+    @property
+    def home_name(self) -> str:
+        """The user's home disk's name on the node: their escaped name, or for a long one a
+        hash of their name after "long." (escaped names have no "."; no two users share one)."""
+        name = self.escaped_name
+        if len(name) > 120:
+            name = "long." + hashlib.sha256(self.user.name.encode()).hexdigest()
+        return name
+
+    async def _prepare_home(self) -> HomeDisk:
+        run = asyncio.get_running_loop().run_in_executor
+        try:
+            disk = await run(self.executor, self.home_disks.prepare, self.home_name)
+        except (HomeDiskError, OSError) as err:
+            message = f"the workspace's home could not be made ready: {err}"
+            raise web.HTTPError(500, message) from err
+        if disk.fresh:  # no container has seen it yet
+            await self._adopt_home_volume()
+            await self._fill_home_from_image(disk)
+        self._report(25, disk.summary())
+        return disk
+
+    async def _fill_home_from_image(self, disk: HomeDisk) -> None:
+        """A new home starts with what the image keeps in its home (.bashrc, .profile, …),
+        as a Docker volume would have started."""
+        try:
+            made = await self.docker("create_container", image=self.image, user="0")
+        except docker.errors.APIError as err:
+            self.log.warning("%s: home not filled from %s: %s", self.user.name, self.image, err)
+            return
+        try:
+            stream, _stat = await self.docker("get_archive", made["Id"], CONTAINER_HOME + "/.")
+            archive = bytearray()
+            for chunk in stream:
+                archive += chunk
+                if len(archive) > IMAGE_HOME_MAX:
+                    raise HomeDiskError(f"the image's home is over {IMAGE_HOME_MAX} bytes")
+            await asyncio.get_running_loop().run_in_executor(
+                self.executor, fill_home, disk.home, bytes(archive)
+            )
+        except (docker.errors.APIError, HomeDiskError, OSError) as err:
+            self.log.warning("%s: home not filled from %s: %s", self.user.name, self.image, err)
+        finally:
+            await self.docker("remove_container", made["Id"], force=True)
+
+    async def _adopt_home_volume(self) -> None:
+        """Move the files of the Docker volume that was the home before disks into a new
+        disk's work/ folder, whole or not at all; the volume goes once they are moved."""
+        name = self.home_volume_name
+        try:
+            volume = await self.docker("inspect_volume", name)
+        except docker.errors.NotFound:
+            return
+        self._report(22, f"Moving your files from the Docker volume {name} into your home")
+        try:
+            await asyncio.get_running_loop().run_in_executor(
+                self.executor, self.home_disks.adopt, self.home_name, Path(volume["Mountpoint"])
+            )
+        except HomeDiskError as err:
+            self._report(22, f"Your files in the Docker volume {name} stay there ({err})")
+            self.log.warning("%s: volume %s not moved: %s", self.user.name, name, err)
+            return
+        try:
+            await self.docker("remove_volume", name)
+        except docker.errors.APIError as err:
+            self.log.warning("%s: volume %s moved but not removed: %s", self.user.name, name, err)
 
     async def _mount_datasets(self, options: WorkspaceOptions) -> list[ResolvedMount]:
         if not options.datasets:
@@ -291,6 +424,23 @@ class WorkspaceSpawner(DockerSpawner):
             await super().stop(now=now)
         finally:
             self._release_gpus()
+        await self._release_home()
+
+    async def _release_home(self) -> None:
+        """Unmount the home disk once no workspace container of this user is left."""
+        left = await self.docker(
+            "containers",
+            all=True,
+            filters={"label": ["floe.kind=workspace", f"floe.user={self.user.name}"]},
+        )
+        if any(n.startswith(f"/{self.prefix}-") for c in left for n in c.get("Names", [])):
+            return
+        try:
+            await asyncio.get_running_loop().run_in_executor(
+                self.executor, self.home_disks.release, self.home_name
+            )
+        except HomeDiskError as err:  # it stays mounted; the next start uses it as it is
+            self.log.warning("%s: %s", self.user.name, err)
 
     def _release_gpus(self) -> None:
         self.gpu_allocator.release(self.gpu_holder)
@@ -315,9 +465,11 @@ class WorkspaceSpawner(DockerSpawner):
         return self._render_templates(value or {})
 
     async def _spec_arguments(self, options: WorkspaceOptions) -> dict:
+        home, output = self.home_disks.folders(self.home_name)
         return dict(
             name=self.object_name,
-            environment=options.environment,
+            # The image start() chose: a built environment's is known once it is built.
+            environment=replace(options.environment, image=self.image),
             machine=options.machine,
             labels={
                 "floe.kind": "workspace",
@@ -333,10 +485,13 @@ class WorkspaceSpawner(DockerSpawner):
                 "FLOE_MACHINE": options.machine.slug,
                 # The mounts as specs, so Run as job can default to the same inputs.
                 "FLOE_DATASETS": ",".join(f"{m.source}:{m.target}" for m in self.dataset_mounts),
+                # Kernels' connection files in memory: a full home disk still starts kernels.
+                "JUPYTER_RUNTIME_DIR": "/tmp/jupyter-runtime",
             },
             command=await self.get_command(),
             mounts=[
-                Mount(source=self.home_volume_name, target=HOME_MOUNT),
+                Mount(source=str(home), target=CONTAINER_HOME, kind="bind"),
+                Mount(source=str(output), target=OUTPUT_MOUNT, kind="bind"),
                 *(
                     Mount(source=str(m.path), target=m.target, kind="bind", read_only=True)
                     for m in self.dataset_mounts
@@ -357,7 +512,10 @@ class WorkspaceSpawner(DockerSpawner):
         return self._render_templates(self.home_volume_template)
 
     async def delete_forever(self) -> None:
-        """The user is being deleted: remove their home volume too."""
+        """The user is being deleted: remove their home disk (and any old home volume) too."""
+        await asyncio.get_running_loop().run_in_executor(
+            self.executor, self.home_disks.remove, self.home_name
+        )
         try:
             await self.docker("remove_volume", self.home_volume_name, force=True)
         except docker.errors.NotFound:

@@ -1,9 +1,13 @@
 """Spawn options are checked on the server against the deployer's catalog."""
 
+import re
+
 import pytest
 from traitlets import TraitError
 from traitlets.config import Config
 
+from environments.requirements import parse_requirements
+from environments.stock import requirements_path
 from floe.core.errors import InvalidOptions, UnknownEnvironment, UnknownMachine
 from floe.core.sizes import parse_size
 from spawner.catalog import Catalog
@@ -37,7 +41,10 @@ def test_unknown_machine_lists_the_valid_ones():
 def test_unknown_environment_lists_the_valid_ones():
     with pytest.raises(UnknownEnvironment) as err:
         parse_user_options({"environment": "r"}, Catalog())
-    assert "unknown environment 'r'; valid environments: python" == err.value.message
+    assert (
+        "unknown environment 'r'; valid environments: python, datascience, pytorch"
+        == err.value.message
+    )
 
 
 @pytest.mark.parametrize(
@@ -94,3 +101,47 @@ def test_parse_size_units():
     assert parse_size("2Gi") == 2 * 1024**3
     assert parse_size("512M") == 512 * 1000**2
     assert parse_size(1024) == 1024
+
+
+def test_stock_environments_are_built_on_python_from_fully_pinned_lists():
+    catalog = Catalog()
+    built = {e.slug: e for e in catalog.environment_list() if e.built}
+    assert set(built) == {"datascience", "pytorch"}
+    wanted = {
+        "datascience": {"numpy", "pandas", "scipy", "scikit-learn", "matplotlib", "seaborn",
+                        "pyarrow", "tqdm", "ipywidgets"},
+        "pytorch": {"torch", "torchvision"},
+    }  # fmt: skip
+    for slug, environment in built.items():
+        assert environment.base == "python" and not environment.image
+        requirements = parse_requirements(requirements_path(environment.requirements).read_text())
+        pins = dict(line.split("==") for line in requirements.lines)
+        # Every line a pin (so two builds a month apart make the same thing), nothing looser.
+        assert all(
+            re.fullmatch(r"[a-z0-9-]+==[0-9][0-9a-z.+]*", line) for line in requirements.lines
+        )
+        assert wanted[slug] <= set(pins), (slug, wanted[slug] - set(pins))
+    # The CUDA-enabled torch from the package index: its CUDA libraries are pinned beside it.
+    torch = dict(line.split("==") for line in parse_requirements(
+        requirements_path("stock:pytorch").read_text()).lines)  # fmt: skip
+    assert any(name.startswith("nvidia-") for name in torch)
+
+
+@pytest.mark.parametrize(
+    ("entry", "fragment"),
+    [
+        (
+            {"slug": "x", "image": "a", "base": "python", "requirements": "stock:pytorch"},
+            "not both",
+        ),
+        ({"slug": "x"}, "either an 'image' or a 'base'"),
+        ({"slug": "x", "base": "python"}, "no 'requirements'"),
+        ({"slug": "x", "base": "nowhere", "requirements": "stock:pytorch"}, "no environment"),
+        ({"slug": "x", "base": "x", "requirements": "stock:pytorch"}, "build on each other"),
+        ({"slug": "x", "base": "python", "requirements": "stock:nope"}, "there are stock:"),
+        ({"slug": "x", "base": "python", "requirements": "reqs.txt"}, "absolute path"),
+    ],
+)
+def test_a_built_environment_must_say_what_it_is_built_from(entry, fragment):
+    with pytest.raises(TraitError, match=fragment):
+        Catalog(environments=[{"slug": "python", "image": "floe/workspace:x"}, entry])

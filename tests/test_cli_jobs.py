@@ -4,13 +4,13 @@
 from __future__ import annotations
 
 import json
-import zipfile
 from pathlib import Path
 
 import pytest
 
 from tests.floe_cli import floe
 from tests.notebooks import notebook
+from tests.wheels import make_wheel
 
 pytestmark = pytest.mark.integration
 
@@ -27,19 +27,8 @@ print("code files:", sorted(os.listdir("/code")))
 
 def make_local_wheel(folder: Path) -> str:
     """A tiny wheel in the job's folder, so floe_requirements.txt needs no package index."""
-    name = "floehello-1.0-py3-none-any.whl"
-    with zipfile.ZipFile(folder / name, "w") as wheel:
-        wheel.writestr("floehello/__init__.py", "GREETING = 'hello from a requirement'\n")
-        info = "floehello-1.0.dist-info"
-        wheel.writestr(f"{info}/METADATA", "Metadata-Version: 2.1\nName: floehello\nVersion: 1.0\n")
-        wheel.writestr(
-            f"{info}/WHEEL",
-            "Wheel-Version: 1.0\nGenerator: floe-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
-        )
-        wheel.writestr(
-            f"{info}/RECORD",
-            f"floehello/__init__.py,,\n{info}/METADATA,,\n{info}/WHEEL,,\n{info}/RECORD,,\n",
-        )
+    name, data = make_wheel("floehello", "GREETING = 'hello from a requirement'\n")
+    (folder / name).write_bytes(data)
     return name
 
 
@@ -82,7 +71,7 @@ def test_floydhub_workflow_with_the_floe_command(hub, user_token, tmp_path):
     assert first.returncode == 0, first.stderr
     assert f"{name}/cats/1" in first.stdout and "/services/floe/jobs/" in first.stdout
     assert '{"step": 1, "total": 20}' in first.stdout
-    assert "installing floe_requirements.txt" in first.stdout
+    assert "building environment: python + floe_requirements.txt" in first.stdout
     assert "hello from a requirement" in first.stdout
     assert "big.bin" not in first.stdout and "train.py" in first.stdout
 

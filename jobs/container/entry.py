@@ -14,8 +14,6 @@ import sys
 
 LOG = "/floe-job/log"
 RUNNER = os.path.dirname(os.path.abspath(__file__))
-REQUIREMENTS = "/code/floe_requirements.txt"
-PACKAGES = "/tmp/floe-packages"
 
 
 def program() -> list[str]:
@@ -40,14 +38,6 @@ def main() -> int:
     os.chdir("/code")
     env = dict(os.environ)
     with open(LOG, "ab", buffering=0) as log:
-        if os.path.exists(REQUIREMENTS):
-            log.write(b"floe: installing floe_requirements.txt with pip\n")
-            pip = [sys.executable, "-m", "pip", "install", "--no-input"]
-            code = run_into(log, [*pip, "--target", PACKAGES, "-r", REQUIREMENTS], env)
-            if code:
-                log.write(f"floe: pip install failed (exit {code})\n".encode())
-                return code
-            env["PYTHONPATH"] = os.pathsep.join(filter(None, [PACKAGES, env.get("PYTHONPATH")]))
         code = run_into(log, program(), env)
     # A child killed by a signal: report it the way shells do (128 + signal).
     return code if code >= 0 else 128 - code

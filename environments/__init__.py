@@ -1,0 +1,1 @@
+"""Environments: images built from an environment plus requirements, once per key."""

@@ -1,0 +1,146 @@
+"""What a ``floe_requirements.txt`` asks for, normalised, so that one set of needs is one key.
+
+Two files that ask for the same packages (whatever their comments, blank lines, spacing or
+order) are the same requirements and build one image. Local files a line names (a wheel or an
+sdist in the job's code) are part of the key by their content: the same wheel is the same
+image, a rebuilt one a new image. What pip would read from elsewhere on the machine (``-r``,
+``-c``, ``-e`` of a folder, a path outside the code) is refused with the line it is on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from floe.core.errors import FloeUserError
+from floe.core.sizes import format_size
+
+FILE_NAME = "floe_requirements.txt"
+MAX_FILE_BYTES = 64 * 1024
+MAX_LINES = 1000
+MAX_LOCAL_BYTES = 512 * 1024**2
+# Options pip accepts in a requirements file that change nothing but where packages come from.
+ALLOWED_OPTIONS = (
+    "--index-url",
+    "-i",
+    "--extra-index-url",
+    "--pre",
+    "--prefer-binary",
+    "--only-binary",
+    "--no-binary",
+    "--trusted-host",
+)
+_LOCAL_SUFFIXES = (".whl", ".tar.gz", ".zip", ".tar.bz2", ".tgz")
+_URL = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
+
+
+class BadRequirements(FloeUserError):
+    status = 400
+
+
+@dataclass(frozen=True)
+class Requirements:
+    """Normalised requirement lines; local files as (name in the build, bytes)."""
+
+    lines: tuple[str, ...]
+    local_files: tuple[tuple[str, bytes], ...] = field(default=(), repr=False)
+
+    @property
+    def text(self) -> str:
+        """The requirements file the build installs (local files under ``local/``)."""
+        return "".join(line + "\n" for line in self.lines)
+
+    def digest(self) -> str:
+        """The content hash of what these requirements install."""
+        h = hashlib.sha256(self.text.encode())
+        for name, data in self.local_files:
+            h.update(f"\0{name}\0".encode())
+            h.update(hashlib.sha256(data).digest())
+        return h.hexdigest()
+
+
+def _strip_comment(line: str) -> str:
+    # pip: a comment starts at "#" at the line's start or after whitespace.
+    return re.sub(r"(^|\s)#.*$", "", line).strip()
+
+
+def _is_local(line: str) -> bool:
+    if _URL.match(line):
+        return False
+    return line.startswith(("./", "../", "/")) or line.lower().endswith(_LOCAL_SUFFIXES)
+
+
+def parse_requirements(text: str, code_dir: Path | None = None) -> Requirements:
+    """Normalise ``text`` (a ``floe_requirements.txt``); local files are read from ``code_dir``."""
+    if len(text.encode()) > MAX_FILE_BYTES:
+        raise BadRequirements(f"{FILE_NAME} is over {format_size(MAX_FILE_BYTES)}")
+    # Continuation lines join first, as pip joins them.
+    raw = re.sub(r"\\\r?\n", " ", text).splitlines()
+    if len(raw) > MAX_LINES:
+        raise BadRequirements(f"{FILE_NAME} has over {MAX_LINES} lines")
+    options: list[str] = []
+    wanted: set[str] = set()
+    local: dict[str, bytes] = {}
+    total = 0
+    for number, original in enumerate(raw, start=1):
+        line = " ".join(_strip_comment(original).split())
+        if not line:
+            continue
+        where = f"{FILE_NAME} line {number} ({line[:80]!r})"
+        if line.startswith("-"):
+            option = line.split("=", 1)[0].split(" ", 1)[0]
+            if option not in ALLOWED_OPTIONS:
+                raise BadRequirements(
+                    f"{where}: {option} is not supported in {FILE_NAME}; list the packages "
+                    "themselves (a wheel in the code folder works too)"
+                )
+            options.append(line)
+            continue
+        if _is_local(line):
+            if code_dir is None:
+                raise BadRequirements(f"{where}: a local file needs the job's code")
+            name, data = _read_local(code_dir, line, where)
+            total += len(data)
+            if total > MAX_LOCAL_BYTES:
+                raise BadRequirements(
+                    f"{where}: local files over {format_size(MAX_LOCAL_BYTES)} in all"
+                )
+            local[name] = data
+            wanted.add(f"./local/{name}")
+            continue
+        wanted.add(line)
+    if not wanted:
+        return Requirements(lines=())
+    # Options keep their order (an index before an extra index); packages are a set.
+    return Requirements(lines=(*options, *sorted(wanted)), local_files=tuple(sorted(local.items())))
+
+
+def _read_local(code_dir: Path, line: str, where: str) -> tuple[str, bytes]:
+    root = code_dir.resolve()
+    path = (code_dir / line.lstrip("/") if line.startswith("/") else code_dir / line).resolve()
+    if line.startswith("/") or not path.is_relative_to(root):
+        raise BadRequirements(f"{where}: a local file must be in the job's code folder")
+    if path.is_dir():
+        raise BadRequirements(f"{where}: a folder cannot be installed here; build a wheel of it")
+    if not path.is_file():
+        raise BadRequirements(f"{where}: no such file in the job's code")
+    data = path.read_bytes()
+    # The name pip sees must stay the file's own (a wheel's name says what it is).
+    return f"{hashlib.sha256(data).hexdigest()[:12]}/{path.name}", data
+
+
+def read_requirements(code_dir: Path) -> Requirements | None:
+    """The requirements of a job's code, or None when it has no ``floe_requirements.txt``."""
+    path = code_dir / FILE_NAME
+    if not path.is_file():
+        return None
+    if path.stat().st_size > MAX_FILE_BYTES:
+        raise BadRequirements(f"{FILE_NAME} is over {format_size(MAX_FILE_BYTES)}")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise BadRequirements(f"{FILE_NAME} is not UTF-8 text") from None
+    reqs = parse_requirements(text, code_dir)
+    return reqs if reqs.lines else None

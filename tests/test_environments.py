@@ -1,0 +1,153 @@
+"""Environments made of an image plus a job's floe_requirements.txt: built once on the real
+engine, reused by every later job and re-run, one build for jobs that ask together."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import docker
+import pytest
+
+from tests.conftest import GREETING
+from tests.test_jobs import log_of, submit, wait_for
+from tests.test_workspaces import _run_in_terminal
+from tests.wheels import make_wheel
+
+pytestmark = pytest.mark.integration
+
+
+def _wheel(greeting: str) -> tuple[str, bytes]:
+    """A tiny wheel saying ``greeting``: new bytes, so a new environment, in every session."""
+    return make_wheel("floegreet", f"GREETING = {greeting!r}\n")
+
+
+def _code(hub, token, files: dict[str, bytes]) -> list[dict]:
+    manifest = []
+    for path, data in files.items():
+        sha = hashlib.sha256(data).hexdigest()
+        assert hub.floe("PUT", f"blobs/{sha}", token, data=data).status_code in (200, 201)
+        manifest.append({"path": path, "sha256": sha, "size": len(data)})
+    return manifest
+
+
+PRINT = "python3 -c 'import floegreet; print(floegreet.GREETING)'"
+
+
+def test_requirements_are_built_once_and_every_later_job_reuses_the_image(hub, user_token):
+    name, token = user_token("env")
+    greeting = f"hello {secrets.token_hex(4)}"
+    wheel, data = _wheel(greeting)
+    # Comments, spacing and order are not what makes an environment: both files are one key.
+    first_file = f"# what the job needs\n./{wheel}\n".encode()
+    second_file = f"\n  ./{wheel}   # the same wheel\n".encode()
+    codes = [
+        _code(hub, token, {wheel: data, "floe_requirements.txt": text})
+        for text in (first_file, second_file)
+    ]
+
+    # Two jobs asking for the same new environment at once: one build.
+    with ThreadPoolExecutor(2) as pool:
+        jobs = list(
+            pool.map(
+                lambda code: submit(hub, token, kind="command", command=PRINT, code=code), codes
+            )
+        )
+    done = [wait_for(hub, token, job) for job in jobs]
+    logs = [log_of(hub, token, job) for job in jobs]
+    assert [d["state"] for d in done] == ["complete", "complete"], (done, logs)
+    assert all(greeting in log for log in logs), logs
+    assert sum("environment built in" in log for log in logs) == 1, logs
+    assert sum("built before, nothing installed" in log for log in logs) == 1, logs
+    assert done[0]["image_digest"] == done[1]["image_digest"]
+    assert done[0]["image"].startswith("floe/env:")
+    image = docker.from_env().images.get(done[0]["image"])
+    assert (
+        image.labels["floe.env.requirements"]
+        == f"./local/{hashlib.sha256(data).hexdigest()[:12]}/{wheel}\n"
+    )
+
+    # A re-run months later: the same image, nothing installed.
+    rerun = hub.floe("POST", f"jobs/{jobs[0]['id']}/rerun", token, json={})
+    assert rerun.status_code == 201, rerun.text
+    again = wait_for(hub, token, rerun.json())
+    log = log_of(hub, token, again)
+    assert again["state"] == "complete" and greeting in log, log
+    assert again["image_digest"] == done[0]["image_digest"]
+    assert "built before, nothing installed" in log and "Processing" not in log, log
+
+
+def test_requirements_that_do_not_install_end_the_job_with_pip_s_error(hub, user_token):
+    name, token = user_token("env")
+    cases = {
+        # From the package index, as users write them: pip's own words come back.
+        b"floe-no-such-package-3f9a1c==1.0\n": "No matching distribution found",
+        # What pip would read from elsewhere is refused before any build.
+        b"-r /etc/passwd\n": "-r is not supported",
+        b"./missing-1.0-py3-none-any.whl\n": "no such file in the job's code",
+    }
+    jobs = {
+        expected: submit(
+            hub,
+            token,
+            kind="command",
+            command="echo never runs",
+            code=_code(hub, token, {"floe_requirements.txt": text}),
+        )
+        for text, expected in cases.items()
+    }
+    for expected, job in jobs.items():
+        ended = wait_for(hub, token, job)
+        assert ended["state"] == "error" and expected in ended["reason"], ended
+        assert "never runs" not in log_of(hub, token, job)
+
+
+def _spawn_watching_progress(hub, name, options) -> list[str]:
+    """Start a server and read the spawn page's progress messages (all of them, from the
+    first, as the page does) until it is ready."""
+    with ThreadPoolExecutor(1) as pool:
+        started = pool.submit(hub.api, "POST", f"/users/{name}/server", json=options, timeout=300)
+        deadline = time.monotonic() + 60
+        while not hub.api("GET", f"/users/{name}").json().get("pending"):
+            assert not started.done() or started.result().status_code == 202, started.result().text
+            assert time.monotonic() < deadline, "the spawn never became pending"
+            time.sleep(0.05)
+        messages = []
+        with hub.api("GET", f"/users/{name}/server/progress", stream=True, timeout=300) as events:
+            for line in events.iter_lines(decode_unicode=True):
+                if line and line.startswith("data:"):
+                    event = json.loads(line[len("data:") :])
+                    messages.append(event.get("message", ""))
+                    if event.get("ready") or event.get("failed"):
+                        break
+        assert started.result().status_code in (201, 202), started.result().text
+    hub.wait_until(name, ready=True, timeout=120)
+    return messages
+
+
+def test_a_catalog_environment_is_built_on_first_use_for_workspaces_and_jobs(hub, user_token):
+    name, token = user_token("env")
+    messages = _spawn_watching_progress(hub, name, {"environment": "greet"})
+    # The spawn page showed the build: Floe's line and pip's own.
+    assert any(m.startswith("building environment greet") for m in messages), messages
+    assert any("Successfully installed floegreeting-1.0" in m for m in messages), messages
+    container = docker.from_env().containers.get(f"{hub.instance}-workspace-{name}")
+    image = container.image
+    assert image.tags[0].startswith("floe/env:") and image.labels["floe.kind"] == "environment"
+    # The package is there in the workspace's terminal.
+    _run_in_terminal(
+        hub, name, "python3 -c 'import floegreeting as g; print(g.GREETING)'", GREETING
+    )
+    hub.stop_server(name)
+
+    # A job on the same environment runs in the image the workspace made: nothing is built.
+    command = "python3 -c 'import floegreeting as g; print(g.GREETING)'"
+    job = wait_for(
+        hub, token, submit(hub, token, kind="command", environment="greet", command=command)
+    )
+    log = log_of(hub, token, job)
+    assert job["state"] == "complete" and GREETING in log, log
+    assert job["image_digest"] == image.id and "building environment" not in log, log
