@@ -27,10 +27,10 @@ import docker
 
 from bench.harness import save_report, scratch_hub
 from bench.jobs import wait_state
-from environments.builder import EnvironmentBuilder, build_key
 from environments.requirements import parse_requirements
 from floe.client.api import FloeClient
 from spawner.catalog import WORKSPACE_IMAGE, Catalog
+from spawner.environment_builder import EnvironmentBuilder, build_key
 from spawner.environment_images import environment_image
 
 # pandas as the datascience environment pins it (numpy comes with it).

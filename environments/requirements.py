@@ -67,9 +67,10 @@ def _strip_comment(line: str) -> str:
 
 
 def _is_local(line: str) -> bool:
-    if _URL.match(line):
+    spec = line.split(";", 1)[0].strip()  # a marker ("; python_version > '3'") aside
+    if _URL.match(spec) or "@" in spec or " " in spec:  # "name @ https://…" is not local
         return False
-    return line.startswith(("./", "../", "/")) or line.lower().endswith(_LOCAL_SUFFIXES)
+    return spec.startswith(("./", "../", "/")) or spec.lower().endswith(_LOCAL_SUFFIXES)
 
 
 def parse_requirements(text: str, code_dir: Path | None = None) -> Requirements:
@@ -90,8 +91,10 @@ def parse_requirements(text: str, code_dir: Path | None = None) -> Requirements:
             continue
         where = f"{FILE_NAME} line {number} ({line[:80]!r})"
         if line.startswith("-"):
-            option = line.split("=", 1)[0].split(" ", 1)[0]
-            if option not in ALLOWED_OPTIONS:
+            # Every option on the line, not just the first ("--pre -r /etc/passwd").
+            options_here = [t.split("=", 1)[0] for t in line.split() if t.startswith("-")]
+            option = next((o for o in options_here if o not in ALLOWED_OPTIONS), None)
+            if option is not None:
                 raise BadRequirements(
                     f"{where}: {option} is not supported in {FILE_NAME}; list the packages "
                     "themselves (a wheel in the code folder works too)"

@@ -26,8 +26,8 @@ from pathlib import Path
 import docker
 import jupyterhub
 
-from environments.builder import EnvironmentBuilder
 from spawner.catalog import WORKSPACE_IMAGE, Catalog
+from spawner.environment_builder import EnvironmentBuilder
 from spawner.environment_images import environment_image
 
 HERE = Path(__file__).resolve().parent

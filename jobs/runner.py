@@ -23,13 +23,13 @@ from traitlets.config import LoggingConfigurable
 
 from dataset_mounter.mounts import MountPlan, materialize_mounts, materialize_tree
 from dataset_mounter.settings import DatasetSettings
-from environments.builder import EnvironmentBuilder
 from environments.requirements import FILE_NAME as REQUIREMENTS_FILE
 from environments.requirements import read_requirements
 from floe.core.errors import GpuUnavailable
 from floe.core.sizes import format_size
 from floe.db.models import CREATED, ERROR, QUEUED, RUNNING, STARTING, STOPPED, Job
 from spawner.catalog import Catalog, Environment
+from spawner.environment_builder import BuildStopped, EnvironmentBuilder
 from spawner.environment_images import environment_image
 from spawner.gpu import GpuSettings
 
@@ -238,8 +238,11 @@ class JobRunner(LoggingConfigurable):
                 self.log.warning("job %s did not start: %s", job.full_name, err)
                 self._remove_container(job_id)
                 self._release(job)
-                reason = start_failure(err, job.machine)
-                set_state(db, job, ERROR, reason)
+                if isinstance(err, BuildStopped):  # stopped while its environment was built
+                    db.refresh(job)
+                    set_state(db, job, STOPPED, f"stopped by {job.stop_requested_by}")
+                else:
+                    set_state(db, job, ERROR, start_failure(err, job.machine))
                 self.wake()
                 return
             set_state(db, job, RUNNING)

@@ -126,6 +126,8 @@ class ContainerSpec:
     cap_drop: tuple[str, ...] = ("ALL",)
     security_opt: tuple[str, ...] = ("no-new-privileges",)
     pids_limit: int = PIDS_LIMIT
+    # The image read-only (every workspace and job); only an environment build writes it.
+    read_only: bool = True
     # Folders given as memory (tmpfs) in a container whose image is read-only; the value says
     # who owns the folder ("" for /tmp's sticky 1777).
     scratch: tuple[tuple[str, str], ...] = (("/tmp", ""),)
@@ -183,8 +185,8 @@ class ContainerSpec:
             network_mode=self.network,
             sysctls=self.sysctls() or None,
             log_config=ENGINE_LOG if self.engine_log else NO_ENGINE_LOG,
-            read_only=True,
-            tmpfs=self.tmpfs(),
+            read_only=self.read_only,
+            tmpfs=self.tmpfs() or None,
             **self.extra_host_config,
         )
         kwargs: dict = {
@@ -219,6 +221,8 @@ def build_container_spec(
     working_dir: str | None = None,
     engine_log: bool = True,
     scratch: tuple[tuple[str, str], ...] = (("/tmp", ""),),
+    user: str = CONTAINER_USER,
+    read_only: bool = True,
     extra_host_config: dict | None = None,
     extra_create_kwargs: dict | None = None,
 ) -> ContainerSpec:
@@ -250,6 +254,8 @@ def build_container_spec(
         working_dir=working_dir,
         engine_log=engine_log,
         scratch=tuple(scratch),
+        user=user,
+        read_only=read_only,
         extra_host_config=dict(extra_host_config or {}),
         extra_create_kwargs=dict(extra_create_kwargs or {}),
     )

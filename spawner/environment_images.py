@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from environments.builder import BuildFailed, EnvironmentBuilder
 from environments.requirements import parse_requirements
 from environments.stock import requirements_path
 
 from .catalog import Catalog, Environment
+from .environment_builder import BuildFailed, EnvironmentBuilder
 
 Say = Callable[[str], None]
 

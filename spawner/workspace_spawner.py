@@ -25,7 +25,6 @@ from traitlets import Float, Instance, Integer, Unicode, default
 
 from dataset_mounter.mounts import ResolvedMount, plan_mounts
 from dataset_mounter.settings import DatasetSettings
-from environments.builder import EnvironmentBuilder
 from floe.core.access import Caller
 from floe.core.errors import FloeUserError, GpuUnavailable
 from floe.db.accounts import claim_name
@@ -41,6 +40,7 @@ from .container_spec import (
     build_container_spec,
 )
 from .docker_settings import mounts_from_binds, mounts_from_docker, unsupported_settings
+from .environment_builder import EnvironmentBuilder
 from .environment_images import environment_image
 from .gpu import GPU_LABEL, GpuAllocator, GpuSettings, gpus_on_labels
 from .home_disks import HomeDisk, HomeDiskError, HomeDisks, fill_home
@@ -281,7 +281,8 @@ class WorkspaceSpawner(DockerSpawner):
             say=say,
         )
         try:
-            return await asyncio.get_running_loop().run_in_executor(self.executor, build)
+            # Not on the Docker threads every spawn and stop share: a build takes minutes.
+            return await asyncio.get_running_loop().run_in_executor(None, build)
         except FloeUserError as err:
             raise web.HTTPError(
                 500, f"the {environment.display_name} environment could not be built: {err}"

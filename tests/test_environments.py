@@ -4,8 +4,10 @@ engine, reused by every later job and re-run, one build for jobs that ask togeth
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import secrets
+import tarfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -151,3 +153,50 @@ def test_a_catalog_environment_is_built_on_first_use_for_workspaces_and_jobs(hub
     log = log_of(hub, token, job)
     assert job["state"] == "complete" and GREETING in log, log
     assert job["image_digest"] == image.id and "building environment" not in log, log
+
+
+def _slow_sdist() -> tuple[str, bytes]:
+    """An sdist whose setup.py takes minutes: a build to watch and to stop."""
+    buffer = io.BytesIO()
+    files = {
+        "slowpkg-1.0/setup.py": b"import time\ntime.sleep(600)\n",
+        "slowpkg-1.0/PKG-INFO": b"Metadata-Version: 2.1\nName: slowpkg\nVersion: 1.0\n",
+    }
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for path, data in files.items():
+            info = tarfile.TarInfo(path)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return "slowpkg-1.0.tar.gz", buffer.getvalue()
+
+
+def test_a_build_runs_fenced_like_a_job_and_stops_with_it(hub, user_token):
+    name, token = user_token("env")
+    sdist, data = _slow_sdist()
+    code = _code(hub, token, {sdist: data, "floe_requirements.txt": f"./{sdist}\n".encode()})
+    job = submit(hub, token, kind="command", command="echo never runs", code=code)
+    client = docker.from_env()
+    deadline = time.monotonic() + 120
+    builds = []
+    while not builds and time.monotonic() < deadline:
+        builds = client.containers.list(filters={"label": "floe.kind=environment-build"})
+        time.sleep(0.2)
+    assert builds, "no build container appeared"
+    host = builds[0].attrs["HostConfig"]
+    # What a requirement's setup.py runs is fenced as a job is: Floe's network, no
+    # capabilities, no new privileges, limits.
+    assert host["NetworkMode"] == f"{hub.instance}-net"
+    assert host["CapDrop"] == ["ALL"] and "no-new-privileges" in host["SecurityOpt"]
+    assert host["Memory"] > 0 and host["PidsLimit"] > 0
+    mounts = {m["Destination"]: m for m in builds[0].attrs["Mounts"]}
+    assert mounts["/floe-env"]["RW"] is False
+    assert (
+        hub.floe("GET", f"jobs/{job['id']}", token)
+        .json()["reason"]
+        .startswith("building environment")
+    )
+
+    assert hub.floe("POST", f"jobs/{job['id']}/stop", token).status_code in (200, 202)
+    ended = wait_for(hub, token, job, timeout=60)
+    assert ended["state"] == "stopped" and ended["reason"] == f"stopped by {name}", ended
+    assert not client.containers.list(all=True, filters={"label": "floe.kind=environment-build"})

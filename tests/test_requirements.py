@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from environments.builder import build_key
 from environments.requirements import BadRequirements, parse_requirements, read_requirements
+from spawner.environment_builder import build_key
 
 
 def test_comments_spacing_and_order_do_not_change_the_key():
@@ -45,6 +45,7 @@ def read_requirements_text(folder, text):
         ("-r /etc/passwd\n", "line 1 ('-r /etc/passwd'): -r is not supported"),
         ("numpy\n-e ./mine\n", "line 2"),
         ("--find-links /srv/wheels\n", "--find-links is not supported"),
+        ("--pre -r /etc/passwd\n", "-r is not supported"),
         ("../outside-1.0.tar.gz\n", "must be in the job's code folder"),
         ("/etc/shadow.whl\n", "must be in the job's code folder"),
         ("missing-1.0-py3-none-any.whl\n", "no such file in the job's code"),
@@ -61,3 +62,10 @@ def test_what_pip_would_read_from_elsewhere_is_refused_naming_the_line(tmp_path,
 def test_a_file_of_only_comments_asks_for_nothing(tmp_path):
     assert read_requirements_text(tmp_path, "# nothing yet\n\n") is None
     assert read_requirements(tmp_path / "nowhere") is None
+
+
+def test_a_url_or_a_marker_is_a_requirement_not_a_local_file():
+    reqs = parse_requirements(
+        "x @ https://example.org/x-1.0-py3-none-any.whl\nrich>=13; python_version > '3'\n"
+    )
+    assert not reqs.local_files and len(reqs.lines) == 2

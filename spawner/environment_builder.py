@@ -1,0 +1,365 @@
+"""Images made from an environment plus requirements, built once per key and then reused.
+
+The key is the content hash of (the image built on, the normalised requirements): every job,
+re-run and workspace asking for the same thing gets the same image without installing
+anything. One build per key at a time, across processes too (the hub builds for workspaces,
+the floe service for jobs): a file lock per key under ``lock_dir``; whoever waited finds the
+image made.
+
+A build is a Floe container like any other (``container_spec``: no capabilities, no new
+privileges, a pids limit, ``c.EnvironmentBuilder`` memory and CPU, Floe's fenced network, so
+what a requirement's setup.py runs reaches nothing a job could not), running pip as the image's
+root over its own files; the requirements and local wheels come in through a read-only
+folder (never a layer of the image), and the container is committed with the base image's
+settings. A build has a wall-clock limit, and a stopped job stops its build.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import re
+import secrets
+import shutil
+import ssl
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import docker
+import requests
+from traitlets import Float, Integer, Unicode, default
+from traitlets.config import LoggingConfigurable
+
+from environments.requirements import Requirements
+from floe.core.errors import FloeUserError
+
+from .catalog import Environment, Machine
+from .container_spec import Mount, build_container_spec
+
+KIND_LABEL = "floe.kind"
+KIND = "environment"
+KEY_LABEL = "floe.env.key"
+BASE_LABEL = "floe.env.base-image"
+REQUIREMENTS_LABEL = "floe.env.requirements"
+# Labels hold the requirements for `docker inspect` and provenance; a long file is cut there
+# (the key still covers all of it).
+LABEL_TEXT_MAX = 16 * 1024
+# What of a failed build the job's reason shows.
+FAILURE_LINES = 12
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+Say = Callable[[str], None]
+
+
+class BuildFailed(FloeUserError):
+    """The requirements did not install; the message ends with what pip said."""
+
+    status = 400
+
+
+class BuildStopped(FloeUserError):
+    """The job whose environment was being built was stopped."""
+
+    status = 409
+
+
+@dataclass(frozen=True)
+class BuiltImage:
+    tag: str
+    image_id: str
+    key: str
+    # False when it was there already (nothing was installed).
+    built: bool
+    seconds: float
+
+
+def build_key(base_image_id: str, requirements: Requirements) -> str:
+    h = hashlib.sha256(b"floe-environment-1\0")
+    h.update(base_image_id.encode() + b"\0")
+    h.update(requirements.digest().encode())
+    return h.hexdigest()
+
+
+CONTEXT = "/floe-env"
+# pip as the image's root (its packages are root's), told nothing it was not given.
+INSTALL = (
+    'exec env -i PATH="$PATH" HOME=/tmp/floe-home LANG=C.UTF-8 python3 -m pip install '
+    "--no-cache-dir --no-input --disable-pip-version-check {cert}-r requirements.txt"
+)
+BUILD_USER = "0:0"
+POLL_S = 1.0
+
+
+def default_ca_bundle() -> str:
+    """This machine's CA bundle, for pip to reach the index through the machine's TLS setup."""
+    for path in (ssl.get_default_verify_paths().cafile, "/etc/ssl/certs/ca-certificates.crt"):
+        if path and Path(path).is_file():
+            return path
+    return ""
+
+
+class EnvironmentBuilder(LoggingConfigurable):
+    """Builds (once) and finds images of an environment plus requirements."""
+
+    repository = Unicode(
+        "floe/env",
+        config=True,
+        help="Image repository of environments Floe builds; each is tagged with its key.",
+    )
+    lock_dir = Unicode(
+        "",
+        config=True,
+        help="""Folder of the locks that make one build per key at a time, shared by the hub
+        and the floe service (Floe sets it to <data dir>/builds).""",
+    )
+    ca_bundle = Unicode(
+        config=True,
+        help="CA bundle pip uses in builds to reach the package index (default: this "
+        "machine's; empty: pip's own).",
+    )
+    build_timeout = Integer(
+        3600, config=True, help="Seconds one environment build may take before it fails."
+    )
+    max_log_bytes = Integer(
+        4 * 1024**2,
+        config=True,
+        help="Bytes of a build's output passed on to the job's log or the spawn page.",
+    )
+    network = Unicode(
+        "",
+        config=True,
+        help="""Docker network builds run on: Floe's (Floe sets it), fenced like jobs'; builds
+        need the package index there (FLOE_EGRESS, FLOE_EGRESS_ALLOW).""",
+    )
+    memory_bytes = Integer(
+        8 * 1024**3, config=True, help="Memory limit of a build container, in bytes."
+    )
+    cpu = Float(2.0, config=True, help="CPU cores a build container may use.")
+
+    @default("ca_bundle")
+    def _ca_bundle_default(self) -> str:
+        return default_ca_bundle()
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)
+        self._docker: docker.APIClient | None = None
+
+    @property
+    def api(self) -> docker.APIClient:
+        if self._docker is None:
+            self._docker = docker.APIClient(timeout=self.build_timeout)
+        return self._docker
+
+    def tag(self, key: str) -> str:
+        return f"{self.repository}:{key[:24]}"
+
+    def image_id(self, image: str) -> str | None:
+        try:
+            return self.api.inspect_image(image)["Id"]
+        except docker.errors.ImageNotFound:
+            return None
+
+    def find(self, base_image: str, requirements: Requirements) -> str | None:
+        """The image of ``base_image`` plus ``requirements`` if it was built already."""
+        base_id = self.image_id(base_image)
+        if base_id is None:
+            return None
+        key = build_key(base_id, requirements)
+        tag = self.tag(key)
+        return tag if self._existing(tag, key) else None
+
+    def ensure(
+        self,
+        base_image: str,
+        requirements: Requirements,
+        say: Say = lambda _line: None,
+        cancelled: Callable[[], bool] = lambda: False,
+    ) -> BuiltImage:
+        """The image of ``base_image`` plus ``requirements``, built now if nobody has yet."""
+        started = time.monotonic()
+        base_id = self.image_id(base_image)
+        if base_id is None:
+            raise BuildFailed(f"the environment's image {base_image} is not on this node")
+        key = build_key(base_id, requirements)
+        tag = self.tag(key)
+        found = self._existing(tag, key)
+        if found:
+            return BuiltImage(tag, found, key, built=False, seconds=time.monotonic() - started)
+        deadline = started + self.build_timeout
+        with self._lock(key, cancelled, deadline):
+            found = self._existing(tag, key)  # built by whoever held the lock before us
+            if found:
+                return BuiltImage(tag, found, key, built=False, seconds=time.monotonic() - started)
+            image_id = self._build(base_id, requirements, key, tag, say, cancelled, deadline)
+        return BuiltImage(tag, image_id, key, built=True, seconds=time.monotonic() - started)
+
+    def _existing(self, tag: str, key: str) -> str | None:
+        try:
+            image = self.api.inspect_image(tag)
+        except docker.errors.ImageNotFound:
+            return None
+        labels = image.get("Config", {}).get("Labels") or {}
+        return image["Id"] if labels.get(KEY_LABEL) == key else None
+
+    @contextmanager
+    def _lock(self, key: str, cancelled: Callable[[], bool], deadline: float) -> Iterator[None]:
+        """This key's lock, waited for while the caller still wants it and time is left."""
+        folder = Path(self.lock_dir or tempfile.gettempdir()) / "floe-builds"
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(folder / f"{key[:32]}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    _check(cancelled, deadline, "waiting for another build of it")
+                    time.sleep(POLL_S)
+            yield
+        finally:
+            os.close(fd)  # closing lets the lock go
+
+    def _build(
+        self,
+        base_id: str,
+        requirements: Requirements,
+        key: str,
+        tag: str,
+        say: Say,
+        cancelled: Callable[[], bool],
+        deadline: float,
+    ) -> str:
+        base = self.api.inspect_image(base_id)["Config"]
+        self._remove_builds_of(key)  # a build left by a process that stopped mid-way
+        context = Path(tempfile.mkdtemp(prefix="floe-env-"))
+        container = None
+        try:
+            cert = self._write_context(context, requirements)
+            spec = build_container_spec(
+                name=f"floe-build-{key[:12]}-{secrets.token_hex(3)}",
+                environment=Environment(slug="build", display_name="build", image=base_id),
+                machine=Machine("build", "build", cpu=self.cpu, memory_bytes=self.memory_bytes),
+                labels={KIND_LABEL: "environment-build", KEY_LABEL: key},
+                env={},
+                command=["sh", "-c", INSTALL.format(cert=cert)],
+                mounts=[Mount(str(context), CONTEXT, "bind", read_only=True)],
+                network=self.network or None,
+                working_dir=CONTEXT,
+                user=BUILD_USER,
+                read_only=False,
+                scratch=(),
+            )
+            container = self.api.create_container(**spec.create_kwargs(self.api))["Id"]
+            self.api.start(container)
+            tail = self._follow(container, say, cancelled, deadline)
+            code = self.api.inspect_container(container)["State"]["ExitCode"]
+            if code:
+                lines = [t for t in tail if t.strip()][-FAILURE_LINES:]
+                raise BuildFailed(
+                    f"the requirements did not install (pip exited {code}):\n" + "\n".join(lines)
+                )
+            labels = {
+                **(base.get("Labels") or {}),
+                KIND_LABEL: KIND,
+                KEY_LABEL: key,
+                BASE_LABEL: base_id,
+                REQUIREMENTS_LABEL: _without_secrets(requirements.text)[:LABEL_TEXT_MAX],
+            }
+            repository, _, version = tag.rpartition(":")
+            made = self.api.commit(
+                container,
+                repository=repository,
+                tag=version,
+                conf={
+                    # The base image's own settings, not the build container's.
+                    "User": base.get("User") or "",
+                    "Cmd": base.get("Cmd") or [],
+                    "Entrypoint": base.get("Entrypoint") or [],
+                    "WorkingDir": base.get("WorkingDir") or "",
+                    "Env": base.get("Env") or [],
+                    "Labels": labels,
+                },
+            )
+        finally:
+            if container:
+                self.api.remove_container(container, force=True)
+            shutil.rmtree(context, ignore_errors=True)
+        image_id = made.get("Id", "")
+        if not image_id or self._existing(tag, key) != image_id:
+            raise BuildFailed(f"the build of {tag} ended without its image")
+        return image_id
+
+    def _write_context(self, context: Path, requirements: Requirements) -> str:
+        """The build's read-only folder; returns pip's --cert option (or nothing)."""
+        (context / "requirements.txt").write_text(requirements.text)
+        for name, data in requirements.local_files:
+            target = context / "local" / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+        cert = ""
+        if self.ca_bundle and Path(self.ca_bundle).is_file():
+            shutil.copy(self.ca_bundle, context / "ca.crt")
+            cert = f"--cert {CONTEXT}/ca.crt "
+        for folder, _dirs, files in os.walk(context):
+            os.chmod(folder, 0o755)
+            for name in files:
+                os.chmod(os.path.join(folder, name), 0o644)
+        return cert
+
+    def _follow(
+        self, container: str, say: Say, cancelled: Callable[[], bool], deadline: float
+    ) -> list[str]:
+        """Pass the build's output on as it comes; stop it when the job stops or time is up.
+        Returns its last lines."""
+        tail: list[str] = []
+        said = [0]
+
+        def read() -> None:
+            pending = b""
+            for chunk in self.api.logs(container, stream=True, follow=True):
+                pending += chunk
+                *lines, pending = pending.split(b"\n")
+                for raw in lines:
+                    line = _ANSI.sub("", raw.decode("utf-8", "replace")).rstrip("\r")
+                    tail[:] = [*tail[-(FAILURE_LINES - 1) :], line]
+                    said[0] += len(line) + 1
+                    if said[0] <= self.max_log_bytes:
+                        say(line)
+
+        reader = threading.Thread(target=read, name="floe-build-log", daemon=True)
+        reader.start()
+        while True:
+            try:
+                self.api.wait(container, timeout=POLL_S)
+                break
+            except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
+                pass
+            try:
+                _check(cancelled, deadline, "building")
+            except FloeUserError:
+                self.api.kill(container)
+                raise
+        reader.join(timeout=10)
+        return tail
+
+    def _remove_builds_of(self, key: str) -> None:
+        for leftover in self.api.containers(all=True, filters={"label": f"{KEY_LABEL}={key}"}):
+            self.api.remove_container(leftover["Id"], force=True)
+
+
+def _check(cancelled: Callable[[], bool], deadline: float, doing: str) -> None:
+    if cancelled():
+        raise BuildStopped("the job was stopped while its environment was " + doing)
+    if time.monotonic() > deadline:
+        raise BuildFailed(f"the environment's build took too long ({doing})")
+
+
+def _without_secrets(text: str) -> str:
+    """Requirements as a label: an index's password (https://user:token@host) left out."""
+    return re.sub(r"(://[^/@\s:]+):[^/@\s]+@", r"\1:***@", text)
