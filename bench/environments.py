@@ -18,7 +18,6 @@ import hashlib
 import re
 import statistics
 import subprocess
-import tarfile
 import tempfile
 import time
 from pathlib import Path
@@ -30,7 +29,7 @@ from bench.jobs import wait_state
 from environments.requirements import parse_requirements
 from floe.client.api import FloeClient
 from spawner.catalog import WORKSPACE_IMAGE, Catalog
-from spawner.environment_builder import EnvironmentBuilder, build_key
+from spawner.environment_builder import CONTEXT, INSTALL, EnvironmentBuilder, build_key
 from spawner.environment_images import environment_image
 
 # pandas as the datascience environment pins it (numpy comes with it).
@@ -41,7 +40,7 @@ PANDAS = next(
     .parent.parent.joinpath("environments", "stock", "datascience.txt")
     .read_text()
     .splitlines()
-    if line.startswith(("pandas==", "numpy=="))
+    if line.startswith("pandas==")
 )
 REQUIREMENTS = f"{PANDAS}\n"
 COMMAND = "python3 -c 'print(42)'"
@@ -124,29 +123,38 @@ def part_a(client: FloeClient, builder: EnvironmentBuilder, runs: int, report: d
     )
 
 
-def part_b(builder: EnvironmentBuilder, report: dict) -> None:
+def part_b(builder: EnvironmentBuilder, runs: int, report: dict) -> None:
+    """Floe's first build and a plain docker build, taken in turns (the index's speed varies)."""
     requirements = parse_requirements(REQUIREMENTS)
-    forget(builder, REQUIREMENTS)
-    started = time.perf_counter()
-    built = builder.ensure(WORKSPACE_IMAGE, requirements)
-    floe_s = time.perf_counter() - started
     base_id = builder.image_id(WORKSPACE_IMAGE)
-    with tempfile.TemporaryDirectory(prefix="floe-bench-build-") as context:
-        with tarfile.open(fileobj=builder._context(base_id, requirements)) as tar:
-            tar.extractall(context, filter="data")
+    floe, plain = [], []
+    for _ in range(runs):
+        forget(builder, REQUIREMENTS)
         started = time.perf_counter()
-        subprocess.run(
-            ["docker", "build", "--no-cache", "-q", "-t", "floe-bench/plain-build", context],
-            check=True,
-            stdout=subprocess.DEVNULL,
-            env={"DOCKER_BUILDKIT": "0", "PATH": "/usr/bin:/bin"},
-        )
-        plain_s = time.perf_counter() - started
-    docker.from_env().images.remove("floe-bench/plain-build", force=True)
+        built = builder.ensure(WORKSPACE_IMAGE, requirements)
+        floe.append(time.perf_counter() - started)
+        with tempfile.TemporaryDirectory(prefix="floe-bench-build-") as context:
+            # The same install, as a Dockerfile would say it.
+            cert = builder._write_context(Path(context), requirements)
+            Path(context, "Dockerfile").write_text(
+                f"FROM {base_id}\nUSER root\nCOPY . {CONTEXT}/\nWORKDIR {CONTEXT}\n"
+                f"RUN {INSTALL.format(cert=cert).removeprefix('exec ')}\n"
+            )
+            started = time.perf_counter()
+            subprocess.run(
+                ["docker", "build", "--no-cache", "-q", "-t", "floe-bench/plain-build", context],
+                check=True,
+                stdout=subprocess.DEVNULL,
+                env={"DOCKER_BUILDKIT": "0", "PATH": "/usr/bin:/bin"},
+            )
+            plain.append(time.perf_counter() - started)
+        docker.from_env().images.remove("floe-bench/plain-build", force=True)
+    floe_s, plain_s = statistics.median(floe), statistics.median(plain)
     report["b"] = {"floe_build_s": floe_s, "docker_build_s": plain_s, "ratio": floe_s / plain_s}
     print(
-        f"(b) first build of {built.tag}: {floe_s:.1f} s vs docker build --no-cache of the same "
-        f"Dockerfile {plain_s:.1f} s, ratio {floe_s / plain_s:.2f} (target <= 1.10)",
+        f"(b) first build of {built.tag}, median of {runs}: {floe_s:.1f} s vs docker build "
+        f"--no-cache of the same Dockerfile {plain_s:.1f} s, ratio {floe_s / plain_s:.2f} "
+        "(target <= 1.10)",
         flush=True,
     )
 
@@ -196,11 +204,14 @@ def main() -> None:
     with scratch_hub("envs") as (hub, _work):
         hub.start()
         client = FloeClient(hub.url, hub.admin_token)
-        builder = EnvironmentBuilder(lock_dir=str(hub.data_dir / "builds"))
+        # As the hub and the floe service build: on Floe's fenced network.
+        builder = EnvironmentBuilder(
+            lock_dir=str(hub.data_dir / "builds"), network=f"{hub.instance}-net"
+        )
         if "a" in parts:
             part_a(client, builder, args.runs, report)
         if "b" in parts:
-            part_b(builder, report)
+            part_b(builder, args.runs, report)
         if "c" in parts:
             part_c(client, builder, report)
     save_report("environments", report)
