@@ -141,6 +141,13 @@ class EnvironmentBuilder(LoggingConfigurable):
         8 * 1024**3, config=True, help="Memory limit of a build container, in bytes."
     )
     cpu = Float(2.0, config=True, help="CPU cores a build container may use.")
+    cache_bytes = Integer(
+        40 * 1024**3,
+        config=True,
+        help="""Bytes the images Floe builds may take on this node (what each adds to the image
+        it is built on). Past it, the least recently used are removed after a build, never one
+        a container (running or not) uses; they are built again if asked for.""",
+    )
 
     @default("ca_bundle")
     def _ca_bundle_default(self) -> str:
@@ -172,7 +179,10 @@ class EnvironmentBuilder(LoggingConfigurable):
             return None
         key = build_key(base_id, requirements)
         tag = self.tag(key)
-        return tag if self._existing(tag, key) else None
+        if self._existing(tag, key):
+            self._used(key)
+            return tag
+        return None
 
     def ensure(
         self,
@@ -190,6 +200,7 @@ class EnvironmentBuilder(LoggingConfigurable):
         tag = self.tag(key)
         found = self._existing(tag, key)
         if found:
+            self._used(key)
             return BuiltImage(tag, found, key, built=False, seconds=time.monotonic() - started)
         deadline = started + self.build_timeout
         with self._lock(key, cancelled, deadline):
@@ -197,6 +208,8 @@ class EnvironmentBuilder(LoggingConfigurable):
             if found:
                 return BuiltImage(tag, found, key, built=False, seconds=time.monotonic() - started)
             image_id = self._build(base_id, requirements, key, tag, say, cancelled, deadline)
+            self._used(key)
+        self.prune()
         return BuiltImage(tag, image_id, key, built=True, seconds=time.monotonic() - started)
 
     def _existing(self, tag: str, key: str) -> str | None:
@@ -207,12 +220,74 @@ class EnvironmentBuilder(LoggingConfigurable):
         labels = image.get("Config", {}).get("Labels") or {}
         return image["Id"] if labels.get(KEY_LABEL) == key else None
 
+    # --- the cache ----------------------------------------------------------------------------
+
+    @property
+    def _marks(self) -> Path:
+        folder = Path(self.lock_dir or tempfile.gettempdir()) / "floe-builds"
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        return folder
+
+    def _used(self, key: str) -> None:
+        """Note that the image of ``key`` was used now (its file's time; hub and service alike)."""
+        (self._marks / f"{key[:32]}.used").touch()
+
+    def last_used(self, key: str) -> float:
+        try:
+            return (self._marks / f"{key[:32]}.used").stat().st_mtime
+        except FileNotFoundError:
+            return 0.0
+
+    def cached(self) -> list[dict]:
+        """The images Floe built on this node: tag, key, own bytes, last use, in use."""
+        in_use = {c["ImageID"] for c in self.api.containers(all=True)}
+        sizes = {i["Id"]: i["Size"] for i in self.api.images()}
+        found = []
+        for image in self.api.images(filters={"label": f"{KIND_LABEL}={KIND}"}):
+            tags = [t for t in image.get("RepoTags") or [] if t.startswith(f"{self.repository}:")]
+            if not tags:  # another Floe's (or another repository's) on the same engine
+                continue
+            labels = image.get("Labels") or {}
+            key = labels.get(KEY_LABEL, "")
+            base = sizes.get(labels.get(BASE_LABEL, ""), 0)
+            found.append(
+                {
+                    "id": image["Id"],
+                    "tag": tags[0],
+                    "key": key,
+                    "bytes": max(image["Size"] - base, 0),
+                    "last_used": self.last_used(key),
+                    "in_use": image["Id"] in in_use,
+                }
+            )
+        return found
+
+    def prune(self) -> list[str]:
+        """Remove the least recently used images past ``cache_bytes`` (never one in use);
+        returns the tags removed."""
+        images = sorted(self.cached(), key=lambda i: i["last_used"])
+        total = sum(i["bytes"] for i in images)
+        removed = []
+        for image in images:
+            if total <= self.cache_bytes:
+                break
+            if image["in_use"]:
+                continue
+            try:
+                self.api.remove_image(image["id"])  # refused while an image is built on it
+            except docker.errors.APIError as err:
+                self.log.info("kept %s: %s", image["tag"], err.explanation or err)
+                continue
+            total -= image["bytes"]
+            removed.append(image["tag"])
+            (self._marks / f"{image['key'][:32]}.used").unlink(missing_ok=True)
+            self.log.info("removed %s (least recently used, over the cache's size)", image["tag"])
+        return removed
+
     @contextmanager
     def _lock(self, key: str, cancelled: Callable[[], bool], deadline: float) -> Iterator[None]:
         """This key's lock, waited for while the caller still wants it and time is left."""
-        folder = Path(self.lock_dir or tempfile.gettempdir()) / "floe-builds"
-        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd = os.open(folder / f"{key[:32]}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        fd = os.open(self._marks / f"{key[:32]}.lock", os.O_RDWR | os.O_CREAT, 0o600)
         try:
             while True:
                 try:

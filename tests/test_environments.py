@@ -14,6 +14,9 @@ from concurrent.futures import ThreadPoolExecutor
 import docker
 import pytest
 
+from environments.requirements import parse_requirements
+from spawner.catalog import WORKSPACE_IMAGE
+from spawner.environment_builder import EnvironmentBuilder
 from tests.conftest import GREETING
 from tests.test_jobs import log_of, submit, wait_for
 from tests.test_workspaces import _run_in_terminal
@@ -200,3 +203,39 @@ def test_a_build_runs_fenced_like_a_job_and_stops_with_it(hub, user_token):
     ended = wait_for(hub, token, job, timeout=60)
     assert ended["state"] == "stopped" and ended["reason"] == f"stopped by {name}", ended
     assert not client.containers.list(all=True, filters={"label": "floe.kind=environment-build"})
+
+
+def test_the_cache_removes_the_least_recently_used_and_never_one_in_use(tmp_path):
+    builder = EnvironmentBuilder(
+        lock_dir=str(tmp_path), repository=f"floetest-{secrets.token_hex(3)}/env"
+    )
+    built = {}
+    for package in ("floecachea", "floecacheb"):
+        name, data = make_wheel(package, f"NONCE = {secrets.token_hex(8)!r}\n")
+        (tmp_path / name).write_bytes(data)
+        requirements = parse_requirements(f"./{name}\n", code_dir=tmp_path)
+        built[package] = (builder.ensure(WORKSPACE_IMAGE, requirements), requirements)
+        time.sleep(0.05)
+    client = docker.from_env()
+    try:
+        cached = {c["tag"]: c for c in builder.cached()}
+        assert set(cached) == {b.tag for b, _ in built.values()}
+        assert all(c["bytes"] > 0 and not c["in_use"] for c in cached.values())
+        # a is used again after b was made: b is now the least recently used.
+        assert builder.find(WORKSPACE_IMAGE, built["floecachea"][1]) == built["floecachea"][0].tag
+        builder.cache_bytes = max(c["bytes"] for c in cached.values())
+        assert builder.prune() == [built["floecacheb"][0].tag]
+        assert builder.find(WORKSPACE_IMAGE, built["floecacheb"][1]) is None
+
+        # An image a container uses (running or not) stays, whatever the budget.
+        container = client.containers.create(built["floecachea"][0].tag, "true")
+        builder.cache_bytes = 0
+        assert builder.prune() == []
+        container.remove()
+        assert builder.prune() == [built["floecachea"][0].tag]
+    finally:
+        for b, _ in built.values():
+            try:
+                client.images.remove(b.tag, force=True)
+            except docker.errors.ImageNotFound:
+                pass
