@@ -12,8 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from floe.core.text import printable
-
-JOB_USER = (1000, 100)
+from spawner.container_spec import give_to_container_user
 
 
 @dataclass(frozen=True)
@@ -39,7 +38,7 @@ class JobFolder:
         for note in (self.log, self.result_note):
             note.touch()
         for path in (self.output, self.log, self.result_note):
-            _give_to_job_user(path)
+            give_to_container_user(path)
 
     def note(self, lines: list[str]) -> None:
         """Add Floe's own lines to the end of the job's log (before it runs or once it ended)."""
@@ -55,14 +54,6 @@ class JobFolder:
     def drop_output(self) -> None:
         """Once /output is kept as a tree, its files here are no longer needed."""
         shutil.rmtree(self.output, ignore_errors=True)
-
-
-def _give_to_job_user(path: Path) -> None:
-    """Job containers run as uid 1000: let them write their log and /output."""
-    try:
-        os.chown(path, *JOB_USER)
-    except PermissionError:
-        os.chmod(path, 0o777 if path.is_dir() else 0o666)
 
 
 def skipped_lines(skipped: list[tuple[str, str]], most: int = 100) -> list[str]:

@@ -23,19 +23,17 @@ from traitlets.config import LoggingConfigurable
 
 from dataset_mounter.mounts import MountPlan, materialize_mounts, materialize_tree
 from dataset_mounter.settings import DatasetSettings
-from environments.requirements import FILE_NAME as REQUIREMENTS_FILE
-from environments.requirements import read_requirements
 from floe.core.errors import GpuUnavailable
 from floe.core.sizes import format_size
 from floe.db.models import CREATED, ERROR, QUEUED, RUNNING, STARTING, STOPPED, Job
-from spawner.catalog import Catalog, Environment
+from spawner.catalog import Catalog
 from spawner.environment_builder import BuildStopped, EnvironmentBuilder
-from spawner.environment_images import environment_image
 from spawner.gpu import GpuSettings
 
 from .backend import ContainerGone, ContainerInfo, DockerBackend, RunnerBackend
 from .job_container import job_container_spec
 from .job_folder import JobFolder
+from .job_image import job_image
 from .leftovers import keep_leftovers
 from .limits import JobLimits
 from .outcomes import ending, start_failure
@@ -46,8 +44,6 @@ from .watch import over_limits, overdue, read_metrics
 
 # How often a running job's /output is measured (the log is at every turn of the watch).
 OUTPUT_CHECK_S = 5
-# How often a building job's environment build looks whether the job was stopped.
-STOP_CHECK_S = 2
 
 
 class JobRunner(LoggingConfigurable):
@@ -261,7 +257,7 @@ class JobRunner(LoggingConfigurable):
         inputs = materialize_mounts(db, plans, store, cache)
         folder = self.folder(job.id)
         folder.prepare()
-        image = self._job_image(db, job, environment, code, folder)
+        image = job_image(db, job, environment, code, folder, self.catalog, self.builder)
         spec = job_container_spec(
             job,
             replace(environment, image=image),
@@ -281,50 +277,6 @@ class JobRunner(LoggingConfigurable):
         job.image = image
         db.commit()
         return job.container_id
-
-    def _job_image(
-        self, db: Session, job: Job, environment: Environment, code: Path, folder: JobFolder
-    ) -> str:
-        """The environment's image, or (code with a floe_requirements.txt) the image of the
-        environment plus those requirements: each built the first time, reused ever after."""
-        requirements = read_requirements(code)
-        checked = [time.monotonic()]
-
-        def cancelled() -> bool:
-            if time.monotonic() - checked[0] < STOP_CHECK_S:
-                return False
-            checked[0] = time.monotonic()
-            db.refresh(job)
-            return bool(job.stop_requested_by)
-
-        def say(line: str) -> None:
-            folder.append(line + "\n")
-
-        def note(line: str) -> None:
-            folder.note([line])
-            if line.startswith("building environment"):  # the job's page says so meanwhile
-                set_state(db, job, STARTING, line, only_from=(STARTING,))
-
-        image = environment_image(
-            self.catalog,
-            environment,
-            self.builder,
-            note=note,
-            say=say,
-            cancelled=cancelled,
-        )
-        if requirements is None:
-            return image
-        found = self.builder.find(image, requirements)
-        if found is None:
-            note(f"building environment: {job.environment} + {REQUIREMENTS_FILE}")
-            built = self.builder.ensure(image, requirements, say=say, cancelled=cancelled)
-            found = built.tag
-            if built.built:
-                folder.note([f"environment built in {built.seconds:.0f} s: {found}"])
-                return found
-        folder.note([f"environment ready (built before, nothing installed): {found}"])
-        return found
 
     def _watch(self, job_id: int, container_id: str) -> None:
         with self._watched_lock:

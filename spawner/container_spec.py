@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 import docker
@@ -17,7 +18,8 @@ import docker
 from .catalog import Environment, Machine
 
 # The unprivileged user every Floe container runs as (jovyan, as in Jupyter's images).
-CONTAINER_USER = "1000:100"
+CONTAINER_UID, CONTAINER_GID = 1000, 100
+CONTAINER_USER = f"{CONTAINER_UID}:{CONTAINER_GID}"
 CONTAINER_HOME = "/home/jovyan"
 # Enough for a busy notebook with many threads, low enough to stop a fork bomb.
 PIDS_LIMIT = 4096
@@ -76,6 +78,15 @@ OWNED_CREATE_KWARGS = {
     "volumes": "c.DockerSpawner.volumes",
     "working_dir": "c.Spawner.notebook_dir",
 }
+
+
+def give_to_container_user(path: Path) -> None:
+    """Let the containers' user write ``path`` (a job's log or /output, a home's folders):
+    theirs when this process may give it, else writable by anyone."""
+    try:
+        os.chown(path, CONTAINER_UID, CONTAINER_GID, follow_symlinks=False)
+    except PermissionError:
+        os.chmod(path, 0o777 if path.is_dir() else 0o666)
 
 
 def check_extras(host_config: dict, create_kwargs: dict) -> None:

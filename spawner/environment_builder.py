@@ -41,11 +41,8 @@ from floe.core.errors import FloeUserError
 
 from .catalog import Environment, Machine
 from .container_spec import Mount, build_container_spec
+from .environment_cache import BASE_LABEL, KEY_LABEL, KIND, KIND_LABEL, BuildCache
 
-KIND_LABEL = "floe.kind"
-KIND = "environment"
-KEY_LABEL = "floe.env.key"
-BASE_LABEL = "floe.env.base-image"
 REQUIREMENTS_LABEL = "floe.env.requirements"
 # Labels hold the requirements for `docker inspect` and provenance; a long file is cut there
 # (the key still covers all of it).
@@ -156,6 +153,7 @@ class EnvironmentBuilder(LoggingConfigurable):
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)
         self._docker: docker.APIClient | None = None
+        self._cache: BuildCache | None = None
 
     @property
     def api(self) -> docker.APIClient:
@@ -163,26 +161,44 @@ class EnvironmentBuilder(LoggingConfigurable):
             self._docker = docker.APIClient(timeout=self.build_timeout)
         return self._docker
 
+    @property
+    def cache(self) -> BuildCache:
+        """The images built here, their last uses, and the build locks' folder."""
+        if self._cache is None:
+            folder = Path(self.lock_dir or tempfile.gettempdir()) / "floe-builds"
+            self._cache = BuildCache(self.api, folder, self.repository, self.log)
+        return self._cache
+
     def tag(self, key: str) -> str:
         return f"{self.repository}:{key[:24]}"
 
     def image_id(self, image: str) -> str | None:
+        found = self._inspect(image)
+        return found["Id"] if found else None
+
+    def _inspect(self, image: str) -> dict | None:
         try:
-            return self.api.inspect_image(image)["Id"]
+            return self.api.inspect_image(image)
         except docker.errors.ImageNotFound:
             return None
 
+    def _look_up(self, base: dict, requirements: Requirements) -> tuple[str, str, str | None]:
+        """The key and tag of ``base`` plus ``requirements``, and the image's id if it is here
+        (noted as used)."""
+        key = build_key(base["Id"], requirements)
+        tag = self.tag(key)
+        found = self._existing(tag, key)
+        if found:
+            self.cache.used(key)
+        return key, tag, found
+
     def find(self, base_image: str, requirements: Requirements) -> str | None:
         """The image of ``base_image`` plus ``requirements`` if it was built already."""
-        base_id = self.image_id(base_image)
-        if base_id is None:
+        base = self._inspect(base_image)
+        if base is None:
             return None
-        key = build_key(base_id, requirements)
-        tag = self.tag(key)
-        if self._existing(tag, key):
-            self._used(key)
-            return tag
-        return None
+        _key, tag, found = self._look_up(base, requirements)
+        return tag if found else None
 
     def ensure(
         self,
@@ -190,27 +206,32 @@ class EnvironmentBuilder(LoggingConfigurable):
         requirements: Requirements,
         say: Say = lambda _line: None,
         cancelled: Callable[[], bool] = lambda: False,
+        on_build: Callable[[], None] = lambda: None,
     ) -> BuiltImage:
-        """The image of ``base_image`` plus ``requirements``, built now if nobody has yet."""
+        """The image of ``base_image`` plus ``requirements``, built now if nobody has yet;
+        ``on_build`` is called once it is clear the image is not there (a build, ours or
+        another's, is then waited for)."""
         started = time.monotonic()
-        base_id = self.image_id(base_image)
-        if base_id is None:
+        base = self._inspect(base_image)
+        if base is None:
             raise BuildFailed(f"the environment's image {base_image} is not on this node")
-        key = build_key(base_id, requirements)
-        tag = self.tag(key)
-        found = self._existing(tag, key)
+        key, tag, found = self._look_up(base, requirements)
         if found:
-            self._used(key)
             return BuiltImage(tag, found, key, built=False, seconds=time.monotonic() - started)
+        on_build()
         deadline = started + self.build_timeout
         with self._lock(key, cancelled, deadline):
             found = self._existing(tag, key)  # built by whoever held the lock before us
             if found:
                 return BuiltImage(tag, found, key, built=False, seconds=time.monotonic() - started)
-            image_id = self._build(base_id, requirements, key, tag, say, cancelled, deadline)
-            self._used(key)
+            image_id = self._build(base, requirements, key, tag, say, cancelled, deadline)
+            self.cache.used(key)
         self.prune()
         return BuiltImage(tag, image_id, key, built=True, seconds=time.monotonic() - started)
+
+    def prune(self) -> list[str]:
+        """Built images past ``cache_bytes`` removed, least recently used first."""
+        return self.cache.prune(self.cache_bytes)
 
     def _existing(self, tag: str, key: str) -> str | None:
         try:
@@ -220,74 +241,10 @@ class EnvironmentBuilder(LoggingConfigurable):
         labels = image.get("Config", {}).get("Labels") or {}
         return image["Id"] if labels.get(KEY_LABEL) == key else None
 
-    # --- the cache ----------------------------------------------------------------------------
-
-    @property
-    def _marks(self) -> Path:
-        folder = Path(self.lock_dir or tempfile.gettempdir()) / "floe-builds"
-        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        return folder
-
-    def _used(self, key: str) -> None:
-        """Note that the image of ``key`` was used now (its file's time; hub and service alike)."""
-        (self._marks / f"{key[:32]}.used").touch()
-
-    def last_used(self, key: str) -> float:
-        try:
-            return (self._marks / f"{key[:32]}.used").stat().st_mtime
-        except FileNotFoundError:
-            return 0.0
-
-    def cached(self) -> list[dict]:
-        """The images Floe built on this node: tag, key, own bytes, last use, in use."""
-        in_use = {c["ImageID"] for c in self.api.containers(all=True)}
-        sizes = {i["Id"]: i["Size"] for i in self.api.images()}
-        found = []
-        for image in self.api.images(filters={"label": f"{KIND_LABEL}={KIND}"}):
-            tags = [t for t in image.get("RepoTags") or [] if t.startswith(f"{self.repository}:")]
-            if not tags:  # another Floe's (or another repository's) on the same engine
-                continue
-            labels = image.get("Labels") or {}
-            key = labels.get(KEY_LABEL, "")
-            base = sizes.get(labels.get(BASE_LABEL, ""), 0)
-            found.append(
-                {
-                    "id": image["Id"],
-                    "tag": tags[0],
-                    "key": key,
-                    "bytes": max(image["Size"] - base, 0),
-                    "last_used": self.last_used(key),
-                    "in_use": image["Id"] in in_use,
-                }
-            )
-        return found
-
-    def prune(self) -> list[str]:
-        """Remove the least recently used images past ``cache_bytes`` (never one in use);
-        returns the tags removed."""
-        images = sorted(self.cached(), key=lambda i: i["last_used"])
-        total = sum(i["bytes"] for i in images)
-        removed = []
-        for image in images:
-            if total <= self.cache_bytes:
-                break
-            if image["in_use"]:
-                continue
-            try:
-                self.api.remove_image(image["id"])  # refused while an image is built on it
-            except docker.errors.APIError as err:
-                self.log.info("kept %s: %s", image["tag"], err.explanation or err)
-                continue
-            total -= image["bytes"]
-            removed.append(image["tag"])
-            (self._marks / f"{image['key'][:32]}.used").unlink(missing_ok=True)
-            self.log.info("removed %s (least recently used, over the cache's size)", image["tag"])
-        return removed
-
     @contextmanager
     def _lock(self, key: str, cancelled: Callable[[], bool], deadline: float) -> Iterator[None]:
         """This key's lock, waited for while the caller still wants it and time is left."""
-        fd = os.open(self._marks / f"{key[:32]}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        fd = os.open(self.cache.folder / f"{key[:32]}.lock", os.O_RDWR | os.O_CREAT, 0o600)
         try:
             while True:
                 try:
@@ -302,7 +259,7 @@ class EnvironmentBuilder(LoggingConfigurable):
 
     def _build(
         self,
-        base_id: str,
+        base_image: dict,
         requirements: Requirements,
         key: str,
         tag: str,
@@ -310,7 +267,7 @@ class EnvironmentBuilder(LoggingConfigurable):
         cancelled: Callable[[], bool],
         deadline: float,
     ) -> str:
-        base = self.api.inspect_image(base_id)["Config"]
+        base_id, base = base_image["Id"], base_image["Config"]
         self._remove_builds_of(key)  # a build left by a process that stopped mid-way
         context = Path(tempfile.mkdtemp(prefix="floe-env-"))
         container = None

@@ -25,10 +25,8 @@ def environment_image(
     note: Say = lambda _line: None,
     say: Say = lambda _line: None,
     cancelled: Callable[[], bool] = lambda: False,
-    build: bool = True,
-) -> str | None:
-    """The image to run ``environment`` in, built now if it is its first use (with
-    ``build=False``: None when it is not built yet).
+) -> str:
+    """The image to run ``environment`` in, built now if it is its first use.
 
     ``note`` hears Floe's own lines (building, built), ``say`` the build's output.
     """
@@ -40,15 +38,13 @@ def environment_image(
             f"environment {environment.slug!r} is built on {environment.base!r}, "
             "which the catalog no longer has"
         )
-    base_image = environment_image(catalog, base, builder, note, say, cancelled, build)
-    if base_image is None:
-        return None
+    base_image = environment_image(catalog, base, builder, note, say, cancelled)
     path = requirements_path(environment.requirements)
     requirements = parse_requirements(path.read_text(encoding="utf-8"), code_dir=path.parent)
-    found = builder.find(base_image, requirements)
-    if found or not build:
-        return found
-    note(f"building environment {environment.slug} (its first use; later ones reuse it)")
-    built = builder.ensure(base_image, requirements, say=say, cancelled=cancelled)
-    note(f"environment {environment.slug} ready in {built.seconds:.0f} s: {built.tag}")
+    building = f"building environment {environment.slug} (its first use; later ones reuse it)"
+    built = builder.ensure(
+        base_image, requirements, say=say, cancelled=cancelled, on_build=lambda: note(building)
+    )
+    if built.built:
+        note(f"environment {environment.slug} ready in {built.seconds:.0f} s: {built.tag}")
     return built.tag

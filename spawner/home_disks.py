@@ -34,8 +34,8 @@ from traitlets.config import LoggingConfigurable
 from floe.core.locks import NamedLocks
 from floe.core.sizes import format_size
 
-# The workspace user (jovyan, uid 1000, group users) owns what it may write.
-OWNER_UID, OWNER_GID = 1000, 100
+from .container_spec import CONTAINER_GID, CONTAINER_UID, give_to_container_user
+
 # discard: what a user deletes is given back to the node's disk, not kept by the image.
 MOUNT_OPTIONS = "loop,nosuid,nodev,noatime,discard"
 
@@ -96,14 +96,7 @@ def fill_home(home: Path, archive: bytes) -> None:
                 continue
     for folder, dirs, files in os.walk(home):
         for entry in (folder, *(os.path.join(folder, n) for n in dirs + files)):
-            os.chown(entry, OWNER_UID, OWNER_GID, follow_symlinks=False)
-
-
-def _give_to_workspace_user(path: Path) -> None:
-    if os.geteuid() == 0:
-        os.chown(path, OWNER_UID, OWNER_GID, follow_symlinks=False)
-    else:  # a hub not running as root (plain folders): anyone may write them
-        os.chmod(path, 0o777)
+            os.chown(entry, CONTAINER_UID, CONTAINER_GID, follow_symlinks=False)
 
 
 class HomeDisks(LoggingConfigurable):
@@ -171,7 +164,7 @@ class HomeDisks(LoggingConfigurable):
             for folder in (home, output, home / "work"):
                 if not os.path.lexists(folder):
                     folder.mkdir(mode=0o755)
-                    _give_to_workspace_user(folder)
+                    give_to_container_user(folder)
             return HomeDisk(home, output, size_bytes=size, used_bytes=used, fresh=fresh)
 
     def adopt(self, name: str, source: Path) -> None:
@@ -188,7 +181,7 @@ class HomeDisks(LoggingConfigurable):
             if done.returncode:
                 shutil.rmtree(staging, ignore_errors=True)
                 raise HomeDiskError(done.stderr.strip() or f"cp exited {done.returncode}")
-            _give_to_workspace_user(staging)
+            give_to_container_user(staging)
             work.rmdir()  # empty: the home was made just now
             staging.rename(work)
 

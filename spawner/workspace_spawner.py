@@ -8,14 +8,12 @@ home volume, and builds the container through the container-spec builder jobs sh
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import inspect
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from functools import partial
-from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import docker
 from dockerspawner import DockerSpawner
@@ -42,22 +40,22 @@ from .container_spec import (
 from .docker_settings import mounts_from_binds, mounts_from_docker, unsupported_settings
 from .environment_builder import EnvironmentBuilder
 from .environment_images import environment_image
-from .gpu import GPU_LABEL, GpuAllocator, GpuSettings, gpus_on_labels
-from .home_disks import HomeDisk, HomeDiskError, HomeDisks, fill_home
+from .gpu import GPU_LABEL, gpus_on_labels
+from .home_disks import HomeDisks
 from .options import WorkspaceOptions, options_from_form, parse_user_options
 from .options_form import dataset_choices, render_options_form
 from .readiness import ServerExited, wait_until_answering
+from .workspace_gpus import WorkspaceGpus
+from .workspace_home import WorkspaceHome
 
 # Workspaces keep what they make for Save output here (on the home disk).
 OUTPUT_MOUNT = "/output"
 # The most lines of an environment's build shown on the spawn page (the rest: the hub's log).
 BUILD_LINES_SHOWN = 400
-# The most of an image's home copied into a new one (dotfiles, a sample notebook...).
-IMAGE_HOME_MAX = 64 * 1024**2
 _NO_GPU_DRIVER = "could not select device driver"
 
 
-class WorkspaceSpawner(DockerSpawner):
+class WorkspaceSpawner(WorkspaceHome, WorkspaceGpus, DockerSpawner):
     """Spawn a workspace container for the environment and machine type the user picked."""
 
     catalog = Instance(Catalog)
@@ -121,7 +119,6 @@ class WorkspaceSpawner(DockerSpawner):
         return EnvironmentBuilder(parent=self)
 
     _configured_start_timeout: int | None = None
-    _allocator: ClassVar[GpuAllocator | None] = None
     _pool: ClassVar[ThreadPoolExecutor | None] = None
 
     gpu_ids = Instance(list, args=(), help="GPU device ids held by this server.")
@@ -159,17 +156,9 @@ class WorkspaceSpawner(DockerSpawner):
             cls._pool = ThreadPoolExecutor(self.docker_threads, thread_name_prefix="floe-docker")
         return cls._pool
 
-    @property
-    def gpu_allocator(self) -> GpuAllocator:
-        cls = type(self)
-        if cls._allocator is None:
-            cls._allocator = GpuSettings(parent=self).allocator(scope=f"{self.prefix}/")
-            self.log.info("GPU inventory: %s", cls._allocator.free_ids() or "none")
-        return cls._allocator
-
-    @property
-    def gpu_holder(self) -> str:
-        return f"workspace:{self.user.name}/{self.name}"
+    async def _blocking(self, work: Callable[..., Any], *args: Any) -> Any:
+        """``work`` on the Docker threads, off the hub's event loop."""
+        return await asyncio.get_running_loop().run_in_executor(self.executor, work, *args)
 
     # --- the options form -------------------------------------------------------------
 
@@ -288,73 +277,6 @@ class WorkspaceSpawner(DockerSpawner):
                 500, f"the {environment.display_name} environment could not be built: {err}"
             ) from err
 
-    @property
-    def home_name(self) -> str:
-        """The user's home disk's name on the node: their escaped name, or for a long one a
-        hash of their name after "long." (escaped names have no "."; no two users share one)."""
-        name = self.escaped_name
-        if len(name) > 120:
-            name = "long." + hashlib.sha256(self.user.name.encode()).hexdigest()
-        return name
-
-    async def _prepare_home(self) -> HomeDisk:
-        run = asyncio.get_running_loop().run_in_executor
-        try:
-            disk = await run(self.executor, self.home_disks.prepare, self.home_name)
-        except (HomeDiskError, OSError) as err:
-            message = f"the workspace's home could not be made ready: {err}"
-            raise web.HTTPError(500, message) from err
-        if disk.fresh:  # no container has seen it yet
-            await self._adopt_home_volume()
-            await self._fill_home_from_image(disk)
-        self._report(25, disk.summary())
-        return disk
-
-    async def _fill_home_from_image(self, disk: HomeDisk) -> None:
-        """A new home starts with what the image keeps in its home (.bashrc, .profile, …),
-        as a Docker volume would have started."""
-        try:
-            made = await self.docker("create_container", image=self.image, user="0")
-        except docker.errors.APIError as err:
-            self.log.warning("%s: home not filled from %s: %s", self.user.name, self.image, err)
-            return
-        try:
-            stream, _stat = await self.docker("get_archive", made["Id"], CONTAINER_HOME + "/.")
-            archive = bytearray()
-            for chunk in stream:
-                archive += chunk
-                if len(archive) > IMAGE_HOME_MAX:
-                    raise HomeDiskError(f"the image's home is over {IMAGE_HOME_MAX} bytes")
-            await asyncio.get_running_loop().run_in_executor(
-                self.executor, fill_home, disk.home, bytes(archive)
-            )
-        except (docker.errors.APIError, HomeDiskError, OSError) as err:
-            self.log.warning("%s: home not filled from %s: %s", self.user.name, self.image, err)
-        finally:
-            await self.docker("remove_container", made["Id"], force=True)
-
-    async def _adopt_home_volume(self) -> None:
-        """Move the files of the Docker volume that was the home before disks into a new
-        disk's work/ folder, whole or not at all; the volume goes once they are moved."""
-        name = self.home_volume_name
-        try:
-            volume = await self.docker("inspect_volume", name)
-        except docker.errors.NotFound:
-            return
-        self._report(22, f"Moving your files from the Docker volume {name} into your home")
-        try:
-            await asyncio.get_running_loop().run_in_executor(
-                self.executor, self.home_disks.adopt, self.home_name, Path(volume["Mountpoint"])
-            )
-        except HomeDiskError as err:
-            self._report(22, f"Your files in the Docker volume {name} stay there ({err})")
-            self.log.warning("%s: volume %s not moved: %s", self.user.name, name, err)
-            return
-        try:
-            await self.docker("remove_volume", name)
-        except docker.errors.APIError as err:
-            self.log.warning("%s: volume %s moved but not removed: %s", self.user.name, name, err)
-
     async def _mount_datasets(self, options: WorkspaceOptions) -> list[ResolvedMount]:
         if not options.datasets:
             return []
@@ -372,7 +294,7 @@ class WorkspaceSpawner(DockerSpawner):
                 )
 
         try:
-            mounts = await asyncio.get_running_loop().run_in_executor(self.executor, plan)
+            mounts = await self._blocking(plan)
         except FloeUserError as err:
             # Whatever the kind (unknown, not readable, bad mount point), the spawn request
             # itself is what was wrong.
@@ -426,26 +348,6 @@ class WorkspaceSpawner(DockerSpawner):
         finally:
             self._release_gpus()
         await self._release_home()
-
-    async def _release_home(self) -> None:
-        """Unmount the home disk once no workspace container of this user is left."""
-        left = await self.docker(
-            "containers",
-            all=True,
-            filters={"label": ["floe.kind=workspace", f"floe.user={self.user.name}"]},
-        )
-        if any(n.startswith(f"/{self.prefix}-") for c in left for n in c.get("Names", [])):
-            return
-        try:
-            await asyncio.get_running_loop().run_in_executor(
-                self.executor, self.home_disks.release, self.home_name
-            )
-        except HomeDiskError as err:  # it stays mounted; the next start uses it as it is
-            self.log.warning("%s: %s", self.user.name, err)
-
-    def _release_gpus(self) -> None:
-        self.gpu_allocator.release(self.gpu_holder)
-        self.gpu_ids = []
 
     async def create_object(self) -> dict:
         spec = await self.container_spec()
@@ -507,36 +409,3 @@ class WorkspaceSpawner(DockerSpawner):
             extra_host_config=await self._deployer_extra("extra_host_config"),
             extra_create_kwargs=await self._deployer_extra("extra_create_kwargs"),
         )
-
-    @property
-    def home_volume_name(self) -> str:
-        return self._render_templates(self.home_volume_template)
-
-    async def delete_forever(self) -> None:
-        """The user is being deleted: remove their home disk (and any old home volume) too."""
-        await asyncio.get_running_loop().run_in_executor(
-            self.executor, self.home_disks.remove, self.home_name
-        )
-        try:
-            await self.docker("remove_volume", self.home_volume_name, force=True)
-        except docker.errors.NotFound:
-            pass
-
-    # --- state that survives a hub restart -----------------------------------------------
-
-    def get_state(self) -> dict:
-        state = super().get_state()
-        if self.gpu_ids:
-            state["gpu_ids"] = list(self.gpu_ids)
-        return state
-
-    def load_state(self, state: dict) -> None:
-        super().load_state(state)
-        self.gpu_ids = list(state.get("gpu_ids", []))
-        if self.gpu_ids:
-            self.gpu_allocator.restore(self.gpu_holder, self.gpu_ids)
-
-    def clear_state(self) -> None:
-        super().clear_state()
-        if self.gpu_ids:
-            self._release_gpus()

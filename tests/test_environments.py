@@ -218,7 +218,7 @@ def test_the_cache_removes_the_least_recently_used_and_never_one_in_use(tmp_path
         time.sleep(0.05)
     client = docker.from_env()
     try:
-        cached = {c["tag"]: c for c in builder.cached()}
+        cached = {c["tag"]: c for c in builder.cache.images()}
         assert set(cached) == {b.tag for b, _ in built.values()}
         assert all(c["bytes"] > 0 and not c["in_use"] for c in cached.values())
         # a is used again after b was made: b is now the least recently used.
