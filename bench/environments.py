@@ -30,7 +30,7 @@ from environments.requirements import parse_requirements
 from floe.client.api import FloeClient
 from spawner.catalog import WORKSPACE_IMAGE, Catalog
 from spawner.environment_builder import CONTEXT, INSTALL, EnvironmentBuilder, build_key
-from spawner.environment_images import environment_image
+from spawner.environment_images import environment_chain, environment_image
 
 # pandas as the datascience environment pins it (numpy comes with it).
 PANDAS = next(
@@ -162,7 +162,9 @@ def part_b(builder: EnvironmentBuilder, runs: int, report: dict) -> None:
 def part_c(client: FloeClient, builder: EnvironmentBuilder, report: dict) -> None:
     catalog = Catalog()
     started = time.perf_counter()
-    image = environment_image(catalog, catalog.environment_by_slug("datascience"), builder)
+    datascience = catalog.environment_by_slug("datascience")
+    chain = environment_chain(datascience, catalog.environment_by_slug)
+    image = environment_image(chain, builder).image
     build_s = time.perf_counter() - started
     size = docker.from_env().images.get(image).attrs["Size"]
     program = (

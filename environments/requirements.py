@@ -73,14 +73,17 @@ def _is_local(line: str) -> bool:
     return spec.startswith(("./", "../", "/")) or spec.lower().endswith(_LOCAL_SUFFIXES)
 
 
-def parse_requirements(text: str, code_dir: Path | None = None) -> Requirements:
-    """Normalise ``text`` (a ``floe_requirements.txt``); local files are read from ``code_dir``."""
+def parse_requirements(
+    text: str, code_dir: Path | None = None, source: str = FILE_NAME
+) -> Requirements:
+    """Normalise ``text`` (a ``floe_requirements.txt``); local files are read from ``code_dir``
+    (none: refused). ``source`` is what errors call the text."""
     if len(text.encode()) > MAX_FILE_BYTES:
-        raise BadRequirements(f"{FILE_NAME} is over {format_size(MAX_FILE_BYTES)}")
+        raise BadRequirements(f"{source} is over {format_size(MAX_FILE_BYTES)}")
     # Continuation lines join first, as pip joins them.
     raw = re.sub(r"\\\r?\n", " ", text).splitlines()
     if len(raw) > MAX_LINES:
-        raise BadRequirements(f"{FILE_NAME} has over {MAX_LINES} lines")
+        raise BadRequirements(f"{source} has over {MAX_LINES} lines")
     options: list[str] = []
     wanted: set[str] = set()
     local: dict[str, bytes] = {}
@@ -89,21 +92,24 @@ def parse_requirements(text: str, code_dir: Path | None = None) -> Requirements:
         line = " ".join(_strip_comment(original).split())
         if not line:
             continue
-        where = f"{FILE_NAME} line {number} ({line[:80]!r})"
+        where = f"{source} line {number} ({line[:80]!r})"
         if line.startswith("-"):
             # Every option on the line, not just the first ("--pre -r /etc/passwd").
             options_here = [t.split("=", 1)[0] for t in line.split() if t.startswith("-")]
             option = next((o for o in options_here if o not in ALLOWED_OPTIONS), None)
             if option is not None:
                 raise BadRequirements(
-                    f"{where}: {option} is not supported in {FILE_NAME}; list the packages "
-                    "themselves (a wheel in the code folder works too)"
+                    f"{where}: {option} is not supported in {source}; list the packages "
+                    "themselves (a wheel in a job's code folder works too)"
                 )
             options.append(line)
             continue
         if _is_local(line):
             if code_dir is None:
-                raise BadRequirements(f"{where}: a local file needs the job's code")
+                raise BadRequirements(
+                    f"{where}: a local file can only be installed from a job's code (its "
+                    f"{FILE_NAME}); here, name packages from the index or by URL"
+                )
             name, data = _read_local(code_dir, line, where)
             total += len(data)
             if total > MAX_LOCAL_BYTES:

@@ -61,6 +61,7 @@ class Settings:
         # The hub (workspaces) and the floe service (jobs) build environments one key at a time.
         c.EnvironmentBuilder.lock_dir = str(self.data_dir / "builds")
         c.EnvironmentBuilder.network = self.network_name  # builds are fenced like jobs
+        c.EnvironmentBuilds.logs_dir = str(self.data_dir / "environments")
         # The hub and the floe service both hand out GPUs; claims in flight meet here.
         c.GpuInventory.claims_file = str(self.data_dir / "gpu-claims.json")
         if self.gpu_devices is not None:

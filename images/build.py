@@ -28,7 +28,7 @@ import jupyterhub
 
 from spawner.catalog import WORKSPACE_IMAGE, Catalog
 from spawner.environment_builder import EnvironmentBuilder
-from spawner.environment_images import environment_image
+from spawner.environment_images import environment_chain, environment_image
 
 HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parent
@@ -209,7 +209,8 @@ def build_environments(names: str) -> None:
     builder = EnvironmentBuilder(lock_dir=str(data_dir / "builds"))
     for environment in wanted:
         started = time.monotonic()
-        image = environment_image(catalog, environment, builder, note=say, say=print)
+        chain = environment_chain(environment, catalog.environment_by_slug)
+        image = environment_image(chain, builder, note=say, say=print).image
         size = builder.api.inspect_image(image)["Size"]
         say(f"{environment.slug}: {image}, {size / 1e9:.1f} GB, {time.monotonic() - started:.0f} s")
 

@@ -156,6 +156,7 @@ def job_json(job: Job, *, events: bool = False) -> dict:
         "machine": job.machine,
         "image": job.image,
         "image_digest": job.image_digest,
+        "provenance": job.provenance,
         "datasets": job.datasets,
         "parameters": job.parameters,
         "message": job.message,

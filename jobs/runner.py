@@ -27,7 +27,10 @@ from floe.core.errors import GpuUnavailable
 from floe.core.sizes import format_size
 from floe.db.models import CREATED, ERROR, QUEUED, RUNNING, STARTING, STOPPED, Job
 from spawner.catalog import Catalog
+from spawner.custom_environments import trusted_finder
 from spawner.environment_builder import BuildStopped, EnvironmentBuilder
+from spawner.environment_builds import EnvironmentBuilds
+from spawner.environment_images import environment_chain
 from spawner.gpu import GpuSettings
 
 from .backend import ContainerGone, ContainerInfo, DockerBackend, RunnerBackend
@@ -76,6 +79,13 @@ class JobRunner(LoggingConfigurable):
         "then arrives in 8 KiB blocks, or at once with PYTHONUNBUFFERED=1 at a system call "
         "per line.",
     )
+    builder_class = Type(
+        EnvironmentBuilder,
+        klass=EnvironmentBuilder,
+        config=True,
+        help="""What builds environments (an environment plus requirements, into an image):
+        spawner.environment_builder.EnvironmentBuilder, on this node's Docker engine.""",
+    )
     backend_class = Type(
         DockerBackend,
         klass=RunnerBackend,
@@ -97,7 +107,8 @@ class JobRunner(LoggingConfigurable):
         self.catalog = catalog
         self.backend = self.backend_class(parent=self)
         self.limits = JobLimits(parent=self)
-        self.builder = EnvironmentBuilder(parent=self)
+        self.builder = self.builder_class(parent=self)
+        self.builds = EnvironmentBuilds(sessions, catalog, self.builder, parent=self)
         self.gpus = GpuSettings(parent=self).allocator(scope=f"{self.instance}/")
         self._wake = threading.Condition()
         self._pool = ThreadPoolExecutor(8, thread_name_prefix="floe-job-start")
@@ -133,11 +144,13 @@ class JobRunner(LoggingConfigurable):
         """Reconcile with Docker, then start scheduling and watching."""
         Path(self.jobs_dir).mkdir(parents=True, exist_ok=True)
         self.reconcile()
+        self.builds.resume()
         threading.Thread(target=self._schedule_loop, name="floe-job-queue", daemon=True).start()
         threading.Thread(target=self._watch_loop, name="floe-job-watch", daemon=True).start()
 
     def close(self) -> None:
         self._stopping = True
+        self.builds.close()
         self.wake()
 
     def wake(self) -> None:
@@ -245,22 +258,24 @@ class JobRunner(LoggingConfigurable):
         self._watch(job_id, container_id)
 
     def _create_container(self, db: Session, job: Job) -> str:
-        environment = self.catalog.environment_by_slug(job.environment)
+        find = trusted_finder(db, self.catalog)
+        environment = find(job.environment)
         machine = self.catalog.machine_by_slug(job.machine)
         if environment is None or machine is None:
             raise RuntimeError(
                 f"environment {job.environment!r} or machine {job.machine!r} is no longer offered"
             )
+        chain = environment_chain(environment, find)
         store, cache = self.datasets.store, self.datasets.cache_path
         code = materialize_tree(db, job.code_tree, store, cache)
         plans = [MountPlan(**d) for d in job.datasets]
         inputs = materialize_mounts(db, plans, store, cache)
         folder = self.folder(job.id)
         folder.prepare()
-        image = job_image(db, job, environment, code, folder, self.catalog, self.builder)
+        made = job_image(db, job, chain, code, folder, self.builder, self._image_id)
         spec = job_container_spec(
             job,
-            replace(environment, image=image),
+            replace(environment, image=made.image),
             machine,
             name=self.container_name(job.id),
             instance=self.instance,
@@ -273,10 +288,19 @@ class JobRunner(LoggingConfigurable):
         )
         self._remove_container(job.id)  # a leftover of an interrupted start
         job.container_id = self.backend.create(spec)
-        job.image_digest = self.backend.image_digest(image)
-        job.image = image
+        job.image_digest = self.backend.image_digest(made.image)
+        job.image = made.steps[-1]["image"]  # a tag, also when a re-run runs in an image id
+        if not made.steps[-1]["id"]:
+            made.steps[-1]["id"] = job.image_digest
+        job.provenance = made.steps
         db.commit()
         return job.container_id
+
+    def _image_id(self, image: str) -> str | None:
+        try:
+            return self.backend.image_digest(image)
+        except Exception:  # not on this node (or the engine cannot say): built again
+            return None
 
     def _watch(self, job_id: int, container_id: str) -> None:
         with self._watched_lock:

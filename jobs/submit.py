@@ -37,6 +37,7 @@ from floe.core.refs import check_project_name
 from floe.core.sizes import format_size
 from floe.db.models import COMPLETE, CREATED, QUEUED, Job
 from spawner.catalog import Catalog, Environment, Machine
+from spawner.custom_environments import find_environment
 from spawner.options import parse_user_options
 
 from .container.parameterize import check_parameters
@@ -84,7 +85,7 @@ def _submit_job(db: Session, caller: Caller, body: dict, ctx: JobContext) -> Job
     kind = body.get("kind") or "notebook"
     with checking("project"):
         project_name = check_project_name(body.get("project"))
-    environment = _environment(ctx.catalog, body.get("environment"))
+    environment = _environment(db, caller, ctx.catalog, body.get("environment"))
     machine = _machine(ctx.catalog, body.get("machine"), ctx.gpu_total, kind)
     datasets = _datasets(db, caller, body.get("datasets") or [], ctx)
     parameters = _parameters(body.get("parameters") or {})
@@ -146,7 +147,7 @@ def rerun_job(db: Session, caller: Caller, old: Job, changes: dict, ctx: JobCont
 def _rerun_job(db: Session, caller: Caller, old: Job, changes: dict, ctx: JobContext) -> Job:
     if old.kind == "snapshot":
         raise Conflict(f"{old.full_name} was saved from a workspace; snapshots are never re-run")
-    environment = _environment(ctx.catalog, changes.get("environment", old.environment))
+    environment = _environment(db, caller, ctx.catalog, changes.get("environment", old.environment))
     machine = _machine(ctx.catalog, changes.get("machine", old.machine), ctx.gpu_total, old.kind)
     datasets = (
         _datasets(db, caller, changes["datasets"], ctx) if "datasets" in changes else old.datasets
@@ -162,10 +163,11 @@ def _rerun_job(db: Session, caller: Caller, old: Job, changes: dict, ctx: JobCon
         command=old.command,
         environment=environment.slug,
         machine=machine.slug,
-        image=environment.image,
         datasets=datasets,
         parameters=parameters,
         code_tree=old.code_tree,
+        # The same environment: the very image the job ran in, while the node has it.
+        **(_same_image(old) if environment.slug == old.environment else _image(environment)),
         message=_text("message", changes.get("message", f"re-run of {old.full_name}")),
         rerun_of=old.id,
         max_runtime=max_runtime,
@@ -176,9 +178,19 @@ def _rerun_job(db: Session, caller: Caller, old: Job, changes: dict, ctx: JobCon
     return job
 
 
-def _environment(catalog: Catalog, slug: object) -> Environment:
+def _environment(db: Session, caller: Caller, catalog: Catalog, name: object) -> Environment:
     with checking("environment"):
-        return parse_user_options({"environment": slug}, catalog).environment
+        if name in (None, ""):
+            return catalog.default_environment()
+        return find_environment(db, catalog, name, caller)
+
+
+def _image(environment: Environment) -> dict:
+    return {"image": environment.image}
+
+
+def _same_image(old: Job) -> dict:
+    return {"image": old.image, "image_digest": old.image_digest, "provenance": old.provenance}
 
 
 def _machine(catalog: Catalog, slug: object, gpu_total: int, kind: str) -> Machine:

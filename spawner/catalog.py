@@ -31,8 +31,10 @@ _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 class Environment:
     """A software environment: one container image people work and run jobs in.
 
-    Either a plain ``image``, or another environment (``base``) plus a ``requirements`` file:
-    its image is then built on first use (``spawner.environment_images``) and reused.
+    Either a plain ``image``, or another environment (``base``) plus requirements (a
+    ``requirements`` file, or for environments people make their ``requirements_text``): its
+    image is then built on first use (``spawner.environment_images``) and reused. Made ones
+    (``spawner.custom_environments``) have an ``owner`` and their slug is ``owner/name:N``.
     """
 
     slug: str
@@ -42,6 +44,8 @@ class Environment:
     default: bool = False
     base: str = ""
     requirements: str = ""
+    requirements_text: str = ""
+    owner: str = ""
 
     @property
     def built(self) -> bool:

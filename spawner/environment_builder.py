@@ -182,15 +182,38 @@ class EnvironmentBuilder(LoggingConfigurable):
         except docker.errors.ImageNotFound:
             return None
 
-    def _look_up(self, base: dict, requirements: Requirements) -> tuple[str, str, str | None]:
+    def _look_up(
+        self, base: dict, requirements: Requirements, mark: bool = True
+    ) -> tuple[str, str, str | None]:
         """The key and tag of ``base`` plus ``requirements``, and the image's id if it is here
-        (noted as used)."""
+        (noted as used, unless ``mark`` is False)."""
         key = build_key(base["Id"], requirements)
         tag = self.tag(key)
         found = self._existing(tag, key)
-        if found:
+        if found and mark:
             self.cache.used(key)
         return key, tag, found
+
+    def describe(self, image: str, steps: list[Requirements]) -> dict:
+        """``image`` plus each of ``steps`` in turn as this node has it now, nothing built and
+        no use noted: ``on_node``, the last ``image``, its ``size_bytes`` and ``last_used``
+        (seconds since the epoch; None for an image Floe did not build)."""
+        info = self._inspect(image)
+        last_used = None
+        for requirements in steps:
+            if info is None:
+                break
+            key, tag, found = self._look_up(info, requirements, mark=False)
+            info = self._inspect(found) if found else None
+            image, last_used = tag, self.cache.last_used(key) or None
+        if info is None:
+            return {"on_node": False, "image": image, "size_bytes": None, "last_used": None}
+        return {
+            "on_node": True,
+            "image": image,
+            "size_bytes": info.get("Size"),
+            "last_used": last_used,
+        }
 
     def find(self, base_image: str, requirements: Requirements) -> str | None:
         """The image of ``base_image`` plus ``requirements`` if it was built already."""
@@ -301,7 +324,7 @@ class EnvironmentBuilder(LoggingConfigurable):
                 KIND_LABEL: KIND,
                 KEY_LABEL: key,
                 BASE_LABEL: base_id,
-                REQUIREMENTS_LABEL: _without_secrets(requirements.text)[:LABEL_TEXT_MAX],
+                REQUIREMENTS_LABEL: without_secrets(requirements.text)[:LABEL_TEXT_MAX],
             }
             repository, _, version = tag.rpartition(":")
             made = self.api.commit(
@@ -392,6 +415,6 @@ def _check(cancelled: Callable[[], bool], deadline: float, doing: str) -> None:
         raise BuildFailed(f"the environment's build took too long ({doing})")
 
 
-def _without_secrets(text: str) -> str:
+def without_secrets(text: str) -> str:
     """Requirements as a label: an index's password (https://user:token@host) left out."""
     return re.sub(r"(://[^/@\s:]+):[^/@\s]+@", r"\1:***@", text)

@@ -6,6 +6,7 @@ out to take the deployer's defaults.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -50,8 +51,14 @@ def _choose(
     return choices[slug]
 
 
-def parse_user_options(raw: dict | None, catalog: Catalog) -> WorkspaceOptions:
-    """Check ``raw`` against the catalog; raise a :class:`FloeUserError` naming valid choices."""
+def parse_user_options(
+    raw: dict | None,
+    catalog: Catalog,
+    find_environment: Callable[[str], Environment] | None = None,
+) -> WorkspaceOptions:
+    """Check ``raw`` against the catalog; raise a :class:`FloeUserError` naming valid choices.
+    An environment the catalog lacks is looked for with ``find_environment`` (the made ones,
+    ``owner/name:N``), which raises its own errors."""
     raw = raw or {}
     if not isinstance(raw, dict):
         raise InvalidOptions("spawn options must be a JSON object")
@@ -67,13 +74,17 @@ def parse_user_options(raw: dict | None, catalog: Catalog) -> WorkspaceOptions:
             "'bob/cats:1:/input/pets'"
         )
 
-    environment = _choose(
-        _slug_option(raw, "environment"),
-        {e.slug: e for e in catalog.environment_list()},
-        catalog.default_environment(),
-        UnknownEnvironment,
-        "environment",
-    )
+    wanted = _slug_option(raw, "environment")
+    if wanted is not None and find_environment is not None:
+        environment = find_environment(wanted)
+    else:
+        environment = _choose(
+            wanted,
+            {e.slug: e for e in catalog.environment_list()},
+            catalog.default_environment(),
+            UnknownEnvironment,
+            "environment",
+        )
     machine = _choose(
         _slug_option(raw, "machine"),
         {m.slug: m for m in catalog.machine_list()},

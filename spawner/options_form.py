@@ -3,16 +3,18 @@ versions the user may mount; a Jinja template (``templates/options_form.html``).
 
 from __future__ import annotations
 
-from jinja2 import Environment, PackageLoader, select_autoescape
+import jinja2
 from sqlalchemy.orm import sessionmaker
 
 from dataset_mounter.datasets import visible_datasets
 from floe.core.access import Caller
 
-from .catalog import Catalog
+from .catalog import Catalog, Environment
+from .custom_environments import usable_environments
 
-_templates = Environment(
-    loader=PackageLoader("spawner", "templates"), autoescape=select_autoescape(["html"])
+_templates = jinja2.Environment(
+    loader=jinja2.PackageLoader("spawner", "templates"),
+    autoescape=jinja2.select_autoescape(["html"]),
 )
 
 
@@ -23,8 +25,17 @@ def dataset_choices(sessions: sessionmaker, caller: Caller) -> list[str]:
         return [f"{d.full_name}:{v.number}" for d in found for v in reversed(d.versions)]
 
 
+def environment_choices(
+    sessions: sessionmaker, catalog: Catalog, caller: Caller
+) -> list[Environment]:
+    """The catalog's environments, then the made ones ``caller`` may use that are built."""
+    with sessions() as db:
+        return usable_environments(db, catalog, caller)
+
+
 def render_options_form(
     catalog: Catalog,
+    environments: list[Environment],
     previous: dict,
     dataset_versions: list[str],
     gpus_free: int,
@@ -32,7 +43,7 @@ def render_options_form(
 ) -> str:
     """The form, with the user's previous choices (``user_options``) picked again."""
     return _templates.get_template("options_form.html").render(
-        environments=catalog.environment_list(),
+        environments=environments,
         machines=catalog.machine_list(),
         chosen_environment=previous.get("environment") or catalog.default_environment().slug,
         chosen_machine=previous.get("machine") or catalog.default_machine().slug,

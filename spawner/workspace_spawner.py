@@ -37,13 +37,14 @@ from .container_spec import (
     UnsupportedSetting,
     build_container_spec,
 )
+from .custom_environments import find_environment, trusted_finder
 from .docker_settings import mounts_from_binds, mounts_from_docker, unsupported_settings
 from .environment_builder import EnvironmentBuilder
-from .environment_images import environment_image
+from .environment_images import environment_chain, environment_image
 from .gpu import GPU_LABEL, gpus_on_labels
 from .home_disks import HomeDisks
 from .options import WorkspaceOptions, options_from_form, parse_user_options
-from .options_form import dataset_choices, render_options_form
+from .options_form import dataset_choices, environment_choices, render_options_form
 from .readiness import ServerExited, wait_until_answering
 from .workspace_gpus import WorkspaceGpus
 from .workspace_home import WorkspaceHome
@@ -170,6 +171,7 @@ class WorkspaceSpawner(WorkspaceHome, WorkspaceGpus, DockerSpawner):
             gpus_free = len(self.gpu_allocator.free_ids(gpus_on_labels(running)))
         return render_options_form(
             self.catalog,
+            environment_choices(self.database.sessions, self.catalog, self._caller),
             self.user_options or {},
             dataset_choices(self.database.sessions, self._caller),
             gpus_free,
@@ -195,9 +197,14 @@ class WorkspaceSpawner(WorkspaceHome, WorkspaceGpus, DockerSpawner):
     def _parse_options(self, user_options: dict | None = None) -> WorkspaceOptions:
         raw = self.user_options if user_options is None else user_options
         try:
-            return parse_user_options(raw, self.catalog)
+            return parse_user_options(raw, self.catalog, self._find_environment)
         except FloeUserError as err:
             raise web.HTTPError(err.status, err.message) from err
+
+    def _find_environment(self, name: str) -> Environment:
+        """A made environment the user may use (``owner/name:N``), or a catalog one."""
+        with self.database.sessions() as db:
+            return find_environment(db, self.catalog, name, self._caller)
 
     async def start(self) -> tuple[str, int]:
         problems = unsupported_settings(self.config)
@@ -261,14 +268,12 @@ class WorkspaceSpawner(WorkspaceHome, WorkspaceGpus, DockerSpawner):
             if said <= BUILD_LINES_SHOWN:
                 self._report(15, line[:300])
 
-        build = partial(
-            environment_image,
-            self.catalog,
-            environment,
-            self.builder,
-            note=lambda line: self._report(15, line),
-            say=say,
-        )
+        def build() -> str:
+            with self.database.sessions() as db:
+                chain = environment_chain(environment, trusted_finder(db, self.catalog))
+            note = partial(self._report, 15)
+            return environment_image(chain, self.builder, note=note, say=say).image
+
         try:
             # Not on the Docker threads every spawn and stop share: a build takes minutes.
             return await asyncio.get_running_loop().run_in_executor(None, build)

@@ -1,15 +1,17 @@
 """The names users write, parsed and written back in one place for all of Floe.
 
-=========  ===============================  ===============================================
-what       Floe                             FloydHub's spelling, also understood
-=========  ===============================  ===============================================
-dataset    ``[owner/]name[:N]``             ``owner/datasets/name[/N]``
-project    ``[owner/]name``                 ``owner/projects/name``
-job        ``owner/project/N``,             ``owner/projects/project/N``
-           ``project/N`` or its id ``N``
-output     ``[owner/]project/N/output``     ``owner/projects/project/N/output``
-mount      ``SOURCE[:/mount/point]``        ``SOURCE:word`` (``:input`` is ``/input``)
-=========  ===============================  ===============================================
+===========  ===============================  =============================================
+what         Floe                             FloydHub's spelling, also understood
+===========  ===============================  =============================================
+dataset      ``[owner/]name[:N]``             ``owner/datasets/name[/N]``
+environment  a catalog slug (``datascience``)
+             or ``[owner/]name[:N]``
+project      ``[owner/]name``                 ``owner/projects/name``
+job          ``owner/project/N``,             ``owner/projects/project/N``
+             ``project/N`` or its id ``N``
+output       ``[owner/]project/N/output``     ``owner/projects/project/N/output``
+mount        ``SOURCE[:/mount/point]``        ``SOURCE:word`` (``:input`` is ``/input``)
+===========  ===============================  =============================================
 
 ``owner`` left out means the caller. The service, the spawner, the runner, the command line
 and the workspace extension all parse with these functions, so a name means the same
@@ -39,6 +41,7 @@ _MOUNT_WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 _VERSION_LIKE = re.compile(r"[vV]?[0-9]+")
 
 DATASET_EXAMPLES = "'mnist', 'mnist:2', 'alice/mnist:2' or 'alice/datasets/mnist/2'"
+ENVIRONMENT_EXAMPLES = "'datascience', 'nlp', 'nlp:2' or 'alice/nlp:2'"
 JOB_EXAMPLES = "'alice/cats/3', 'cats/3', its id '42' or 'alice/projects/cats/3'"
 MOUNT_EXAMPLES = (
     "'mnist', 'mnist:2:/input/digits', 'alice/cats/3/output:/input/prev' or 'mnist:input'"
@@ -101,14 +104,7 @@ class DatasetRef:
             version = parse_number(parts[3], f"{text!r}: the version") if len(parts) == 4 else None
             owner = check_owner(parts[0], text)
             return cls(owner, check_name(parts[2]), version)
-        name_part, colon, version_part = text.partition(":")
-        owner, slash, name = name_part.rpartition("/")
-        if len(parts) > 2 or (slash and not owner):
-            raise BadName(f"{text!r} is not a dataset; name one like {DATASET_EXAMPLES}")
-        version = None
-        if colon:
-            version = parse_number(version_part, f"{text!r}: the version after ':'")
-        return cls(check_owner(owner, text) if slash else default_owner, check_name(name), version)
+        return cls(*_owner_name_version(text, default_owner, "dataset", DATASET_EXAMPLES))
 
     def owned(self, owner: str) -> DatasetRef:
         """This reference with ``owner`` filled in where it was left out."""
@@ -120,6 +116,41 @@ class DatasetRef:
 
     def __str__(self) -> str:
         return self.full_name + (f":{self.version}" if self.version else "")
+
+
+def _owner_name_version(
+    text: str, default_owner: str | None, what: str, examples: str
+) -> tuple[str | None, str, int | None]:
+    """``[owner/]name[:N]``, the shape datasets and environments share."""
+    name_part, colon, version_part = text.partition(":")
+    owner, slash, name = name_part.rpartition("/")
+    if text.count("/") > 1 or (slash and not owner):
+        raise BadName(f"{text!r} is not a {what}; name one like {examples}")
+    version = None
+    if colon:
+        version = parse_number(version_part, f"{text!r}: the version after ':'")
+    owner = check_owner(owner, text) if slash else default_owner
+    return owner, check_name(name, f"{what} name"), version
+
+
+@dataclass(frozen=True)
+class EnvironmentRef:
+    """An environment people made: ``[owner/]name[:version]`` (``alice/nlp:2``); ``version``
+    None means the latest that was built, ``owner`` None the caller. A name alone may also be
+    one of the deployer's catalog environments (``datascience``): those are looked for first."""
+
+    owner: str | None
+    name: str
+    version: int | None = None
+
+    @classmethod
+    def parse(cls, text: object, default_owner: str | None = None) -> EnvironmentRef:
+        text = _text(text, "environment")
+        return cls(*_owner_name_version(text, default_owner, "environment", ENVIRONMENT_EXAMPLES))
+
+    def __str__(self) -> str:
+        head = f"{self.owner}/" if self.owner else ""
+        return head + self.name + (f":{self.version}" if self.version else "")
 
 
 @dataclass(frozen=True)

@@ -116,6 +116,43 @@ FINISHED = frozenset({COMPLETE, ERROR, STOPPED})
 KINDS = ("notebook", "command", "snapshot")
 
 
+# --- environments people make ------------------------------------------------------------
+
+ENV_QUEUED, ENV_BUILDING, ENV_READY, ENV_FAILED = "queued", "building", "ready", "failed"
+ENV_STATES = (ENV_QUEUED, ENV_BUILDING, ENV_READY, ENV_FAILED)
+
+
+class CustomEnvironment(Base):
+    """One version of an environment a user made (``alice/nlp:2``): another environment plus
+    requirements, built into an image when made and again whenever it is gone."""
+
+    __tablename__ = "environments"
+    # Two concurrent creates can both compute the same next number; this makes one retry.
+    __table_args__ = (UniqueConstraint("owner", "name", "number"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    owner: Mapped[str] = mapped_column(String(255), index=True)
+    name: Mapped[str] = mapped_column(String(255))
+    number: Mapped[int] = mapped_column(Integer)
+    # What it is built on, pinned: a catalog slug or another made one (``bob/base:3``).
+    base: Mapped[str] = mapped_column(String(400))
+    # The normalised requirements (``environments.requirements``).
+    requirements: Mapped[str] = mapped_column(Text)
+    description: Mapped[str] = mapped_column(Text, default="")
+    public: Mapped[bool] = mapped_column(Boolean, default=False)
+    state: Mapped[str] = mapped_column(String(16), default=ENV_QUEUED, index=True)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    # The image of its last build (the tag holds the build's key) and that image's id.
+    image: Mapped[str] = mapped_column(Text, default="")
+    image_id: Mapped[str] = mapped_column(Text, default="")
+    created: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    built: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.owner}/{self.name}:{self.number}"
+
+
 class Project(Base):
     __tablename__ = "projects"
     __table_args__ = (UniqueConstraint("owner", "name"),)
@@ -143,10 +180,15 @@ class Job(Base):
     # The notebook's file name (notebook and snapshot jobs) or the shell command.
     notebook: Mapped[str] = mapped_column(Text, default="")
     command: Mapped[str] = mapped_column(Text, default="")
-    environment: Mapped[str] = mapped_column(String(64))
+    # A catalog slug or an environment people made, pinned: ``alice/nlp:2``.
+    environment: Mapped[str] = mapped_column(String(400))
     machine: Mapped[str] = mapped_column(String(64))
     image: Mapped[str] = mapped_column(Text, default="")
     image_digest: Mapped[str] = mapped_column(Text, default="")
+    # What made the image: each step from the environment's first image to the job's own
+    # floe_requirements.txt, [{"environment"|"requirements", "key", "image", "id"}], so that a
+    # re-run months later runs in that image or builds the same thing again.
+    provenance: Mapped[list | None] = mapped_column(JSON, nullable=True)
     # [{"spec", "source", "target", "tree"}]: exact versions, resolved at submit time.
     datasets: Mapped[list] = mapped_column(JSON, default=list)
     parameters: Mapped[dict] = mapped_column(JSON, default=dict)

@@ -33,9 +33,11 @@ from jobs.backend import DockerBackend
 from jobs.limits import JobLimits
 from jobs.runner import JobRunner
 from spawner.catalog import Catalog
+from spawner.environment_builder import EnvironmentBuilder
+from spawner.environment_builds import EnvironmentBuilds
 from spawner.gpu import GpuInventory, GpuSettings, NvidiaSmiGpuInventory, StaticGpuInventory
 
-from . import blobs_api, datasets_api, job_pages, jobs_api, pages
+from . import blobs_api, datasets_api, environments_api, job_pages, jobs_api, pages
 from .handlers import NotFoundHandler
 from .limits import RequestLimits
 from .openapi import OpenAPIHandler
@@ -43,7 +45,12 @@ from .openapi import OpenAPIHandler
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 # Chart.js, installed from npm by `make tools` (the job pages draw metric charts with it).
 CHARTJS_DIR = REPO_ROOT / ".tools" / "node_modules" / "chart.js" / "dist"
-API_ROUTES = (*datasets_api.ROUTES, *blobs_api.ROUTES, *jobs_api.ROUTES)
+API_ROUTES = (
+    *datasets_api.ROUTES,
+    *blobs_api.ROUTES,
+    *jobs_api.ROUTES,
+    *environments_api.ROUTES,
+)
 
 
 def make_app(
@@ -128,6 +135,8 @@ class FloeService(Application):
         Catalog,
         JobRunner,
         JobLimits,
+        EnvironmentBuilder,
+        EnvironmentBuilds,
         DockerBackend,
         GpuSettings,
         GpuInventory,

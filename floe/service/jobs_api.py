@@ -19,6 +19,7 @@ from jobs import records
 from jobs.logs import read_from
 from jobs.runner import JobRunner
 from jobs.submit import JobContext, rerun_job, submit_job
+from spawner.custom_environments import usable_environments
 
 from . import schemas
 from .files import inert, send_tree_file, stream_blob
@@ -267,14 +268,16 @@ class ProjectsHandler(JobAPIHandler):
 
 
 class CatalogHandler(JobAPIHandler):
-    """What a user may pick for a workspace or a job: environments and machine types."""
+    """What a user may pick for a workspace or a job: environments (the catalog's, then the
+    made ones they may use that are built) and machine types."""
 
     @operation("Environments, machine types and free GPUs", response=schemas.Catalog, errors=())
     async def get(self) -> None:
         free = await off_loop(self.runner.free_gpus)
         catalog = self.settings["catalog"]
+        environments = await self.off_loop(usable_environments, self.db(), catalog, self.caller)
         answer = {
-            "environments": [asdict(e) for e in catalog.environment_list()],
+            "environments": [asdict(e) for e in environments],
             "machines": [{**asdict(m), "summary": m.summary} for m in catalog.machine_list()],
             "gpus": {"total": self.runner.gpus.total, "free": len(free)},
         }

@@ -24,7 +24,7 @@ class PathParam:
 
 PATH_PARAMS = {
     "owner": PathParam(r"[^/]+", {"type": "string"}, "the owner's hub user name"),
-    "name": PathParam(r"[^/]+", {"type": "string"}, "the dataset's name"),
+    "name": PathParam(r"[^/]+", {"type": "string"}, "the dataset's or environment's name"),
     "number": PathParam(
         r"[^/]+",
         {"type": "integer", "minimum": 1, "maximum": MAX_NUMBER},

@@ -208,6 +208,14 @@ class JobInput(BaseModel):
     tree: str
 
 
+class ImageStep(BaseModel):
+    environment: str = Field(description="the environment, or floe_requirements.txt")
+    image: str
+    id: str
+    requirements: str | None = Field(None, description="what this step installed")
+    key: str | None = Field(None, description="the build's key: its base's id + requirements")
+
+
 class JobSummary(BaseModel):
     id: int
     name: str = Field(description="owner/project/N")
@@ -221,6 +229,9 @@ class JobSummary(BaseModel):
     machine: str
     image: str
     image_digest: str
+    provenance: list[ImageStep] | None = Field(
+        description="what made the image, from the environment's first image on"
+    )
     datasets: list[JobInput]
     parameters: dict[str, Any]
     message: str
@@ -270,6 +281,10 @@ class LogsQuery(Query):
     offset: int = Field(0, ge=0, le=MAX_NUMBER, description="start at this byte")
 
 
+class BuildLogQuery(Query):
+    offset: int = Field(0, ge=0, le=MAX_NUMBER, description="start at this byte")
+
+
 class FileQuery(Query):
     download: Flag = Field(False, description="as an attachment")
 
@@ -309,11 +324,52 @@ class Project(BaseModel):
 
 
 class Environment(BaseModel):
-    slug: str
+    slug: str = Field(description="what jobs and workspaces name it by: 'alice/nlp:2'")
     display_name: str
     image: str
     description: str
     default: bool
+    owner: str = Field("", description="who made it (empty: the catalog's)")
+
+
+EnvState = Literal["ready", "queued", "building", "failed"]
+
+
+class NewEnvironment(Request):
+    """The next version of one of your environments: ``from`` (an environment you may use)
+    plus ``requirements`` (pip's format, packages from the index or by URL)."""
+
+    name: Name
+    base: str = Field(alias="from", description="'datascience', 'nlp' or 'alice/nlp:2'")
+    requirements: str = Field(description="a requirements.txt's text")
+    description: str = ""
+
+
+class EnvironmentPublic(Request):
+    public: bool
+
+
+class EnvironmentInfo(BaseModel):
+    name: str = Field(description="what jobs and workspaces name it by")
+    kind: Literal["catalog", "made"]
+    display_name: str
+    description: str
+    owner: str
+    version: int | None
+    base: str = Field(description="what it is built on (empty: a plain image)")
+    requirements: str | None = Field(description="what a made one installs on its base")
+    public: bool
+    state: EnvState
+    reason: str
+    created: datetime | None
+    image: str
+    on_node: bool | None = Field(
+        description="whether this node has its image now (false: built on its next use; "
+        "null: the engine could not say)"
+    )
+    size_bytes: int | None
+    last_used: datetime | None = Field(description="when a job or workspace last used it")
+    url: str | None = Field(description="its page")
 
 
 class Machine(BaseModel):

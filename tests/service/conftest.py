@@ -23,6 +23,7 @@ from floe.service.app import make_service
 from jobs.runner import JobRunner
 from spawner.catalog import DEFAULT_ENVIRONMENTS, DEFAULT_MACHINES
 from tests.service.fake_backend import FakeBackend
+from tests.service.fake_builder import FakeBuilder
 from tests.service.fake_hub import FakeHubAuth
 
 PREFIX = "/services/floe/"
@@ -36,6 +37,8 @@ def service_config(data: Path) -> Config:
     c.JobRunner.instance = f"fast-{uuid.uuid4().hex[:6]}"
     c.JobRunner.jobs_dir = str(data / "jobs")
     c.JobRunner.backend_class = FakeBackend
+    c.JobRunner.builder_class = FakeBuilder
+    c.EnvironmentBuilds.logs_dir = str(data / "environments")
     c.JobRunner.metrics_interval = 0.05
     c.JobLimits.max_metric_lines = 300
     c.JobLimits.max_running_per_user = 2

@@ -1,0 +1,214 @@
+"""Environments people make (``alice/nlp:2``): making, versions, who may see and use them, what
+a job records of them. The builder is the fast tier's (``fake_builder``); the real one builds in
+``tests/test_environments.py``."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.service.fake_builder import FakeBuilder
+from tests.service.helpers import floe_fast, submit, wait_for
+
+
+def make(service, token: str, name: str, requirements: str = "tabulate==0.9.0", **body):
+    body = {"name": name, "from": "datascience", "requirements": requirements, **body}
+    return service.api("POST", "environments", token, json=body)
+
+
+def built(service, token: str, answer, states=("ready", "failed")) -> dict:
+    assert answer.status_code == 202, answer.text
+    env = answer.json()
+    owner, version = env["owner"], env["version"]
+    path = f"environments/{owner}/{env['name'].split('/')[1].split(':')[0]}/{version}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        env = service.api("GET", path, token).json()
+        if env["state"] in states:
+            return env
+        time.sleep(0.02)
+    raise TimeoutError(f"{path} never reached {states}: {env}")
+
+
+def listed(service, token: str) -> dict[str, dict]:
+    return {e["name"]: e for e in service.api("GET", "environments", token).json()}
+
+
+def test_an_environment_is_made_built_versioned_and_listed_with_its_size_and_last_use(service):
+    alice, token = service.user("alice")
+    first = make(service, token, "nlp", "tabulate==0.9.0\n# a comment\n", description="NLP")
+    assert first.json()["state"] in ("queued", "building", "ready"), first.json()
+    one = built(service, token, first)
+    assert one["state"] == "ready", one
+    assert one["name"] == f"{alice}/nlp:1" and one["base"] == "datascience"
+    assert one["requirements"] == "tabulate==0.9.0\n" and not one["public"]
+    assert one["image"].startswith("floe/env:") and one["on_node"] and one["size_bytes"]
+    log = service.api("GET", f"environments/{alice}/nlp/1/log", token)
+    assert "Collecting tabulate==0.9.0" in log.text and "is ready" in log.text, log.text
+    assert log.headers["Content-Type"].startswith("text/plain")
+
+    # The next one is version 2, and may build on the first.
+    two = built(service, token, make(service, token, "nlp", "rich==13.9.4", **{"from": "nlp:1"}))
+    assert two["name"] == f"{alice}/nlp:2" and two["base"] == f"{alice}/nlp:1", two
+
+    envs = listed(service, token)
+    assert {"python", "datascience", "pytorch", f"{alice}/nlp:1", f"{alice}/nlp:2"} <= set(envs)
+    assert envs["datascience"]["kind"] == "catalog" and envs[f"{alice}/nlp:2"]["kind"] == "made"
+    assert envs[f"{alice}/nlp:2"]["last_used"] is not None
+    # Made ones that are built are offered wherever an environment is picked.
+    catalog = service.api("GET", "catalog", token).json()["environments"]
+    assert f"{alice}/nlp:2" in [e["slug"] for e in catalog]
+
+
+def test_a_job_runs_in_a_made_environment_and_keeps_what_made_its_image(service):
+    alice, token = service.user("alice")
+    built(service, token, make(service, token, "nlp"))
+    # "nlp" alone is the caller's latest built version.
+    job = wait_for(
+        service, token, submit(service, token, kind="command", command="go", environment="nlp")
+    )
+    assert job["state"] == "complete" and job["environment"] == f"{alice}/nlp:1", job
+    steps = job["provenance"]
+    assert [s["environment"] for s in steps] == ["python", "datascience", f"{alice}/nlp:1"]
+    assert steps[-1]["requirements"] == "tabulate==0.9.0\n" and steps[-1]["key"]
+    assert job["image"] == steps[-1]["image"] and job["image_digest"]
+    assert all(s["id"] for s in steps), steps
+
+    # A re-run in the same environment runs in the very image, nothing built or installed.
+    builds = len(FakeBuilder.builds)
+    rerun = service.api("POST", f"jobs/{job['id']}/rerun", token, json={})
+    again = wait_for(service, token, rerun.json())
+    assert again["state"] == "complete" and again["image_digest"] == job["image_digest"]
+    assert again["provenance"] == steps and len(FakeBuilder.builds) == builds
+    log = service.api("GET", f"jobs/{again['id']}/logs", token).text
+    assert "nothing installed" in log, log
+    # Another environment is a new image, and says what made it.
+    other = service.api("POST", f"jobs/{job['id']}/rerun", token, json={"environment": "python"})
+    other = wait_for(service, token, other.json())
+    assert [s["environment"] for s in other["provenance"]] == ["python"], other
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "words"),
+    [
+        ({"name": "Bad Name"}, 400, "lowercase"),
+        ({"name": "python"}, 409, "catalog's environments"),
+        ({"from": "no-such-env"}, 400, "unknown environment"),
+        ({"from": "someone/else:3"}, 400, "unknown environment"),
+        ({"requirements": ""}, 400, "at least one package"),
+        ({"requirements": "# only a comment\n"}, 400, "at least one package"),
+        ({"requirements": "-r /etc/passwd\n"}, 400, "-r is not supported"),
+        ({"requirements": "--pre -c /etc/shadow\n"}, 400, "-c is not supported"),
+        ({"requirements": "./mine-1.0-py3-none-any.whl\n"}, 400, "from a job's code"),
+        ({"requirements": "x==1\n" * 20_000}, 400, "over 64 KiB"),
+        ({"description": "d" * 3000}, 400, "at most 2000"),
+        ({"requirements": ["a"]}, 400, "requirements"),
+        ({"image": "evil/root:latest"}, 400, "image"),
+    ],
+)
+def test_bad_environments_are_refused_with_what_would_be_right(service, body, status, words):
+    _alice, token = service.user("alice")
+    body = {"name": "nlp", "from": "datascience", "requirements": "tabulate==0.9.0", **body}
+    answer = service.api("POST", "environments", token, json=body)
+    assert answer.status_code == status, answer.text
+    assert words in answer.json()["error"], answer.json()
+    assert not [e for e in listed(service, token).values() if e["kind"] == "made"]
+
+
+def test_one_build_at_a_time_per_user_and_a_failed_build_says_pip_s_error(service):
+    alice, token = service.user("alice")
+    FakeBuilder.release.clear()
+    try:
+        slow = make(service, token, "slow", "floe-slow==1.0")
+        assert slow.status_code == 202, slow.text
+        again = make(service, token, "other")
+        assert again.status_code == 429 and "being built already" in again.json()["error"]
+        # Still building: not usable yet, and said so.
+        job = service.api(
+            "POST",
+            "jobs",
+            token,
+            json={"project": "p", "kind": "command", "command": "x", "environment": "slow:1"},
+        )
+        assert job.status_code == 409 and "still being built" in job.json()["error"], job.text
+    finally:
+        FakeBuilder.release.set()
+    assert built(service, token, slow)["state"] == "ready"
+
+    failed = built(service, token, make(service, token, "broken", "floe-fails==1.0"))
+    assert failed["state"] == "failed" and "No matching distribution" in failed["reason"]
+    log = service.api("GET", f"environments/{alice}/broken/1/log", token).text
+    assert "No matching distribution" in log and "did not build" in log
+    job = service.api(
+        "POST",
+        "jobs",
+        token,
+        json={"project": "p", "kind": "command", "command": "x", "environment": "broken"},
+    )
+    assert job.status_code == 409 and "did not build" in job.json()["error"], job.text
+
+
+def test_a_made_environment_is_its_owner_s_until_an_admin_makes_it_public(service):
+    alice, alice_token = service.user("alice")
+    _bob, bob_token = service.user("bob")
+    _admin, admin_token = service.user("admin", admin=True)
+    built(service, alice_token, make(service, alice_token, "nlp"))
+    ref, path = f"{alice}/nlp:1", f"environments/{alice}/nlp/1"
+
+    # Bob cannot see it, use it, read its log or build on it; it is not told apart from none.
+    assert service.api("GET", path, bob_token).status_code == 404
+    assert service.api("GET", path + "/log", bob_token).status_code == 404
+    assert ref not in listed(service, bob_token)
+    catalog = service.api("GET", "catalog", bob_token).json()["environments"]
+    assert ref not in [e["slug"] for e in catalog]
+    job = {"project": "p", "kind": "command", "command": "x", "environment": ref}
+    refused = service.api("POST", "jobs", bob_token, json=job)
+    assert refused.status_code == 400 and "unknown environment" in refused.json()["error"]
+    assert make(service, bob_token, "mine", **{"from": ref}).status_code == 400
+    # Nor may he (or alice herself) make it public: only an admin.
+    put = service.api("PUT", path + "/public", bob_token, json={"public": True})
+    assert put.status_code == 404
+    put = service.api("PUT", path + "/public", alice_token, json={"public": True})
+    assert put.status_code == 403 and "only an admin" in put.json()["error"]
+
+    put = service.api("PUT", path + "/public", admin_token, json={"public": True})
+    assert put.status_code == 200 and put.json()["public"], put.text
+    assert listed(service, bob_token)[ref]["public"]
+    done = wait_for(service, bob_token, service.api("POST", "jobs", bob_token, json=job).json())
+    assert done["state"] == "complete" and done["environment"] == ref, done
+    mine = built(service, bob_token, make(service, bob_token, "mine", **{"from": ref}))
+    assert mine["state"] == "ready" and mine["base"] == ref
+
+    # Private again: bob's new jobs are refused; his own environment keeps working.
+    service.api("PUT", path + "/public", admin_token, json={"public": False})
+    assert service.api("POST", "jobs", bob_token, json=job).status_code == 400
+    job["environment"] = "mine"
+    done = wait_for(service, bob_token, service.api("POST", "jobs", bob_token, json=job).json())
+    assert done["state"] == "complete", done
+
+
+def test_floe_env_create_follows_the_build_and_env_ls_shows_it(service, tmp_path):
+    alice, token = service.user("alice")
+    (tmp_path / "requirements.txt").write_text("tabulate==0.9.0\n")
+    made = floe_fast(
+        service, token, "env", "create", "nlp", "--from", "datascience", "-r", "requirements.txt",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    assert "Collecting tabulate==0.9.0" in made.stdout and f"{alice}/nlp:1 is ready" in made.stdout
+    listing = floe_fast(service, token, "env", "ls", cwd=tmp_path)
+    line = next(x for x in listing.stdout.splitlines() if x.startswith(f"{alice}/nlp:1"))
+    # The fake builder's image: 1000 bytes a layer; last used just now.
+    assert line.split()[1:4] == ["ready", "2.9", "KiB"], line
+
+    (tmp_path / "bad.txt").write_text("floe-fails==1\n")
+    failed = floe_fast(
+        service, token, "env", "create", "nlp", "--from", "python", "-r", "bad.txt", cwd=tmp_path
+    )
+    assert failed.returncode == 1 and "No matching distribution" in failed.stderr, failed
+    refused = floe_fast(
+        service, token, "env", "create", "python", "--from", "python", "-r", "bad.txt",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert refused.returncode != 0 and "catalog's environments" in refused.stderr, refused
