@@ -37,15 +37,16 @@ def listed(service, token: str) -> dict[str, dict]:
 
 def test_an_environment_is_made_built_versioned_and_listed_with_its_size_and_last_use(service):
     alice, token = service.user("alice")
-    first = make(service, token, "nlp", "tabulate==0.9.0\n# a comment\n", description="NLP")
+    package = f"tabulate-{alice}==0.9.0"  # new to the builder whatever ran before
+    first = make(service, token, "nlp", f"{package}\n# a comment\n", description="NLP")
     assert first.json()["state"] in ("queued", "building", "ready"), first.json()
     one = built(service, token, first)
     assert one["state"] == "ready", one
     assert one["name"] == f"{alice}/nlp:1" and one["base"] == "datascience"
-    assert one["requirements"] == "tabulate==0.9.0\n" and not one["public"]
+    assert one["requirements"] == f"{package}\n" and not one["public"]
     assert one["image"].startswith("floe/env:") and one["on_node"] and one["size_bytes"]
     log = service.api("GET", f"environments/{alice}/nlp/1/log", token)
-    assert "Collecting tabulate==0.9.0" in log.text and "is ready" in log.text, log.text
+    assert f"Collecting {package}" in log.text and "is ready" in log.text, log.text
     assert log.headers["Content-Type"].startswith("text/plain")
 
     # The next one is version 2, and may build on the first.
@@ -190,13 +191,14 @@ def test_a_made_environment_is_its_owner_s_until_an_admin_makes_it_public(servic
 
 def test_floe_env_create_follows_the_build_and_env_ls_shows_it(service, tmp_path):
     alice, token = service.user("alice")
-    (tmp_path / "requirements.txt").write_text("tabulate==0.9.0\n")
+    (tmp_path / "requirements.txt").write_text(f"tabulate-{alice}==0.9.0\n")
     made = floe_fast(
         service, token, "env", "create", "nlp", "--from", "datascience", "-r", "requirements.txt",
         cwd=tmp_path,
     )  # fmt: skip
     assert made.returncode == 0, made.stderr
-    assert "Collecting tabulate==0.9.0" in made.stdout and f"{alice}/nlp:1 is ready" in made.stdout
+    assert f"Collecting tabulate-{alice}" in made.stdout, made.stdout
+    assert f"{alice}/nlp:1 is ready" in made.stdout
     listing = floe_fast(service, token, "env", "ls", cwd=tmp_path)
     line = next(x for x in listing.stdout.splitlines() if x.startswith(f"{alice}/nlp:1"))
     # The fake builder's image: 1000 bytes a layer; last used just now.
