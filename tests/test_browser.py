@@ -84,6 +84,20 @@ def test_new_user_signs_up_is_approved_and_works_in_jupyterlab(hub, page, artifa
     page.fill("#password_input", password)
     page.click("#login_submit")
     expect(page.locator("input[name=machine][value=cpu-large]")).to_be_visible()
+
+    # An environment of their own, made on its page: python plus a package from the index.
+    page.goto(f"{hub.url}/services/floe/environments")
+    page.fill("#make input[name=name]", "tab")
+    page.select_option("#make select[name=from]", "python")
+    page.fill("#make textarea[name=requirements]", "tabulate==0.9.0\n")
+    page.click("#make button[type=submit]")
+    page.wait_for_url(re.compile(rf"/environments/{name}/tab/1"))
+    expect(page.locator("#state")).to_have_text("ready", timeout=300_000)  # the page refreshes
+    expect(page.locator("#log")).to_contain_text(f"{name}/tab:1 is ready")
+    shot(page, artifacts, "02b-environment-made")
+    # It is offered on the spawn form (and, below, in Run as job).
+    page.goto(f"{hub.url}/hub/spawn")
+    expect(page.locator(f"input[name=environment][value='{name}/tab:1']")).to_be_visible()
     expect(page.locator("input[name=machine][value=gpu-1]")).to_be_visible()
     page.check("input[name=environment][value=python]")
     page.check("input[name=machine][value=cpu-large]")
@@ -155,6 +169,7 @@ def test_new_user_signs_up_is_approved_and_works_in_jupyterlab(hub, page, artifa
     dialog = page.locator(".jp-Dialog")
     expect(dialog.locator("#floe-machine")).to_be_visible()
     expect(dialog.locator("#floe-datasets")).to_have_value(f"{name}/notes:1:/input/notes")
+    expect(dialog.locator(f"#floe-environment option[value='{name}/tab:1']")).to_have_count(1)
     dialog.locator("#floe-project").fill("browser")
     dialog.locator("#floe-message").fill("from the browser")
     shot(page, artifacts, "07-run-as-job-dialog")

@@ -18,6 +18,7 @@ from environments.requirements import parse_requirements
 from spawner.catalog import WORKSPACE_IMAGE
 from spawner.environment_builder import EnvironmentBuilder
 from tests.conftest import GREETING
+from tests.floe_cli import floe
 from tests.test_jobs import log_of, submit, wait_for
 from tests.test_workspaces import _run_in_terminal
 from tests.wheels import make_wheel
@@ -82,7 +83,12 @@ def test_requirements_are_built_once_and_every_later_job_reuses_the_image(hub, u
     log = log_of(hub, token, again)
     assert again["state"] == "complete" and greeting in log, log
     assert again["image_digest"] == done[0]["image_digest"]
-    assert "built before, nothing installed" in log and "Processing" not in log, log
+    assert "nothing installed" in log and "Processing" not in log, log
+    # What made the image is kept: the environment's image, then floe_requirements.txt.
+    steps = again["provenance"]
+    assert steps == done[0]["provenance"], steps
+    assert [s["environment"] for s in steps] == ["python", "floe_requirements.txt"]
+    assert steps[-1]["id"] == again["image_digest"] and steps[0]["image"] == WORKSPACE_IMAGE
 
 
 def test_requirements_that_do_not_install_end_the_job_with_pip_s_error(hub, user_token):
@@ -239,3 +245,52 @@ def test_the_cache_removes_the_least_recently_used_and_never_one_in_use(tmp_path
                 client.images.remove(b.tag, force=True)
             except docker.errors.ImageNotFound:
                 pass
+
+
+def test_an_environment_a_user_makes_runs_their_workspace_and_jobs_and_is_theirs(
+    hub, user_token, tmp_path
+):
+    name, token = user_token("maker")
+    # From the package index, as users write requirements; a small pure-Python package.
+    (tmp_path / "requirements.txt").write_text("tabulate==0.9.0\n")
+    made = floe(
+        hub, token, "env", "create", "tab", "--from", "python", "-r", "requirements.txt",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert made.returncode == 0, made.stdout + made.stderr
+    assert f"{name}/tab:1 is ready" in made.stdout, made.stdout
+    listing = floe(hub, token, "env", "ls", cwd=tmp_path).stdout
+    line = next(x for x in listing.splitlines() if x.startswith(f"{name}/tab:1"))
+    assert line.split()[1] == "ready" and line.split()[3] in ("MiB", "GiB"), listing
+
+    # The workspace: the package is there in its terminal.
+    messages = _spawn_watching_progress(hub, name, {"environment": f"{name}/tab:1"})
+    assert messages, messages
+    _run_in_terminal(
+        hub, name, "python3 -c 'import tabulate; print(tabulate.__version__)'", "0.9.0"
+    )
+    hub.stop_server(name)
+    # A job names it as "tab": its owner's latest; it keeps what made its image.
+    command = "python3 -c 'import tabulate; print(\"tabulate\", tabulate.__version__)'"
+    job = wait_for(
+        hub, token, submit(hub, token, kind="command", environment="tab", command=command)
+    )
+    assert job["state"] == "complete" and "tabulate 0.9.0" in log_of(hub, token, job), job
+    assert job["environment"] == f"{name}/tab:1"
+    steps = job["provenance"]
+    assert [s["environment"] for s in steps] == ["python", f"{name}/tab:1"], steps
+    assert (
+        steps[-1]["requirements"] == "tabulate==0.9.0\n" and steps[-1]["id"] == job["image_digest"]
+    )
+
+    # Another user can neither start a workspace on it nor run a job in it.
+    other, other_token = user_token("other")
+    spawn = hub.api("POST", f"/users/{other}/server", json={"environment": f"{name}/tab:1"})
+    assert spawn.status_code == 400 and "unknown environment" in spawn.text, spawn.text
+    refused = hub.floe(
+        "POST",
+        "jobs",
+        other_token,
+        json={"project": "p", "kind": "command", "command": "true", "environment": f"{name}/tab:1"},
+    )
+    assert refused.status_code == 400 and "unknown environment" in refused.text, refused.text

@@ -37,7 +37,15 @@ from spawner.environment_builder import EnvironmentBuilder
 from spawner.environment_builds import EnvironmentBuilds
 from spawner.gpu import GpuInventory, GpuSettings, NvidiaSmiGpuInventory, StaticGpuInventory
 
-from . import blobs_api, datasets_api, environments_api, job_pages, jobs_api, pages
+from . import (
+    blobs_api,
+    datasets_api,
+    environment_pages,
+    environments_api,
+    job_pages,
+    jobs_api,
+    pages,
+)
 from .handlers import NotFoundHandler
 from .limits import RequestLimits
 from .openapi import OpenAPIHandler
@@ -72,6 +80,7 @@ def make_app(
         *(route.tornado(api) for route in API_ROUTES),
         *pages.routes(prefix),
         *job_pages.routes(prefix),
+        *environment_pages.routes(prefix),
         (prefix + r"static/vendor/(.*)", web.StaticFileHandler, {"path": str(CHARTJS_DIR)}),
         (prefix + r"static/(.*)", web.StaticFileHandler, {"path": str(STATIC_DIR)}),
     ]

@@ -84,6 +84,22 @@ def list_environments(
         return found
 
 
+def make_environment(
+    db: Session, caller: Caller, catalog: Catalog, body: dict
+) -> CustomEnvironment:
+    """Make (queue) an environment from the API's or the page's fields."""
+    with _making.hold(caller.name):
+        return made.create_environment(
+            db,
+            caller,
+            catalog,
+            body.get("name"),
+            body.get("from"),
+            body.get("requirements"),
+            body.get("description") or "",
+        )
+
+
 class EnvironmentAPIHandler(APIHandler):
     @property
     def builder(self) -> EnvironmentBuilder:
@@ -130,16 +146,9 @@ class EnvironmentsHandler(EnvironmentAPIHandler):
         self.send(await self.off_loop(self.describe, row), 202, shape=schemas.EnvironmentInfo)
 
     def _make(self, body: schemas.NewEnvironment) -> CustomEnvironment:
-        with _making.hold(self.caller.name):
-            return made.create_environment(
-                self.db(),
-                self.caller,
-                self.settings["catalog"],
-                body.name,
-                body.base,
-                body.requirements,
-                body.description,
-            )
+        return make_environment(
+            self.db(), self.caller, self.settings["catalog"], body.model_dump(by_alias=True)
+        )
 
 
 class EnvironmentHandler(EnvironmentAPIHandler):

@@ -5,9 +5,12 @@ a job records of them. The builder is the fast tier's (``fake_builder``); the re
 from __future__ import annotations
 
 import time
+from types import SimpleNamespace
 
 import pytest
+import requests
 
+from tests.service.conftest import PREFIX
 from tests.service.fake_builder import FakeBuilder
 from tests.service.helpers import floe_fast, submit, wait_for
 
@@ -214,3 +217,46 @@ def test_floe_env_create_follows_the_build_and_env_ls_shows_it(service, tmp_path
         cwd=tmp_path,
     )  # fmt: skip
     assert refused.returncode != 0 and "catalog's environments" in refused.stderr, refused
+
+
+def _form(service, path: str, token: str, fields: dict):
+    return requests.post(
+        f"{service.url}{PREFIX}{path}",
+        headers={"Authorization": f"token {token}"},
+        data=fields,
+        timeout=30,
+        allow_redirects=False,
+    )
+
+
+def test_the_pages_make_show_and_publish_an_environment(service):
+    alice, token = service.user("alice")
+    _bob, bob_token = service.user("bob")
+    _admin, admin_token = service.user("admin", admin=True)
+    listing = service.page("environments", token)
+    assert listing.status_code == 200 and 'name="requirements"' in listing.text
+    assert ">datascience<" in listing.text  # a base to pick
+
+    fields = {"name": "web", "from": "python", "requirements": f"<b>x-{alice}</b>==1\n"}
+    made = _form(service, "environments", token, fields)
+    assert made.status_code == 302, made.text
+    assert made.headers["Location"] == f"{PREFIX}environments/{alice}/web/1"
+    env = built(service, token, SimpleNamespace(status_code=202, json=lambda: {
+        "owner": alice, "name": f"{alice}/web:1", "version": 1}))  # fmt: skip
+    assert env["state"] == "ready", env
+    page = service.page(f"environments/{alice}/web/1", token)
+    assert page.status_code == 200 and "Build log" in page.text
+    # What pip printed is text on the page, never markup.
+    assert f"&lt;b&gt;x-{alice}&lt;/b&gt;" in page.text and f"<b>x-{alice}" not in page.text
+    assert 'id="publish"' not in page.text  # only an admin has the button
+    assert service.page(f"environments/{alice}/web/1", bob_token).status_code == 404
+
+    bad = _form(service, "environments", token, {**fields, "name": "python"})
+    assert bad.status_code == 409 and "is one of the catalog" in bad.text
+    assert (
+        _form(service, f"environments/{alice}/web/1/public", token, {"public": "1"}).status_code
+        == 403
+    )
+    published = _form(service, f"environments/{alice}/web/1/public", admin_token, {"public": "1"})
+    assert published.status_code == 302
+    assert f"{alice}/web:1" in service.page("environments", bob_token).text
