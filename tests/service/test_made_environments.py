@@ -48,6 +48,12 @@ def test_an_environment_is_made_built_versioned_and_listed_with_its_size_and_las
     assert one["name"] == f"{alice}/nlp:1" and one["base"] == "datascience"
     assert one["requirements"] == f"{package}\n" and not one["public"]
     assert one["image"].startswith("floe/env:") and one["on_node"] and one["size_bytes"]
+    # An index's password in the requirements is built with, never shown.
+    private = make(
+        service, token, "idx", f"--extra-index-url https://me:s3cret@pkgs.example/\n{package}"
+    )
+    shown = built(service, token, private)
+    assert "s3cret" not in shown["requirements"] and "me:***@pkgs.example" in shown["requirements"]
     log = service.api("GET", f"environments/{alice}/nlp/1/log", token)
     assert f"Collecting {package}" in log.text and "is ready" in log.text, log.text
     assert log.headers["Content-Type"].startswith("text/plain")
