@@ -169,6 +169,9 @@ def storage_used(db: Session, holder: str) -> int:
     return int(db.scalar(query))
 
 
+# Held only around reads that never flush (``no_autoflush``): a session may hold SQLite's
+# write lock (changes flushed, not committed) while it waits here, so whoever holds this lock
+# must never need that write lock, or both wait out SQLite's 30 s lock timeout.
 _checking_room = NamedLocks()
 
 
@@ -181,7 +184,7 @@ def room_for(db: Session, holder: str, blobs: dict[str, int], quota: int) -> Ite
     them until they are recorded, so keepings of theirs in parallel cannot pass the quota
     together; the check is one at a time, the storing is not."""
     with keeping():
-        with _checking_room.hold(holder):
+        with _checking_room.hold(holder), db.no_autoflush:
             needed = require_room(db, holder, blobs, quota, _reserved[holder])
             _reserved[holder] += needed
         try:
@@ -196,7 +199,7 @@ def room_left(db: Session, holder: str, quota: int) -> int | None:
     None without a quota."""
     if not quota:
         return None
-    with _checking_room.hold(holder):
+    with _checking_room.hold(holder), db.no_autoflush:
         return max(0, quota - storage_used(db, holder) - _reserved[holder])
 
 

@@ -225,8 +225,8 @@ class JobRunner(LoggingConfigurable):
     @staticmethod
     def _say_why(db: Session, job: Job, reason: str) -> None:
         """A queued job's reason for waiting, noted once (not on every turn of the queue)."""
-        if job.reason != reason:
-            set_state(db, job, QUEUED, reason)
+        if job.reason != reason:  # unless it was stopped a moment ago
+            set_state(db, job, QUEUED, reason, only_from=(QUEUED,))
 
     # --- one job ---------------------------------------------------------------------------
 
