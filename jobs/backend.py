@@ -54,6 +54,11 @@ class RunnerBackend(LoggingConfigurable):
     def find(self, name: str) -> ContainerInfo | None:
         raise NotImplementedError
 
+    def address(self, container_id: str, port: int) -> str | None:
+        """``host:port`` where this machine reaches ``port`` of the running container (a
+        serving job's), or None when it is not running."""
+        raise NotImplementedError
+
     def stop(self, name: str, timeout: int) -> None:
         """Ask the container to exit, killing it after ``timeout`` s; gone already is fine."""
         raise NotImplementedError
@@ -99,6 +104,17 @@ class DockerBackend(RunnerBackend):
         except docker.errors.NotFound:
             return None
         return ContainerInfo(info["Id"], info.get("State", {}))
+
+    def address(self, container_id: str, port: int) -> str | None:
+        try:
+            info = self.client.inspect_container(container_id)
+        except docker.errors.NotFound:
+            return None
+        if not info.get("State", {}).get("Running"):
+            return None
+        networks = info.get("NetworkSettings", {}).get("Networks") or {}
+        found = [n["IPAddress"] for n in networks.values() if n.get("IPAddress")]
+        return f"{found[0]}:{port}" if found else None
 
     def stop(self, name: str, timeout: int) -> None:
         try:

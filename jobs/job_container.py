@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 
 from dataset_mounter.mounts import ResolvedMount
-from floe.db.models import Job
+from floe.db.models import SERVE, Job
 from spawner.catalog import Environment, Machine
 from spawner.container_spec import (
     CONTAINER_HOME,
@@ -40,6 +40,7 @@ def job_container_spec(
     sources: list[str],
     network: str,
     flush_seconds: float,
+    port: int,
 ) -> ContainerSpec:
     """The container of ``job``: code at /code, inputs under /input, a writable /output."""
     env = {
@@ -53,6 +54,9 @@ def job_container_spec(
     if flush_seconds > 0:
         env["FLOE_FLUSH_SECONDS"] = str(flush_seconds)
         env["PYTHONPATH"] = "/opt/floe-runner/site"
+    if job.mode == SERVE:
+        env["FLOE_MODE"] = SERVE
+        env["PORT"] = str(port)
     if job.kind == "notebook":
         env["FLOE_NOTEBOOK"] = job.notebook
     else:

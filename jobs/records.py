@@ -171,6 +171,7 @@ def job_json(job: Job, *, events: bool = False) -> dict:
         "finished": _iso(job.finished),
         "rerun_of": job.rerun_of,
         "max_runtime": job.max_runtime,
+        "mode": job.mode,
     }
     if job.state in (STARTING, RUNNING) and job.started:
         body["running_for_s"] = round((utcnow() - aware(job.started)).total_seconds(), 1)

@@ -42,6 +42,7 @@ from .limits import JobLimits
 from .outcomes import ending, start_failure
 from .queue import Waiting, start_fairly
 from .records import set_state
+from .serving import Serving
 from .submit import JobContext
 from .watch import over_limits, overdue, read_metrics
 
@@ -107,6 +108,8 @@ class JobRunner(LoggingConfigurable):
         self.catalog = catalog
         self.backend = self.backend_class(parent=self)
         self.limits = JobLimits(parent=self)
+        self.serving = Serving(parent=self)
+        self._addresses: dict[int, str] = {}  # serving jobs' host:port, once asked for
         self.builder = self.builder_class(parent=self)
         self.builds = EnvironmentBuilds(sessions, catalog, self.builder, parent=self)
         self.gpus = GpuSettings(parent=self).allocator(scope=f"{self.instance}/")
@@ -285,6 +288,7 @@ class JobRunner(LoggingConfigurable):
             sources=[p.source for p in plans],
             network=self.network,
             flush_seconds=self.python_flush_seconds,
+            port=self.serving.port,
         )
         self._remove_container(job.id)  # a leftover of an interrupted start
         job.container_id = self.backend.create(spec)
@@ -332,6 +336,7 @@ class JobRunner(LoggingConfigurable):
             self.wake()
 
     def _finish(self, job_id: int) -> None:
+        self._addresses.pop(job_id, None)  # it answers no more
         info = self._inspect(job_id)
         container_state = info.state if info else {}
         self._read_metrics(job_id, chunks=None)  # to the end of the log
@@ -355,6 +360,19 @@ class JobRunner(LoggingConfigurable):
         self._remove_container(job_id)
         if drop:  # only once the job's end is recorded: a restart finishes it again
             folder.drop_output()
+
+    def known_address(self, job_id: int) -> str | None:
+        """``host:port`` of a serving job, if already known (never blocks)."""
+        return self._addresses.get(job_id)
+
+    def serving_address(self, job_id: int) -> str | None:
+        """``host:port`` of a running serving job (blocks on the backend the first time)."""
+        address = self._addresses.get(job_id)
+        if address is None:
+            address = self.backend.address(self.container_name(job_id), self.serving.port)
+            if address is not None:
+                self._addresses[job_id] = address
+        return address
 
     def _release(self, job: Job) -> None:
         self.gpus.release(f"job:{job.id}")

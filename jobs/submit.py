@@ -35,7 +35,7 @@ from floe.core.errors import (
 from floe.core.locks import NamedLocks
 from floe.core.refs import check_project_name
 from floe.core.sizes import format_size
-from floe.db.models import COMPLETE, CREATED, QUEUED, Job
+from floe.db.models import COMPLETE, CREATED, MODES, QUEUED, RUN, SERVE, Job
 from spawner.catalog import Catalog, Environment, Machine
 from spawner.custom_environments import find_environment
 from spawner.options import parse_user_options
@@ -45,6 +45,7 @@ from .limits import JobLimits
 from .records import add_job, project_for, set_state
 
 MAX_NOTEBOOK_BYTES = 64 << 20
+SERVE_APP = "app.py"  # FloydHub's convention: a serving job with no command serves its `app`
 
 
 @contextmanager
@@ -83,6 +84,7 @@ _queueing = NamedLocks()
 
 def _submit_job(db: Session, caller: Caller, body: dict, ctx: JobContext) -> Job:
     kind = body.get("kind") or "notebook"
+    mode = _mode(body.get("mode"), kind)
     with checking("project"):
         project_name = check_project_name(body.get("project"))
     environment = _environment(db, caller, ctx.catalog, body.get("environment"))
@@ -90,7 +92,7 @@ def _submit_job(db: Session, caller: Caller, body: dict, ctx: JobContext) -> Job
     datasets = _datasets(db, caller, body.get("datasets") or [], ctx)
     parameters = _parameters(body.get("parameters") or {})
     message = _text("message", body.get("message", ""))
-    max_runtime = _max_runtime(ctx, body.get("max_runtime"))
+    max_runtime = _max_runtime(ctx, body.get("max_runtime"), mode)
     if kind != "snapshot":
         _check_queue_room(db, caller, ctx)
         _check_storage_room(db, caller, ctx)
@@ -101,7 +103,13 @@ def _submit_job(db: Session, caller: Caller, body: dict, ctx: JobContext) -> Job
         notebook_name, entry = _keep_notebook(db, caller, ctx, body)
         code = _with_entry(code, entry)
     else:
-        command = _text("command", body.get("command"), required=True)
+        command = _text("command", body.get("command"), required=mode == RUN)
+        if not command.strip() and code.find(SERVE_APP) is None:
+            raise InvalidRequest(
+                f"command: a serving job runs a command listening on $PORT, or with none the "
+                f"WSGI `app` of an {SERVE_APP} in its code; this one has neither",
+                field="command",
+            )
     code = require_uploaded(db, code, caller, "code")
     output_tree = None
     if kind == "snapshot":
@@ -124,6 +132,7 @@ def _submit_job(db: Session, caller: Caller, body: dict, ctx: JobContext) -> Job
         output_tree=output_tree,
         message=message,
         max_runtime=max_runtime,
+        mode=mode,
     )
     # The trees first: a submit that loses the race for a job number rolls back what is
     # pending, and a job must never point at a tree that was rolled back with it. The
@@ -153,7 +162,7 @@ def _rerun_job(db: Session, caller: Caller, old: Job, changes: dict, ctx: JobCon
         _datasets(db, caller, changes["datasets"], ctx) if "datasets" in changes else old.datasets
     )
     parameters = _parameters({**old.parameters, **(changes.get("parameters") or {})})
-    max_runtime = _max_runtime(ctx, changes.get("max_runtime", old.max_runtime))
+    max_runtime = _max_runtime(ctx, changes.get("max_runtime", old.max_runtime), old.mode)
     _check_queue_room(db, caller, ctx)
     _check_storage_room(db, caller, ctx)
     job = Job(
@@ -171,6 +180,7 @@ def _rerun_job(db: Session, caller: Caller, old: Job, changes: dict, ctx: JobCon
         message=_text("message", changes.get("message", f"re-run of {old.full_name}")),
         rerun_of=old.id,
         max_runtime=max_runtime,
+        mode=old.mode,
     )
     # The new job is the caller's (an admin re-running someone's job runs it as their own).
     add_job(db, job, project_for(db, caller, old.project.name))
@@ -211,8 +221,23 @@ def _datasets(db: Session, caller: Caller, specs: object, ctx: JobContext) -> li
         return [p.to_json() for p in plans]
 
 
-def _max_runtime(ctx: JobContext, seconds: int | None) -> int:
-    """The job's maximum runtime: asked for (at most the deployer's ceiling) or the default."""
+def _mode(value: object, kind: str) -> str:
+    with checking("mode"):
+        mode = value or RUN
+        if mode not in MODES:
+            raise InvalidRequest(f"must be one of {', '.join(MODES)}, not {mode!r}")
+        if mode == SERVE and kind != "command":
+            raise InvalidRequest(
+                f"a {kind} job cannot serve; serve mode runs a command (or app.py's WSGI app)"
+            )
+        return mode
+
+
+def _max_runtime(ctx: JobContext, seconds: int | None, mode: str = RUN) -> int | None:
+    """The job's maximum runtime: asked for (at most the deployer's ceiling) or the default;
+    a serving job runs until stopped unless it asks."""
+    if seconds is None and mode == SERVE:
+        return None
     if seconds is None:
         return min(ctx.limits.default_max_runtime, ctx.limits.max_runtime_ceiling)
     if seconds > ctx.limits.max_runtime_ceiling:

@@ -74,6 +74,11 @@ def _changes(client: FloeClient, args: argparse.Namespace) -> dict:
 
 def announce(client: FloeClient, job: dict) -> None:
     print(f"{job['name']}  {job['state']}  {client.url}{job['url']}")
+    if job.get("serve_url"):
+        print(
+            f"serving at {client.url}{job['serve_url']} once it runs; callers need a token: "
+            f"floe serve token {job['name']}"
+        )
 
 
 def follow(client: FloeClient, job: dict) -> int:
@@ -89,6 +94,14 @@ def follow(client: FloeClient, job: dict) -> int:
     return job["exit_code"] if job["exit_code"] else 1
 
 
+def serving_line(figures: dict) -> str:
+    """A serving job's request figures in a few words."""
+    line = f"{figures['requests']} requests, {figures['errors']} failed"
+    if figures.get("p50_ms") is not None:
+        line += f", median {figures['p50_ms']:g} ms, p99 {figures['p99_ms']:g} ms"
+    return line
+
+
 def cmd_init(_client: None, args: argparse.Namespace) -> int:
     check_project_name(args.project)
     mark(Path(PROJECT_FILE), "project", args.project)
@@ -102,6 +115,10 @@ def cmd_run(client: FloeClient, args: argparse.Namespace) -> int:
         raise UsageError("this folder has no project: run `floe init PROJECT` here first")
     target = " ".join(args.command)
     body = {"project": project, **_changes(client, args)}
+    if args.mode == "serve":
+        body["mode"] = "serve"
+    elif not target.strip():
+        raise UsageError('say what to run: floe run "python train.py" (or NOTEBOOK.ipynb)')
     if target.endswith(".ipynb") and Path(target).is_file():
         notebook = json.loads(Path(target).read_text())
         body.update(kind="notebook", name=Path(target).as_posix(), notebook=notebook)
@@ -118,10 +135,13 @@ def cmd_status(client: FloeClient, args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(job, indent=2))
             return 0
-        what = job["notebook"] or job["command"]
+        what = job["notebook"] or job["command"] or "app.py's WSGI app"
         print(f"{job['name']}  {job['state']}  {printable(job['reason'])}".rstrip())
         print(f"  {job['kind']}: {printable(what)}")
         print(f"  {job['environment']} on {job['machine']}  image {job['image_digest'] or '-'}")
+        if job.get("serve_url"):
+            figures = job["serving"]
+            print(f"  serving at {client.url}{job['serve_url']}  {serving_line(figures)}")
         for d in job["datasets"]:
             print(f"  input {d['source']} at {d['target']}")
         if job["parameters"]:
@@ -220,7 +240,16 @@ def add_verbs(verbs: argparse._SubParsersAction) -> None:
 
     run = verb(verbs, "run", cmd_run, 'run "COMMAND" or NOTEBOOK.ipynb as a job of this project')
     add_run_options(run)
-    run.add_argument("command", nargs="+", help='e.g. "python train.py" or train.ipynb')
+    run.add_argument(
+        "--mode",
+        choices=("run", "serve"),
+        default="run",
+        help="serve: keep answering requests on $PORT until stopped (no command: the WSGI "
+        "`app` of app.py); callers need a token (floe serve token JOB)",
+    )
+    run.add_argument(
+        "command", nargs="*", help='e.g. "python train.py" or train.ipynb; none in serve mode'
+    )
 
     status = verb(verbs, "status", cmd_status, "recent jobs, or one job and its history")
     status.add_argument("job", nargs="?", help="alice/cats/4, cats/4 or 4")

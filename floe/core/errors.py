@@ -117,3 +117,16 @@ class GpuUnavailable(FloeUserError):
     """A GPU machine was asked for but no GPU can be given right now."""
 
     status = 503
+
+
+class NotServingYet(FloeUserError):
+    """A serving job that is not answering yet (queued, starting, its program still loading)."""
+
+    status = 503
+    retry_after = 2  # seconds, said in a Retry-After header
+
+
+class Gone(FloeUserError):
+    """Something that was there and has ended for good (a serving job that stopped)."""
+
+    status = 410

@@ -114,6 +114,8 @@ COMPLETE, ERROR, STOPPED = "complete", "error", "stopped"
 STATES = (CREATED, QUEUED, STARTING, RUNNING, COMPLETE, ERROR, STOPPED)
 FINISHED = frozenset({COMPLETE, ERROR, STOPPED})
 KINDS = ("notebook", "command", "snapshot")
+RUN, SERVE = "run", "serve"
+MODES = (RUN, SERVE)
 
 
 # --- environments people make ------------------------------------------------------------
@@ -214,6 +216,10 @@ class Job(Base):
     rerun_of: Mapped[int | None] = mapped_column(Integer, nullable=True)
     # Seconds the job may run before Floe stops it (FloydHub's --max-runtime).
     max_runtime: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # "run" ends when its program does; "serve" answers requests on $PORT until stopped.
+    mode: Mapped[str] = mapped_column(String(16), default=RUN)
+    # A serving job's requests so far: {"requests", "errors", "p50_ms", "p99_ms", "last"}.
+    serving: Mapped[dict | None] = mapped_column(JSON, nullable=True)
 
     project: Mapped[Project] = relationship()
     events: Mapped[list[JobEvent]] = relationship(order_by="JobEvent.id")
@@ -225,6 +231,21 @@ class Job(Base):
     @property
     def finished_state(self) -> bool:
         return self.state in FINISHED
+
+
+class ServingToken(Base):
+    """A token that lets its bearer call one serving job (kept as its SHA-256 only)."""
+
+    __tablename__ = "serving_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id"), index=True)
+    name: Mapped[str] = mapped_column(String(255), default="")
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    # The token's first characters, so its owner can tell which one a line is about.
+    prefix: Mapped[str] = mapped_column(String(32))
+    created_by: Mapped[str] = mapped_column(String(255))
+    created: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class JobEvent(Base):

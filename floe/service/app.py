@@ -32,6 +32,7 @@ from hub_config.settings import REPO_ROOT, read_settings, renamed_settings, secr
 from jobs.backend import DockerBackend
 from jobs.limits import JobLimits
 from jobs.runner import JobRunner
+from jobs.serving import Serving
 from spawner.catalog import Catalog
 from spawner.environment_builder import EnvironmentBuilder
 from spawner.environment_builds import EnvironmentBuilds
@@ -45,6 +46,8 @@ from . import (
     job_pages,
     jobs_api,
     pages,
+    serving_api,
+    serving_proxy,
 )
 from .handlers import NotFoundHandler
 from .limits import RequestLimits
@@ -57,6 +60,7 @@ API_ROUTES = (
     *datasets_api.ROUTES,
     *blobs_api.ROUTES,
     *jobs_api.ROUTES,
+    *serving_api.ROUTES,
     *environments_api.ROUTES,
 )
 
@@ -81,6 +85,7 @@ def make_app(
         *pages.routes(prefix),
         *job_pages.routes(prefix),
         *environment_pages.routes(prefix),
+        *serving_proxy.routes(prefix),
         (prefix + r"static/vendor/(.*)", web.StaticFileHandler, {"path": str(CHARTJS_DIR)}),
         (prefix + r"static/(.*)", web.StaticFileHandler, {"path": str(STATIC_DIR)}),
     ]
@@ -93,6 +98,7 @@ def make_app(
         datasets=datasets,
         catalog=catalog,
         runner=runner,
+        serving=serving_proxy.ServingState(runner.serving),
         api_routes=API_ROUTES,
         # What submitting a job needs besides the request; the same for every request.
         job_context=runner.job_context(),
@@ -144,6 +150,7 @@ class FloeService(Application):
         Catalog,
         JobRunner,
         JobLimits,
+        Serving,
         EnvironmentBuilder,
         EnvironmentBuilds,
         DockerBackend,

@@ -10,8 +10,9 @@ from tornado import web
 from dataset_mounter.keep import load_tree
 from floe.core.errors import NotFound, TooLarge
 from floe.core.sizes import format_size
-from floe.db.models import Job
+from floe.db.models import SERVE, Job
 from jobs import records
+from jobs.serving import serve_path, tokens_of
 from jobs.submit import rerun_job
 
 from .files import SANDBOX, inert
@@ -100,9 +101,17 @@ class JobPage(PageHandler):
         job = records.get_job(db, self.caller, ref)
         output = load_tree(db, job.output_tree) if job.output_tree else None
         has_notebook = bool(output and job.notebook and output.find(job.notebook))
+        serving = None
+        if job.mode == SERVE:
+            serving = {
+                "url": serve_path(self.prefix, job),
+                "figures": self.settings["serving"].figures.of(job.id, job.serving),
+                "tokens": len(tokens_of(db, job)),
+            }
         self.render_page(
             "job.html",
             job=job,
+            serving=serving,
             output=output,
             notebook_url=f"{self.prefix}jobs/{job.id}/notebook" if has_notebook else None,
             xsrf=self.xsrf_token.decode(),

@@ -14,10 +14,11 @@ from tornado.iostream import StreamClosedError
 from dataset_mounter.keep import load_tree
 from dataset_mounter.tree import Tree
 from floe.core.errors import NotReady, TooManyRequests
-from floe.db.models import FINISHED, Job, Metric
+from floe.db.models import FINISHED, SERVE, Job, Metric
 from jobs import records
 from jobs.logs import read_from
 from jobs.runner import JobRunner
+from jobs.serving import serve_path
 from jobs.submit import JobContext, rerun_job, submit_job
 from spawner.custom_environments import usable_environments
 
@@ -42,8 +43,16 @@ class JobAPIHandler(APIHandler):
     def job(self, ref: str) -> Job:
         return records.get_job(self.db(), self.caller, ref)
 
+    def job_json(self, job: Job, *, events: bool = False) -> dict:
+        """A job as the API tells it: a serving job with its URL and request figures."""
+        body = records.job_json(job, events=events)
+        if job.mode == SERVE:
+            body["serve_url"] = serve_path(self.prefix, job)
+            body["serving"] = self.settings["serving"].figures.of(job.id, job.serving)
+        return body
+
     def send_job(self, job: Job, status: int = 200) -> None:
-        body = records.job_json(job, events=True)
+        body = self.job_json(job, events=True)
         body["url"] = f"{self.prefix}jobs/{job.id}"
         self.send(body, status, shape=schemas.Job)
 
@@ -65,7 +74,7 @@ class JobsHandler(JobAPIHandler):
             limit=query.limit,
             offset=query.offset,
         )
-        self.send([records.job_json(j) for j in found], shape=list[schemas.JobSummary])
+        self.send([self.job_json(j) for j in found], shape=list[schemas.JobSummary])
 
     @operation(
         "Submit a job; 409 with 'missing' lists code blobs to send first",

@@ -78,6 +78,8 @@ def _operation(route: Route, op: Operation, refs: dict) -> dict:
     ok: dict[str, Any] = {"description": "success"}
     if op.response is not None:
         ok.update(_content("application/json", _schema_of(op.response, refs)))
+    elif op.ok == 204:
+        pass  # no content
     else:
         ok.update(_content(op.content, {"type": "string"}))
     doc["responses"][str(op.ok)] = ok

@@ -30,6 +30,9 @@ PATH_PARAMS = {
         {"type": "integer", "minimum": 1, "maximum": MAX_NUMBER},
         "the version's number",
     ),
+    "token_id": PathParam(
+        r"\d{1,18}", {"type": "integer", "minimum": 1, "maximum": MAX_NUMBER}, "the token's id"
+    ),
     "path": PathParam(r".+", {"type": "string"}, "a file's path in the tree"),
     "sha256": PathParam(r"[0-9a-f]{64}", {"type": "string", "pattern": "^[0-9a-f]{64}$"}, ""),
     # A job's id, owner/project/N, project/N or FloydHub's owner/projects/project/N; one

@@ -17,7 +17,7 @@ from pydantic_core import PydanticCustomError
 from dataset_mounter.tree import check_path, check_sha256
 from floe.core.errors import FloeUserError
 from floe.core.refs import MAX_NUMBER, NAME_PATTERN, check_name, check_project_name
-from floe.db.models import KINDS, STATES
+from floe.db.models import KINDS, MODES, STATES
 
 
 def checked(check: Any) -> AfterValidator:
@@ -151,6 +151,7 @@ class BlobStats(BaseModel):
 # --- jobs --------------------------------------------------------------------------------
 
 Kind = Literal[KINDS]  # type: ignore[valid-type]
+Mode = Literal[MODES]  # type: ignore[valid-type]
 State = Literal[STATES]  # type: ignore[valid-type]
 MountSpecs = Annotated[
     list[str],
@@ -169,6 +170,10 @@ class NewJob(Request):
 
     project: ProjectName
     kind: Kind = "notebook"
+    mode: Mode = Field(
+        "run",
+        description="'serve': a command (or app.py's WSGI app) answering on $PORT until stopped",
+    )
     name: str | None = Field(None, description="the notebook's file name, ending in .ipynb")
     notebook: dict[str, Any] | None = None
     command: str | None = None
@@ -216,6 +221,30 @@ class ImageStep(BaseModel):
     key: str | None = Field(None, description="the build's key: its base's id + requirements")
 
 
+class ServingFigures(BaseModel):
+    requests: int
+    errors: int = Field(description="answers of 500 and over, and requests it never answered")
+    p50_ms: float | None = Field(description="median time of the latest requests, in ms")
+    p99_ms: float | None
+    last: float | None = Field(description="when the last request came (Unix time)")
+
+
+class NewServingToken(Request):
+    name: str = Field("", max_length=100, description="what the token is for")
+
+
+class ServingToken(BaseModel):
+    id: int
+    name: str
+    prefix: str = Field(description="the token's first characters")
+    created_by: str
+    created: datetime
+
+
+class MadeServingToken(ServingToken):
+    token: str = Field(description="the token itself: shown this once, kept only as a hash")
+
+
 class JobSummary(BaseModel):
     id: int
     name: str = Field(description="owner/project/N")
@@ -247,6 +276,11 @@ class JobSummary(BaseModel):
     rerun_of: int | None
     max_runtime: int | None = Field(description="seconds before Floe stops the job")
     running_for_s: float | None = Field(None, description="while starting or running")
+    mode: Mode
+    serve_url: str | None = Field(
+        None, description="a serving job's URL (a path under the hub), answered with a token"
+    )
+    serving: ServingFigures | None = Field(None, description="a serving job's requests")
 
 
 class Job(JobSummary):

@@ -17,6 +17,8 @@ RUNNER = os.path.dirname(os.path.abspath(__file__))
 
 
 def program() -> list[str]:
+    if os.environ.get("FLOE_MODE") == "serve" and not os.environ.get("FLOE_COMMAND"):
+        return [sys.executable, "-u", os.path.join(RUNNER, "serve_wsgi.py")]
     if os.environ.get("FLOE_JOB_KIND") == "notebook":
         name = os.environ["FLOE_NOTEBOOK"]
         return [

@@ -57,6 +57,8 @@ def service_config(data: Path) -> Config:
     # Small caps, so the tests can reach them.
     c.RequestLimits.json_bytes = 1024**2
     c.RequestLimits.pack_bytes = 4 * 1024**2
+    c.Serving.max_body_bytes = 64 * 1024
+    c.Serving.figures_every_s = 0.2
     return c
 
 

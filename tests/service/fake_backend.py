@@ -5,21 +5,26 @@ A job's command says what its "container" does, so tests read like the job they 
 ``metrics N`` prints N more metric lines, ``write N`` writes N KiB to /output, ``sparse``
 leaves a 10 TB sparse executable in /output, ``flood log`` and ``flood output`` write 2 MiB
 there and wait to be stopped (``flood files``: 500 empty files in /output), ``flood
-metrics`` prints ``{}`` lines until stopped, and anything else prints itself and writes
-``/output/out.txt``.
+metrics`` prints ``{}`` lines until stopped, ``serve`` answers HTTP on a port of this machine
+until stopped (``echo_app``: what it was sent, as JSON), and anything else prints itself and
+writes ``/output/out.txt``.
 GPUs are taken from the ``floe.gpus`` label of running fake containers, as the Docker backend
 reads real ones.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from wsgiref.simple_server import make_server
 
 from jobs.backend import ContainerGone, ContainerInfo, RunnerBackend
+from jobs.container.serve_wsgi import QuietHandler, ThreadingServer
 from spawner.container_spec import ContainerSpec
 from spawner.gpu import GPU_LABEL
 
@@ -31,6 +36,7 @@ class FakeContainer:
     state: dict = field(default_factory=lambda: {"Running": False})
     done: threading.Event = field(default_factory=threading.Event)
     stop: threading.Event = field(default_factory=threading.Event)
+    port: int = 0  # where a serving job answers
 
     def source(self, target: str) -> Path:
         return Path(next(m.source for m in self.spec.mounts if m.target == target))
@@ -82,6 +88,14 @@ class FakeBackend(RunnerBackend):
             code = int(command.split()[1])
         elif command == "sleep":
             container.stop.wait(120)
+            code = 143
+        elif command == "serve":
+            server = make_server("127.0.0.1", 0, echo_app, ThreadingServer, QuietHandler)
+            container.port = server.server_address[1]
+            threading.Thread(target=server.serve_forever, daemon=True).start()
+            container.stop.wait(300)
+            server.shutdown()
+            server.server_close()
             code = 143
         elif command == "oom":
             code, oom = 137, True
@@ -143,6 +157,12 @@ class FakeBackend(RunnerBackend):
         container = self.containers.get(name)
         return ContainerInfo(container.id, container.state) if container else None
 
+    def address(self, container_id: str, port: int) -> str | None:
+        container = self.containers.get(container_id)
+        if container is None or not container.state.get("Running") or not container.port:
+            return None
+        return f"127.0.0.1:{container.port}"
+
     def stop(self, name: str, timeout: int) -> None:
         if name in self.containers:
             self.containers[name].stop.set()
@@ -151,3 +171,33 @@ class FakeBackend(RunnerBackend):
         container = self.containers.pop(name, None)
         if container:
             container.stop.set()
+
+
+def echo_app(environ: dict, start_response) -> list[bytes]:
+    """A serving job's program: says what it was sent; some paths do more."""
+    path = environ["PATH_INFO"]
+    if path == "/slow":
+        time.sleep(float(environ.get("QUERY_STRING") or 1))
+    if path == "/fail":
+        start_response("500 Internal Server Error", [("Content-Type", "text/plain")])
+        return [b"it broke"]
+    body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+    headers = {
+        k[5:].replace("_", "-").lower(): v for k, v in environ.items() if k.startswith("HTTP_")
+    }
+    answer = {
+        "method": environ["REQUEST_METHOD"],
+        "path": path,
+        "query": environ.get("QUERY_STRING", ""),
+        "headers": headers,
+        "body_bytes": len(body),
+    }
+    start_response(
+        "200 OK",
+        [
+            ("Content-Type", "text/html" if path == "/page" else "application/json"),
+            ("Set-Cookie", "jupyterhub-session-id=stolen; Path=/"),
+            ("X-Served-By", "echo"),
+        ],
+    )
+    return [json.dumps(answer).encode()]

@@ -1,0 +1,381 @@
+"""Serving jobs' URLs: ``<prefix>serve/<owner>/<project>/<N>/…`` forwarded to the job's ``$PORT``.
+
+Only a bearer of one of the job's serving tokens, or its owner with their hub token, gets
+through (``Authorization: Bearer <token>``; ``token <token>`` works too). No cookie is read,
+so a page elsewhere cannot make a logged-in browser call a job; and since what a job answers
+is its owner's content on the hub's origin, it goes back inert (sandboxing CSP, nosniff)
+and may set no cookie there. The caller's token and cookies never reach the job.
+
+Everything a request needs is held in memory after the first one (the job's state for a
+second, a token for ``c.Serving.token_check_s``, the job's address until it ends), so a
+forwarded request costs no database query and no thread.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from tornado import httputil, web
+from tornado.httpclient import HTTPRequest
+from tornado.ioloop import PeriodicCallback
+from tornado.log import app_log
+from tornado.simple_httpclient import HTTPTimeoutError, SimpleAsyncHTTPClient
+
+from floe.core.errors import (
+    FloeUserError,
+    Forbidden,
+    Gone,
+    NotFound,
+    NotServingYet,
+    TooLarge,
+    Unauthorized,
+)
+from floe.core.refs import JobRef
+from floe.core.sizes import format_size
+from floe.db.lookup import find_job
+from floe.db.models import FINISHED, RUNNING, SERVE, Job
+from jobs.runner import JobRunner
+from jobs.serving import TOKEN_PREFIX, Serving, ServingFigures, job_of_token
+
+from .files import inert
+from .handlers import error_answer
+from .workers import off_loop
+
+STATE_FOR_S = 1.0  # how long a job's state is trusted without asking the database again
+MOST_TOKENS_HELD = 10_000
+# Headers that belong to one connection, or to Floe: never passed on.
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
+NOT_TO_THE_JOB = HOP_BY_HOP | {
+    "host",
+    "authorization",
+    "cookie",
+    "content-length",
+    "expect",
+    "x-forwarded-for",
+    "x-forwarded-host",
+    "x-forwarded-proto",
+    "x-forwarded-prefix",
+    "x-real-ip",
+}
+NOT_FROM_THE_JOB = HOP_BY_HOP | {"set-cookie", "content-security-policy", "server", "date"}
+ASK_FOR_TOKEN = (
+    "a serving job answers only with a token: send 'Authorization: Bearer <token>' "
+    "(its owner makes one with `floe serve token JOB`)"
+)
+
+
+class TimedOut(FloeUserError):
+    status = 504
+
+
+@dataclass
+class JobView:
+    """What a request needs of a serving job, read from the database at most once a second."""
+
+    id: int
+    owner: str
+    name: str
+    mode: str
+    state: str
+    reason: str
+    kept: dict | None
+    read_at: float
+
+
+class ServingState:
+    """The service's memory of serving jobs: the jobs, tokens, figures, and the one client."""
+
+    def __init__(self, settings: Serving) -> None:
+        self.settings = settings
+        self.jobs: dict[tuple[str, str, int], JobView] = {}
+        self.tokens: dict[str, tuple[int, float]] = {}  # token -> (job id, trusted until)
+        self.figures = ServingFigures()
+        self._client: SimpleAsyncHTTPClient | None = None
+        self._writing: PeriodicCallback | None = None
+
+    @property
+    def client(self) -> SimpleAsyncHTTPClient:
+        if self._client is None:  # made on the event loop that serves
+            self._client = SimpleAsyncHTTPClient(
+                force_instance=True,
+                max_clients=self.settings.max_in_flight,
+                max_body_size=1 << 40,  # answers stream through; nothing is held whole
+            )
+        return self._client
+
+    def forget_tokens(self) -> None:
+        """Look every token up again (one was revoked)."""
+        self.tokens.clear()
+
+    def keep_writing(self, sessions: Any) -> None:
+        if self._writing is None:
+            self._writing = PeriodicCallback(
+                lambda: self.write_figures(sessions), self.settings.figures_every_s * 1000
+            )
+            self._writing.start()
+
+    async def write_figures(self, sessions: Any) -> None:
+        changed = self.figures.take_changed()
+        if changed:
+            try:
+                await off_loop(_write_figures, sessions, changed)
+            except Exception:
+                app_log.exception("keeping serving jobs' request figures")
+
+
+def _write_figures(sessions: Any, changed: dict[int, dict]) -> None:
+    with sessions() as db:
+        for job_id, figures in changed.items():
+            job = db.get(Job, job_id)
+            if job is not None:
+                job.serving = figures
+        db.commit()
+
+
+def _read_job(sessions: Any, ref: JobRef) -> JobView | None:
+    with sessions() as db:
+        job = find_job(db, ref, "")
+        if job is None:
+            return None
+        return JobView(
+            job.id,
+            job.owner,
+            job.full_name,
+            job.mode,
+            job.state,
+            job.reason,
+            job.serving,
+            time.monotonic(),
+        )
+
+
+def _token_job(sessions: Any, token: str) -> int | None:
+    with sessions() as db:
+        return job_of_token(db, token)
+
+
+@web.stream_request_body
+class ServeHandler(web.RequestHandler):
+    """Forwards any method to the serving job the path names, once the caller may call it."""
+
+    SUPPORTED_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+    @property
+    def state(self) -> ServingState:
+        return self.settings["serving"]
+
+    @property
+    def runner(self) -> JobRunner:
+        return self.settings["runner"]
+
+    async def prepare(self) -> None:
+        self._began = time.monotonic()
+        self._failed = False
+        self._job: JobView | None = None
+        self._body = bytearray()
+        self._over = False
+        limit = self.state.settings.max_body_bytes
+        self.request.connection.set_max_body_size(2 * limit + 1024**2)
+        owner, project, number = self.path_args[:3]
+        ref = JobRef(owner=owner, project=project, number=int(number))
+        self._job = await self._allowed(ref)
+
+    async def _allowed(self, ref: JobRef) -> JobView:
+        """The job, once the caller is known to be allowed to call it."""
+        token = self._bearer()
+        if not token:
+            raise Unauthorized(ASK_FOR_TOKEN)
+        if token.startswith(TOKEN_PREFIX):
+            job_id = await self._token_job(token)
+            if job_id is None:
+                raise Unauthorized("this serving token is not known (revoked, or mistyped)")
+            job = await self._view(ref)
+            if job is None or job.id != job_id:
+                raise Forbidden("this serving token is for another job")
+            return job
+        auth = self.settings["hub_auth"]
+        user = await auth.user_for_token(token, sync=False)
+        if not user or not auth.check_scopes(auth.access_scopes, user):
+            raise Unauthorized("this token is neither a serving token nor a hub token of yours")
+        if user.get("name") != ref.owner:
+            raise Forbidden(
+                f"only {ref.owner} and those holding one of the job's serving tokens may call it"
+            )
+        job = await self._view(ref)
+        if job is None:
+            raise NotFound(f"{ref.owner} has no job {ref.project}/{ref.number}")
+        return job
+
+    def _bearer(self) -> str:
+        scheme, _, value = self.request.headers.get("Authorization", "").strip().partition(" ")
+        return value.strip() if scheme.lower() in ("bearer", "token") else ""
+
+    async def _token_job(self, token: str) -> int | None:
+        held = self.state.tokens.get(token)
+        if held and held[1] > time.monotonic():
+            return held[0]
+        job_id = await off_loop(_token_job, self.settings["sessions"], token)
+        if job_id is not None:
+            if len(self.state.tokens) >= MOST_TOKENS_HELD:
+                self.state.tokens.clear()
+            until = time.monotonic() + self.state.settings.token_check_s
+            self.state.tokens[token] = (job_id, until)
+        return job_id
+
+    async def _view(self, ref: JobRef) -> JobView | None:
+        key = (ref.owner, ref.project, ref.number)
+        view = self.state.jobs.get(key)
+        if view is None or (
+            view.state not in FINISHED and time.monotonic() - view.read_at > STATE_FOR_S
+        ):
+            view = await off_loop(_read_job, self.settings["sessions"], ref)
+            if view is None:
+                return None
+            if len(self.state.jobs) >= MOST_TOKENS_HELD:
+                self.state.jobs.clear()
+            self.state.jobs[key] = view
+        return view
+
+    async def data_received(self, chunk: bytes) -> None:
+        limit = self.state.settings.max_body_bytes
+        self._over = self._over or len(self._body) + len(chunk) > limit
+        if not self._over:
+            self._body += chunk
+
+    async def _address(self, job: JobView) -> str:
+        if job.mode != SERVE:
+            raise NotFound(f"{job.name} is not a serving job (run it with --mode serve)")
+        if job.state in FINISHED:
+            raise Gone(f"{job.name} has ended ({job.state}): it serves no more")
+        address = None
+        if job.state == RUNNING:
+            address = self.runner.known_address(job.id) or await off_loop(
+                self.runner.serving_address, job.id
+            )
+        if address is None:
+            raise NotServingYet(f"{job.name} is {job.state}: it does not answer yet")
+        return address
+
+    async def _forward(self) -> None:
+        if self._over:
+            limit = format_size(self.state.settings.max_body_bytes)
+            raise TooLarge(f"a request to a serving job may carry at most {limit}")
+        job = self._job
+        address = await self._address(job)
+        rest = self.path_args[3] or "/"
+        url = f"http://{address}{rest}"
+        if self.request.query:
+            url += "?" + self.request.query
+        headers = httputil.HTTPHeaders()
+        for name, value in self.request.headers.get_all():
+            if name.lower() not in NOT_TO_THE_JOB:
+                headers.add(name, value)
+        headers["X-Forwarded-For"] = self.request.remote_ip or ""
+        headers["X-Forwarded-Proto"] = self.request.protocol
+        headers["X-Forwarded-Host"] = self.request.host
+        headers["X-Forwarded-Prefix"] = f"{self.settings['service_prefix']}serve/{job.name}"
+        with_body = self._body or self.request.method in ("POST", "PUT", "PATCH")
+        body = bytes(self._body) if with_body else None
+        settings = self.state.settings
+        self._answered = False
+        request = HTTPRequest(
+            url,
+            method=self.request.method,
+            headers=headers,
+            body=body,
+            allow_nonstandard_methods=True,
+            follow_redirects=False,
+            decompress_response=False,
+            connect_timeout=settings.connect_timeout,
+            request_timeout=settings.request_timeout,
+            header_callback=self._on_header,
+            streaming_callback=self._on_chunk,
+        )
+        response = await self.state.client.fetch(request, raise_error=False)
+        self._failed = response.code >= 500
+        if response.code == 599 and not self._answered:
+            error = response.error
+            if isinstance(error, HTTPTimeoutError) and "during" in str(error):
+                raise TimedOut(f"{job.name} did not answer within {settings.request_timeout:g} s")
+            raise NotServingYet(f"{job.name} is running but nothing answers on its port yet")
+        try:
+            self.finish()
+        except Exception:  # the job broke off mid-answer: so does the caller's answer
+            self.request.connection.close()
+
+    def _on_header(self, line: str) -> None:
+        if line.startswith("HTTP/"):
+            parts = line.split(" ", 2)
+            self._upstream = (int(parts[1]), parts[2].strip() if len(parts) > 2 else "")
+            self._upstream_headers = httputil.HTTPHeaders()
+            return
+        if line.strip():
+            self._upstream_headers.parse_line(line)
+            return
+        code, reason = self._upstream
+        if 100 <= code < 200:
+            return  # an interim answer: the real one follows
+        self._answered = True
+        self.set_status(code, reason or None)
+        self.clear_header("Content-Type")
+        for name, value in self._upstream_headers.get_all():
+            if name.lower() not in NOT_FROM_THE_JOB:
+                self.add_header(name, value)
+        inert(self)
+
+    def _on_chunk(self, chunk: bytes) -> None:
+        self.write(chunk)
+        self.flush()
+
+    async def get(self, *_args: str) -> None:
+        await self._forward()
+
+    head = post = put = patch = delete = options = get
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        exc = kwargs.get("exc_info", (None, None))[1]
+        status, body = error_answer(self, status_code, exc)
+        self._failed = status >= 500
+        self.clear()
+        self.set_status(status)
+        if status == 401:
+            self.set_header("WWW-Authenticate", 'Bearer realm="floe serve"')
+        if getattr(exc, "retry_after", None):
+            self.set_header("Retry-After", str(exc.retry_after))
+        body_future = getattr(self.request, "_body_future", None)
+        if body_future is not None and not body_future.done():
+            self.set_header("Connection", "close")  # refused before the body was read
+        inert(self)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(body))
+
+    def log_exception(self, typ: type, value: BaseException | None, tb: object) -> None:
+        if isinstance(value, FloeUserError):
+            return
+        super().log_exception(typ, value, tb)
+
+    def on_finish(self) -> None:
+        job = self._job
+        if job is not None and self.get_status() not in (401, 403):
+            failed = getattr(self, "_failed", False)
+            self.state.figures.count(job.id, job.kept, time.monotonic() - self._began, failed)
+            self.state.keep_writing(self.settings["sessions"])
+
+
+def routes(prefix: str) -> list[tuple]:
+    return [(prefix + r"serve/([^/]+)/([^/]+)/(\d{1,18})(/.*)?", ServeHandler)]
