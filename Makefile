@@ -17,11 +17,12 @@ run: images tools ## serve Floe on http://127.0.0.1:$${FLOE_PORT:-8000}
 test: images tools chromium lint ## unit, integration and browser tests
 	$(VENV)/bin/pytest
 
-bench: images tools ## spawn-to-ready vs plain DockerSpawner; datasets; jobs vs docker run; environments
+bench: images tools ## spawn-to-ready vs plain DockerSpawner; datasets; jobs vs docker run; environments; serving
 	$(PY) -m bench.spawn
 	$(PY) -m bench.datasets
 	$(PY) -m bench.jobs
 	$(PY) -m bench.environments
+	$(PY) -m bench.serving
 
 images: venv docker ## build floe/workspace (and a base image when no registry answers); ENVS=all builds every environment ahead
 	$(PY) -m images.build $(if $(ENVS),--envs $(ENVS))
