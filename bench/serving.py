@@ -5,8 +5,9 @@ directly.
 
 Through Floe is what a caller meets: the hub's proxy, the floe service (token checked, the
 request forwarded) and the job's container. Directly is the container's own address on this
-machine; the floe service alone (its own port, no proxy in front) splits what Floe adds. (a) one request at a time, a new connection each (as most clients call an API):
-median and p99 latency, and the milliseconds Floe adds. (b) ApacheBench (`ab`) with 50
+machine; the floe service alone (its own port, no proxy in front) splits what Floe adds.
+(a) one request at a time, a new connection each (as most clients call an API): median and
+p99 latency, and the milliseconds Floe adds. (b) ApacheBench (`ab`) with 50
 concurrent clients: requests per second, and that none failed.
 """
 
