@@ -172,6 +172,7 @@ def job_json(job: Job, *, events: bool = False) -> dict:
         "rerun_of": job.rerun_of,
         "max_runtime": job.max_runtime,
         "mode": job.mode,
+        "step": job.step or None,
     }
     if job.state in (STARTING, RUNNING) and job.started:
         body["running_for_s"] = round((utcnow() - aware(job.started)).total_seconds(), 1)

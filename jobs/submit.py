@@ -33,7 +33,7 @@ from floe.core.errors import (
     TooManyJobs,
 )
 from floe.core.locks import NamedLocks
-from floe.core.refs import check_project_name
+from floe.core.refs import check_name, check_project_name
 from floe.core.sizes import format_size
 from floe.db.models import COMPLETE, CREATED, MODES, QUEUED, RUN, SERVE, Job
 from spawner.catalog import Catalog, Environment, Machine
@@ -92,6 +92,7 @@ def _submit_job(db: Session, caller: Caller, body: dict, ctx: JobContext) -> Job
     datasets = _datasets(db, caller, body.get("datasets") or [], ctx)
     parameters = _parameters(body.get("parameters") or {})
     message = _text("message", body.get("message", ""))
+    step = _step(body.get("step"))
     max_runtime = _max_runtime(ctx, body.get("max_runtime"), mode)
     if kind != "snapshot":
         _check_queue_room(db, caller, ctx)
@@ -133,6 +134,7 @@ def _submit_job(db: Session, caller: Caller, body: dict, ctx: JobContext) -> Job
         message=message,
         max_runtime=max_runtime,
         mode=mode,
+        step=step,
     )
     # The trees first: a submit that loses the race for a job number rolls back what is
     # pending, and a job must never point at a tree that was rolled back with it. The
@@ -181,6 +183,7 @@ def _rerun_job(db: Session, caller: Caller, old: Job, changes: dict, ctx: JobCon
         rerun_of=old.id,
         max_runtime=max_runtime,
         mode=old.mode,
+        step=old.step,
     )
     # The new job is the caller's (an admin re-running someone's job runs it as their own).
     add_job(db, job, project_for(db, caller, old.project.name))
@@ -219,6 +222,13 @@ def _datasets(db: Session, caller: Caller, specs: object, ctx: JobContext) -> li
     with checking("datasets"):
         plans = resolve_mounts(db, caller, specs, roots=list(ctx.datasets.mount_roots))
         return [p.to_json() for p in plans]
+
+
+def _step(value: object) -> str:
+    if value in (None, ""):
+        return ""
+    with checking("step"):
+        return check_name(value, "step name")
 
 
 def _mode(value: object, kind: str) -> str:

@@ -22,7 +22,8 @@ def test_the_command_line_runs_with_only_its_own_dependencies(tmp_path):
         assert "the floe command may not import it" in refused.stderr
     # ...and every verb of the command line loads there (the hub-facing ones run in
     # test_cli_jobs.py and test_datasets.py the same way).
-    for verb in ("login", "data", "init", "run", "status", "logs", "stop", "rerun", "output"):
+    verbs = ("login", "data", "init", "run", "status", "logs", "stop", "rerun", "output", "serve")
+    for verb in verbs:
         shown = _laptop(str(FLOE), verb, "--help")
         assert shown.returncode == 0, shown.stderr
         assert f"usage: floe {verb}" in shown.stdout

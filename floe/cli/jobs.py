@@ -19,6 +19,7 @@ from floe.core.refs import check_project_name
 from floe.core.sizes import format_size
 from floe.core.text import printable
 
+from . import floe_yml
 from .markers import PROJECT_FILE, job_ref, mark, project_here
 from .verbs import UsageError, verb
 
@@ -106,6 +107,8 @@ def cmd_init(_client: None, args: argparse.Namespace) -> int:
     check_project_name(args.project)
     mark(Path(PROJECT_FILE), "project", args.project)
     print(f'this folder is now project {args.project}; `floe run "python train.py"` runs it')
+    if floe_yml.write_template(Path("."), args.project):
+        print(f"wrote {floe_yml.FILE}: defaults and named steps for `floe run`, all commented")
     return 0
 
 
@@ -114,11 +117,24 @@ def cmd_run(client: FloeClient, args: argparse.Namespace) -> int:
     if not project:
         raise UsageError("this folder has no project: run `floe init PROJECT` here first")
     target = " ".join(args.command)
-    body = {"project": project, **_changes(client, args)}
-    if args.mode == "serve":
+    config = floe_yml.read(Path("."))
+    step = target if config and target in config.steps else None
+    settings = config.settings(step).values if config else {}
+    if step or not target.strip():
+        target = settings.get("command", "")
+    body = {"project": project, **_from_file(settings), **_changes(client, args)}
+    if "parameters" in settings and args.param:
+        body["parameters"] = {**settings["parameters"], **parse_params(args.param)}
+    if step:
+        body["step"] = step
+    mode = args.mode or settings.get("mode") or "run"
+    if mode == "serve":
         body["mode"] = "serve"
     elif not target.strip():
-        raise UsageError('say what to run: floe run "python train.py" (or NOTEBOOK.ipynb)')
+        raise UsageError(
+            'say what to run: floe run "python train.py", NOTEBOOK.ipynb, or a step of floe.yml'
+            + (f" ({', '.join(config.steps)})" if config and config.steps else "")
+        )
     if target.endswith(".ipynb") and Path(target).is_file():
         notebook = json.loads(Path(target).read_text())
         body.update(kind="notebook", name=Path(target).as_posix(), notebook=notebook)
@@ -127,6 +143,17 @@ def cmd_run(client: FloeClient, args: argparse.Namespace) -> int:
     job = submit_with_code(client, Path("."), body)
     announce(client, job)
     return follow(client, job) if args.follow else 0
+
+
+def _from_file(settings: dict) -> dict:
+    """What floe.yml sets, in the API's words (the command line's flags are applied after)."""
+    names = {"env": "environment", "machine": "machine", "data": "datasets"}
+    body = {names[k]: v for k, v in settings.items() if k in names}
+    if "parameters" in settings:
+        body["parameters"] = settings["parameters"]
+    if "max_runtime" in settings:
+        body["max_runtime"] = settings["max_runtime"]
+    return body
 
 
 def cmd_status(client: FloeClient, args: argparse.Namespace) -> int:
@@ -138,6 +165,8 @@ def cmd_status(client: FloeClient, args: argparse.Namespace) -> int:
         what = job["notebook"] or job["command"] or "app.py's WSGI app"
         print(f"{job['name']}  {job['state']}  {printable(job['reason'])}".rstrip())
         print(f"  {job['kind']}: {printable(what)}")
+        if job.get("step"):
+            print(f"  step {job['step']} of floe.yml")
         print(f"  {job['environment']} on {job['machine']}  image {job['image_digest'] or '-'}")
         if job.get("serve_url"):
             figures = job["serving"]
@@ -238,17 +267,21 @@ def add_verbs(verbs: argparse._SubParsersAction) -> None:
     init = verb(verbs, "init", cmd_init, "make this folder the project PROJECT", client=False)
     init.add_argument("project")
 
-    run = verb(verbs, "run", cmd_run, 'run "COMMAND" or NOTEBOOK.ipynb as a job of this project')
+    run = verb(
+        verbs, "run", cmd_run, 'run "COMMAND", NOTEBOOK.ipynb or a step of floe.yml as a job'
+    )
     add_run_options(run)
     run.add_argument(
         "--mode",
         choices=("run", "serve"),
-        default="run",
+        default=None,
         help="serve: keep answering requests on $PORT until stopped (no command: the WSGI "
         "`app` of app.py); callers need a token (floe serve token JOB)",
     )
     run.add_argument(
-        "command", nargs="*", help='e.g. "python train.py" or train.ipynb; none in serve mode'
+        "command",
+        nargs="*",
+        help='e.g. "python train.py", train.ipynb or a step (floe.yml); none: floe.yml\'s command',
     )
 
     status = verb(verbs, "status", cmd_status, "recent jobs, or one job and its history")

@@ -192,14 +192,14 @@ def download_version(client: FloeClient, full_name: str, number: int | None, des
     return version
 
 
-def download_output(client: FloeClient, job: str, dest: Path) -> dict:
-    """Write a job's output files under ``dest``."""
-    output = client.output(job)
+def download_output(client: FloeClient, job: str, dest: Path, part: str = "output") -> dict:
+    """Write a job's output files (``part="code"``: the code it ran) under ``dest``."""
+    tree = client.json("GET", job_path(job, part))
     download_files(
-        output["files"],
+        tree["files"],
         dest,
         lambda path, target: client.download_file(
-            job_path(job, "output", "files", quote(path)), target
+            job_path(job, part, "files", quote(path)), target
         ),
     )
-    return output
+    return tree

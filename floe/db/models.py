@@ -220,6 +220,8 @@ class Job(Base):
     mode: Mapped[str] = mapped_column(String(16), default=RUN)
     # A serving job's requests so far: {"requests", "errors", "p50_ms", "p99_ms", "last"}.
     serving: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    # The step of the project's floe.yml it ran ("" for none).
+    step: Mapped[str] = mapped_column(String(100), default="")
 
     project: Mapped[Project] = relationship()
     events: Mapped[list[JobEvent]] = relationship(order_by="JobEvent.id")

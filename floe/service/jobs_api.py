@@ -13,7 +13,7 @@ from tornado.iostream import StreamClosedError
 
 from dataset_mounter.keep import load_tree
 from dataset_mounter.tree import Tree
-from floe.core.errors import NotReady, TooManyRequests
+from floe.core.errors import NotFound, NotReady, TooManyRequests
 from floe.db.models import FINISHED, SERVE, Job, Metric
 from jobs import records
 from jobs.logs import read_from
@@ -231,41 +231,79 @@ def metric_lines(sessions: sessionmaker, job_id: int, points: int) -> dict:
         return {"metrics": lines, "count": len(ids), "last": dict(job.metrics_last or {})}
 
 
-def _output_tree(handler: JobAPIHandler, ref: str) -> tuple[Job, Tree]:
+def _output_tree(handler: JobAPIHandler, ref: str) -> tuple[Job, str, Tree]:
     job = handler.job(ref)
     if job.output_tree is None:
         raise NotReady(f"{job.full_name} has no output yet: it is {job.state}")
-    return job, load_tree(handler.db(), job.output_tree)
+    return job, job.output_tree, load_tree(handler.db(), job.output_tree)
 
 
-class OutputHandler(JobAPIHandler):
-    @operation("The output tree", response=schemas.Output, errors=(400, 404, 409))
-    def get(self, ref: str) -> None:
-        job, tree = _output_tree(self, ref)
+def _code_tree(handler: JobAPIHandler, ref: str) -> tuple[Job, str, Tree]:
+    job = handler.job(ref)
+    if job.code_tree is None:
+        raise NotFound(f"{job.full_name} kept no code")
+    return job, job.code_tree, load_tree(handler.db(), job.code_tree)
+
+
+class TreeHandler(JobAPIHandler):
+    """One of a job's trees (its output, its code) as a manifest, or one file's bytes."""
+
+    part = "output"
+    find = staticmethod(_output_tree)
+
+    def send_manifest(self, ref: str) -> None:
+        job, digest, tree = self.find(self, ref)
         answer = {
             "job": job.full_name,
-            "name": f"{job.full_name}/output",
-            "tree": job.output_tree,
+            "name": f"{job.full_name}/{self.part}",
+            "tree": digest,
             "size": tree.size,
             "file_count": tree.file_count,
             "files": tree.to_manifest(),
         }
         self.send(answer, shape=schemas.Output)
 
-
-class OutputFileHandler(JobAPIHandler):
-    @operation(
-        "One output file's bytes",
-        query=schemas.FileQuery,
-        content="application/octet-stream",
-        errors=(400, 404, 409),
-    )
-    async def get(self, ref: str, path: str) -> None:
+    async def send_file(self, ref: str, path: str) -> None:
         download = self.query(schemas.FileQuery).download
-        job, tree = _output_tree(self, ref)
-        where = f"{job.full_name}/output"
+        job, _digest, tree = self.find(self, ref)
+        where = f"{job.full_name}/{self.part}"
         self.release_db()
         await send_tree_file(self, self.datasets.store, tree, path, where, download)
+
+
+class OutputHandler(TreeHandler):
+    @operation("The output tree", response=schemas.Output, errors=(400, 404, 409))
+    def get(self, ref: str) -> None:
+        self.send_manifest(ref)
+
+
+FILE_ANSWER = {
+    "query": schemas.FileQuery,
+    "content": "application/octet-stream",
+    "errors": (400, 404, 409),
+}
+
+
+class OutputFileHandler(TreeHandler):
+    @operation("One output file's bytes", **FILE_ANSWER)
+    async def get(self, ref: str, path: str) -> None:
+        await self.send_file(ref, path)
+
+
+class CodeHandler(TreeHandler):
+    part, find = "code", staticmethod(_code_tree)
+
+    @operation("The code the job ran (floe clone)", response=schemas.Output)
+    def get(self, ref: str) -> None:
+        self.send_manifest(ref)
+
+
+class CodeFileHandler(TreeHandler):
+    part, find = "code", staticmethod(_code_tree)
+
+    @operation("One code file's bytes", **FILE_ANSWER)
+    async def get(self, ref: str, path: str) -> None:
+        await self.send_file(ref, path)
 
 
 class ProjectsHandler(JobAPIHandler):
@@ -302,6 +340,8 @@ ROUTES = [
     Route("/jobs/{job}/metrics", MetricsHandler),
     Route("/jobs/{job}/output", OutputHandler),
     Route("/jobs/{job}/output/files/{path}", OutputFileHandler),
+    Route("/jobs/{job}/code", CodeHandler),
+    Route("/jobs/{job}/code/files/{path}", CodeFileHandler),
     Route("/projects", ProjectsHandler),
     Route("/catalog", CatalogHandler),
 ]

@@ -175,6 +175,7 @@ class NewJob(Request):
         description="'serve': a command (or app.py's WSGI app) answering on $PORT until stopped",
     )
     name: str | None = Field(None, description="the notebook's file name, ending in .ipynb")
+    step: str | None = Field(None, description="the step of the project's floe.yml it runs")
     notebook: dict[str, Any] | None = None
     command: str | None = None
     code: list[FileEntry] | None = None
@@ -277,6 +278,7 @@ class JobSummary(BaseModel):
     max_runtime: int | None = Field(description="seconds before Floe stops the job")
     running_for_s: float | None = Field(None, description="while starting or running")
     mode: Mode
+    step: str | None = Field(None, description="the step of the project's floe.yml it ran")
     serve_url: str | None = Field(
         None, description="a serving job's URL (a path under the hub), answered with a token"
     )

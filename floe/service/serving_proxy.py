@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tornado import httputil, web
-from tornado.httpclient import HTTPRequest
+from tornado.httpclient import HTTPClientError, HTTPRequest
 from tornado.ioloop import PeriodicCallback
 from tornado.log import app_log
 from tornado.simple_httpclient import HTTPTimeoutError, SimpleAsyncHTTPClient
@@ -306,13 +306,21 @@ class ServeHandler(web.RequestHandler):
             header_callback=self._on_header,
             streaming_callback=self._on_chunk,
         )
-        response = await self.state.client.fetch(request, raise_error=False)
+        try:
+            response = await self.state.client.fetch(request, raise_error=False)
+        except (OSError, HTTPClientError) as err:  # not reached, or broken off (599)
+            self._failed = True
+            if self._answered:  # the job broke off mid-answer: so does the caller's answer
+                self.request.connection.close()
+                return
+            if isinstance(err, HTTPTimeoutError) and "during" in str(err):
+                raise TimedOut(
+                    f"{job.name} did not answer within {settings.request_timeout:g} s"
+                ) from None
+            raise NotServingYet(
+                f"{job.name} is running but nothing answers on its port yet"
+            ) from None
         self._failed = response.code >= 500
-        if response.code == 599 and not self._answered:
-            error = response.error
-            if isinstance(error, HTTPTimeoutError) and "during" in str(error):
-                raise TimedOut(f"{job.name} did not answer within {settings.request_timeout:g} s")
-            raise NotServingYet(f"{job.name} is running but nothing answers on its port yet")
         try:
             self.finish()
         except Exception:  # the job broke off mid-answer: so does the caller's answer

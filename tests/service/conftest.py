@@ -59,6 +59,7 @@ def service_config(data: Path) -> Config:
     c.RequestLimits.pack_bytes = 4 * 1024**2
     c.Serving.max_body_bytes = 64 * 1024
     c.Serving.figures_every_s = 0.2
+    c.Serving.request_timeout = 3
     return c
 
 

@@ -6,7 +6,8 @@ A job's command says what its "container" does, so tests read like the job they 
 leaves a 10 TB sparse executable in /output, ``flood log`` and ``flood output`` write 2 MiB
 there and wait to be stopped (``flood files``: 500 empty files in /output), ``flood
 metrics`` prints ``{}`` lines until stopped, ``serve`` answers HTTP on a port of this machine
-until stopped (``echo_app``: what it was sent, as JSON), and anything else prints itself and
+until stopped (``echo_app``: what it was sent, as JSON), ``deaf`` serves on a port nothing
+listens on, and anything else prints itself and
 writes ``/output/out.txt``.
 GPUs are taken from the ``floe.gpus`` label of running fake containers, as the Docker backend
 reads real ones.
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import threading
 import time
 import uuid
@@ -96,6 +98,12 @@ class FakeBackend(RunnerBackend):
             container.stop.wait(300)
             server.shutdown()
             server.server_close()
+            code = 143
+        elif command == "deaf":  # a serving job whose program never listens
+            with socket.socket() as probe:
+                probe.bind(("127.0.0.1", 0))
+                container.port = probe.getsockname()[1]
+            container.stop.wait(300)
             code = 143
         elif command == "oom":
             code, oom = 137, True

@@ -18,7 +18,8 @@ from tests.service.helpers import submit, upload_files, wait_for
 
 
 def serve_job(service, token: str, **body) -> dict:
-    job = submit(service, token, kind="command", command="serve", mode="serve", **body)
+    body = {"kind": "command", "command": "serve", "mode": "serve", **body}
+    job = submit(service, token, **body)
     return wait_for(service, token, job, states=("running",))
 
 
@@ -235,3 +236,25 @@ def test_the_job_page_shows_where_it_serves_and_how_busy_it_is(service, serving)
     assert page.status_code == 200
     assert f'<code id="serve-url">{job["serve_url"]}</code>' in page.text
     assert "1 requests, 0 failed" in page.text and "median" in page.text
+
+
+def test_a_job_that_does_not_listen_or_answer_in_time_is_a_clear_5xx(service, serving):
+    _owner, token, job = serving
+    late = requests.get(
+        f"{service.url}{job['serve_url']}slow?5",
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    )
+    assert late.status_code == 504 and "did not answer within 3 s" in late.json()["error"]
+
+    deaf = serve_job(service, token, command="deaf", project="deaf")
+    try:
+        refused = requests.get(
+            f"{service.url}{deaf['serve_url']}",
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=30,
+        )
+        assert refused.status_code == 503 and refused.headers["Retry-After"] == "2"
+        assert "nothing answers on its port" in refused.json()["error"]
+    finally:
+        service.api("POST", f"jobs/{deaf['id']}/stop", token)

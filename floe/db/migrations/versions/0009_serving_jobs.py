@@ -1,4 +1,4 @@
-"""serving jobs: a job's mode and request figures, and the tokens that may call it
+"""serving jobs: a job's mode and request figures, the tokens that may call it; a job's step
 
 Revision ID: 0009
 Revises: 0008
@@ -36,10 +36,13 @@ def upgrade() -> None:
             batch.add_column(sa.Column("mode", sa.String(16), nullable=False, server_default="run"))
         if "serving" not in columns:
             batch.add_column(sa.Column("serving", sa.JSON(), nullable=True))
+        if "step" not in columns:
+            batch.add_column(sa.Column("step", sa.String(100), nullable=False, server_default=""))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("jobs") as batch:
+        batch.drop_column("step")
         batch.drop_column("serving")
         batch.drop_column("mode")
     op.drop_table("serving_tokens")
