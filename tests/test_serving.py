@@ -135,17 +135,20 @@ def test_a_wsgi_app_served_with_tokens_through_a_service_restart(hub, user_token
         time.sleep(0.5)
 
 
-def test_a_plain_command_serves_on_its_port(hub, user_token, tmp_path):
+def test_a_plain_command_serves_on_its_port_as_a_step_of_floe_yml(hub, user_token, tmp_path):
     _name, token = user_token("server")
     project = tmp_path / "files"
     project.mkdir()
     (project / "hello.txt").write_text("hello from a served folder\n")
     assert floe(hub, token, "init", "files", cwd=project).returncode == 0
-    started = floe(
-        hub, token, "run", "--mode", "serve", "python3 -m http.server $PORT", cwd=project
+    (project / "floe.yml").write_text(
+        "env: python\nsteps:\n  site:\n    mode: serve\n    command: python3 -m http.server $PORT\n"
     )
+    started = floe(hub, token, "run", "site", cwd=project)
     assert started.returncode == 0, started.stderr
     job = hub.floe("GET", "jobs?project=files", token).json()[0]
+    assert job["step"] == "site" and job["mode"] == "serve"
+    assert job["command"] == "python3 -m http.server $PORT"
     try:
         answer = wait_answering(f"{hub.url}{job['serve_url']}hello.txt", token)
         assert answer.text == "hello from a served folder\n"
