@@ -81,6 +81,22 @@ def cmd_download(client: FloeClient, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_clone(client: FloeClient, args: argparse.Namespace) -> int:
+    """FloydHub's ``data clone``: a version's files in a new folder that is the dataset, so
+    ``floe data upload`` there makes its next version."""
+    ref = dataset_ref(client, args.name)
+    dest = Path(args.dir or ref.name)
+    if dest.exists() and any(dest.iterdir()):
+        raise UsageError(f"{dest} is not empty; clone into a new folder")
+    version = download_version(client, ref.full_name, ref.version, dest)
+    mark(dest / DATA_FILE, "dataset", ref.full_name)
+    print(
+        f"{ref.full_name}:{version['number']} -> {dest}; `floe data upload` there makes the "
+        "next version"
+    )
+    return 0
+
+
 def cmd_add(client: FloeClient, args: argparse.Namespace) -> int:
     """A job's output as the next version of a dataset: its blobs are stored already."""
     ref = dataset_ref(client, args.name)
@@ -119,6 +135,9 @@ def add_verbs(verbs: argparse._SubParsersAction) -> None:
     download.add_argument("name", help="[owner/]name[:version] (default: latest)")
     download.add_argument("dir")
 
+    clone = verb(data, "clone", cmd_clone, "a version's files in a new folder that is the dataset")
+    clone.add_argument("name", help="mnist, mnist:2 or bob/cats:1 (no version: the latest)")
+    clone.add_argument("dir", nargs="?", help="a new folder (default: the dataset's name)")
     add = verb(data, "add", cmd_add, "make a job's output the next version of dataset NAME")
     add.add_argument("job", help="alice/cats/4, cats/4 or 4")
     add.add_argument("name", help="[owner/]name (created if new)")

@@ -22,6 +22,18 @@ from .login import cache_dir
 LOCAL_FILES = (".floedata",)
 
 
+def format_duration_short(seconds: float) -> str:
+    """``0.4 s``, ``14 s``, ``3 min 5 s``, ``2 h 10 min``: how long, for a progress line."""
+    if seconds < 10:
+        return f"{seconds:.1f} s"
+    whole = int(seconds)
+    if whole < 60:
+        return f"{whole} s"
+    if whole < 3600:
+        return f"{whole // 60} min {whole % 60} s"
+    return f"{whole // 3600} h {whole % 3600 // 60} min"
+
+
 class Progress:
     """One line of progress on stderr (updated in place on a terminal, at the end otherwise)."""
 
@@ -30,6 +42,7 @@ class Progress:
         self.done_files = self.done_bytes = 0
         self.tty = sys.stderr.isatty()
         self.last = 0.0
+        self.started = time.monotonic()
 
     def add(self, size: int) -> None:
         self.done_files += 1
@@ -39,10 +52,23 @@ class Progress:
             sys.stderr.write("\r" + self.line())
 
     def line(self) -> str:
-        return (
+        """``uploading 3/10 files, 1.2 GiB of 4.0 GiB, 210 MiB/s, 14 s left`` (the rate and
+        time left once there is something to tell them by)."""
+        text = (
             f"{self.verb} {self.done_files}/{self.files} files, "
             f"{format_size(self.done_bytes)} of {format_size(self.total)}"
         )
+        seconds = time.monotonic() - self.started
+        if seconds <= 0 or not self.done_bytes:
+            return text
+        rate = self.done_bytes / seconds
+        text += f", {format_size(int(rate))}/s"
+        left = self.total - self.done_bytes
+        if left > 0:
+            text += f", {format_duration_short(left / rate)} left"
+        else:
+            text += f" in {format_duration_short(seconds)}"
+        return text
 
     def close(self) -> None:
         sys.stderr.write(("\r" if self.tty else "") + self.line() + "\n")

@@ -3,7 +3,7 @@ step with the file's defaults under the command line's flags, and the job record
 
 from __future__ import annotations
 
-from tests.service.helpers import floe_fast, wait_for
+from tests.service.helpers import floe_fast, make_dataset, wait_for
 
 FLOE_YML = """\
 env: python
@@ -100,3 +100,23 @@ def test_floe_info_and_floe_clone(service, tmp_path):
     # Another user cannot clone it.
     _other, other_token = service.user("other")
     assert floe_fast(service, other_token, "clone", job["name"], "x", cwd=tmp_path).returncode == 2
+
+
+def test_floe_data_clone_makes_a_folder_that_is_the_dataset(service, tmp_path):
+    owner, token = service.user("cloner")
+    make_dataset(service, token, "digits", {"a.txt": b"1 2 3", "sub/b.txt": b"x" * 5000})
+    cloned = floe_fast(service, token, "data", "clone", f"{owner}/digits:1", cwd=tmp_path)
+    assert cloned.returncode == 0, cloned.stderr
+    folder = tmp_path / "digits"
+    assert (folder / "a.txt").read_bytes() == b"1 2 3"
+    assert (folder / "sub" / "b.txt").read_bytes() == b"x" * 5000
+    # The progress line says how fast it went.
+    assert "downloading 2/2 files" in cloned.stderr and "/s in " in cloned.stderr, cloned.stderr
+    # The folder is the dataset: an upload there makes its next version.
+    (folder / "c.txt").write_text("new")
+    upload = floe_fast(service, token, "data", "upload", "-m", "more", cwd=folder)
+    assert upload.returncode == 0, upload.stderr
+    dataset = service.api("GET", f"datasets/{owner}/digits", token).json()
+    assert dataset["latest_version"] == 2
+    again = floe_fast(service, token, "data", "clone", f"{owner}/digits", "digits", cwd=tmp_path)
+    assert again.returncode == 2 and "not empty" in again.stderr
