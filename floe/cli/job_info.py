@@ -9,7 +9,7 @@ from datetime import datetime
 from pathlib import Path
 
 from floe.client.api import FloeClient, FloeError
-from floe.client.transfer import download_output
+from floe.client.transfer import download_job_tree
 from floe.core.sizes import format_size
 from floe.core.text import printable
 
@@ -92,7 +92,7 @@ def cmd_clone(client: FloeClient, args: argparse.Namespace) -> int:
     dest = Path(args.dir or f"{job['project']}-{job['number']}")
     if dest.exists() and any(dest.iterdir()):
         raise UsageError(f"{dest} is not empty; clone into a new folder")
-    tree = download_output(client, job["name"], dest, part="code")
+    tree = download_job_tree(client, job["name"], dest, part="code")
     dest.mkdir(parents=True, exist_ok=True)  # a job may have kept no file of code
     if not (dest / PROJECT_FILE).exists():  # `floe run` there runs in a project of that name
         mark(dest / PROJECT_FILE, "project", job["project"])

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from floe.client.api import FloeClient, job_path
-from floe.client.transfer import download_output, submit_with_code
+from floe.client.transfer import download_job_tree, submit_with_code
 from floe.core.durations import parse_duration
 from floe.core.refs import check_project_name
 from floe.core.sizes import format_size
@@ -214,7 +214,7 @@ def cmd_rerun(client: FloeClient, args: argparse.Namespace) -> int:
 def cmd_output(client: FloeClient, args: argparse.Namespace) -> int:
     ref = job_ref(args.job)
     if args.download:
-        output = download_output(client, client.job(ref)["name"], Path(args.download))
+        output = download_job_tree(client, client.job(ref)["name"], Path(args.download))
         print(f"{output['name']} -> {args.download}")
         return 0
     output = client.output(ref)

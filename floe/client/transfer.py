@@ -12,6 +12,7 @@ from urllib.parse import quote
 
 from dataset_mounter.scan import HashCache, scan_folder
 from dataset_mounter.tree import Tree, hash_file
+from floe.core.durations import format_elapsed
 from floe.core.sizes import format_size, parse_size
 
 from .api import FloeClient, FloeError, job_path
@@ -20,18 +21,6 @@ from .login import cache_dir
 
 # Files the CLI itself keeps in a dataset folder; never part of the data.
 LOCAL_FILES = (".floedata",)
-
-
-def format_duration_short(seconds: float) -> str:
-    """``0.4 s``, ``14 s``, ``3 min 5 s``, ``2 h 10 min``: how long, for a progress line."""
-    if seconds < 10:
-        return f"{seconds:.1f} s"
-    whole = int(seconds)
-    if whole < 60:
-        return f"{whole} s"
-    if whole < 3600:
-        return f"{whole // 60} min {whole % 60} s"
-    return f"{whole // 3600} h {whole % 3600 // 60} min"
 
 
 class Progress:
@@ -65,9 +54,9 @@ class Progress:
         text += f", {format_size(int(rate))}/s"
         left = self.total - self.done_bytes
         if left > 0:
-            text += f", {format_duration_short(left / rate)} left"
+            text += f", {format_elapsed(left / rate)} left"
         else:
-            text += f" in {format_duration_short(seconds)}"
+            text += f" in {format_elapsed(seconds)}"
         return text
 
     def close(self) -> None:
@@ -218,8 +207,8 @@ def download_version(client: FloeClient, full_name: str, number: int | None, des
     return version
 
 
-def download_output(client: FloeClient, job: str, dest: Path, part: str = "output") -> dict:
-    """Write a job's output files (``part="code"``: the code it ran) under ``dest``."""
+def download_job_tree(client: FloeClient, job: str, dest: Path, part: str = "output") -> dict:
+    """Write the files of a job's ``part`` under ``dest``: its output, or the code it ran."""
     tree = client.json("GET", job_path(job, part))
     download_files(
         tree["files"],

@@ -163,6 +163,22 @@ def parse_json(body: bytes) -> Any:
         raise InvalidRequest(f"the request body is not JSON Floe can keep: {err}") from None
 
 
+def drain_past(request: Any, limit: int) -> None:
+    """Let a streamed body run past ``limit``: a body over its limit is read and dropped, then
+    answered 413 (answering before it is read would cut the sender off mid-send, with no
+    answer at all). Past twice the limit the connection is closed instead."""
+    request.connection.set_max_body_size(2 * limit + 1024**2)
+
+
+def close_if_body_unread(handler: web.RequestHandler) -> None:
+    """An answer before the request was read to its end (refused, or a method tornado does
+    not serve) makes tornado close the connection. Say so, or the hub's proxy sends the next
+    request, maybe someone else's, down it and that one gets a 503."""
+    body = getattr(handler.request, "_body_future", None)  # tornado's, when bodies stream
+    if body is not None and not body.done():
+        handler.set_header("Connection", "close")
+
+
 # Bodies larger than this are parsed and checked on a worker thread, off the event loop.
 PARSE_ON_LOOP_BYTES = 256 * 1024
 
@@ -190,10 +206,7 @@ class APIHandler(BaseHandler):
         self._over_limit = False
         self.authenticate()
         await self.claim_account()
-        # A body over its limit is read and dropped, then answered 413: answering before it
-        # is read would cut the sender off mid-send, with no answer at all. Past twice the
-        # limit the connection is closed instead.
-        self.request.connection.set_max_body_size(2 * self.body_limit + 1024**2)
+        drain_past(self.request, self.body_limit)
 
     def authenticate(self) -> None:
         if self.current_user is None:
@@ -233,12 +246,7 @@ class APIHandler(BaseHandler):
         return await off_loop(_check_body, data, model)
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
-        body = getattr(self.request, "_body_future", None)  # tornado's, when bodies stream
-        if body is not None and not body.done():
-            # Answered before the request was read to its end (refused, or a method tornado
-            # does not serve): tornado then closes the connection. Say so, or the hub's proxy
-            # sends the next request, maybe someone else's, down it and that one gets a 503.
-            self.set_header("Connection", "close")
+        close_if_body_unread(self)
         super().write_error(status_code, **kwargs)
 
     def query(self, model: type[BaseModel]) -> BaseModel:

@@ -41,11 +41,11 @@ from jobs.runner import JobRunner
 from jobs.serving import TOKEN_PREFIX, Serving, ServingFigures, job_of_token
 
 from .files import inert
-from .handlers import error_answer
+from .handlers import close_if_body_unread, drain_past, error_answer
 from .workers import off_loop
 
 STATE_FOR_S = 1.0  # how long a job's state is trusted without asking the database again
-MOST_TOKENS_HELD = 10_000
+MOST_HELD = 10_000  # tokens, and jobs, held in memory at once
 # Headers that belong to one connection, or to Floe: never passed on.
 HOP_BY_HOP = frozenset(
     {
@@ -88,12 +88,10 @@ class JobView:
     """What a request needs of a serving job, read from the database at most once a second."""
 
     id: int
-    owner: str
     name: str
     mode: str
     state: str
-    reason: str
-    kept: dict | None
+    kept: dict | None  # its request figures as last written down
     read_at: float
 
 
@@ -152,16 +150,7 @@ def _read_job(sessions: Any, ref: JobRef) -> JobView | None:
         job = find_job(db, ref, "")
         if job is None:
             return None
-        return JobView(
-            job.id,
-            job.owner,
-            job.full_name,
-            job.mode,
-            job.state,
-            job.reason,
-            job.serving,
-            time.monotonic(),
-        )
+        return JobView(job.id, job.full_name, job.mode, job.state, job.serving, time.monotonic())
 
 
 def _token_job(sessions: Any, token: str) -> int | None:
@@ -189,8 +178,7 @@ class ServeHandler(web.RequestHandler):
         self._job: JobView | None = None
         self._body = bytearray()
         self._over = False
-        limit = self.state.settings.max_body_bytes
-        self.request.connection.set_max_body_size(2 * limit + 1024**2)
+        drain_past(self.request, self.state.settings.max_body_bytes)
         owner, project, number = self.path_args[:3]
         ref = JobRef(owner=owner, project=project, number=int(number))
         self._job = await self._allowed(ref)
@@ -231,7 +219,7 @@ class ServeHandler(web.RequestHandler):
             return held[0]
         job_id = await off_loop(_token_job, self.settings["sessions"], token)
         if job_id is not None:
-            if len(self.state.tokens) >= MOST_TOKENS_HELD:
+            if len(self.state.tokens) >= MOST_HELD:
                 self.state.tokens.clear()
             until = time.monotonic() + self.state.settings.token_check_s
             self.state.tokens[token] = (job_id, until)
@@ -246,7 +234,7 @@ class ServeHandler(web.RequestHandler):
             view = await off_loop(_read_job, self.settings["sessions"], ref)
             if view is None:
                 return None
-            if len(self.state.jobs) >= MOST_TOKENS_HELD:
+            if len(self.state.jobs) >= MOST_HELD:
                 self.state.jobs.clear()
             self.state.jobs[key] = view
         return view
@@ -365,9 +353,7 @@ class ServeHandler(web.RequestHandler):
             self.set_header("WWW-Authenticate", 'Bearer realm="floe serve"')
         if getattr(exc, "retry_after", None):
             self.set_header("Retry-After", str(exc.retry_after))
-        body_future = getattr(self.request, "_body_future", None)
-        if body_future is not None and not body_future.done():
-            self.set_header("Connection", "close")  # refused before the body was read
+        close_if_body_unread(self)
         inert(self)
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps(body))
@@ -380,8 +366,8 @@ class ServeHandler(web.RequestHandler):
     def on_finish(self) -> None:
         job = self._job
         if job is not None and self.get_status() not in (401, 403):
-            failed = getattr(self, "_failed", False)
-            self.state.figures.count(job.id, job.kept, time.monotonic() - self._began, failed)
+            seconds = time.monotonic() - self._began
+            self.state.figures.count(job.id, job.kept, seconds, self._failed)
             self.state.keep_writing(self.settings["sessions"])
 
 

@@ -19,7 +19,7 @@ from tornado import web
 from tornado.ioloop import IOLoop
 
 from floe.client.api import FloeClient, FloeError
-from floe.client.transfer import download_output, submit_with_code, upload_tree
+from floe.client.transfer import download_job_tree, submit_with_code, upload_tree
 from floe.core.errors import FloeUserError
 from floe.core.refs import JobRef
 
@@ -167,7 +167,7 @@ class OpenOutputHandler(FloeHandler):
         rel = f"{persistent}outputs/{job.project}-{job.number}"
 
         def fetch() -> dict:
-            output = download_output(self.client(), job, self.root_dir() / rel)
+            output = download_job_tree(self.client(), job, self.root_dir() / rel)
             return {"path": rel, "file_count": output["file_count"]}
 
         await self.respond(fetch)
