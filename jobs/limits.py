@@ -38,6 +38,12 @@ class JobLimits(LoggingConfigurable):
         config=True,
         help="Jobs one user may have waiting at once; a submit past it is refused (429).",
     )
+    max_task_jobs = Integer(
+        100,
+        config=True,
+        help="""Jobs one task (a sweep over parameters) may hold: a larger grid is refused,
+        and the submitter told to sample it (floe run --random N).""",
+    )
     default_max_runtime = Integer(
         24 * 3600,
         config=True,

@@ -2,8 +2,9 @@
 
 A user's hundred queued jobs never delay another user's first: the next job to start is the
 oldest of the user with the fewest jobs running, and nobody runs more than their share at
-once (``JobRunner.max_running_per_user``, and per machine type). The runner gives it what
-is queued and running, and a way to start one.
+once (``JobRunner.max_running_per_user``, and per machine type), nor a task more of its jobs
+than it asked for (``--parallel``). The runner gives it what is queued and running, and a
+way to start one.
 """
 
 from __future__ import annotations
@@ -18,6 +19,15 @@ class Waiting:
     id: int
     owner: str
     machine: str
+    task: int | None = None  # the task it is one of
+    parallel: int | None = None  # how many of that task's jobs may run at once
+
+
+@dataclass(frozen=True)
+class Running:
+    owner: str
+    machine: str
+    task: int | None = None
 
 
 @dataclass(frozen=True)
@@ -29,7 +39,10 @@ class Shares:
     per_user_machine: dict[str, int]
 
     def held_back(self, job: Waiting, running: Counter, running_on: Counter) -> str:
-        """Why ``job`` must wait for its owner's share ("" if it need not)."""
+        """Why ``job`` must wait for its owner's share or its task's ("" if it need not).
+        ``running`` counts jobs running by owner and by ``("task", id)``."""
+        if job.task is not None and job.parallel and running["task", job.task] >= job.parallel:
+            return f"its task runs {job.parallel} job(s) at once, the most it asked for"
         if running[job.owner] >= self.per_user:
             return f"{job.owner} has {self.per_user} job(s) running, the most one user may run"
         most = self.per_user_machine.get(job.machine)
@@ -43,17 +56,18 @@ class Shares:
 
 def start_fairly(
     queued: list[Waiting],
-    running: list[tuple[str, str]],
+    running: list[Running],
     shares: Shares,
     start: Callable[[Waiting], bool],
 ) -> dict[int, str]:
     """Start queued jobs while there is room, fairly: each time the oldest job of the user with
-    the fewest running. ``running`` holds ``(owner, machine)`` of each running job; ``start``
-    starts one and says whether it did (a GPU job may find none free). Returns why each job
-    held back for its owner's share waits.
+    the fewest running. ``running`` holds each running job; ``start`` starts one and says
+    whether it did (a GPU job may find none free). Returns why each job held back for its
+    owner's share (or its task's) waits.
     """
-    by_user: Counter = Counter(owner for owner, _machine in running)
-    by_machine: Counter = Counter(running)
+    by_user: Counter = Counter(r.owner for r in running)
+    by_user.update(("task", r.task) for r in running if r.task is not None)
+    by_machine: Counter = Counter((r.owner, r.machine) for r in running)
     active = len(running)
     waits: dict[int, str] = {}
     pending = sorted(queued, key=lambda job: job.id)
@@ -72,6 +86,8 @@ def start_fairly(
         waits.pop(job.id, None)
         if start(job):
             by_user[job.owner] += 1
+            if job.task is not None:
+                by_user["task", job.task] += 1
             by_machine[job.owner, job.machine] += 1
             active += 1
     return waits

@@ -138,7 +138,7 @@ def _project_filter(text: str) -> ProjectRef:
         raise err.naming("project") from None
 
 
-def _iso(value: datetime | None) -> str | None:
+def iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
@@ -166,18 +166,19 @@ def job_json(job: Job, *, events: bool = False) -> dict:
         "code_tree": job.code_tree,
         "output_tree": job.output_tree,
         "output": f"{job.full_name}/output" if job.output_tree else None,
-        "created": _iso(job.created),
-        "started": _iso(job.started),
-        "finished": _iso(job.finished),
+        "created": iso(job.created),
+        "started": iso(job.started),
+        "finished": iso(job.finished),
         "rerun_of": job.rerun_of,
         "max_runtime": job.max_runtime,
         "mode": job.mode,
         "step": job.step or None,
+        "task": job.task.full_name if job.task_id else None,
     }
     if job.state in (STARTING, RUNNING) and job.started:
         body["running_for_s"] = round((utcnow() - aware(job.started)).total_seconds(), 1)
     if events:
         body["events"] = [
-            {"state": e.state, "reason": e.reason, "time": _iso(e.time)} for e in job.events
+            {"state": e.state, "reason": e.reason, "time": iso(e.time)} for e in job.events
         ]
     return body

@@ -25,7 +25,7 @@ from dataset_mounter.mounts import MountPlan, materialize_mounts, materialize_tr
 from dataset_mounter.settings import DatasetSettings
 from floe.core.errors import GpuUnavailable
 from floe.core.sizes import format_size
-from floe.db.models import CREATED, ERROR, QUEUED, RUNNING, STARTING, STOPPED, Job
+from floe.db.models import CREATED, ERROR, QUEUED, RUNNING, STARTING, STOPPED, Job, Task
 from spawner.catalog import Catalog
 from spawner.custom_environments import trusted_finder
 from spawner.environment_builder import BuildStopped, EnvironmentBuilder
@@ -40,7 +40,7 @@ from .job_image import job_image
 from .leftovers import keep_leftovers
 from .limits import JobLimits
 from .outcomes import ending, start_failure
-from .queue import Waiting, start_fairly
+from .queue import Running, Waiting, start_fairly
 from .records import set_state
 from .serving import Serving
 from .submit import JobContext
@@ -200,10 +200,19 @@ class JobRunner(LoggingConfigurable):
     def _start_what_fits(self) -> None:
         with self.sessions() as db:
             active = db.execute(
-                select(Job.owner, Job.machine).where(Job.state.in_([STARTING, RUNNING]))
+                select(Job.owner, Job.machine, Job.task_id).where(
+                    Job.state.in_([STARTING, RUNNING])
+                )
             ).all()
             queued = {j.id: j for j in db.scalars(select(Job).where(Job.state == QUEUED))}
-            waiting = [Waiting(j.id, j.owner, j.machine) for j in queued.values()]
+            tasks = {j.task_id for j in queued.values() if j.task_id is not None}
+            parallel = dict(
+                db.execute(select(Task.id, Task.parallel).where(Task.id.in_(tasks))).all()
+            )
+            waiting = [
+                Waiting(j.id, j.owner, j.machine, j.task_id, parallel.get(j.task_id))
+                for j in queued.values()
+            ]
 
             def start(candidate: Waiting) -> bool:
                 job = queued[candidate.id]
@@ -221,7 +230,8 @@ class JobRunner(LoggingConfigurable):
                 self._pool.submit(self._start_job, job.id)
                 return True
 
-            waits = start_fairly(waiting, [tuple(row) for row in active], self.limits.shares, start)
+            running = [Running(*row) for row in active]
+            waits = start_fairly(waiting, running, self.limits.shares, start)
             for job_id, why in waits.items():
                 self._say_why(db, queued[job_id], f"waiting: {why}")
 

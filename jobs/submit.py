@@ -9,6 +9,7 @@ needs the catalog and the database. Every error names its field.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from collections.abc import Iterator
@@ -73,16 +74,47 @@ class JobContext:
 
 def submit_job(db: Session, caller: Caller, body: dict, ctx: JobContext) -> Job:
     """Check ``body``, keep its code (and, for snapshots, its output) and queue the job."""
-    with _queueing.hold(caller.name):
+    with queueing.hold(caller.name):
         return _submit_job(db, caller, body, ctx)
 
 
 # One submit of a user's at a time, so submits in parallel cannot pass their share of the
-# queue together (the check counts the jobs, the submit adds one).
-_queueing = NamedLocks()
+# queue together (the check counts the jobs, the submit adds them).
+queueing = NamedLocks()
+
+
+@dataclass
+class Prepared:
+    """A job checked and its code kept, not yet numbered: the project's name and the
+    ``Job``'s columns (a task makes many jobs of one)."""
+
+    project: str
+    fields: dict
+
+    def job(self, **changes: object) -> Job:
+        return Job(**{**copy.deepcopy(self.fields), **changes})
 
 
 def _submit_job(db: Session, caller: Caller, body: dict, ctx: JobContext) -> Job:
+    prepared = prepare_job(db, caller, body, ctx)
+    job = prepared.job()
+    # The trees first: a submit that loses the race for a job number rolls back what is
+    # pending, and a job must never point at a tree that was rolled back with it. The
+    # project is made only now, so a refused submit leaves no empty project behind.
+    db.commit()
+    add_job(db, job, project_for(db, caller, prepared.project))
+    if job.kind == "snapshot":
+        set_state(db, job, COMPLETE, "saved from a workspace")
+    else:
+        set_state(db, job, QUEUED)
+    return job
+
+
+def prepare_job(
+    db: Session, caller: Caller, body: dict, ctx: JobContext, *, count: int = 1
+) -> Prepared:
+    """Check ``body`` and keep its code (and a snapshot's output): what ``count`` jobs of it
+    need, with room for them in the caller's queue. The caller holds ``queueing``."""
     kind = body.get("kind") or "notebook"
     mode = _mode(body.get("mode"), kind)
     with checking("project"):
@@ -95,7 +127,7 @@ def _submit_job(db: Session, caller: Caller, body: dict, ctx: JobContext) -> Job
     step = _step(body.get("step"))
     max_runtime = _max_runtime(ctx, body.get("max_runtime"), mode)
     if kind != "snapshot":
-        _check_queue_room(db, caller, ctx)
+        _check_queue_room(db, caller, ctx, count)
         _check_storage_room(db, caller, ctx)
     with checking("code"):
         code = Tree.from_manifest(body["code"]) if body.get("code") is not None else Tree(())
@@ -119,39 +151,30 @@ def _submit_job(db: Session, caller: Caller, body: dict, ctx: JobContext) -> Job
         output = _with_entry(output, code.find(notebook_name))
         output = require_uploaded(db, output, caller, "output")
         output_tree = save_tree(db, output)
-    job = Job(
-        owner=caller.name,
-        kind=kind,
-        notebook=notebook_name,
-        command=command,
-        environment=environment.slug,
-        machine=machine.slug,
-        image=environment.image,
-        datasets=datasets,
-        parameters=parameters,
-        code_tree=save_tree(db, code),
-        output_tree=output_tree,
-        message=message,
-        max_runtime=max_runtime,
-        mode=mode,
-        step=step,
-    )
-    # The trees first: a submit that loses the race for a job number rolls back what is
-    # pending, and a job must never point at a tree that was rolled back with it. The
-    # project is made only now, so a refused submit leaves no empty project behind.
-    db.commit()
-    add_job(db, job, project_for(db, caller, project_name))
-    if kind == "snapshot":
-        set_state(db, job, COMPLETE, "saved from a workspace")
-    else:
-        set_state(db, job, QUEUED)
-    return job
+    fields = {
+        "owner": caller.name,
+        "kind": kind,
+        "notebook": notebook_name,
+        "command": command,
+        "environment": environment.slug,
+        "machine": machine.slug,
+        "image": environment.image,
+        "datasets": datasets,
+        "parameters": parameters,
+        "code_tree": save_tree(db, code),
+        "output_tree": output_tree,
+        "message": message,
+        "max_runtime": max_runtime,
+        "mode": mode,
+        "step": step,
+    }
+    return Prepared(project_name, fields)
 
 
 def rerun_job(db: Session, caller: Caller, old: Job, changes: dict, ctx: JobContext) -> Job:
     """FloydHub's restart: the same code and inputs as ``old``, with ``changes`` applied
     (any of environment, machine, datasets, parameters and message)."""
-    with _queueing.hold(caller.name):
+    with queueing.hold(caller.name):
         return _rerun_job(db, caller, old, changes, ctx)
 
 
@@ -259,14 +282,16 @@ def _max_runtime(ctx: JobContext, seconds: int | None, mode: str = RUN) -> int |
     return seconds
 
 
-def _check_queue_room(db: Session, caller: Caller, ctx: JobContext) -> None:
+def _check_queue_room(db: Session, caller: Caller, ctx: JobContext, count: int = 1) -> None:
     waiting = db.scalar(
         select(func.count(Job.id)).where(Job.owner == caller.name, Job.state.in_([CREATED, QUEUED]))
     )
-    if waiting >= ctx.limits.max_queued_per_user:
+    most = ctx.limits.max_queued_per_user
+    if waiting + count > most:
+        adding = f"; {count} more would pass it" if count > 1 and waiting < most else ""
         raise TooManyJobs(
-            f"you have {waiting} jobs waiting, the most one user may queue; submit more once "
-            "some have started (or stop some)"
+            f"you have {waiting} jobs waiting and {most} is the most one user may queue{adding}; "
+            "submit more once some have started (or stop some)"
         )
 
 

@@ -189,6 +189,27 @@ def test_new_user_signs_up_is_approved_and_works_in_jupyterlab(hub, page, artifa
     expect(job_page.locator("body")).to_contain_text("from the browser")
     shot(job_page, artifacts, "08-job-page")
 
+    # Run as job with a sweep: a task of one job per value, two at once, compared on its page.
+    page.bring_to_front()
+    page.click(".floe-run-as-job button, button.floe-run-as-job, .floe-run-as-job")
+    dialog = page.locator(".jp-Dialog")
+    dialog.locator("#floe-project").fill("browser")
+    dialog.locator("#floe-sweep").fill("bias=1,2")
+    dialog.locator("#floe-parallel").fill("2")
+    shot(page, artifacts, "08b-run-as-job-sweep")
+    dialog.locator(".jp-Dialog-button.jp-mod-accept").click()
+    link = page.locator("a.floe-job-link")
+    expect(link).to_be_visible(timeout=60_000)
+    expect(page.locator(".floe-result")).to_contain_text(f"{name}/browser/task/1")
+    task_url = hub.url + link.get_attribute("href")
+    page.locator(".jp-Dialog-button.jp-mod-accept").click()
+    job_page.goto(task_url)
+    expect(job_page.locator("#state")).to_have_text("complete", timeout=240_000)  # it reloads
+    expect(job_page.locator("#task-jobs tr[data-job]")).to_have_count(2)
+    expect(job_page.locator("#task-jobs td.best")).to_contain_text("0.7")
+    expect(job_page.locator("#task-chart")).to_be_visible()
+    shot(job_page, artifacts, "08c-task-page")
+
     # Save output: the notebook as it is and the workspace's /output, as a snapshot job.
     page.bring_to_front()
     page.click(".floe-save-output")
@@ -213,7 +234,7 @@ def test_new_user_signs_up_is_approved_and_works_in_jupyterlab(hub, page, artifa
     expect(page.locator(f"#floe-jobs tr[data-job='{name}/browser/1']")).to_contain_text(
         "complete", timeout=30_000
     )
-    expect(page.locator(f"#floe-jobs tr[data-job='{name}/browser/2']")).to_be_visible()
+    expect(page.locator(f"#floe-jobs tr[data-job='{name}/browser/4']")).to_be_visible()  # saved
     # "Open output" copies a job's output into the workspace.
     page.locator(f"#floe-jobs tr[data-job='{name}/browser/1'] button").click()
     expect(page.locator(f"#floe-jobs tr[data-job='{name}/browser/1'] button")).to_have_text(

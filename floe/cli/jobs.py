@@ -15,27 +15,14 @@ from pathlib import Path
 from floe.client.api import FloeClient, job_path
 from floe.client.transfer import download_job_tree, submit_with_code
 from floe.core.durations import parse_duration
+from floe.core.params import parse_goals, parse_params
 from floe.core.refs import check_project_name
 from floe.core.sizes import format_size
 from floe.core.text import printable
 
-from . import floe_yml
+from . import floe_yml, tasks
 from .markers import PROJECT_FILE, job_ref, mark, project_here
 from .verbs import UsageError, verb
-
-
-def parse_params(items: list[str]) -> dict:
-    """``K=V`` pairs; V is read as JSON when it is JSON (``lr=0.1``), else as a string."""
-    params = {}
-    for item in items or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise UsageError(f"--param {item!r}: write it as NAME=VALUE, e.g. --param lr=0.1")
-        try:
-            params[key] = json.loads(value)
-        except ValueError:
-            params[key] = value
-    return params
 
 
 def pick_machine(client: FloeClient, args: argparse.Namespace) -> str | None:
@@ -62,7 +49,15 @@ def _changes(client: FloeClient, args: argparse.Namespace) -> dict:
     if args.data:
         body["datasets"] = args.data
     if args.param:
-        body["parameters"] = parse_params(args.param)
+        fixed, sweep = parse_params(args.param)
+        if sweep and not getattr(args, "sweeps", False):
+            raise UsageError(
+                f"--param {next(iter(sweep))}: a list of values sweeps them, which `floe run` "
+                "does (a task); here give one value"
+            )
+        body["parameters"] = fixed
+        if sweep:
+            body["sweep"] = sweep
     if args.message is not None:
         body["message"] = args.message
     if args.max_runtime:
@@ -123,8 +118,9 @@ def cmd_run(client: FloeClient, args: argparse.Namespace) -> int:
     if step or not target.strip():
         target = settings.get("command", "")
     body = {"project": project, **_from_file(settings), **_changes(client, args)}
+    sweep = body.pop("sweep", None)
     if "parameters" in settings and args.param:
-        body["parameters"] = {**settings["parameters"], **parse_params(args.param)}
+        body["parameters"] = {**settings["parameters"], **parse_params(args.param)[0]}
     if step:
         body["step"] = step
     mode = args.mode or settings.get("mode") or "run"
@@ -140,9 +136,33 @@ def cmd_run(client: FloeClient, args: argparse.Namespace) -> int:
         body.update(kind="notebook", name=Path(target).as_posix(), notebook=notebook)
     else:
         body.update(kind="command", command=target)
+    if sweep or args.random or args.parallel or args.goal:
+        return _sweep(client, args, body, sweep)
     job = submit_with_code(client, Path("."), body)
     announce(client, job)
     return follow(client, job) if args.follow else 0
+
+
+def _sweep(client: FloeClient, args: argparse.Namespace, body: dict, sweep: dict | None) -> int:
+    """``floe run --param lr=0.1,0.01 …``: one task of a job per combination."""
+    if not sweep:
+        raise UsageError(
+            "--random, --parallel and --goal go with a sweep: give a parameter several "
+            "values, e.g. --param lr=0.1,0.01"
+        )
+    if body.get("mode") == "serve":
+        raise UsageError("a serving job cannot sweep parameters: it runs until stopped")
+    body = {**body, "sweep": sweep}
+    if args.random:
+        body["random"] = args.random
+    if args.parallel:
+        body["parallel"] = args.parallel
+    if args.goal:
+        body["goals"] = parse_goals(args.goal)
+    task = submit_with_code(client, Path("."), body, endpoint="tasks")
+    print(tasks.describe(client, task))
+    print(f"compare them: floe task status {task['name']}")
+    return tasks.watch(client, task) if args.follow else 0
 
 
 def _from_file(settings: dict) -> dict:
@@ -253,7 +273,12 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
         metavar="SPEC[:/MOUNT]",
         help="a dataset (mnist, mnist:2, bob/cats:1) or output (alice/cats/3/output); repeatable",
     )
-    parser.add_argument("--param", action="append", metavar="K=V", help="a parameter; repeatable")
+    parser.add_argument(
+        "--param",
+        action="append",
+        metavar="K=V",
+        help="a parameter; repeatable. K=A,B,C sweeps it: one job per value (a task)",
+    )
     parser.add_argument("-m", "--message", default=None, help="what this run is for")
     parser.add_argument(
         "--max-runtime",
@@ -278,6 +303,22 @@ def add_verbs(verbs: argparse._SubParsersAction) -> None:
         help="serve: keep answering requests on $PORT until stopped (no command: the WSGI "
         "`app` of app.py); callers need a token (floe serve token JOB)",
     )
+    run.add_argument(
+        "--random",
+        type=int,
+        metavar="N",
+        help="with a sweep: run N combinations drawn at random, not the whole grid",
+    )
+    run.add_argument(
+        "--parallel", type=int, metavar="K", help="with a sweep: run at most K jobs at once"
+    )
+    run.add_argument(
+        "--goal",
+        action="append",
+        metavar="METRIC=min|max",
+        help="with a sweep: which way a metric is best (default: min for loss, error, time…)",
+    )
+    run.set_defaults(sweeps=True)
     run.add_argument(
         "command",
         nargs="*",

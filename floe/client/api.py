@@ -11,7 +11,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from dataset_mounter.pack import pack_bytes
-from floe.core.refs import JobRef
+from floe.core.refs import JobRef, TaskRef
 
 
 class FloeError(Exception):
@@ -122,8 +122,20 @@ class FloeClient:
     def output(self, ref: str | int | JobRef) -> dict:
         return self.json("GET", job_path(ref, "output"))
 
+    def task(self, ref: str | int | TaskRef) -> dict:
+        return self.json("GET", task_path(ref))
+
+    def tasks(self, **filters: Any) -> list[dict]:
+        return self.json("GET", "tasks", params={k: v for k, v in filters.items() if v})
+
 
 def job_path(ref: str | int | JobRef, *rest: str) -> str:
     """The API path of a job (``jobs/alice/cats/3``), and of ``rest`` under it."""
     parsed = ref if isinstance(ref, JobRef) else JobRef.parse(str(ref))
     return "/".join(["jobs", quote(str(parsed), safe="/"), *rest])
+
+
+def task_path(ref: str | int | TaskRef, *rest: str) -> str:
+    """The API path of a task (``tasks/alice/cats/task/2``), and of ``rest`` under it."""
+    parsed = ref if isinstance(ref, TaskRef) else TaskRef.parse(str(ref))
+    return "/".join(["tasks", quote(str(parsed), safe="/"), *rest])

@@ -150,14 +150,15 @@ def code_max_bytes() -> int:
         raise FloeError(f"FLOE_CODE_MAX_SIZE={raw!r} must be a size like '100Mi'") from None
 
 
-def submit_with_code(client: FloeClient, folder: Path, job: dict) -> dict:
+def submit_with_code(client: FloeClient, folder: Path, job: dict, endpoint: str = "jobs") -> dict:
     """Submit ``job`` with ``folder`` as its code: ``.floeignore`` honoured, at most
-    :func:`code_max_bytes`, only the blobs the server lacks sent (``floe run``, Run as job)."""
+    :func:`code_max_bytes`, only the blobs the server lacks sent (``floe run``, Run as job).
+    ``endpoint`` "tasks": a sweep of jobs over parameters."""
     rules = IgnoreRules.for_folder(folder)
     return upload_tree(
         client,
         folder,
-        lambda manifest: client.submit_job({**job, "code": manifest}),
+        lambda manifest: client.json("POST", endpoint, json={**job, "code": manifest}),
         include=rules.included,
         max_bytes=code_max_bytes(),
         allow_empty=True,

@@ -43,6 +43,7 @@ _VERSION_LIKE = re.compile(r"[vV]?[0-9]+")
 DATASET_EXAMPLES = "'mnist', 'mnist:2', 'alice/mnist:2' or 'alice/datasets/mnist/2'"
 ENVIRONMENT_EXAMPLES = "'datascience', 'nlp', 'nlp:2' or 'alice/nlp:2'"
 JOB_EXAMPLES = "'alice/cats/3', 'cats/3', its id '42' or 'alice/projects/cats/3'"
+TASK_EXAMPLES = "'alice/cats/task/2', 'cats/task/2' or its id '7'"
 MOUNT_EXAMPLES = (
     "'mnist', 'mnist:2:/input/digits', 'alice/cats/3/output:/input/prev' or 'mnist:input'"
 )
@@ -211,6 +212,34 @@ class JobRef:
             return str(self.id)
         head = f"{self.owner}/" if self.owner else ""
         return f"{head}{self.project}/{self.number}"
+
+
+@dataclass(frozen=True)
+class TaskRef:
+    """A task (a sweep of jobs): by ``id``, or ``[owner/]project/task/N``."""
+
+    id: int | None = None
+    owner: str | None = None
+    project: str | None = None
+    number: int | None = None
+
+    @classmethod
+    def parse(cls, text: object, default_owner: str | None = None) -> TaskRef:
+        text = _text(text, "task")
+        if text.isascii() and text.isdigit():
+            return cls(id=parse_number(text, "a task id"))
+        parts = text.split("/")
+        if len(parts) not in (3, 4) or parts[-2] != "task" or not is_number(parts[-1]):
+            raise BadName(f"{text!r} is not a task; name one like {TASK_EXAMPLES}")
+        owner = check_owner(parts[0], text) if len(parts) == 4 else default_owner
+        project = check_project_name(parts[-3])
+        return cls(owner=owner, project=project, number=parse_number(parts[-1], "a task number"))
+
+    def __str__(self) -> str:
+        if self.id is not None:
+            return str(self.id)
+        head = f"{self.owner}/" if self.owner else ""
+        return f"{head}{self.project}/task/{self.number}"
 
 
 @dataclass(frozen=True)

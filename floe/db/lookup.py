@@ -9,9 +9,9 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from floe.core.refs import JobRef
+from floe.core.refs import JobRef, TaskRef
 
-from .models import Dataset, Job, Project
+from .models import Dataset, Job, Project, Task
 
 
 def find_dataset(db: Session, owner: str, name: str) -> Dataset | None:
@@ -33,5 +33,20 @@ def find_job(db: Session, ref: JobRef, default_owner: str) -> Job | None:
             Project.owner == (ref.owner or default_owner),
             Project.name == ref.project,
             Job.number == ref.number,
+        )
+    )
+
+
+def find_task(db: Session, ref: TaskRef, default_owner: str) -> Task | None:
+    """The task ``ref`` names (by id, or by number in a project)."""
+    if ref.id is not None:
+        return db.get(Task, ref.id)
+    return db.scalar(
+        select(Task)
+        .join(Project)
+        .where(
+            Project.owner == (ref.owner or default_owner),
+            Project.name == ref.project,
+            Task.number == ref.number,
         )
     )

@@ -222,8 +222,11 @@ class Job(Base):
     serving: Mapped[dict | None] = mapped_column(JSON, nullable=True)
     # The step of the project's floe.yml it ran ("" for none).
     step: Mapped[str] = mapped_column(String(100), default="")
+    # The task (a sweep over parameters) it is one of, if any.
+    task_id: Mapped[int | None] = mapped_column(ForeignKey("tasks.id"), nullable=True, index=True)
 
     project: Mapped[Project] = relationship()
+    task: Mapped[Task | None] = relationship(foreign_keys=[task_id])
     events: Mapped[list[JobEvent]] = relationship(order_by="JobEvent.id")
 
     @property
@@ -233,6 +236,36 @@ class Job(Base):
     @property
     def finished_state(self) -> bool:
         return self.state in FINISHED
+
+
+class Task(Base):
+    """Many jobs of one command or notebook over a grid of parameters (Valohai's task), run
+    at most ``parallel`` at a time and compared by their metrics."""
+
+    __tablename__ = "tasks"
+    # Two concurrent sweeps can both compute the same next number; this makes one retry.
+    __table_args__ = (UniqueConstraint("project_id", "number"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    owner: Mapped[str] = mapped_column(String(255), index=True)
+    # {name: [values]}: the grid; its jobs hold one combination each (or ``random`` of them).
+    sweep: Mapped[dict] = mapped_column(JSON, default=dict)
+    random: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # Jobs of the task that may run at once (None: as many as the owner's share allows).
+    parallel: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # {metric: "min" | "max"}: which way is best, where the submitter said.
+    goals: Mapped[dict] = mapped_column(JSON, default=dict)
+    message: Mapped[str] = mapped_column(Text, default="")
+    created: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    stop_requested_by: Mapped[str] = mapped_column(String(255), default="")
+
+    project: Mapped[Project] = relationship()
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.owner}/{self.project.name}/task/{self.number}"
 
 
 class ServingToken(Base):

@@ -48,6 +48,8 @@ from . import (
     pages,
     serving_api,
     serving_proxy,
+    task_pages,
+    tasks_api,
 )
 from .handlers import NotFoundHandler
 from .limits import RequestLimits
@@ -61,6 +63,7 @@ API_ROUTES = (
     *blobs_api.ROUTES,
     *jobs_api.ROUTES,
     *serving_api.ROUTES,
+    *tasks_api.ROUTES,
     *environments_api.ROUTES,
 )
 
@@ -84,6 +87,7 @@ def make_app(
         *(route.tornado(api) for route in API_ROUTES),
         *pages.routes(prefix),
         *job_pages.routes(prefix),
+        *task_pages.routes(prefix),
         *environment_pages.routes(prefix),
         *serving_proxy.routes(prefix),
         (prefix + r"static/vendor/(.*)", web.StaticFileHandler, {"path": str(CHARTJS_DIR)}),

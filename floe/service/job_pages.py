@@ -10,10 +10,11 @@ from tornado import web
 from dataset_mounter.keep import load_tree
 from floe.core.errors import NotFound, TooLarge
 from floe.core.sizes import format_size
-from floe.db.models import SERVE, Job
+from floe.db.models import SERVE, Job, Task
 from jobs import records
 from jobs.serving import serve_path, tokens_of
 from jobs.submit import rerun_job
+from jobs.tasks import task_jobs, task_json
 
 from .files import SANDBOX, inert
 from .handlers import PageHandler
@@ -66,9 +67,14 @@ class ProjectPage(PageHandler):
             reverse=order == "desc",
         )
         columns = COLUMNS + [(f"metric:{k}", k) for k in metric_keys]
+        found = db.scalars(
+            select(Task).where(Task.project_id == project.id).order_by(Task.id.desc()).limit(50)
+        )
+        tasks = [task_json(t, task_jobs(db, t), detail=False) for t in found]
         self.render_page(
             "project.html",
             project=project,
+            tasks=tasks,
             rows=rows,
             columns=columns,
             metric_keys=metric_keys,

@@ -30,6 +30,12 @@ PATH_PARAMS = {
         {"type": "integer", "minimum": 1, "maximum": MAX_NUMBER},
         "the version's number",
     ),
+    # A task's id, owner/project/task/N or project/task/N (or one segment, percent-encoded).
+    "task": PathParam(
+        r"\d+|[^/]+|[^/]+/task/\d+|[^/]+/[^/]+/task/\d+",
+        {"type": "string", "pattern": r"^([^/]+/){0,2}(task/)?[0-9]{1,19}$"},
+        "the task's id, or its name: owner/project/task/N or project/task/N",
+    ),
     "token_id": PathParam(
         r"\d{1,18}", {"type": "integer", "minimum": 1, "maximum": MAX_NUMBER}, "the token's id"
     ),

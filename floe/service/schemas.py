@@ -279,6 +279,7 @@ class JobSummary(BaseModel):
     running_for_s: float | None = Field(None, description="while starting or running")
     mode: Mode
     step: str | None = Field(None, description="the step of the project's floe.yml it ran")
+    task: str | None = Field(None, description="the task (owner/project/task/N) it is one of")
     serve_url: str | None = Field(
         None, description="a serving job's URL (a path under the hub), answered with a token"
     )

@@ -149,6 +149,15 @@ class FakeBackend(RunnerBackend):
             code = 143
         elif command.startswith("write "):
             (container.source("/output") / "out.bin").write_bytes(b"w" * 1024 * int(command[6:]))
+        elif command == "score":  # a loss and an accuracy that follow the parameters
+            params = json.loads(container.spec.environment.get("FLOE_PARAMETERS", "{}"))
+            loss = round(params.get("lr", 1) * 10 + params.get("bs", 0) / 100, 4)
+            with open(log, "a") as out:
+                out.write(json.dumps({"step": 2, "loss": loss, "acc": round(1 - loss / 10, 4)}))
+                out.write("\n")
+            if params.get("hold"):
+                container.stop.wait(120)
+                code = 143
         elif command.startswith("metrics "):
             with open(log, "a") as out:
                 for step in range(2, int(command.split()[1]) + 2):

@@ -21,6 +21,7 @@ from tornado.ioloop import IOLoop
 from floe.client.api import FloeClient, FloeError
 from floe.client.transfer import download_job_tree, submit_with_code, upload_tree
 from floe.core.errors import FloeUserError
+from floe.core.params import parse_params
 from floe.core.refs import JobRef
 
 OUTPUT_DIR = Path(os.environ.get("FLOE_OUTPUT_DIR", "/output"))
@@ -88,7 +89,8 @@ class ContextHandler(FloeHandler):
 
 
 class RunHandler(FloeHandler):
-    """Run as job: the notebook as the editor shows it, optionally with its folder."""
+    """Run as job: the notebook as the editor shows it, optionally with its folder; with a
+    sweep (lines of ``NAME=A,B,C``, as ``floe run --param`` takes them), a task of jobs."""
 
     @web.authenticated
     async def post(self) -> None:
@@ -104,12 +106,30 @@ class RunHandler(FloeHandler):
                 if k in body
             },
         }
+        lines = body.get("sweep") or ""
+        if not isinstance(lines, str):
+            raise web.HTTPError(400, "'sweep' must be lines of NAME=A,B,C")
+        try:
+            fixed, sweep = parse_params(
+                [line.strip() for line in lines.splitlines() if line.strip()]
+            )
+        except FloeUserError as err:
+            raise web.HTTPError(400, f"Sweep: {err.message}") from None
+        endpoint = "jobs"
+        if sweep or fixed:
+            if not isinstance(job.get("parameters", {}), dict):
+                raise web.HTTPError(400, "'parameters' must be a JSON object")
+            job["parameters"] = {**job.get("parameters", {}), **fixed}
+        if sweep:
+            endpoint = "tasks"
+            job["sweep"] = sweep
+            job.update({k: body[k] for k in ("random", "parallel") if body.get(k)})
 
         def submit() -> dict:
             client = self.client()
             if not body.get("include_folder"):
-                return client.submit_job(job)
-            return submit_with_code(client, folder, job)
+                return client.json("POST", endpoint, json=job)
+            return submit_with_code(client, folder, job, endpoint)
 
         await self.respond(submit, 201)
 

@@ -149,6 +149,18 @@ class RunJobForm extends Widget {
       parameters,
       "JSON, injected after the cell tagged 'parameters', e.g. {\"lr\": 0.1}."
     );
+    const sweep = el('textarea', { name: 'sweep', placeholder: 'lr=0.1,0.01,0.001\nbs=32,64' });
+    field(
+      form,
+      'Sweep',
+      sweep,
+      'Optional. One parameter a line, NAME=A,B,C (as floe run --param takes it): one job per ' +
+        'combination, all of one task, compared on its page.'
+    );
+    const random = el('input', { type: 'number', name: 'random', min: '1', placeholder: 'all' });
+    field(form, 'Combinations', random, 'With a sweep: how many to draw at random (empty: all).');
+    const parallel = el('input', { type: 'number', name: 'parallel', min: '1', placeholder: 'any' });
+    field(form, 'At most at once', parallel, 'With a sweep: jobs of the task running at once.');
     field(form, 'Message', el('input', { type: 'text', name: 'message' }));
     const folder = el('input', { type: 'checkbox', name: 'include_folder' });
     const folderLabel = el('label', {}, '');
@@ -163,7 +175,11 @@ class RunJobForm extends Widget {
     const get = (name: string) =>
       (this.node.querySelector(`[name="${name}"]`) as HTMLInputElement).value;
     const parameters = get('parameters').trim() || '{}';
+    const count = (name: string) => parseInt(get(name), 10) || undefined;
     return {
+      sweep: get('sweep'),
+      random: count('random'),
+      parallel: count('parallel'),
       project: get('project').trim(),
       machine: get('machine'),
       environment: get('environment'),
@@ -245,7 +261,7 @@ async function submitNotebook(
 
 function runAsJob(panel: NotebookPanel): Promise<void> {
   const form = (ctx: IContext) => new RunJobForm(ctx, defaultProject(panel));
-  return submitNotebook(panel, 'Run as job', form, 'Run', 'run', 'Job submitted');
+  return submitNotebook(panel, 'Run as job', form, 'Run', 'run', 'Submitted');
 }
 
 function saveOutput(panel: NotebookPanel): Promise<void> {
