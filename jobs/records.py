@@ -174,6 +174,7 @@ def job_json(job: Job, *, events: bool = False) -> dict:
         "mode": job.mode,
         "step": job.step or None,
         "task": job.task.full_name if job.task_id else None,
+        "schedule": job.schedule_id,
     }
     if job.state in (STARTING, RUNNING) and job.started:
         body["running_for_s"] = round((utcnow() - aware(job.started)).total_seconds(), 1)

@@ -42,6 +42,7 @@ from .limits import JobLimits
 from .outcomes import ending, start_failure
 from .queue import Running, Waiting, start_fairly
 from .records import set_state
+from .schedules import Schedules
 from .serving import Serving
 from .submit import JobContext
 from .watch import over_limits, overdue, read_metrics
@@ -109,6 +110,7 @@ class JobRunner(LoggingConfigurable):
         self.backend = self.backend_class(parent=self)
         self.limits = JobLimits(parent=self)
         self.serving = Serving(parent=self)
+        self.schedules = Schedules(sessions, self.job_context, self.wake, parent=self)
         self._addresses: dict[int, str] = {}  # serving jobs' host:port, once asked for
         self.builder = self.builder_class(parent=self)
         self.builds = EnvironmentBuilds(sessions, catalog, self.builder, parent=self)
@@ -148,11 +150,13 @@ class JobRunner(LoggingConfigurable):
         Path(self.jobs_dir).mkdir(parents=True, exist_ok=True)
         self.reconcile()
         self.builds.resume()
+        self.schedules.start()
         threading.Thread(target=self._schedule_loop, name="floe-job-queue", daemon=True).start()
         threading.Thread(target=self._watch_loop, name="floe-job-watch", daemon=True).start()
 
     def close(self) -> None:
         self._stopping = True
+        self.schedules.close()
         self.builds.close()
         self.wake()
 

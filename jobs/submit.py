@@ -36,7 +36,7 @@ from floe.core.errors import (
 from floe.core.locks import NamedLocks
 from floe.core.refs import check_name, check_project_name
 from floe.core.sizes import format_size
-from floe.db.models import COMPLETE, CREATED, MODES, QUEUED, RUN, SERVE, Job
+from floe.db.models import COMPLETE, CREATED, MODES, QUEUED, RUN, SERVE, Job, Project
 from spawner.catalog import Catalog, Environment, Machine
 from spawner.custom_environments import find_environment
 from spawner.options import parse_user_options
@@ -210,6 +210,38 @@ def _rerun_job(db: Session, caller: Caller, old: Job, changes: dict, ctx: JobCon
     )
     # The new job is the caller's (an admin re-running someone's job runs it as their own).
     add_job(db, job, project_for(db, caller, old.project.name))
+    set_state(db, job, QUEUED)
+    return job
+
+
+def queue_again(
+    db: Session,
+    caller: Caller,
+    project: Project,
+    fields: dict,
+    data: list,
+    ctx: JobContext,
+    **changes: object,
+) -> Job:
+    """A job of ``fields`` (a ``Prepared``'s columns) queued now, as a schedule runs one: its
+    environment, machine and datasets (``data``, mount specs) resolved anew, so a dataset
+    named without a version mounts its latest. The caller holds ``queueing``."""
+    environment = _environment(db, caller, ctx.catalog, fields["environment"])
+    machine = _machine(ctx.catalog, fields["machine"], ctx.gpu_total, fields["kind"])
+    datasets = _datasets(db, caller, data, ctx)
+    _check_queue_room(db, caller, ctx)
+    _check_storage_room(db, caller, ctx)
+    job = Job(
+        **{
+            **copy.deepcopy(fields),
+            "environment": environment.slug,
+            "machine": machine.slug,
+            **_image(environment),
+            "datasets": datasets,
+            **changes,
+        }
+    )
+    add_job(db, job, project)
     set_state(db, job, QUEUED)
     return job
 

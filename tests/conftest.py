@@ -24,6 +24,9 @@ BROKEN_IMAGE = "floe/test-broken:1"
 HOME_DISK_BYTES = 96 * 1024**2
 LOCAL_CONFIG = f"""
 c.HomeDisks.size_bytes = {HOME_DISK_BYTES}
+# Schedules every few seconds, looked at every second, so a test sees them fire.
+c.Schedules.min_interval_s = 2
+c.Schedules.check_every_s = 1
 from spawner.catalog import DEFAULT_ENVIRONMENTS, DEFAULT_MACHINES
 c.Catalog.environments = DEFAULT_ENVIRONMENTS + [
     {{"slug": "broken", "display_name": "Broken on purpose", "image": "{BROKEN_IMAGE}"}}

@@ -210,6 +210,23 @@ def test_new_user_signs_up_is_approved_and_works_in_jupyterlab(hub, page, artifa
     expect(job_page.locator("#task-chart")).to_be_visible()
     shot(job_page, artifacts, "08c-task-page")
 
+    # Run as job on a schedule: made, listed with its next time, then removed.
+    page.bring_to_front()
+    page.click(".floe-run-as-job button, button.floe-run-as-job, .floe-run-as-job")
+    dialog = page.locator(".jp-Dialog")
+    dialog.locator("#floe-project").fill("browser")
+    dialog.locator("#floe-cron").fill("@daily")
+    dialog.locator(".jp-Dialog-button.jp-mod-accept").click()
+    result = page.locator(".floe-result")
+    expect(result).to_contain_text(f"{name}/browser/schedule/", timeout=60_000)
+    expect(page.locator(".floe-result")).to_contain_text("is active")
+    page.locator(".jp-Dialog-button.jp-mod-accept").click()
+    token = hub.token_for(name, password)
+    mine = hub.floe("GET", "schedules", token).json()
+    assert len(mine) == 1 and mine[0]["cron"] == "@daily" and mine[0]["kind"] == "notebook"
+    assert mine[0]["next_run"] and mine[0]["notebook"] == "Untitled.ipynb"
+    assert hub.floe("DELETE", f"schedules/{mine[0]['id']}", token).status_code == 204
+
     # Save output: the notebook as it is and the workspace's /output, as a snapshot job.
     page.bring_to_front()
     page.click(".floe-save-output")

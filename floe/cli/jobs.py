@@ -108,6 +108,17 @@ def cmd_init(_client: None, args: argparse.Namespace) -> int:
 
 
 def cmd_run(client: FloeClient, args: argparse.Namespace) -> int:
+    body, sweep = run_request(client, args)
+    if sweep or args.random or args.parallel or args.goal:
+        return _sweep(client, args, body, sweep)
+    job = submit_with_code(client, Path("."), body)
+    announce(client, job)
+    return follow(client, job) if args.follow else 0
+
+
+def run_request(client: FloeClient, args: argparse.Namespace) -> tuple[dict, dict | None]:
+    """What ``floe run`` (and ``floe schedule add``) asks for, from floe.yml and the flags:
+    the job's request, and the sweep of its parameters if any."""
     project = project_here()
     if not project:
         raise UsageError("this folder has no project: run `floe init PROJECT` here first")
@@ -123,7 +134,7 @@ def cmd_run(client: FloeClient, args: argparse.Namespace) -> int:
         body["parameters"] = {**settings["parameters"], **parse_params(args.param)[0]}
     if step:
         body["step"] = step
-    mode = args.mode or settings.get("mode") or "run"
+    mode = getattr(args, "mode", None) or settings.get("mode") or "run"
     if mode == "serve":
         body["mode"] = "serve"
     elif not target.strip():
@@ -136,11 +147,7 @@ def cmd_run(client: FloeClient, args: argparse.Namespace) -> int:
         body.update(kind="notebook", name=Path(target).as_posix(), notebook=notebook)
     else:
         body.update(kind="command", command=target)
-    if sweep or args.random or args.parallel or args.goal:
-        return _sweep(client, args, body, sweep)
-    job = submit_with_code(client, Path("."), body)
-    announce(client, job)
-    return follow(client, job) if args.follow else 0
+    return body, sweep
 
 
 def _sweep(client: FloeClient, args: argparse.Namespace, body: dict, sweep: dict | None) -> int:
@@ -260,8 +267,8 @@ def cmd_metrics(client: FloeClient, args: argparse.Namespace) -> int:
     return 0
 
 
-def add_run_options(parser: argparse.ArgumentParser) -> None:
-    """What ``run`` and ``rerun`` both take."""
+def add_run_options(parser: argparse.ArgumentParser, *, follow: bool = True) -> None:
+    """What ``run``, ``rerun`` and ``schedule add`` take."""
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--machine", help="a machine type (see `floe machine ls`)")
     where.add_argument("--gpu", action="store_true", help="the default GPU machine type")
@@ -285,7 +292,8 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
         metavar="DURATION",
         help="stop the job after this long: seconds, or 90m, 2h, 1d (default: the deployer's)",
     )
-    parser.add_argument("-f", "--follow", action="store_true", help="stream the log to the end")
+    if follow:
+        parser.add_argument("-f", "--follow", action="store_true", help="stream the log to the end")
 
 
 def add_verbs(verbs: argparse._SubParsersAction) -> None:

@@ -224,6 +224,8 @@ class Job(Base):
     step: Mapped[str] = mapped_column(String(100), default="")
     # The task (a sweep over parameters) it is one of, if any.
     task_id: Mapped[int | None] = mapped_column(ForeignKey("tasks.id"), nullable=True, index=True)
+    # The schedule that ran it, if any (kept when the schedule is removed, like rerun_of).
+    schedule_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
     project: Mapped[Project] = relationship()
     task: Mapped[Task | None] = relationship(foreign_keys=[task_id])
@@ -266,6 +268,35 @@ class Task(Base):
     @property
     def full_name(self) -> str:
         return f"{self.owner}/{self.project.name}/task/{self.number}"
+
+
+class Schedule(Base):
+    """A job run at the times of a cron expression: its code kept once, its datasets as
+    written (resolved to their latest versions at each run)."""
+
+    __tablename__ = "schedules"
+    # Jobs keep the id of the schedule that ran them: a removed schedule's id is never reused.
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    owner: Mapped[str] = mapped_column(String(255), index=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
+    cron: Mapped[str] = mapped_column(String(200))
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    # The job each run makes: a submitted job's columns (``jobs.submit.Prepared``) but its
+    # datasets, which are ``data``, the mount specs as the owner wrote them.
+    template: Mapped[dict] = mapped_column(JSON)
+    data: Mapped[list] = mapped_column(JSON, default=list)
+    paused: Mapped[bool] = mapped_column(Boolean, default=False)
+    next_run: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    last_run: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    last_job_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # Times it fired (also what claims a run: see jobs.schedules.run_due).
+    runs: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    created: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    project: Mapped[Project] = relationship()
 
 
 class ServingToken(Base):

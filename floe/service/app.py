@@ -32,6 +32,7 @@ from hub_config.settings import REPO_ROOT, read_settings, renamed_settings, secr
 from jobs.backend import DockerBackend
 from jobs.limits import JobLimits
 from jobs.runner import JobRunner
+from jobs.schedules import Schedules
 from jobs.serving import Serving
 from spawner.catalog import Catalog
 from spawner.environment_builder import EnvironmentBuilder
@@ -46,6 +47,7 @@ from . import (
     job_pages,
     jobs_api,
     pages,
+    schedules_api,
     serving_api,
     serving_proxy,
     task_pages,
@@ -64,6 +66,7 @@ API_ROUTES = (
     *jobs_api.ROUTES,
     *serving_api.ROUTES,
     *tasks_api.ROUTES,
+    *schedules_api.ROUTES,
     *environments_api.ROUTES,
 )
 
@@ -155,6 +158,7 @@ class FloeService(Application):
         JobRunner,
         JobLimits,
         Serving,
+        Schedules,
         EnvironmentBuilder,
         EnvironmentBuilds,
         DockerBackend,

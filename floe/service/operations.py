@@ -36,6 +36,9 @@ PATH_PARAMS = {
         {"type": "string", "pattern": r"^([^/]+/){0,2}(task/)?[0-9]{1,19}$"},
         "the task's id, or its name: owner/project/task/N or project/task/N",
     ),
+    "schedule_id": PathParam(
+        r"\d{1,18}", {"type": "integer", "minimum": 1, "maximum": MAX_NUMBER}, "the schedule's id"
+    ),
     "token_id": PathParam(
         r"\d{1,18}", {"type": "integer", "minimum": 1, "maximum": MAX_NUMBER}, "the token's id"
     ),

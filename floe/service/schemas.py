@@ -280,6 +280,7 @@ class JobSummary(BaseModel):
     mode: Mode
     step: str | None = Field(None, description="the step of the project's floe.yml it ran")
     task: str | None = Field(None, description="the task (owner/project/task/N) it is one of")
+    schedule: int | None = Field(None, description="the id of the schedule that ran it")
     serve_url: str | None = Field(
         None, description="a serving job's URL (a path under the hub), answered with a token"
     )

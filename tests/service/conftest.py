@@ -60,6 +60,8 @@ def service_config(data: Path) -> Config:
     c.Serving.max_body_bytes = 64 * 1024
     c.Serving.figures_every_s = 0.2
     c.Serving.request_timeout = 3
+    c.Schedules.check_every_s = 0.1
+    c.Schedules.min_interval_s = 1
     return c
 
 

@@ -90,7 +90,8 @@ class ContextHandler(FloeHandler):
 
 class RunHandler(FloeHandler):
     """Run as job: the notebook as the editor shows it, optionally with its folder; with a
-    sweep (lines of ``NAME=A,B,C``, as ``floe run --param`` takes them), a task of jobs."""
+    sweep (lines of ``NAME=A,B,C``, as ``floe run --param`` takes them), a task of jobs; with
+    a cron expression, a schedule that runs it at those times."""
 
     @web.authenticated
     async def post(self) -> None:
@@ -124,6 +125,14 @@ class RunHandler(FloeHandler):
             endpoint = "tasks"
             job["sweep"] = sweep
             job.update({k: body[k] for k in ("random", "parallel") if body.get(k)})
+        cron = body.get("cron") or ""
+        if not isinstance(cron, str):
+            raise web.HTTPError(400, "'cron' must be a schedule like '0 3 * * *'")
+        if cron.strip():
+            if sweep:
+                raise web.HTTPError(400, "Schedule: a schedule runs one job each time, no sweep")
+            endpoint = "schedules"
+            job["cron"] = cron.strip()
 
         def submit() -> dict:
             client = self.client()

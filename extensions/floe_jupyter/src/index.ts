@@ -161,6 +161,14 @@ class RunJobForm extends Widget {
     field(form, 'Combinations', random, 'With a sweep: how many to draw at random (empty: all).');
     const parallel = el('input', { type: 'number', name: 'parallel', min: '1', placeholder: 'any' });
     field(form, 'At most at once', parallel, 'With a sweep: jobs of the task running at once.');
+    const cron = el('input', { type: 'text', name: 'cron', placeholder: '0 3 * * *' });
+    field(
+      form,
+      'Schedule',
+      cron,
+      "Optional. Run it at these times (cron, UTC: '0 3 * * *', '@daily'), the latest " +
+        'version of each unpinned dataset each time; empty: once, now.'
+    );
     field(form, 'Message', el('input', { type: 'text', name: 'message' }));
     const folder = el('input', { type: 'checkbox', name: 'include_folder' });
     const folderLabel = el('label', {}, '');
@@ -178,6 +186,7 @@ class RunJobForm extends Widget {
     const count = (name: string) => parseInt(get(name), 10) || undefined;
     return {
       sweep: get('sweep'),
+      cron: get('cron'),
       random: count('random'),
       parallel: count('parallel'),
       project: get('project').trim(),
