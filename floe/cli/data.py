@@ -113,7 +113,7 @@ def cmd_add(client: FloeClient, args: argparse.Namespace) -> int:
     return 0
 
 
-def add_verbs(verbs: argparse._SubParsersAction) -> None:
+def add_verbs(verbs: argparse._SubParsersAction) -> argparse._SubParsersAction:
     data = group(verbs, "data", "versioned datasets")
     init = verb(data, "init", cmd_init, "make this folder the dataset NAME (created if new)")
     init.add_argument("name")
@@ -142,3 +142,4 @@ def add_verbs(verbs: argparse._SubParsersAction) -> None:
     add.add_argument("job", help="alice/cats/4, cats/4 or 4")
     add.add_argument("name", help="[owner/]name (created if new)")
     add.add_argument("-m", "--message", default="", help="default: 'output of JOB'")
+    return data

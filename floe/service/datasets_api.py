@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from dataset_mounter import datasets as ds
+from dataset_mounter.deletion import delete_dataset
 from dataset_mounter.keep import load_tree
 from dataset_mounter.tree import Tree
 from floe.core.refs import DatasetRef, parse_number
@@ -69,6 +70,24 @@ class DatasetHandler(APIHandler):
         dataset = ds.get_dataset(self.db(), self.caller, owner, name)
         self.send(dataset_json(dataset, versions=True), shape=schemas.Dataset)
 
+    @operation(
+        "Delete a dataset and every version; refused (409) while a job or schedule uses one",
+        response=schemas.Deleted,
+        errors=(400, 404, 409),
+    )
+    async def delete(self, owner: str, name: str) -> None:
+        answer = await self.off_loop(_delete, self, owner, name, None)
+        self.send(answer, shape=schemas.Deleted)
+
+
+def _delete(handler: APIHandler, owner: str, name: str, number: int | None) -> dict:
+    db = handler.db()
+    dataset = ds.get_dataset(db, handler.caller, owner, name)
+    full_name = dataset.full_name
+    numbers, freed = delete_dataset(db, handler.datasets.store, handler.caller, dataset, number)
+    what = f"{full_name}:{number}" if number else full_name
+    return {"deleted": what, "versions": numbers, "freed_bytes": freed}
+
 
 class VersionsHandler(APIHandler):
     @operation(
@@ -103,6 +122,16 @@ class VersionHandler(APIHandler):
         dataset, version, tree = _version(self, owner, name, number)
         answer = {"dataset": dataset.full_name, **version_json(version)}
         self.send({**answer, "files": tree.to_manifest()}, shape=schemas.VersionFiles)
+
+    @operation(
+        "Delete a version; refused (409) while a job or schedule uses it",
+        response=schemas.Deleted,
+        errors=(400, 404, 409),
+    )
+    async def delete(self, owner: str, name: str, number: str) -> None:
+        number = parse_number(number, "version")
+        answer = await self.off_loop(_delete, self, owner, name, number)
+        self.send(answer, shape=schemas.Deleted)
 
 
 class VersionFileHandler(APIHandler):

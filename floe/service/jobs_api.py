@@ -16,6 +16,7 @@ from dataset_mounter.tree import Tree
 from floe.core.errors import NotFound, NotReady, TooManyRequests
 from floe.db.models import FINISHED, SERVE, Job, Metric
 from jobs import records
+from jobs.deletion import delete_job
 from jobs.logs import read_from
 from jobs.runner import JobRunner
 from jobs.serving import serve_path
@@ -97,6 +98,20 @@ class JobHandler(JobAPIHandler):
     @operation("A job (id or owner/project/N) with its state history", response=schemas.Job)
     def get(self, ref: str) -> None:
         self.send_job(self.job(ref))
+
+    @operation(
+        "Delete a finished job: its log, metrics, code and output where nothing else uses "
+        "them; refused (409) while it runs or while a job or schedule mounts its output",
+        response=schemas.Deleted,
+        errors=(400, 404, 409),
+    )
+    async def delete(self, ref: str) -> None:
+        job = self.job(ref)
+        name, folder = job.full_name, self.runner.folder(job.id).path
+        freed = await self.off_loop(
+            delete_job, self.db(), self.datasets.store, self.caller, job, folder
+        )
+        self.send({"deleted": name, "freed_bytes": freed}, shape=schemas.Deleted)
 
 
 class StopHandler(JobAPIHandler):

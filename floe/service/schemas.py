@@ -287,6 +287,15 @@ class JobSummary(BaseModel):
     serving: ServingFigures | None = Field(None, description="a serving job's requests")
 
 
+class Deleted(BaseModel):
+    deleted: str = Field(description="what was deleted: a job, a dataset or a version")
+    versions: list[int] | None = Field(None, description="a dataset's versions deleted")
+    freed_bytes: int = Field(
+        description="bytes removed from the store at once; blobs stored in the last hour "
+        "go with the next collection"
+    )
+
+
 class Job(JobSummary):
     events: list[JobEvent]
     url: str = Field(description="the job's page")
