@@ -4,7 +4,7 @@ without committing."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
@@ -40,20 +40,26 @@ def collect_unnamed(db: Session, store: BlobStore, older_than: timedelta) -> tup
     unnamed = [sha for sha, _size in old if sha not in named]
     count = size = 0
     for start in range(0, len(unnamed), CHUNK):
-        chunk = unnamed[start : start + CHUNK]
         with collecting():  # no blob is being stored meanwhile
-            # Rows first, and only of blobs still old: a blob is gone for everyone before
-            # its bytes go.
-            gone = db.execute(
-                delete(Blob)
-                .where(Blob.sha256.in_(chunk), Blob.created < cutoff)
-                .returning(Blob.sha256, Blob.size)
-            ).all()
-            shas = [sha for sha, _size in gone]
-            db.execute(delete(BlobHolder).where(BlobHolder.sha256.in_(shas)))
-            db.commit()
-            for sha in shas:
-                store.delete(sha)
+            gone = remove_blobs(db, store, unnamed[start : start + CHUNK], cutoff)
         count += len(gone)
-        size += sum(s for _sha, s in gone)
+        size += sum(gone.values())
     return count, size
+
+
+def remove_blobs(db: Session, store: BlobStore, shas: list[str], cutoff: datetime) -> dict:
+    """Remove those of ``shas`` stored before ``cutoff``; {sha: size} of those removed. The
+    caller is ``collecting`` (no blob is being stored meanwhile)."""
+    # Rows first, and only of blobs still old: a blob is gone for everyone before its
+    # bytes go.
+    gone = db.execute(
+        delete(Blob)
+        .where(Blob.sha256.in_(shas), Blob.created < cutoff)
+        .returning(Blob.sha256, Blob.size)
+    ).all()
+    removed = dict(gone)
+    db.execute(delete(BlobHolder).where(BlobHolder.sha256.in_(list(removed))))
+    db.commit()
+    for sha in removed:
+        store.delete(sha)
+    return removed

@@ -19,9 +19,9 @@ from floe.core.access import Caller, can_write
 from floe.core.errors import Conflict, FloeUserError, NotFound
 from floe.core.refs import DatasetRef, MountSpec, OutputRef
 from floe.db.base import utcnow
-from floe.db.models import Blob, BlobHolder, Dataset, Job, Schedule, TreeRow, Version
+from floe.db.models import Dataset, Job, Schedule, TreeRow, Version
 
-from .collect import CHUNK, named_blobs
+from .collect import CHUNK, named_blobs, remove_blobs
 from .keep import collecting, load_tree
 from .stores import BlobStore
 
@@ -62,22 +62,12 @@ def collect_freed(db: Session, store: BlobStore, candidates: set[str]) -> int:
     if not candidates:
         return 0
     cutoff = utcnow() - FREED_AT_ONCE_AFTER
+    # Named outside the lock: a tree named since is fresh (touched), so newer than cutoff.
+    unnamed = sorted(candidates - named_blobs(db))
     freed = 0
-    with collecting():  # no blob is being stored meanwhile
-        unnamed = sorted(candidates - named_blobs(db))
-        for start in range(0, len(unnamed), CHUNK):
-            chunk = unnamed[start : start + CHUNK]
-            gone = db.execute(
-                delete(Blob)
-                .where(Blob.sha256.in_(chunk), Blob.created < cutoff)
-                .returning(Blob.sha256, Blob.size)
-            ).all()
-            shas = [sha for sha, _size in gone]
-            db.execute(delete(BlobHolder).where(BlobHolder.sha256.in_(shas)))
-            db.commit()
-            for sha in shas:
-                store.delete(sha)
-            freed += sum(size for _sha, size in gone)
+    for start in range(0, len(unnamed), CHUNK):
+        with collecting():  # no blob is being stored meanwhile
+            freed += sum(remove_blobs(db, store, unnamed[start : start + CHUNK], cutoff).values())
     return freed
 
 
