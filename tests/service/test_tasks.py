@@ -97,8 +97,13 @@ def test_stopping_a_task_stops_its_running_and_queued_jobs(service):
     waiting = service.api("GET", f"tasks/{task['id']}", token).json()
     held = [j for j in waiting["jobs"] if j["state"] == "queued"]
     assert len(held) == 2
-    job = service.api("GET", f"jobs/{held[0]['id']}", token).json()
-    assert "its task runs 1 job(s) at once" in job["reason"]
+    # The queue notes why a job waits just after it starts the one before it.
+    deadline = time.monotonic() + 30
+    reason = ""
+    while "its task runs 1 job(s) at once" not in reason and time.monotonic() < deadline:
+        reason = service.api("GET", f"jobs/{held[0]['id']}", token).json()["reason"]
+        time.sleep(0.05)
+    assert "its task runs 1 job(s) at once" in reason
     resp = service.api("POST", f"tasks/{task['id']}/stop", token)
     assert resp.status_code == 202
     task = wait_task(service, token, task)
