@@ -11,10 +11,31 @@ import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from traitlets.config import Config
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class PublicAddress:
+    """Where a team reaches Floe (``FLOE_PUBLIC_URL``), and how it proves who it is."""
+
+    url: str  # https://floe.example.org (no path)
+    bind: str  # what the proxy listens on: 0.0.0.0:443
+    redirect_port: int | None  # plain HTTP that redirects to HTTPS (80), None for none
+    tls_cert: str = ""
+    tls_key: str = ""
+    acme_email: str = ""  # Let's Encrypt instead of a certificate file
+
+    @property
+    def https(self) -> bool:
+        return self.url.startswith("https:")
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.url).hostname or ""
 
 
 @dataclass(frozen=True)
@@ -34,6 +55,8 @@ class Settings:
     firewall: bool = True
     egress: bool = True
     egress_allow: tuple[str, ...] = ()
+    proxy: str = "traefik"
+    public: PublicAddress | None = None
 
     @property
     def proxy_command(self) -> Path:
@@ -141,6 +164,56 @@ def _blob_store() -> str:
     return store
 
 
+def _proxy() -> str:
+    proxy = os.environ.get("FLOE_PROXY", "traefik")
+    if proxy not in ("traefik", "chp"):
+        raise SystemExit(f"floe: FLOE_PROXY={proxy!r} must be 'traefik' or 'chp'")
+    return proxy
+
+
+def _public_address(proxy: str) -> PublicAddress | None:
+    """``FLOE_PUBLIC_URL`` and its certificate, checked; None to serve on 127.0.0.1 only."""
+    url = os.environ.get("FLOE_PUBLIC_URL", "").rstrip("/")
+    if not url:
+        return None
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path:
+        raise SystemExit(
+            f"floe: FLOE_PUBLIC_URL={url!r} must be http(s)://HOST[:PORT], with no path"
+        )
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError as err:
+        raise SystemExit(f"floe: FLOE_PUBLIC_URL={url!r}: {err}") from None
+    bind = f"{os.environ.get('FLOE_BIND_IP', '0.0.0.0')}:{port}"
+    if parts.scheme == "http":
+        return PublicAddress(url=url, bind=bind, redirect_port=None)
+    if proxy != "traefik":
+        raise SystemExit("floe: an https FLOE_PUBLIC_URL is served by traefik: FLOE_PROXY=traefik")
+    cert = os.environ.get("FLOE_TLS_CERT", "")
+    key = os.environ.get("FLOE_TLS_KEY", "")
+    acme = os.environ.get("FLOE_ACME_EMAIL", "")
+    if bool(cert) != bool(key):
+        raise SystemExit("floe: FLOE_TLS_CERT and FLOE_TLS_KEY go together (both files)")
+    if not cert and not acme:
+        raise SystemExit(
+            "floe: an https FLOE_PUBLIC_URL needs a certificate: FLOE_TLS_CERT and FLOE_TLS_KEY "
+            "(files), or FLOE_ACME_EMAIL to have one from Let's Encrypt"
+        )
+    for name, path in (("FLOE_TLS_CERT", cert), ("FLOE_TLS_KEY", key)):
+        if path and not os.access(path, os.R_OK):
+            raise SystemExit(f"floe: {name}={path!r} is no file this user can read")
+    redirect = _int("FLOE_HTTP_PORT", 80)
+    return PublicAddress(
+        url=url,
+        bind=bind,
+        redirect_port=redirect or None,
+        tls_cert=str(Path(cert).resolve()) if cert else "",
+        tls_key=str(Path(key).resolve()) if key else "",
+        acme_email="" if cert else acme,
+    )
+
+
 def read_settings() -> Settings:
     data_dir = Path(os.environ.get("FLOE_DATA_DIR") or REPO_ROOT / ".floe").resolve()
     # The databases, secrets, logs and blobs live here: only their owner may look inside,
@@ -170,6 +243,8 @@ def read_settings() -> Settings:
         firewall=_switch("FLOE_FIREWALL"),
         egress=_switch("FLOE_EGRESS"),
         egress_allow=_networks("FLOE_EGRESS_ALLOW"),
+        proxy=(proxy := _proxy()),
+        public=_public_address(proxy),
     )
 
 
