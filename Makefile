@@ -9,13 +9,14 @@ CHARTJS_VERSION := 4.6.1
 # configurable-http-proxy (the hub's proxy) and Chart.js (the job pages' charts), from npm.
 TOOLS := .tools/.installed-chp$(PROXY_VERSION)-chartjs$(CHARTJS_VERSION)
 
-.PHONY: run test bench images docker venv tools chromium lint clean
+.PHONY: run test bench images docker venv tools chromium postgres lint clean
 
 run: images tools ## serve Floe on http://127.0.0.1:$${FLOE_PORT:-8000}
 	$(VENV)/bin/jupyterhub -f jupyterhub_config.py
 
-test: images tools chromium lint ## unit, integration and browser tests
+test: images tools chromium postgres lint ## unit, integration and browser tests; the database tests again on PostgreSQL
 	$(VENV)/bin/pytest
+	FLOE_TEST_DATABASE=postgresql $(VENV)/bin/pytest -p no:cacheprovider tests/service tests/test_database.py
 
 bench: images tools ## spawn-to-ready vs plain DockerSpawner; datasets; jobs vs docker run; environments; serving
 	$(PY) -m bench.spawn
@@ -49,6 +50,9 @@ $(TOOLS):
 
 chromium:
 	bash scripts/ensure-chromium.sh
+
+postgres:
+	bash scripts/ensure-postgres.sh
 
 clean: ## remove the local virtualenv and tools (not the data dir, not images)
 	rm -rf $(VENV) .tools

@@ -71,9 +71,17 @@ def collect_freed(db: Session, store: BlobStore, candidates: set[str]) -> int:
     return freed
 
 
-def _names(items: list[str]) -> str:
-    shown = ", ".join(items[:SHOWN])
-    return shown + (f" and {len(items) - SHOWN} more" if len(items) > SHOWN else "")
+def depending_names(items: list[tuple[str, str]], caller: Caller) -> str:
+    """The things (owner, "job a/b/3") that depend on what ``caller`` deletes, as they may
+    read them: their own by name (an admin: all), the rest only counted."""
+    mine = [text for owner, text in items if caller.admin or owner == caller.name]
+    shown = ", ".join(mine[:SHOWN])
+    if len(mine) > SHOWN:
+        shown += f" and {len(mine) - SHOWN} more"
+    others = len(items) - len(mine)
+    if others:
+        shown += f"{' and ' if mine else ''}{others} job(s) or schedule(s) of other people"
+    return shown
 
 
 def _schedule_sources(db: Session) -> Iterable[tuple[Schedule, DatasetRef | OutputRef]]:
@@ -85,10 +93,13 @@ def _schedule_sources(db: Session) -> Iterable[tuple[Schedule, DatasetRef | Outp
                 continue  # checked when it was made; a spelling since refused names nothing
 
 
-def dependents_of_version(db: Session, dataset: Dataset, number: int | None) -> list[str]:
+def dependents_of_version(
+    db: Session, dataset: Dataset, number: int | None
+) -> list[tuple[str, str]]:
     """Jobs that mounted version ``number`` (any, for None) of ``dataset``, and schedules
-    that name it, as people know them."""
+    that name it (one naming no version: the latest), as (owner, "job a/b/3")."""
     prefix = f"{dataset.full_name}:"
+    latest = max((v.number for v in dataset.versions), default=None)
     wanted = {f"{prefix}{number}"} if number else None
     found = []
     for job in db.scalars(select(Job).where(Job.datasets.is_not(None))):
@@ -97,14 +108,14 @@ def dependents_of_version(db: Session, dataset: Dataset, number: int | None) -> 
             s and (s in wanted if wanted else s.startswith(prefix) and s[len(prefix) :].isdigit())
             for s in sources
         ):
-            found.append(f"job {job.full_name}")
+            found.append((job.owner, f"job {job.full_name}"))
     for schedule, source in _schedule_sources(db):
         if (
             isinstance(source, DatasetRef)
             and (source.owner, source.name) == (dataset.owner, dataset.name)
-            and (number is None or source.version in (None, number))
+            and (number is None or number == (source.version or latest))
         ):
-            found.append(f"schedule {schedule.id}")
+            found.append((schedule.owner, f"schedule {schedule.id}"))
     return found
 
 
@@ -122,8 +133,8 @@ def delete_dataset(
     if depending:
         what = f"{dataset.full_name}:{number}" if number else dataset.full_name
         raise Conflict(
-            f"{what} is used by {_names(depending)}: delete those (or remove the schedules) "
-            "first; a job keeps what it mounted so that it can run again"
+            f"{what} is used by {depending_names(depending, caller)}: delete those (or remove "
+            "the schedules) first; a job keeps what it mounted so that it can run again"
         )
     digests = {v.tree_digest for v in versions}
     numbers = [v.number for v in versions]
@@ -135,11 +146,11 @@ def delete_dataset(
     return numbers, forget_trees(db, store, digests, set())
 
 
-def dependents_of_output(db: Session, job: Job) -> list[str]:
-    """Jobs that mounted ``job``'s output, and schedules that name it."""
+def dependents_of_output(db: Session, job: Job) -> list[tuple[str, str]]:
+    """Jobs that mounted ``job``'s output, and schedules that name it, as (owner, text)."""
     source = f"{job.full_name}/output"
     found = [
-        f"job {other.full_name}"
+        (other.owner, f"job {other.full_name}")
         for other in db.scalars(select(Job).where(Job.id != job.id))
         if any(isinstance(d, dict) and d.get("source") == source for d in other.datasets or ())
     ]
@@ -149,5 +160,5 @@ def dependents_of_output(db: Session, job: Job) -> list[str]:
             ref.project,
             ref.number,
         ) == (job.owner, job.project.name, job.number):
-            found.append(f"schedule {schedule.id}")
+            found.append((schedule.owner, f"schedule {schedule.id}"))
     return found

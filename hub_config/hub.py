@@ -16,6 +16,9 @@ def configure_hub(c: object, settings: Settings, gateway: str) -> None:
     c.JupyterHub.bind_url = f"http://{public.bind if public else f'127.0.0.1:{settings.port}'}"
     if public:
         c.JupyterHub.public_url = public.url  # links, redirects, secure cookies under HTTPS
+    if public and public.https:
+        # The login cookies are secure with an https public_url; the XSRF cookie too.
+        c.JupyterHub.tornado_settings = {"xsrf_cookie_kwargs": {"secure": True}}
     # The hub API listens on the workspace network's gateway: containers reach it there.
     c.JupyterHub.hub_bind_url = f"http://{gateway}:{settings.hub_api_port}"
     c.JupyterHub.db_url = settings.hub_db_url

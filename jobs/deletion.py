@@ -10,7 +10,7 @@ from pathlib import Path
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from dataset_mounter.deletion import dependents_of_output, forget_trees
+from dataset_mounter.deletion import dependents_of_output, depending_names, forget_trees
 from dataset_mounter.stores import BlobStore
 from floe.core.access import Caller, can_write
 from floe.core.errors import Conflict, NotFound
@@ -25,10 +25,9 @@ def delete_job(db: Session, store: BlobStore, caller: Caller, job: Job, folder: 
         raise Conflict(f"{job.full_name} is {job.state}: stop it first (floe stop {job.full_name})")
     depending = dependents_of_output(db, job)
     if depending:
-        shown = ", ".join(depending[:5]) + (" and more" if len(depending) > 5 else "")
         raise Conflict(
-            f"{job.full_name}/output is used by {shown}: delete those (or remove the "
-            "schedules) first"
+            f"{job.full_name}/output is used by {depending_names(depending, caller)}: delete "
+            "those (or remove the schedules) first"
         )
     trees = {job.code_tree, job.output_tree}
     log = {job.log_blob} if job.log_blob else set()

@@ -237,4 +237,7 @@ def schedule_json(schedule: Schedule, last_job: Job | None) -> dict:
 
 
 def last_job_of(db: Session, schedule: Schedule) -> Job | None:
-    return db.get(Job, schedule.last_job_id) if schedule.last_job_id else None
+    """The job the schedule made last, if it is still there (a deleted job's id may be
+    another's now: only a job this schedule made counts)."""
+    job = db.get(Job, schedule.last_job_id) if schedule.last_job_id else None
+    return job if job is not None and job.schedule_id == schedule.id else None

@@ -64,6 +64,7 @@ def check_sweep(value: object) -> dict[str, list]:
                 if key not in seen:
                     seen.add(key)
                     sweep[name].append(item)
+        check_parameters(sweep)  # its values, all together, as small as parameters
         return sweep
 
 
@@ -204,10 +205,10 @@ def task_jobs(db: Session, task: Task) -> list[Job]:
 def stop_task(db: Session, caller: Caller, task: Task, stop_job: object) -> list[int]:
     """Mark the task stopped by ``caller`` and stop each job not finished with
     ``stop_job(job_id, by)``; the ids stopped."""
-    if not task.stop_requested_by:
+    ids = [j.id for j in task_jobs(db, task) if j.state not in FINISHED]
+    if ids and not task.stop_requested_by:  # a finished task keeps the state it ended in
         task.stop_requested_by = caller.name
         db.commit()
-    ids = [j.id for j in task_jobs(db, task) if j.state not in FINISHED]
     for job_id in ids:
         stop_job(job_id, caller.name)
     return ids

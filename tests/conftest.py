@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import secrets
 import uuid
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 
 from spawner.catalog import WORKSPACE_IMAGE
 from tests.hub_process import REPO_ROOT, HubProcess
+from tests.postgres import PostgresServer
 from tests.s3_server import CREDENTIALS, S3Server
 from tests.wheels import make_wheel
 
@@ -145,3 +147,22 @@ def user_token(hub: HubProcess, new_user):
 def artifacts() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A throwaway PostgreSQL server when FLOE_TEST_DATABASE=postgresql, else None: `make
+    test` runs the database-touching tests once on SQLite, once on PostgreSQL."""
+    if os.environ.get("FLOE_TEST_DATABASE") != "postgresql":
+        yield None
+        return
+    with PostgresServer() as server:
+        yield server
+
+
+@pytest.fixture
+def fresh_db_url(tmp_path: Path, postgres: PostgresServer | None) -> str:
+    """A new, empty database of the kind this run tests (SQLite, or PostgreSQL)."""
+    if postgres is not None:
+        return postgres.database(f"t{uuid.uuid4().hex[:10]}")
+    return f"sqlite:///{tmp_path / 'floe.sqlite'}"

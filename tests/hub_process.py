@@ -76,6 +76,8 @@ class HubProcess:
         self._choose_ports()
         self.proc: subprocess.Popen | None = None
         self._token: str | None = None
+        # What requests checks the hub's certificate against (a file, for a self-signed one).
+        self.verify: bool | str = True
 
     @property
     def log_path(self) -> Path:
@@ -120,7 +122,7 @@ class HubProcess:
             if self.proc.poll() is not None:
                 raise HubExited(f"hub exited with {self.proc.returncode}:\n{self.log_tail()}")
             try:
-                if requests.get(waiting_for[0], timeout=2).status_code == 200:
+                if requests.get(waiting_for[0], timeout=2, verify=self.verify).status_code == 200:
                     waiting_for.pop(0)
                     if not waiting_for:
                         return
@@ -156,13 +158,15 @@ class HubProcess:
     def login_session(self, username: str, password: str) -> requests.Session:
         """A browser-like session logged in through the real login form."""
         session = requests.Session()
-        page = session.get(f"{self.url}/hub/login", timeout=30)
+        # Per request: a session's own verify loses to REQUESTS_CA_BUNDLE in the environment.
+        page = session.get(f"{self.url}/hub/login", timeout=30, verify=self.verify)
         xsrf = re.search(r'name="_xsrf" value="([^"]+)"', page.text).group(1)
         resp = session.post(
             f"{self.url}/hub/login",
             data={"username": username, "password": password, "_xsrf": xsrf},
             timeout=30,
             allow_redirects=False,
+            verify=self.verify,
         )
         if resp.status_code != 302:
             raise RuntimeError(f"login as {username} failed: {resp.status_code}")
@@ -175,6 +179,7 @@ class HubProcess:
             f"{self.url}/hub/api/users/{username}/tokens",
             json={"note": "floe tests", "expires_in": 7200},
             timeout=30,
+            verify=self.verify,
         )
         resp.raise_for_status()
         return resp.json()["token"]
@@ -188,11 +193,13 @@ class HubProcess:
     def api(self, method: str, path: str, token: str | None = None, **kwargs: object):
         headers = {"Authorization": f"token {token or self.admin_token}"}
         kwargs.setdefault("timeout", 60)
+        kwargs.setdefault("verify", self.verify)
         return requests.request(method, f"{self.url}/hub/api{path}", headers=headers, **kwargs)
 
     def floe(self, method: str, path: str, token: str, **kwargs: object):
         """Call the floe service's REST API (``/services/floe/api/<path>``) as ``token``."""
         kwargs.setdefault("timeout", 60)
+        kwargs.setdefault("verify", self.verify)
         return requests.request(
             method,
             f"{self.url}/services/floe/api/{path}",

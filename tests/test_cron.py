@@ -53,17 +53,20 @@ def test_every_counts_from_its_anchor():
         ("@every soon", "not a duration"),
         ("@every 30s", "at most once every 1 min"),
         ("* * * * *", "at most once every 5 min"),
+        ("0 0,23 * * *", "at most once every 2"),  # 23:00, then 00:00 the next day
+        ("@every 3000000d", "at most 366d"),
         ("x" * 300, "at most 200 characters"),
     ],
 )
 def test_refused_with_what_would_be_right(text, words):
     minimum = 300 if text == "* * * * *" else 60
+    minimum = 7200 if text == "0 0,23 * * *" else minimum
     with pytest.raises(InvalidRequest, match=None) as caught:
         Cron.parse(text, "UTC", min_interval_s=minimum)
     assert words in caught.value.message
 
 
 def test_a_time_zone_must_be_one():
-    for bad in ("Mars/Olympus", "../../etc/passwd", "/etc/localtime"):
+    for bad in ("Mars/Olympus", "../../etc/passwd", "/etc/localtime", "America", "Etc"):
         with pytest.raises(InvalidRequest):
             Cron.parse("@daily", bad)

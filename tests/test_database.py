@@ -24,8 +24,8 @@ def _revision(engine) -> str:
         return context.get_current_revision()
 
 
-def test_a_new_database_is_made_by_the_migrations_and_matches_the_models(tmp_path):
-    url = f"sqlite:///{tmp_path / 'floe.sqlite'}"
+def test_a_new_database_is_made_by_the_migrations_and_matches_the_models(fresh_db_url):
+    url = fresh_db_url
     make_sessionmaker(url)
     engine = make_engine(url)
     assert _revision(engine) == HEAD
@@ -80,17 +80,17 @@ def test_a_database_of_an_older_floe_is_upgraded_and_keeps_its_jobs(tmp_path):
         assert (job.state, job.log_blob) == ("complete", None)
 
 
-def test_upgrading_twice_changes_nothing(tmp_path):
-    engine = make_engine(f"sqlite:///{tmp_path / 'floe.sqlite'}")
+def test_upgrading_twice_changes_nothing(fresh_db_url):
+    engine = make_engine(fresh_db_url)
     upgrade_database(engine)
     upgrade_database(engine)
     assert _revision(engine) == HEAD
 
 
-def test_a_job_number_taken_by_a_concurrent_submit_is_retried_with_the_next(tmp_path):
+def test_a_job_number_taken_by_a_concurrent_submit_is_retried_with_the_next(fresh_db_url):
     from sqlalchemy import event
 
-    sessions = make_sessionmaker(f"sqlite:///{tmp_path / 'floe.sqlite'}")
+    sessions = make_sessionmaker(fresh_db_url)
     alice = Caller("alice")
     with sessions() as db:
         project_id = project_for(db, alice, "cats").id
@@ -129,7 +129,7 @@ def _fields() -> dict:
     }
 
 
-def test_a_submit_that_loses_the_race_for_its_number_keeps_its_code(tmp_path):
+def test_a_submit_that_loses_the_race_for_its_number_keeps_its_code(fresh_db_url):
     from sqlalchemy import event
 
     from dataset_mounter.settings import DatasetSettings
@@ -138,7 +138,7 @@ def test_a_submit_that_loses_the_race_for_its_number_keeps_its_code(tmp_path):
     from jobs.submit import JobContext, submit_job
     from spawner.catalog import Catalog
 
-    sessions = make_sessionmaker(f"sqlite:///{tmp_path / 'floe.sqlite'}")
+    sessions = make_sessionmaker(fresh_db_url)
     alice = Caller("alice")
     ctx = JobContext(Catalog(), DatasetSettings(), gpu_total=0, limits=JobLimits())
     with sessions() as db:
@@ -192,11 +192,11 @@ def test_upgrading_gives_each_owner_the_blobs_they_kept_so_far(tmp_path):
     assert held == {("a", "alice"), ("b", "alice")}
 
 
-def test_a_job_stopped_while_the_queue_starts_it_stays_stopped(tmp_path):
+def test_a_job_stopped_while_the_queue_starts_it_stays_stopped(fresh_db_url):
     from floe.db.models import QUEUED, STARTING, STOPPED
     from jobs.records import set_state
 
-    sessions = make_sessionmaker(f"sqlite:///{tmp_path / 'floe.sqlite'}")
+    sessions = make_sessionmaker(fresh_db_url)
     alice = Caller("alice")
     with sessions() as db:
         job = add_job(db, Job(state=QUEUED, **_fields()), project_for(db, alice, "cats"))
@@ -210,3 +210,31 @@ def test_a_job_stopped_while_the_queue_starts_it_stays_stopped(tmp_path):
     with sessions() as db:
         states = [e.state for e in db.get(Job, job.id).events]
         assert states == ["queued", "stopped"]
+
+
+def test_concurrent_submits_each_get_their_own_number(fresh_db_url):
+    """Eight writers at once, each in its own connection (real concurrency on PostgreSQL)."""
+    import threading
+
+    sessions = make_sessionmaker(fresh_db_url)
+    alice = Caller("alice")
+    with sessions() as db:
+        project_for(db, alice, "race")
+    start = threading.Barrier(8)
+    numbers, errors = [], []
+
+    def submit() -> None:
+        try:
+            with sessions() as db:
+                project = project_for(db, alice, "race")
+                start.wait(10)
+                numbers.append(add_job(db, Job(**_fields()), project).number)
+        except Exception as err:  # noqa: BLE001 - reported below, with the others
+            errors.append(repr(err))
+
+    threads = [threading.Thread(target=submit) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == [] and sorted(numbers) == list(range(1, 9))

@@ -1,11 +1,17 @@
 """The hub's configuration: secrets kept private, the idle culler on by default and off at 0."""
 
+import asyncio
+import re
 import stat
 
+import pytest
+import toml
 from traitlets.config import Config
 
+from hub_config.hub import configure_proxy
 from hub_config.services import configure_services
-from hub_config.settings import Settings, secret_file
+from hub_config.settings import Settings, read_settings, secret_file
+from hub_config.traefik import FloeTraefikProxy
 
 
 def _settings(tmp_path, idle_timeout):
@@ -115,3 +121,59 @@ def test_switching_to_oauth_as_documented_lets_nobody_in_by_default(tmp_path, mo
     role = next(r for r in c.JupyterHub.load_roles if r["name"] == "floe-admin")
     assert role["users"] == []
     assert "x" * 32 not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("env", "words"),
+    [
+        ({"FLOE_PROXY": "nginx"}, "must be 'traefik' or 'chp'"),
+        ({"FLOE_PUBLIC_URL": "ftp://floe.example.org"}, "http(s)://HOST[:PORT]"),
+        ({"FLOE_PUBLIC_URL": "https://floe.example.org/hub"}, "with no path"),
+        ({"FLOE_PUBLIC_URL": "https://floe.example.org"}, "needs a certificate"),
+        ({"FLOE_PUBLIC_URL": "https://x.org", "FLOE_TLS_CERT": "/etc/hostname"}, "go together"),
+        (
+            {"FLOE_PUBLIC_URL": "https://x.org", "FLOE_TLS_CERT": "/nope", "FLOE_TLS_KEY": "/nope"},
+            "no file this user can read",
+        ),
+        (
+            {"FLOE_PUBLIC_URL": "https://x.org", "FLOE_PROXY": "chp", "FLOE_ACME_EMAIL": "a@x.org"},
+            "served by traefik",
+        ),
+    ],
+)
+def test_a_public_address_is_checked_at_start(tmp_path, monkeypatch, env, words):
+    monkeypatch.setenv("FLOE_DATA_DIR", str(tmp_path))
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(SystemExit, match=re.escape(words)):
+        read_settings()
+
+
+def test_a_public_https_address_with_acme_makes_traefik_ask_lets_encrypt(tmp_path, monkeypatch):
+    monkeypatch.setenv("FLOE_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("FLOE_PUBLIC_URL", "https://floe.example.org")
+    monkeypatch.setenv("FLOE_ACME_EMAIL", "ops@example.org")
+    public = read_settings().public
+    assert (public.bind, public.redirect_port, public.host) == (
+        "0.0.0.0:443",
+        80,
+        "floe.example.org",
+    )
+    c = Config()
+    configure_proxy(c, read_settings())
+    assert c.JupyterHub.proxy_class == "hub_config.traefik.FloeTraefikProxy"
+    assert (c.FloeTraefikProxy.acme_email, c.FloeTraefikProxy.acme_domain) == (
+        "ops@example.org",
+        "floe.example.org",
+    )
+    assert c.FloeTraefikProxy.redirect_address == "0.0.0.0:80"
+    # What traefik is told: a resolver asking Let's Encrypt, HTTP redirected, no calls home.
+    proxy = FloeTraefikProxy(config=c, public_url="http://0.0.0.0:443")
+    asyncio.run(proxy._setup_traefik_static_config())
+    static = toml.load(c.FloeTraefikProxy.static_config_file)
+    acme = static["certificatesResolvers"]["acme"]["acme"]
+    assert acme["email"] == "ops@example.org" and "tlsChallenge" in acme
+    https = static["entryPoints"]["https"]
+    assert https["http"]["tls"]["certResolver"] == "acme"
+    assert static["entryPoints"]["redirect"]["http"]["redirections"]["entryPoint"]["to"] == "https"
+    assert static["global"] == {"checkNewVersion": False, "sendAnonymousUsage": False}

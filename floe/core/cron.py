@@ -20,6 +20,7 @@ from .durations import format_duration, parse_duration
 from .errors import InvalidRequest
 
 MAX_LENGTH = 200
+MAX_EVERY_S = 366 * 24 * 3600  # @every at most a year (a longer one overflows dates)
 SHORTHANDS = {
     "@yearly": "0 0 1 1 *",
     "@annually": "0 0 1 1 *",
@@ -112,6 +113,8 @@ class Cron:
                     f"cron: at most once every {format_duration(min_interval_s)} here",
                     field="cron",
                 )
+            if seconds > MAX_EVERY_S:
+                raise InvalidRequest("cron: @every is at most 366d", field="cron")
             return cls(text.strip(), zone, every=timedelta(seconds=seconds))
         fields = SHORTHANDS.get(words, words).split()
         if len(fields) != 5:
@@ -136,9 +139,8 @@ class Cron:
             any_day=fields[2] == "*",
             any_weekday=fields[4] == "*",
         )
-        if min_interval_s > 60 and len(minutes) * len(hours) > 1:
-            gaps = cron._shortest_gap()
-            if gaps < min_interval_s:
+        if min_interval_s > 60:
+            if cron._shortest_gap() < min_interval_s:
                 raise InvalidRequest(
                     f"cron: at most once every {format_duration(min_interval_s)} here",
                     field="cron",
@@ -148,9 +150,11 @@ class Cron:
         return cron
 
     def _shortest_gap(self) -> int:
-        """Seconds between the closest two times of one day the fields allow."""
+        """Seconds between the closest two times the fields allow on days in a row (the
+        last of one day and the first of the next too)."""
         times = sorted(h * 60 + m for h in self.hours for m in self.minutes)
-        return min(b - a for a, b in zip(times, times[1:], strict=False)) * 60
+        following = [*times[1:], times[0] + 24 * 60]
+        return min(b - a for a, b in zip(times, following, strict=True)) * 60
 
     def _day_matches(self, day: datetime) -> bool:
         by_date = day.day in self.days
@@ -205,7 +209,7 @@ def _zone(name: object) -> str:
         raise InvalidRequest("timezone: a name like 'UTC' or 'Europe/Paris'", field="timezone")
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder ('America')
         raise InvalidRequest(
             f"timezone: {name!r} is not a time zone; e.g. 'UTC' or 'Europe/Paris'",
             field="timezone",

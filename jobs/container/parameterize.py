@@ -12,6 +12,10 @@ import keyword
 INJECTED_TAG = "injected-parameters"
 
 
+# Parameters are copied into every job of a task and into its notebook: small values only.
+MAX_PARAMETERS_BYTES = 64 * 1024
+
+
 def check_parameters(parameters: object) -> dict:
     """Return ``parameters`` if it is a JSON object whose keys are Python names, else raise."""
     if not isinstance(parameters, dict):
@@ -21,7 +25,12 @@ def check_parameters(parameters: object) -> dict:
             raise ValueError(f"parameter {name!r} is not a Python variable name")
         if name.startswith("_floe"):
             raise ValueError(f"parameter {name!r}: names starting with _floe are Floe's own")
-    json.dumps(parameters)  # must be plain JSON values
+    size = len(json.dumps(parameters))  # must be plain JSON values
+    if size > MAX_PARAMETERS_BYTES:
+        raise ValueError(
+            f"'parameters' take {size} bytes as JSON; at most {MAX_PARAMETERS_BYTES} "
+            "(pass data as a dataset, not a parameter)"
+        )
     return parameters
 
 

@@ -22,6 +22,7 @@ from traitlets.config import Config
 from floe.service.app import make_service
 from jobs.runner import JobRunner
 from spawner.catalog import DEFAULT_ENVIRONMENTS, DEFAULT_MACHINES
+from tests.postgres import PostgresServer
 from tests.service.fake_backend import FakeBackend
 from tests.service.fake_builder import FakeBuilder
 from tests.service.fake_hub import FakeHubAuth
@@ -29,9 +30,9 @@ from tests.service.fake_hub import FakeHubAuth
 PREFIX = "/services/floe/"
 
 
-def service_config(data: Path) -> Config:
+def service_config(data: Path, database_url: str) -> Config:
     c = Config()
-    c.FloeDatabase.url = f"sqlite:///{data / 'floe.sqlite'}"
+    c.FloeDatabase.url = database_url
     c.DatasetSettings.cache_dir = str(data / "cache")
     c.LocalStore.root = str(data / "blobs")
     c.JobRunner.instance = f"fast-{uuid.uuid4().hex[:6]}"
@@ -96,11 +97,23 @@ class Service:
 
 
 @pytest.fixture(scope="session")
-def service(tmp_path_factory: pytest.TempPathFactory):
+def database_url(tmp_path_factory: pytest.TempPathFactory, postgres: PostgresServer | None):
+    """SQLite in a file; with FLOE_TEST_DATABASE=postgresql, a database of the throwaway
+    PostgreSQL server (`make test` runs this tier both ways)."""
+    if postgres is not None:
+        return postgres.database("floe")
+    return f"sqlite:///{tmp_path_factory.mktemp('fast-db') / 'floe.sqlite'}"
+
+
+@pytest.fixture(scope="session")
+def service(tmp_path_factory: pytest.TempPathFactory, database_url: str):
     data = tmp_path_factory.mktemp("fast-service")
     hub = FakeHubAuth()
     app, runner = make_service(
-        prefix=PREFIX, cookie_secret="fast-tier", hub_auth=hub, config=service_config(data)
+        prefix=PREFIX,
+        cookie_secret="fast-tier",
+        hub_auth=hub,
+        config=service_config(data, database_url),
     )
     runner.start()
     sockets = bind_sockets(0, "127.0.0.1")

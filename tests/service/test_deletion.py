@@ -112,3 +112,33 @@ def test_a_version_goes_unless_used_and_shared_blobs_stay(service, tmp_path):
     assert service.api("GET", f"datasets/{name}/notes", token).status_code == 404
     assert not stored(service, b"same") and not stored(service, b"one")
     assert floe("data", "delete", f"{name}/notes", "--yes").returncode == 2  # none left
+
+
+def test_a_refusal_names_only_what_the_deleter_may_see(service):
+    """Someone else's job on a public dataset keeps it, but stays unnamed; a schedule naming
+    no version holds the latest version only."""
+    owner, token = service.user("sharer")
+    make_dataset(service, token, "commons", {"a.txt": b"open 1"}, public=True)
+    manifest = upload_files(service, token, {"a.txt": b"open 2"})
+    versions = f"datasets/{owner}/commons/versions"
+    assert service.api("POST", versions, token, json={"manifest": manifest}).status_code == 201
+    _reader, reader_token = service.user("borrower")
+    theirs = submit(
+        service, reader_token, kind="command", command="echo", datasets=[f"{owner}/commons:1"]
+    )
+    theirs = wait_for(service, reader_token, theirs)
+    refused = service.api("DELETE", f"{versions}/1", token)
+    assert refused.status_code == 409
+    assert "1 job(s) or schedule(s) of other people" in refused.json()["error"]
+    assert theirs["name"] not in refused.json()["error"]
+
+    schedule = service.api(
+        "POST",
+        "schedules",
+        token,
+        json={"project": "p", "kind": "command", "command": "echo", "cron": "@daily",
+              "datasets": ["commons"]},
+    ).json()  # fmt: skip
+    latest = service.api("DELETE", f"{versions}/2", token)
+    assert latest.status_code == 409 and f"schedule {schedule['id']}" in latest.json()["error"]
+    assert service.api("DELETE", f"schedules/{schedule['id']}", token).status_code in (200, 204)

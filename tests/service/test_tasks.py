@@ -129,6 +129,9 @@ def test_bad_sweeps_are_refused_and_make_nothing(service):
     refused(400, "serving jobs", sweep={"a": [1, 2]}, mode="serve")
     refused(400, "parallel", sweep={"a": [1, 2]}, parallel=0)
     refused(400, "goals", sweep={"a": [1, 2]}, goals={"loss": "lowest"})
+    # Parameters are copied into every job: big values belong in a dataset.
+    refused(400, "at most 65536", sweep={"a": [1, 2]}, parameters={"big": "x" * 70_000})
+    refused(400, "at most 65536", sweep={"a": ["x" * 70_000, "y"]})
     # Six jobs would pass the five one user may queue here.
     refused(429, "6 more would pass it", sweep={"a": [1, 2, 3], "b": [1, 2]})
     assert service.api("GET", "tasks", token).json() == []
