@@ -9,7 +9,7 @@ CHARTJS_VERSION := 4.6.1
 # configurable-http-proxy (the hub's proxy) and Chart.js (the job pages' charts), from npm.
 TOOLS := .tools/.installed-chp$(PROXY_VERSION)-chartjs$(CHARTJS_VERSION)
 
-.PHONY: run test bench images docker venv tools chromium postgres lint clean
+.PHONY: run test bench images docker venv tools chromium postgres lint backup restore clean
 
 run: images tools ## serve Floe on http://127.0.0.1:$${FLOE_PORT:-8000}
 	$(VENV)/bin/jupyterhub -f jupyterhub_config.py
@@ -18,12 +18,14 @@ test: images tools chromium postgres lint ## unit, integration and browser tests
 	$(VENV)/bin/pytest
 	FLOE_TEST_DATABASE=postgresql $(VENV)/bin/pytest -p no:cacheprovider tests/service tests/test_database.py
 
-bench: images tools ## spawn-to-ready vs plain DockerSpawner; datasets; jobs vs docker run; environments; serving
+bench: images tools ## spawn-to-ready vs plain DockerSpawner; datasets; jobs vs docker run; environments; serving; traefik vs chp; transfers vs cp and DVC
 	$(PY) -m bench.spawn
 	$(PY) -m bench.datasets
 	$(PY) -m bench.jobs
 	$(PY) -m bench.environments
 	$(PY) -m bench.serving
+	$(PY) -m bench.proxy
+	$(PY) -m bench.transfers
 
 images: venv docker ## build floe/workspace (and a base image when no registry answers); ENVS=all builds every environment ahead
 	$(PY) -m images.build $(if $(ENVS),--envs $(ENVS))
@@ -53,6 +55,12 @@ chromium:
 
 postgres:
 	bash scripts/ensure-postgres.sh
+
+backup: venv ## make backup TO=DIR: a consistent backup of this Floe (databases, blobs, secrets, homes)
+	$(PY) -m hub_config.backup backup "$(TO)"
+
+restore: venv ## make restore FROM=DIR, into a fresh data dir, with the hub stopped
+	$(PY) -m hub_config.backup restore "$(FROM)"
 
 clean: ## remove the local virtualenv and tools (not the data dir, not images)
 	rm -rf $(VENV) .tools
