@@ -22,7 +22,10 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import docker
+
 from bench.harness import save_report, scratch_hub
+from hub_config.network import network_gateway
 from tests.hub_process import HubProcess, free_port_block
 
 DISCARD = """\
@@ -102,7 +105,7 @@ def measure(proxy: str, args: argparse.Namespace) -> dict:
             hub.start()
             token = hub.admin_token
             through = f"{hub.url}/services/floe/api/jobs"
-            direct = _service_on_gateway(hub)  # it listens on the containers' network gateway
+            direct = _service_on_gateway(hub)
             calls(through, token, 100)  # warm both ways
             calls(direct, token, 100)
             through_s = calls(through, token, args.requests)
@@ -125,20 +128,9 @@ def measure(proxy: str, args: argparse.Namespace) -> dict:
 
 
 def _service_on_gateway(hub: HubProcess) -> str:
-    out = subprocess.run(
-        [
-            "docker",
-            "network",
-            "inspect",
-            "-f",
-            "{{(index .IPAM.Config 0).Gateway}}",
-            f"{hub.instance}-net",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-    return f"http://{out}:{hub.port + 3}/services/floe/api/jobs"
+    """The floe service's own address: it listens on the containers' network gateway."""
+    gateway = network_gateway(docker.from_env().networks.get(f"{hub.instance}-net"))
+    return f"http://{gateway}:{hub.port + 3}/services/floe/api/jobs"
 
 
 def main() -> None:

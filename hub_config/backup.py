@@ -8,9 +8,10 @@ and the users' home disks. The databases are copied first, then the blobs they n
 blobs are never changed, and one deleted in between (by a ``floe delete`` meanwhile) makes
 the backup fail, naming it, rather than keep a database that names what it lacks.
 
-Restoring refuses a data dir (or database) that already holds a Floe; it writes the blobs
+Restoring refuses a data dir (or database) that already holds a Floe, before writing
+anything; it puts back the files (the deployer's config among them), then writes the blobs
 into whichever store the settings name (so a backup of a local store can move to S3), each
-checked against its name, then the databases, then the files. Run it with the same
+checked against its name, then the databases. Run it with the same
 ``FLOE_*`` settings the hub will run with, while the hub is stopped.
 """
 
@@ -34,6 +35,7 @@ from sqlalchemy.engine import make_url
 
 from dataset_mounter.collect import named_blobs
 from dataset_mounter.settings import DatasetSettings
+from dataset_mounter.tree import hash_file
 from floe.db.base import make_engine
 from floe.db.database import make_sessionmaker
 
@@ -94,17 +96,30 @@ def _dump_database(url: str, dest: Path) -> str:
     return "postgresql"
 
 
-def _load_database(url: str, source: Path, kind: str) -> None:
+def _refuse_occupied(url: str, kind: str) -> None:
+    """Refuse a database of the other kind than the backup's, or one holding tables."""
     file = _sqlite_file(url)
     if (file is not None) != (kind == "sqlite"):
         wanted = "SQLite" if kind == "sqlite" else "PostgreSQL"
         raise BackupError(f"the backup holds a {wanted} database; {url.split(':')[0]} is set")
     if file is not None:
+        return  # the data dir's check covers it
+    engine = make_engine(url)
+    try:
+        if inspect(engine).get_table_names():
+            raise BackupError(
+                f"{make_url(url).database} already holds tables: restore into a new one"
+            )
+    finally:
+        engine.dispose()
+
+
+def _load_database(url: str, source: Path) -> None:
+    file = _sqlite_file(url)
+    if file is not None:
         shutil.copyfile(f"{source}.sqlite", file)
         os.chmod(file, 0o600)
         return
-    if inspect(make_engine(url)).get_table_names():
-        raise BackupError(f"{make_url(url).database} already holds tables: restore into a new one")
     done = subprocess.run(
         [
             "pg_restore",
@@ -118,6 +133,11 @@ def _load_database(url: str, source: Path, kind: str) -> None:
     )
     if done.returncode:
         raise BackupError(f"pg_restore failed: {done.stderr.strip()}")
+
+
+def _copy_folder(source: Path, dest: Path) -> None:
+    """``cp -a``, keeping sparse files (home disks) sparse."""
+    subprocess.run(["cp", "-a", "--sparse=always", str(source), str(dest)], check=True)
 
 
 def backup(settings: Settings, dest: Path, say: Callable[[str], object] = print) -> dict:
@@ -162,11 +182,7 @@ def backup(settings: Settings, dest: Path, say: Callable[[str], object] = print)
             shutil.copy2(settings.data_dir / name, files / name)
     for name in KEPT_FOLDERS:
         if (settings.data_dir / name).is_dir():
-            # Home disks are sparse files: copied as such (cp keeps the holes).
-            subprocess.run(
-                ["cp", "-a", "--sparse=always", str(settings.data_dir / name), str(files / name)],
-                check=True,
-            )
+            _copy_folder(settings.data_dir / name, files / name)
     manifest = {
         "format": FORMAT,
         "made": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -192,28 +208,26 @@ def restore(settings: Settings, source: Path, say: Callable[[str], object] = pri
         raise BackupError(
             f"{data} already holds a Floe ({', '.join(held)}): restore into a new one"
         )
+    databases = {"floe": settings.floe_db_url, "hub": settings.hub_db_url}
+    for name, url in databases.items():
+        _refuse_occupied(url, manifest["databases"][name])
+    # The deployer's config file first: it may say which blob store to fill.
+    for item in sorted((source / "files").iterdir()):
+        if item.is_dir():
+            _copy_folder(item, data / item.name)
+        else:
+            shutil.copy2(item, data / item.name)
     store = DatasetSettings(config=settings.service_config()).store
     count = 0
     for file in sorted((source / "blobs").glob("*/*")):
-        with open(file, "rb") as handle:
-            digest = hashlib.file_digest(handle, "sha256").hexdigest()
-        if digest != file.name:
+        if hash_file(file) != file.name:
             raise BackupError(f"{file} holds other bytes than its name says: the backup is damaged")
         store.put_file(file.name, file)
         count += 1
     say(f"floe-admin: {count} blobs restored")
-    _load_database(
-        settings.floe_db_url, source / "databases" / "floe", manifest["databases"]["floe"]
-    )
-    _load_database(settings.hub_db_url, source / "databases" / "hub", manifest["databases"]["hub"])
+    for name, url in databases.items():
+        _load_database(url, source / "databases" / name)
     say("floe-admin: databases restored")
-    for item in sorted((source / "files").iterdir()):
-        if item.is_dir():
-            subprocess.run(
-                ["cp", "-a", "--sparse=always", str(item), str(data / item.name)], check=True
-            )
-        else:
-            shutil.copy2(item, data / item.name)
     return manifest
 
 

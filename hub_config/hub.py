@@ -12,10 +12,15 @@ from .settings import Settings, secret_file
 def configure_hub(c: object, settings: Settings, gateway: str) -> None:
     data = settings.data_dir
     public = settings.public
-    # The proxy listens here: on 127.0.0.1 unless the deployer gave a public address.
-    c.JupyterHub.bind_url = f"http://{public.bind if public else f'127.0.0.1:{settings.port}'}"
+    # The proxy listens here: on 127.0.0.1 unless the deployer gave a public address; with a
+    # certificate file it serves HTTPS (JupyterHub hands ssl_cert and ssl_key to the proxy).
+    scheme = "https" if public and public.tls_cert else "http"
+    c.JupyterHub.bind_url = f"{scheme}://{public.bind if public else f'127.0.0.1:{settings.port}'}"
     if public:
         c.JupyterHub.public_url = public.url  # links, redirects, secure cookies under HTTPS
+    if public and public.tls_cert:
+        c.JupyterHub.ssl_cert = public.tls_cert
+        c.JupyterHub.ssl_key = public.tls_key
     if public and public.https:
         # The login cookies are secure with an https public_url; the XSRF cookie too.
         c.JupyterHub.tornado_settings = {"xsrf_cookie_kwargs": {"secure": True}}
@@ -68,10 +73,8 @@ def configure_proxy(c: object, settings: Settings) -> None:
     ).decode()
     public = settings.public
     if public and public.https:
-        proxy.tls_cert = public.tls_cert
-        proxy.tls_key = public.tls_key
         proxy.acme_email = public.acme_email
         proxy.acme_domain = public.host
         proxy.acme_storage = str(folder / "acme.json")
         if public.redirect_port:
-            proxy.redirect_address = f"{public.bind.rpartition(':')[0]}:{public.redirect_port}"
+            proxy.redirect_address = f"{public.bind_ip}:{public.redirect_port}"

@@ -22,6 +22,12 @@ def bridge_name(network: str) -> str:
     return "floe" + hashlib.sha256(network.encode()).hexdigest()[:10]
 
 
+def network_gateway(network: docker.models.networks.Network) -> str | None:
+    """The address of the network's gateway: this machine, as its containers see it."""
+    configs = network.attrs.get("IPAM", {}).get("Config") or []
+    return next((cfg["Gateway"] for cfg in configs if cfg.get("Gateway")), None)
+
+
 def ensure_network(name: str) -> str:
     """Create the bridge network ``name`` if needed and return its gateway address."""
     client = docker.from_env()
@@ -36,8 +42,7 @@ def ensure_network(name: str) -> str:
             name, driver="bridge", labels={"floe.network": name}, options=options
         )
     network.reload()
-    configs = network.attrs.get("IPAM", {}).get("Config") or []
-    gateway = next((cfg["Gateway"] for cfg in configs if cfg.get("Gateway")), None)
+    gateway = network_gateway(network)
     if not gateway:
         raise SystemExit(f"floe: Docker network {name} has no gateway address; remove it and retry")
     _wait_until_bindable(gateway)

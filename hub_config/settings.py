@@ -23,7 +23,8 @@ class PublicAddress:
     """Where a team reaches Floe (``FLOE_PUBLIC_URL``), and how it proves who it is."""
 
     url: str  # https://floe.example.org (no path)
-    bind: str  # what the proxy listens on: 0.0.0.0:443
+    bind_ip: str  # where the proxy listens: 0.0.0.0
+    port: int  # 443
     redirect_port: int | None  # plain HTTP that redirects to HTTPS (80), None for none
     tls_cert: str = ""
     tls_key: str = ""
@@ -32,6 +33,10 @@ class PublicAddress:
     @property
     def https(self) -> bool:
         return self.url.startswith("https:")
+
+    @property
+    def bind(self) -> str:
+        return f"{self.bind_ip}:{self.port}"
 
     @property
     def host(self) -> str:
@@ -185,9 +190,9 @@ def _public_address(proxy: str) -> PublicAddress | None:
         port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError as err:
         raise SystemExit(f"floe: FLOE_PUBLIC_URL={url!r}: {err}") from None
-    bind = f"{os.environ.get('FLOE_BIND_IP', '0.0.0.0')}:{port}"
+    bind_ip = os.environ.get("FLOE_BIND_IP", "0.0.0.0")
     if parts.scheme == "http":
-        return PublicAddress(url=url, bind=bind, redirect_port=None)
+        return PublicAddress(url=url, bind_ip=bind_ip, port=port, redirect_port=None)
     if proxy != "traefik":
         raise SystemExit("floe: an https FLOE_PUBLIC_URL is served by traefik: FLOE_PROXY=traefik")
     cert = os.environ.get("FLOE_TLS_CERT", "")
@@ -206,7 +211,8 @@ def _public_address(proxy: str) -> PublicAddress | None:
     redirect = _int("FLOE_HTTP_PORT", 80)
     return PublicAddress(
         url=url,
-        bind=bind,
+        bind_ip=bind_ip,
+        port=port,
         redirect_port=redirect or None,
         tls_cert=str(Path(cert).resolve()) if cert else "",
         tls_key=str(Path(key).resolve()) if key else "",

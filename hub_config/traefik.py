@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from jupyterhub_traefik_proxy.fileprovider import TraefikFileProviderProxy
 from traitlets import Unicode, default
@@ -59,13 +60,6 @@ class FloeTraefikProxy(TraefikFileProviderProxy):
         "the HTTPS address (host:port, e.g. ':80'). Empty: no plain-HTTP entrypoint.",
     )
 
-    tls_cert = Unicode(
-        "",
-        config=True,
-        help="The public entrypoint's certificate (PEM file, with its chain). With tls_key, "
-        "traefik serves HTTPS with it.",
-    )
-    tls_key = Unicode("", config=True, help="The private key of tls_cert (PEM file).")
     acme_email = Unicode(
         "",
         config=True,
@@ -79,9 +73,8 @@ class FloeTraefikProxy(TraefikFileProviderProxy):
 
     @default("is_https")
     def _tls_configured(self) -> bool:
-        # The hub binds plain (it terminates no TLS itself); traefik serves HTTPS when it
-        # has a certificate, or a way to get one.
-        return bool(self.tls_cert or self.acme_email)
+        # HTTPS with JupyterHub.ssl_cert (an https bind_url), or with a certificate to get.
+        return urlsplit(self.public_url).scheme == "https" or bool(self.acme_email)
 
     async def _setup_traefik_static_config(self) -> None:
         entry = {
@@ -125,15 +118,10 @@ class FloeTraefikProxy(TraefikFileProviderProxy):
 
     async def _setup_traefik_dynamic_config(self) -> None:
         if self.is_https:
+            # No TLS older than 1.2 on the public entrypoint (the library adds the certificate
+            # JupyterHub.ssl_cert names as traefik's default one).
             tls = self.dynamic_config.setdefault("tls", {})
-            # No TLS older than 1.2 on the public entrypoint.
             tls["options"] = {"default": {"minVersion": "VersionTLS12"}}
-            if self.tls_cert:
-                tls["stores"] = {
-                    "default": {
-                        "defaultCertificate": {"certFile": self.tls_cert, "keyFile": self.tls_key}
-                    }
-                }
         await super()._setup_traefik_dynamic_config()
 
     def _start_traefik(self) -> None:
