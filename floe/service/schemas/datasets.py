@@ -1,0 +1,92 @@
+"""Datasets, versions and blobs: what their endpoints take and answer."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+from .common import Count, FilePath, Name, Request, Sha256
+
+
+class NewDataset(Request):
+    name: Name
+    public: bool = False
+    description: str = ""
+
+
+class FileEntry(Request):
+    path: FilePath
+    sha256: Sha256
+    size: Count
+    mode: int = Field(0o644, ge=0, le=0o7777, description="POSIX mode; only 0o111 is kept")
+
+
+class NewVersion(Request):
+    manifest: list[FileEntry]
+    message: str = ""
+
+
+class BlobList(Request):
+    blobs: list[Sha256]
+
+
+class Version(BaseModel):
+    number: int
+    message: str
+    created_by: str
+    created: datetime
+    size: int
+    file_count: int
+
+
+class DatasetFile(BaseModel):
+    path: str
+    sha256: str
+    size: int
+    mode: int
+
+
+class CommittedVersion(Version):
+    dataset: str = Field(description="owner/name")
+
+
+class VersionFiles(CommittedVersion):
+    files: list[DatasetFile]
+
+
+class DatasetSummary(BaseModel):
+    owner: str
+    name: str
+    full_name: str
+    public: bool
+    description: str
+    created: datetime
+    latest_version: int | None
+
+
+class Dataset(DatasetSummary):
+    versions: list[Version]
+
+
+class Missing(BaseModel):
+    missing: list[str]
+
+
+class BlobStored(BaseModel):
+    sha256: str
+    size: int
+
+
+class PackStored(BaseModel):
+    stored: int
+
+
+class Storage(BaseModel):
+    used: int = Field(description="bytes of the blobs you hold")
+    quota: int = Field(description="the most you may keep, in bytes (0: no quota)")
+
+
+class BlobStats(BaseModel):
+    received_bytes: int
+    received_blobs: int

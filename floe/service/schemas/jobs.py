@@ -1,0 +1,212 @@
+"""Jobs and projects: what their endpoints take and answer (their logs, metrics, output and
+serving tokens too)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, Field
+
+from floe.core.refs import MAX_NUMBER
+from floe.db.models import KINDS, MODES, STATES
+
+from .common import Flag, ProjectName, Query, Request
+from .datasets import DatasetFile, FileEntry
+
+MAX_JOBS_LISTED = 1000
+
+Kind = Literal[KINDS]  # type: ignore[valid-type]
+Mode = Literal[MODES]  # type: ignore[valid-type]
+State = Literal[STATES]  # type: ignore[valid-type]
+MountSpecs = Annotated[
+    list[str],
+    Field(
+        max_length=100,
+        description="'mnist:1', 'bob/cats:2:/input/pets', 'alice/cats/3/output:/input/prev', "
+        "FloydHub's 'alice/datasets/mnist/1:input'",
+    ),
+]
+
+
+class NewJob(Request):
+    """A notebook job sends ``notebook`` (nbformat 4 JSON) and ``name``; a command job sends
+    ``command`` and optionally ``code`` (a manifest whose blobs were uploaded first); a
+    snapshot sends ``notebook`` and ``output`` (a manifest). Errors name the bad field."""
+
+    project: ProjectName
+    kind: Kind = "notebook"
+    mode: Mode = Field(
+        "run",
+        description="'serve': a command (or app.py's WSGI app) answering on $PORT until stopped",
+    )
+    name: str | None = Field(None, description="the notebook's file name, ending in .ipynb")
+    step: str | None = Field(None, description="the step of the project's floe.yml it runs")
+    notebook: dict[str, Any] | None = None
+    command: str | None = None
+    code: list[FileEntry] | None = None
+    output: list[FileEntry] | None = None
+    environment: str | None = None
+    machine: str | None = None
+    datasets: MountSpecs | None = None
+    parameters: dict[str, Any] | None = None
+    message: str | None = None
+    max_runtime: int | None = Field(
+        None, ge=1, le=MAX_NUMBER, description="seconds before Floe stops the job"
+    )
+
+
+class Rerun(Request):
+    """What a re-run may change; the code and, unless given, the inputs stay."""
+
+    environment: str | None = None
+    machine: str | None = None
+    datasets: MountSpecs | None = None
+    parameters: dict[str, Any] | None = None
+    message: str | None = None
+    max_runtime: int | None = Field(None, ge=1, le=MAX_NUMBER)
+
+
+class JobEvent(BaseModel):
+    state: State
+    reason: str
+    time: datetime
+
+
+class JobInput(BaseModel):
+    spec: str
+    source: str
+    target: str
+    tree: str
+
+
+class ImageStep(BaseModel):
+    environment: str = Field(description="the environment, or floe_requirements.txt")
+    image: str
+    id: str
+    requirements: str | None = Field(None, description="what this step installed")
+    key: str | None = Field(None, description="the build's key: its base's id + requirements")
+
+
+class ServingFigures(BaseModel):
+    requests: int
+    errors: int = Field(description="answers of 500 and over, and requests it never answered")
+    p50_ms: float | None = Field(description="median time of the latest requests, in ms")
+    p99_ms: float | None
+    last: float | None = Field(description="when the last request came (Unix time)")
+
+
+class NewServingToken(Request):
+    name: str = Field("", max_length=100, description="what the token is for")
+
+
+class ServingToken(BaseModel):
+    id: int
+    name: str
+    prefix: str = Field(description="the token's first characters")
+    created_by: str
+    created: datetime
+
+
+class MadeServingToken(ServingToken):
+    token: str = Field(description="the token itself: shown this once, kept only as a hash")
+
+
+class JobSummary(BaseModel):
+    id: int
+    name: str = Field(description="owner/project/N")
+    owner: str
+    project: str
+    number: int
+    kind: Kind
+    notebook: str | None
+    command: str | None
+    environment: str
+    machine: str
+    image: str
+    image_digest: str
+    provenance: list[ImageStep] | None = Field(
+        description="what made the image, from the environment's first image on"
+    )
+    datasets: list[JobInput]
+    parameters: dict[str, Any]
+    message: str
+    state: State
+    reason: str
+    exit_code: int | None
+    code_tree: str | None
+    output_tree: str | None
+    output: str | None = Field(description="owner/project/N/output once the output is kept")
+    created: datetime
+    started: datetime | None
+    finished: datetime | None
+    rerun_of: int | None
+    max_runtime: int | None = Field(description="seconds before Floe stops the job")
+    running_for_s: float | None = Field(None, description="while starting or running")
+    mode: Mode
+    step: str | None = Field(None, description="the step of the project's floe.yml it ran")
+    task: str | None = Field(None, description="the task (owner/project/task/N) it is one of")
+    schedule: int | None = Field(None, description="the id of the schedule that ran it")
+    serve_url: str | None = Field(
+        None, description="a serving job's URL (a path under the hub), answered with a token"
+    )
+    serving: ServingFigures | None = Field(None, description="a serving job's requests")
+
+
+class Job(JobSummary):
+    events: list[JobEvent]
+    url: str = Field(description="the job's page")
+
+
+class JobsQuery(Query):
+    project: str | None = Field(None, description="'cats' or 'alice/cats'")
+    state: State | None = None
+    limit: Annotated[
+        int,
+        Field(ge=1, description=f"at most {MAX_JOBS_LISTED}; more is read as {MAX_JOBS_LISTED}"),
+        AfterValidator(lambda value: min(value, MAX_JOBS_LISTED)),
+    ] = 100
+    offset: int = Field(0, ge=0, le=MAX_NUMBER)
+
+
+class LogsQuery(Query):
+    follow: Flag = Field(False, description="keep the answer open until the job ends")
+    offset: int = Field(0, ge=0, le=MAX_NUMBER, description="start at this byte")
+
+
+class FileQuery(Query):
+    download: Flag = Field(False, description="as an attachment")
+
+
+class MetricsQuery(Query):
+    points: int = Field(
+        1000, ge=2, le=100_000, description="at most this many lines, evenly spread, the last kept"
+    )
+
+
+class MetricLine(BaseModel):
+    index: int = Field(description="which metric line of the job this is, from 1")
+    time: datetime
+    values: dict[str, Any]
+
+
+class Metrics(BaseModel):
+    job: str
+    metrics: list[MetricLine]
+    count: int = Field(description="metric lines kept in all")
+    last: dict[str, Any] = Field(description="the last value of each key, over all lines")
+
+
+class Output(BaseModel):
+    job: str
+    name: str
+    tree: str
+    size: int
+    file_count: int
+    files: list[DatasetFile]
+
+
+class Project(BaseModel):
+    owner: str
+    name: str
+    full_name: str
