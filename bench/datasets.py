@@ -57,12 +57,14 @@ def timed(fn: object, *args: object) -> tuple[float, object]:
     return time.perf_counter() - started, result
 
 
-def cp_r(src: Path, dest: Path, durable: bool = False) -> float:
-    """``cp -r``; with ``durable``, followed by ``sync`` as an upload's commit is."""
+def cp_r(src: Path, dest: Path, durable: bool = False, keep: bool = False) -> float:
+    """``cp -r``; with ``durable``, followed by ``sync`` as an upload's commit is; the copy
+    is removed afterwards unless ``keep``."""
     subprocess.run(["sync"])
     command = f"cp -r '{src}' '{dest}'" + (" && sync" if durable else "")
     seconds, _ = timed(subprocess.run, ["sh", "-c", command])
-    shutil.rmtree(dest)
+    if not keep:
+        shutil.rmtree(dest)
     return seconds
 
 

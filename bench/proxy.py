@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 import docker
 
-from bench.harness import save_report, scratch_hub
+from bench.harness import cpu_seconds, save_report, scratch_hub
 from hub_config.network import network_gateway
 from tests.hub_process import HubProcess, free_port_block
 
@@ -88,9 +88,7 @@ def put(url: str, gib: int) -> float:
 def proxy_cpu_s(data_dir: Path, proxy: str) -> float:
     """CPU-seconds (user and system) the running proxy has spent, from its pid file."""
     pid_file = data_dir / ("traefik/traefik.pid" if proxy == "traefik" else "jupyterhub-proxy.pid")
-    pid = int(pid_file.read_text().strip())
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return cpu_seconds(int(pid_file.read_text().strip()))
 
 
 def measure(proxy: str, args: argparse.Namespace) -> dict:

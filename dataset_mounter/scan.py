@@ -158,21 +158,18 @@ def _within(files: list[LocalFile], max_bytes: int, skipped: list[tuple[str, str
     return kept
 
 
-def scan_folder(
+def select_files(
     root: Path,
-    cache: HashCache | None = None,
-    on_hashed: Callable[[int], None] | None = None,
     include: Callable[[str], bool] | None = None,
     max_bytes: int | None = None,
     skipped: list[tuple[str, str]] | None = None,
     max_files: int = MAX_ENTRIES,
-) -> tuple[Tree, dict[str, str]]:
-    """Return the folder's tree and, for each blob id, a local file holding it.
+) -> list[LocalFile]:
+    """The files of ``root`` a tree of it would hold, nothing read yet.
 
-    ``include`` picks files by relative path before anything is read; a folder whose picked
-    files add up to more than ``max_bytes`` is refused before hashing. ``skipped``: see
-    :func:`list_files`.
-    """
+    ``include`` picks files by relative path; a folder whose picked files add up to more
+    than ``max_bytes`` is refused (:class:`TooBig`), or, given ``skipped``, cut at the cap
+    with the rest noted there (see :func:`list_files`)."""
     files = list_files(root, skipped, max_files)
     if include is not None:
         files = [f for f in files if include(f.rel)]
@@ -186,8 +183,17 @@ def scan_folder(
             f"the biggest files are {', '.join(f.rel for f in biggest)}: "
             "list what the job does not need in .floeignore"
         )
-    hashes = cache.lookup(files) if cache else {}
-    todo = [f for f in files if f.path not in hashes]
+    return files
+
+
+def hash_files(
+    files: list[LocalFile],
+    pool: ThreadPoolExecutor,
+    on_hashed: Callable[[int], None] | None = None,
+) -> dict[str, str]:
+    """The sha256 of each file, by path: large ones on ``pool`` (hashlib lets go of the GIL
+    while it hashes a big read), small ones in this thread one after another (for them a
+    thread is all overhead: 100k files of 1 KiB took 1.2 s in one thread, 8.8 s over four)."""
 
     def work(f: LocalFile) -> tuple[str, str]:
         sha = hash_file(f.path)
@@ -195,18 +201,37 @@ def scan_folder(
             on_hashed(f.size)
         return f.path, sha
 
-    # Large files on threads (hashlib lets go of the GIL while it hashes a big read); small
-    # ones here, one after another: for them a thread is all overhead (100k files of 1 KiB:
-    # 1.2 s in one thread, 8.8 s spread over four).
-    large = [f for f in todo if f.size >= SMALL_FILE]
-    with ThreadPoolExecutor(4) as pool:
-        hashed = pool.map(work, large)
-        hashes.update(work(f) for f in todo if f.size < SMALL_FILE)
-        hashes.update(hashed)
-    if cache:
-        cache.store(todo, hashes)
-    tree = Tree.from_entries(
+    hashed = pool.map(work, [f for f in files if f.size >= SMALL_FILE])
+    hashes = dict(work(f) for f in files if f.size < SMALL_FILE)
+    hashes.update(hashed)
+    return hashes
+
+
+def tree_of(files: list[LocalFile], hashes: dict[str, str]) -> Tree:
+    """The tree of ``files`` hashed to ``hashes`` (by path); any execute bit makes 0755."""
+    return Tree.from_entries(
         [Entry(f.rel, hashes[f.path], f.size, 0o755 if f.mode & 0o111 else 0o644) for f in files]
     )
-    sources = {hashes[f.path]: f.path for f in files}
-    return tree, sources
+
+
+def scan_folder(
+    root: Path,
+    cache: HashCache | None = None,
+    on_hashed: Callable[[int], None] | None = None,
+    include: Callable[[str], bool] | None = None,
+    max_bytes: int | None = None,
+    skipped: list[tuple[str, str]] | None = None,
+    max_files: int = MAX_ENTRIES,
+) -> tuple[Tree, dict[str, str]]:
+    """Return the folder's tree and, for each blob id, a local file holding it.
+
+    See :func:`select_files` for ``include``, ``max_bytes``, ``skipped``, ``max_files``.
+    """
+    files = select_files(root, include, max_bytes, skipped, max_files)
+    hashes = cache.lookup(files) if cache else {}
+    todo = [f for f in files if f.path not in hashes]
+    with ThreadPoolExecutor(4) as pool:
+        hashes.update(hash_files(todo, pool, on_hashed))
+    if cache:
+        cache.store(todo, hashes)
+    return tree_of(files, hashes), {hashes[f.path]: f.path for f in files}

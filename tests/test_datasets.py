@@ -55,7 +55,8 @@ def test_upload_versions_dedup_and_download(hub, user_token, tmp_path):
     second = floe(hub, token, "data", "upload", "-m", "second", cwd=data, home=tmp_path)
     assert second.returncode == 0, second.stderr
     assert 20_000 <= received_bytes(hub) - before <= 20_008
-    assert "uploading 1/1 files" in second.stderr
+    assert "uploading 100/100 files" in second.stderr
+    assert "; 1 sent, 99 stored already" in second.stderr, second.stderr
 
     versions = json.loads(floe(hub, token, "data", "versions", "mnist", "--json").stdout)
     assert [(v["number"], v["message"], v["file_count"]) for v in versions] == [

@@ -3,6 +3,7 @@ benchmarks all talk to Floe through it (and so can any Python program)."""
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -93,13 +94,23 @@ class FloeClient:
         body = {"manifest": manifest, "message": message}
         return self.json("POST", f"datasets/{full_name}/versions", json=body)
 
-    def download_file(self, path: str, dest: Path) -> None:
-        """Stream the file the API serves at ``path`` to ``dest`` (atomically)."""
+    def download_file(self, path: str, dest: Path, sha256: str = "") -> None:
+        """Stream the file the API serves at ``path`` to ``dest`` (atomically); with
+        ``sha256``, the bytes are hashed as they are written and a file whose bytes do not
+        match is never put in place."""
         resp = self.request("GET", path, stream=True)
         tmp = dest.with_name(dest.name + ".part")
-        with open(tmp, "wb") as f:
-            for chunk in resp.iter_content(1 << 20):
-                f.write(chunk)
+        digest = hashlib.sha256()
+        try:
+            with open(tmp, "wb") as f:
+                for chunk in resp.iter_content(1 << 20):
+                    digest.update(chunk)
+                    f.write(chunk)
+            if sha256 and digest.hexdigest() != sha256:
+                raise FloeError(f"{dest} arrived damaged; run the download again")
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
         tmp.replace(dest)
 
     # --- jobs ----------------------------------------------------------------------

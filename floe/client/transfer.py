@@ -6,12 +6,12 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import quote
 
-from dataset_mounter.scan import HashCache, scan_folder
-from dataset_mounter.tree import Tree, hash_file
+from dataset_mounter.scan import HashCache, LocalFile, hash_files, select_files, tree_of
+from dataset_mounter.tree import hash_file
 from floe.core.durations import format_elapsed
 from floe.core.sizes import format_size, parse_size
 
@@ -29,13 +29,15 @@ class Progress:
     def __init__(self, verb: str, files: int, total_bytes: int) -> None:
         self.verb, self.files, self.total = verb, files, total_bytes
         self.done_files = self.done_bytes = 0
+        self.stored_files = 0  # files the server had already: checked, not sent
         self.tty = sys.stderr.isatty()
         self.last = 0.0
         self.started = time.monotonic()
 
-    def add(self, size: int) -> None:
+    def add(self, size: int, sent: bool = True) -> None:
         self.done_files += 1
         self.done_bytes += size
+        self.stored_files += not sent
         if self.tty and time.monotonic() - self.last > 0.2:
             self.last = time.monotonic()
             sys.stderr.write("\r" + self.line())
@@ -57,6 +59,10 @@ class Progress:
             text += f", {format_elapsed(left / rate)} left"
         else:
             text += f" in {format_elapsed(seconds)}"
+        if self.stored_files:
+            text += (
+                f"; {self.done_files - self.stored_files} sent, {self.stored_files} stored already"
+            )
         return text
 
     def close(self) -> None:
@@ -67,6 +73,8 @@ class Progress:
 SMALL_BLOB = 1024 * 1024
 PACK_BYTES = 8 * 1024 * 1024
 PACK_BLOBS = 2000
+# Requests in flight at once while uploading.
+SENDERS = 4
 
 
 def _batches(blobs: list[str], sizes: dict[str, int]) -> list[list[str]]:
@@ -88,21 +96,110 @@ def _batches(blobs: list[str], sizes: dict[str, int]) -> list[list[str]]:
     return batches
 
 
+def _groups(files: list[LocalFile]) -> list[list[LocalFile]]:
+    """Files in the order they are hashed and offered: a large one alone, small ones as
+    many as one pack holds, so the first request leaves once its group is hashed."""
+    groups: list[list[LocalFile]] = []
+    group: list[LocalFile] = []
+    group_size = 0
+    for f in sorted(files, key=lambda f: f.size >= SMALL_BLOB):
+        if group and (
+            f.size >= SMALL_BLOB or group_size + f.size > PACK_BYTES or len(group) >= PACK_BLOBS
+        ):
+            groups.append(group)
+            group, group_size = [], 0
+        group.append(f)
+        group_size += f.size
+    if group:
+        groups.append(group)
+    return groups
+
+
+class _Sender:
+    """Sends batches of blobs on a few threads, counting what is done in the progress line."""
+
+    def __init__(self, client: FloeClient, progress: Progress) -> None:
+        self.client, self.progress = client, progress
+        self.pool = ThreadPoolExecutor(SENDERS, thread_name_prefix="floe-send")
+        self.sending: list[Future] = []
+        self.sources: dict[str, str] = {}
+        self.sizes: dict[str, int] = {}
+
+    def send(self, blobs: list[str]) -> None:
+        for batch in _batches(blobs, self.sizes):
+            self.sending.append(self.pool.submit(self._send_batch, batch))
+
+    def _send_batch(self, batch: list[str]) -> None:
+        if len(batch) == 1 and self.sizes[batch[0]] >= SMALL_BLOB:
+            self.client.put_blob(batch[0], self.sources[batch[0]])
+        else:
+            self.client.put_pack([self.sources[b] for b in batch])
+        for blob in batch:
+            self.progress.add(self.sizes[blob])
+
+    def finish(self) -> None:
+        """Wait for every request; the first that failed raises."""
+        try:
+            for future in self.sending:
+                future.result()
+        finally:
+            self.pool.shutdown(cancel_futures=True)
+            self.sending = []
+
+
+def _send_folder(client: FloeClient, files: list[LocalFile], hashes: dict[str, str]) -> set:
+    """Hash ``files`` (those not in ``hashes`` yet) and send the blobs the server lacks, the
+    next group hashed while the one before is being sent; fills ``hashes``, returns what was
+    hashed."""
+    progress = Progress("uploading", len(files), sum(f.size for f in files))
+    sender = _Sender(client, progress)
+    offered: set[str] = set()
+    hashed: set[str] = set()
+    try:
+        with ThreadPoolExecutor(2, thread_name_prefix="floe-hash") as hashing:
+
+            def hash_group(group: list[LocalFile]) -> dict[str, str]:
+                todo = [f for f in group if f.path not in hashes]
+                return (
+                    hash_files(todo, hashing)
+                    if len(todo) > 1
+                    else {f.path: hash_file(f.path) for f in todo}
+                )
+
+            with ThreadPoolExecutor(1, thread_name_prefix="floe-hash-ahead") as ahead:
+                for group, future in [(g, ahead.submit(hash_group, g)) for g in _groups(files)]:
+                    new = future.result()
+                    hashes.update(new)
+                    hashed.update(new)
+                    fresh = {}
+                    for f in group:
+                        sha = hashes[f.path]
+                        if sha in offered or sha in fresh:
+                            progress.add(f.size, sent=False)  # the same bytes as a file before
+                        else:
+                            fresh[sha] = f
+                    offered.update(fresh)
+                    missing = client.missing_blobs(sorted(fresh)) if fresh else []
+                    for sha in set(fresh) - set(missing):
+                        progress.add(fresh[sha].size, sent=False)  # the server has it
+                    for sha in missing:
+                        sender.sources[sha], sender.sizes[sha] = fresh[sha].path, fresh[sha].size
+                    sender.send(missing)
+        sender.finish()
+    finally:
+        sender.pool.shutdown(cancel_futures=True)
+    progress.close()
+    return hashed
+
+
 def _send_blobs(
     client: FloeClient, blobs: list[str], sources: dict[str, str], sizes: dict[str, int]
 ) -> None:
     progress = Progress("uploading", len(blobs), sum(sizes[b] for b in blobs))
-
-    def send(batch: list[str]) -> None:
-        if len(batch) == 1 and sizes[batch[0]] >= SMALL_BLOB:
-            client.put_blob(batch[0], sources[batch[0]])
-        else:
-            client.put_pack([sources[b] for b in batch])
-        for blob in batch:
-            progress.add(sizes[blob])
-
-    with ThreadPoolExecutor(4) as pool:
-        list(pool.map(send, _batches(blobs, sizes)))
+    sender = _Sender(client, progress)
+    sender.sources, sender.sizes = sources, sizes
+    sender.send(blobs)
+    sender.finish()
     progress.close()
 
 
@@ -117,24 +214,29 @@ def upload_tree(
 ) -> dict:
     """Send the blobs of ``folder`` the server lacks, then ``commit(manifest)`` and return it.
 
-    Used for dataset versions, jobs' code snapshots and saved workspace outputs alike.
+    Files are hashed a group at a time (their hashes kept in the client's hash cache) and
+    each group is offered as soon as it is hashed, so hashing and sending overlap. Used for
+    dataset versions, jobs' code snapshots and saved workspace outputs alike.
     """
-    tree, sources = scan_folder(
-        folder, HashCache(cache_dir() / "hashes.sqlite"), include=include, max_bytes=max_bytes
-    )
-    tree = Tree.from_entries([e for e in tree.entries if e.path not in LOCAL_FILES])
-    if not tree.entries and not allow_empty:
+    files = select_files(folder, include=include, max_bytes=max_bytes)
+    files = [f for f in files if f.rel not in LOCAL_FILES]
+    if not files and not allow_empty:
         raise FloeError(f"{folder} has no files to upload")
+    cache = HashCache(cache_dir() / "hashes.sqlite")
+    hashes = cache.lookup(files)
+    hashed = _send_folder(client, files, hashes)
+    cache.store([f for f in files if f.path in hashed], hashes)
+    tree = tree_of(files, hashes)
+    sources = {hashes[f.path]: f.path for f in files}
     sizes = {e.sha256: e.size for e in tree.entries}
     for attempt in range(3):
-        missing = client.missing_blobs(sorted(tree.blob_ids())) if tree.entries else []
-        _send_blobs(client, missing, sources, sizes)
         try:
             return commit(tree.to_manifest())
         except FloeError as err:
             # Another upload may have lost a blob we counted on; send what is still missing.
             if err.status != 409 or "missing" not in err.body or attempt == 2:
                 raise
+        _send_blobs(client, client.missing_blobs(sorted(tree.blob_ids())), sources, sizes)
     raise AssertionError("unreachable")
 
 
@@ -170,24 +272,34 @@ def upload_folder(client: FloeClient, full_name: str, folder: Path, message: str
     return upload_tree(client, folder, lambda manifest: client.commit(full_name, manifest, message))
 
 
-def download_files(files: list[dict], dest: Path, fetch: Callable[[str, Path], None]) -> None:
-    """Write ``files`` (manifest entries) under ``dest`` with ``fetch(path, target)``.
+# Files fetched at once while downloading.
+FETCHERS = 4
 
-    Files already there and whole are kept; every file is checked against its sha256.
+
+def download_files(files: list[dict], dest: Path, fetch: Callable[[str, Path, str], None]) -> None:
+    """Write ``files`` (manifest entries) under ``dest`` with ``fetch(path, target, sha256)``,
+    a few at a time; ``fetch`` checks the bytes against the sha256 as it writes them.
+
+    Files already there and whole are kept.
     """
-    progress = Progress("downloading", len(files), sum(f["size"] for f in files))
+    root = dest.resolve()
     for entry in files:
-        target = dest / entry["path"]
-        if not target.resolve().is_relative_to(dest.resolve()):
+        if not (dest / entry["path"]).resolve().is_relative_to(root):
             raise FloeError(f"refusing {entry['path']!r}: it would be written outside {dest}")
+    progress = Progress("downloading", len(files), sum(f["size"] for f in files))
+
+    def one(entry: dict) -> None:
+        target = dest / entry["path"]
         if not (target.exists() and hash_file(target) == entry["sha256"]):
             target.parent.mkdir(parents=True, exist_ok=True)
-            fetch(entry["path"], target)
-            if hash_file(target) != entry["sha256"]:
-                raise FloeError(f"{entry['path']} arrived damaged; run the download again")
+            fetch(entry["path"], target, entry["sha256"])
             if entry.get("mode", 0) & 0o111:
                 os.chmod(target, 0o755)
         progress.add(entry["size"])
+
+    with ThreadPoolExecutor(FETCHERS, thread_name_prefix="floe-fetch") as pool:
+        for done in [pool.submit(one, entry) for entry in files]:
+            done.result()
     progress.close()
 
 
@@ -201,8 +313,8 @@ def download_version(client: FloeClient, full_name: str, number: int | None, des
     download_files(
         version["files"],
         dest,
-        lambda path, target: client.download_file(
-            f"datasets/{full_name}/versions/{number}/files/{quote(path)}", target
+        lambda path, target, sha256: client.download_file(
+            f"datasets/{full_name}/versions/{number}/files/{quote(path)}", target, sha256
         ),
     )
     return version
@@ -214,8 +326,8 @@ def download_job_tree(client: FloeClient, job: str, dest: Path, part: str = "out
     download_files(
         tree["files"],
         dest,
-        lambda path, target: client.download_file(
-            job_path(job, part, "files", quote(path)), target
+        lambda path, target, sha256: client.download_file(
+            job_path(job, part, "files", quote(path)), target, sha256
         ),
     )
     return tree
