@@ -57,10 +57,10 @@ postgres:
 	bash scripts/ensure-postgres.sh
 
 backup: venv ## make backup TO=DIR: a consistent backup of this Floe (databases, blobs, secrets, homes)
-	$(PY) -m hub_config.backup backup "$(TO)"
+	$(PY) -m hub_config.admin backup "$(TO)"
 
 restore: venv ## make restore FROM=DIR, into a fresh data dir, with the hub stopped
-	$(PY) -m hub_config.backup restore "$(FROM)"
+	$(PY) -m hub_config.admin restore "$(FROM)"
 
 clean: ## remove the local virtualenv and tools (not the data dir, not images)
 	rm -rf $(VENV) .tools

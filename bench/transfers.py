@@ -127,20 +127,30 @@ def small_upload(hub: HubProcess, client: FloeClient, folder: Path, work: Path) 
     }
 
 
-def download_rounds(client: FloeClient, folder: Path, work: Path, rounds: int) -> dict:
-    """(c): ``floe data download`` (every file's hash checked) and ``cp -r``, alternating."""
+def download_rounds(
+    hub: HubProcess, client: FloeClient, folder: Path, work: Path, rounds: int
+) -> dict:
+    """(c): ``floe data download`` (every file's hash checked) and ``cp -r``, alternating;
+    the CPU-seconds each part of Floe spent on the download nearest the median."""
     times: dict[str, list[float]] = {"cp_s": [], "floe_s": []}
+    spent: list[dict[str, float]] = []
+
+    def download() -> float:
+        before = hub_cpu_seconds(hub)
+        seconds = _download(client, folder.name, work / "downloaded")
+        spent.append(_spent(before, hub_cpu_seconds(hub)))
+        return seconds
+
     for i in range(rounds):
-        steps = [
-            ("cp_s", lambda: cp_r(folder, work / "copy")),
-            ("floe_s", lambda: _download(client, folder.name, work / "downloaded")),
-        ]
+        steps = [("cp_s", lambda: cp_r(folder, work / "copy")), ("floe_s", download)]
         for name, step in steps if i % 2 == 0 else reversed(steps):
             times[name].append(step())
+    median = statistics.median(times["floe_s"])
     return {
         "rounds": times,
-        "floe_s": statistics.median(times["floe_s"]),
+        "floe_s": median,
         "cp_s": statistics.median(times["cp_s"]),
+        "cpu_s": spent[min(range(rounds), key=lambda i: abs(times["floe_s"][i] - median))],
     }
 
 
@@ -192,11 +202,14 @@ def main() -> None:
                 f"; CPU-s spent: {figures['cpu_s']}",
                 flush=True,
             )
-        down = report["c_download"] = download_rounds(client, work / "large", work, args.rounds)
+        down = report["c_download"] = download_rounds(
+            hub, client, work / "large", work, args.rounds
+        )
         down["ratio"] = down["floe_s"] / down["cp_s"]
         print(
             f"(c) download {size >> 20} MiB, median of {args.rounds}: floe {down['floe_s']:.2f} "
-            f"s, cp -r {down['cp_s']:.2f} s, ratio {down['ratio']:.2f}",
+            f"s, cp -r {down['cp_s']:.2f} s, ratio {down['ratio']:.2f}; CPU-s spent: "
+            f"{down['cpu_s']}",
             flush=True,
         )
         token = hub.admin_token

@@ -17,14 +17,12 @@ checked against its name, then the databases. Run it with the same
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
 import shutil
 import sqlite3
 import subprocess
-import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,7 +37,7 @@ from dataset_mounter.tree import hash_file
 from floe.db.base import make_engine
 from floe.db.database import make_sessionmaker
 
-from .settings import Settings, read_settings
+from .settings import NODE_TOKEN_FILE, Settings
 
 FORMAT = 1
 # The data dir's own files a backup keeps (the rest is made again, or lives elsewhere).
@@ -47,6 +45,7 @@ KEPT_FILES = (
     "jupyterhub_cookie_secret",
     "floe_cookie_secret",
     "proxy_auth_token",
+    NODE_TOKEN_FILE,  # nodes keep theirs: a restored hub must still accept it
     "admin-password",
     "jupyterhub_config.local.py",
 )
@@ -229,34 +228,3 @@ def restore(settings: Settings, source: Path, say: Callable[[str], object] = pri
         _load_database(url, source / "databases" / name)
     say("floe-admin: databases restored")
     return manifest
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="floe-admin",
-        description="Back up a Floe, or restore one into a fresh data dir. Reads the same "
-        "FLOE_* settings as the hub (FLOE_DATA_DIR, FLOE_DB_URL, FLOE_HUB_DB_URL, the blob "
-        "store's).",
-    )
-    verbs = parser.add_subparsers(dest="verb", required=True)
-    made = verbs.add_parser("backup", help="write a backup into a new folder DIR")
-    made.add_argument("dir", type=Path)
-    back = verbs.add_parser("restore", help="restore the backup in DIR (the hub stopped)")
-    back.add_argument("dir", type=Path)
-    args = parser.parse_args(argv)
-    try:
-        settings = read_settings()
-        if args.verb == "backup":
-            manifest = backup(settings, args.dir)
-            print(f"floe-admin: backed up into {args.dir} ({manifest['blobs']} blobs)")
-        else:
-            restore(settings, args.dir)
-            print(f"floe-admin: restored {args.dir} into {settings.data_dir}")
-    except BackupError as err:
-        print(f"floe-admin: {err}", file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

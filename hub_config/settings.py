@@ -16,6 +16,8 @@ from urllib.parse import urlsplit
 from traitlets.config import Config
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# In the data dir: the secret nodes' volume plugins show the floe service (floe.service.nodes_api).
+NODE_TOKEN_FILE = "node_token"
 
 
 @dataclass(frozen=True)

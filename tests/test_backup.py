@@ -20,7 +20,7 @@ pytestmark = pytest.mark.integration
 def admin(hub: HubProcess, *args: str) -> subprocess.CompletedProcess:
     """``floe-admin ARGS`` with the hub's own settings (its data dir, databases, store)."""
     return subprocess.run(
-        [sys.executable, "-m", "hub_config.backup", *args],
+        [sys.executable, "-m", "hub_config.admin", *args],
         cwd=REPO_ROOT,
         env=hub.env,
         capture_output=True,

@@ -28,7 +28,13 @@ from dataset_mounter.collect import collect_unnamed
 from dataset_mounter.settings import DatasetSettings
 from dataset_mounter.stores import LocalStore, S3Store
 from floe.db.database import FloeDatabase
-from hub_config.settings import REPO_ROOT, read_settings, renamed_settings, secret_file
+from hub_config.settings import (
+    NODE_TOKEN_FILE,
+    REPO_ROOT,
+    read_settings,
+    renamed_settings,
+    secret_file,
+)
 from jobs.backend import DockerBackend
 from jobs.limits import JobLimits
 from jobs.runner import JobRunner
@@ -46,6 +52,7 @@ from . import (
     environments_api,
     job_pages,
     jobs_api,
+    nodes_api,
     pages,
     schedules_api,
     serving_api,
@@ -68,6 +75,7 @@ API_ROUTES = (
     *tasks_api.ROUTES,
     *schedules_api.ROUTES,
     *environments_api.ROUTES,
+    *nodes_api.ROUTES,
 )
 
 
@@ -81,6 +89,7 @@ def make_app(
     prefix: str,
     cookie_secret: str,
     hub_auth: HubOAuth,
+    node_token: str = "",
 ) -> web.Application:
     """The service's tornado application: the REST API under ``<prefix>api/``, the pages."""
     api = url_path_join(prefix, "api/")
@@ -114,7 +123,8 @@ def make_app(
         # No tornado-wide check: HubAuth checks XSRF itself for cookie-authenticated
         # requests and skips it for API tokens, as JupyterHub's own servers do.
         xsrf_cookies=False,
-        blob_stats={"received_bytes": 0, "received_blobs": 0},
+        blob_stats={"received_bytes": 0, "received_blobs": 0, "served_to_nodes": 0},
+        node_token=node_token,  # what nodes' volume plugins send (nodes_api); "": none may
         accounts={},  # name -> (hub creation time, when last seen): see handlers.claim_account
         follows=Counter(),  # logs each user follows at once
         queueing=defaultdict(asyncio.Lock),  # one submit of a user's at a time
@@ -123,7 +133,7 @@ def make_app(
 
 
 def make_service(
-    *, prefix: str, cookie_secret: str, hub_auth: HubOAuth, **config: object
+    *, prefix: str, cookie_secret: str, hub_auth: HubOAuth, node_token: str = "", **config: object
 ) -> tuple[web.Application, JobRunner]:
     """The application and its (not yet started) runner, each setting read from ``config``
     (``parent=`` an application, or ``config=`` a traitlets Config)."""
@@ -140,6 +150,7 @@ def make_service(
         prefix=prefix,
         cookie_secret=cookie_secret,
         hub_auth=hub_auth,
+        node_token=node_token,
     )
     return app, runner
 
@@ -197,6 +208,7 @@ class FloeService(Application):
             prefix=prefix,
             cookie_secret=secret_file(self.settings.data_dir / "floe_cookie_secret")[0],
             hub_auth=HubOAuth.instance(),
+            node_token=secret_file(self.settings.data_dir / NODE_TOKEN_FILE)[0],
             parent=self,
         )
         runner.start()

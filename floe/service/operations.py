@@ -44,6 +44,9 @@ PATH_PARAMS = {
     ),
     "path": PathParam(r".+", {"type": "string"}, "a file's path in the tree"),
     "sha256": PathParam(r"[0-9a-f]{64}", {"type": "string", "pattern": "^[0-9a-f]{64}$"}, ""),
+    "digest": PathParam(
+        r"[0-9a-f]{64}", {"type": "string", "pattern": "^[0-9a-f]{64}$"}, "a tree's content id"
+    ),
     # A job's id, owner/project/N, project/N or FloydHub's owner/projects/project/N; one
     # segment too, so a client may send the slashes percent-encoded.
     "job": PathParam(

@@ -104,7 +104,7 @@ def test_only_admins_read_the_blob_statistics(service):
     resp = service.api("GET", "blobs/stats", token)
     assert resp.status_code == 403 and "only admins" in resp.json()["error"]
     stats = service.api("GET", "blobs/stats", admin_token).json()
-    assert set(stats) == {"received_bytes", "received_blobs"}
+    assert set(stats) == {"received_bytes", "received_blobs", "served_to_nodes"}
 
 
 def test_a_token_without_the_service_scope_is_refused(service):

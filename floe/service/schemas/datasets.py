@@ -90,3 +90,4 @@ class Storage(BaseModel):
 class BlobStats(BaseModel):
     received_bytes: int
     received_blobs: int
+    served_to_nodes: int  # blobs nodes' volume plugins fetched through the service

@@ -1,0 +1,49 @@
+"""``floe-admin``: what a deployer does to a Floe from its machine's shell.
+
+``backup DIR`` / ``restore DIR`` (``hub_config.backup``); ``node-token``: the secret a node's
+volume plugin shows the floe service (``floe.service.nodes_api``), made the first time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .backup import BackupError, backup, restore
+from .settings import NODE_TOKEN_FILE, read_settings, secret_file
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="floe-admin",
+        description="Back up a Floe, restore one into a fresh data dir, or print the node "
+        "token. Reads the same FLOE_* settings as the hub (FLOE_DATA_DIR, FLOE_DB_URL, "
+        "FLOE_HUB_DB_URL, the blob store's).",
+    )
+    verbs = parser.add_subparsers(dest="verb", required=True)
+    made = verbs.add_parser("backup", help="write a backup into a new folder DIR")
+    made.add_argument("dir", type=Path)
+    back = verbs.add_parser("restore", help="restore the backup in DIR (the hub stopped)")
+    back.add_argument("dir", type=Path)
+    verbs.add_parser("node-token", help="print the token nodes' volume plugins send")
+    args = parser.parse_args(argv)
+    try:
+        settings = read_settings()
+        if args.verb == "backup":
+            manifest = backup(settings, args.dir)
+            print(f"floe-admin: backed up into {args.dir} ({manifest['blobs']} blobs)")
+        elif args.verb == "restore":
+            restore(settings, args.dir)
+            print(f"floe-admin: restored {args.dir} into {settings.data_dir}")
+        else:
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+            print(secret_file(settings.data_dir / NODE_TOKEN_FILE)[0])
+    except BackupError as err:
+        print(f"floe-admin: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
