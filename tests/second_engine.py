@@ -1,0 +1,121 @@
+"""A second Docker engine on this machine: another node, for what must not touch the first.
+
+Privileged containers cannot start here, so no Docker-in-Docker: the engine runs as a
+process of its own in a network namespace the test makes (a veth pair joins it to this
+machine), with its own data, sockets and ``/run/docker/plugins`` (a private mount
+namespace), so the volume plugins it is given are never seen by the first engine, which
+would otherwise remember them, and wait on each once they are stopped
+(``../shared/ENVIRONMENT.md`` has the recipe).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import docker
+
+
+class SecondEngine:
+    """``start()``, then ``client`` is its Docker API; ``stop()`` leaves nothing behind."""
+
+    def __init__(self, root: Path, subnet: int = 231) -> None:
+        self.name = f"floen{uuid.uuid4().hex[:6]}"
+        self.root = root / self.name
+        self.plugins = self.root / "plugins"  # its /run/docker/plugins
+        self.socket = self.root / "docker.sock"
+        self.host_ip, self.node_ip = f"10.{subnet}.0.1", f"10.{subnet}.0.2"
+        self.proc: subprocess.Popen | None = None
+        self.client: docker.DockerClient | None = None
+
+    def _ip(self, *args: str) -> None:
+        subprocess.run(["ip", *args], check=True, capture_output=True)
+
+    def start(self, images: tuple[str, ...] = (), timeout: float = 60) -> None:
+        self.plugins.mkdir(parents=True)
+        host_end, node_end = f"{self.name}h", f"{self.name}n"
+        self._ip("netns", "add", self.name)
+        self._ip("link", "add", host_end, "type", "veth", "peer", "name", node_end)
+        self._ip("link", "set", node_end, "netns", self.name)
+        self._ip("addr", "add", f"{self.host_ip}/30", "dev", host_end)
+        self._ip("link", "set", host_end, "up")
+        for args in (
+            ("addr", "add", f"{self.node_ip}/30", "dev", node_end),
+            ("link", "set", node_end, "up"),
+            ("link", "set", "lo", "up"),
+        ):
+            self._ip("netns", "exec", self.name, "ip", *args)
+        dockerd = (
+            f"mount --bind {self.plugins} /run/docker/plugins && exec dockerd "
+            f"--data-root {self.root}/data --exec-root {self.root}/exec "
+            f"-H unix://{self.socket} --pidfile {self.root}/docker.pid --bridge none "
+            f"--iptables=false --cgroup-parent {self.name}"
+        )
+        Path("/run/docker/plugins").mkdir(parents=True, exist_ok=True)
+        log = open(self.root / "dockerd.log", "wb")  # noqa: SIM115 - the child's
+        # nsenter, not `ip netns exec` (which remounts /sys and hides the cgroup mounts).
+        self.proc = subprocess.Popen(
+            [
+                "nsenter",
+                f"--net=/var/run/netns/{self.name}",
+                "unshare",
+                "--mount",
+                "--propagation",
+                "private",
+                "sh",
+                "-c",
+                dockerd,
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"the second engine exited:\n{self.log_tail()}")
+            try:
+                client = docker.DockerClient(base_url=f"unix://{self.socket}", timeout=120)
+                client.ping()
+                self.client = client
+                break
+            except Exception:  # noqa: BLE001 - not answering yet
+                if time.monotonic() > deadline:
+                    raise RuntimeError(
+                        f"the second engine never answered:\n{self.log_tail()}"
+                    ) from None
+                time.sleep(0.3)
+        for image in images:  # no registry: the first engine hands its images over
+            saved = subprocess.Popen(["docker", "save", image], stdout=subprocess.PIPE)
+            subprocess.run(
+                ["docker", "-H", f"unix://{self.socket}", "load", "-q"],
+                stdin=saved.stdout,
+                check=True,
+                capture_output=True,
+            )
+            saved.wait()
+
+    def log_tail(self, lines: int = 40) -> str:
+        text = (self.root / "dockerd.log").read_text(errors="replace")
+        return "\n".join(text.splitlines()[-lines:])
+
+    def stop(self) -> None:
+        if self.client is not None:
+            for container in self.client.containers.list(all=True):
+                container.remove(force=True)
+            self.client.close()
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        subprocess.run(["ip", "link", "del", f"{self.name}h"], capture_output=True)
+        subprocess.run(["ip", "netns", "del", self.name], capture_output=True)
+        shutil.rmtree(self.root, ignore_errors=True)
