@@ -19,6 +19,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from bench.datasets import cp_r, make_large, make_small, timed, warm
@@ -76,36 +77,58 @@ def sha256_seconds_per_gib() -> float:
     return seconds
 
 
-def large_rounds(hub: HubProcess, client: FloeClient, folder: Path, size: int, rounds: int) -> dict:
-    """(a): rounds of new bytes in the same files, each copied with ``cp -r && sync`` and
-    uploaded, which goes first alternating (two shared cores swing single timings); medians,
-    and the CPU-seconds each part of Floe spent on the median upload."""
-    times: dict[str, list[float]] = {"cp_sync_s": [], "floe_s": []}
+def _alternating(
+    hub: HubProcess,
+    rounds: int,
+    baseline: tuple[str, Callable[[], float]],
+    floe: Callable[[], float],
+    prepare: Callable[[int], object] = lambda _round: None,
+    before_each: Callable[[], object] = lambda: None,
+) -> dict:
+    """Rounds of the baseline and Floe, which goes first alternating (two shared cores swing
+    single timings); their medians, and the CPU-seconds each part of Floe spent in the
+    round nearest its median."""
+    name = baseline[0]
+    times: dict[str, list[float]] = {name: [], "floe_s": []}
     spent: list[dict[str, float]] = []
 
-    def upload() -> float:
+    def measured() -> float:
         before = hub_cpu_seconds(hub)
-        seconds = timed(upload_folder, client, f"admin/{folder.name}", folder, "bench")[0]
+        seconds = floe()
         spent.append(_spent(before, hub_cpu_seconds(hub)))
         return seconds
 
     for i in range(rounds):
-        if i:
-            make_large(folder, size >> 20)  # new bytes, or the upload would send nothing
-        steps = [
-            ("cp_sync_s", lambda: cp_r(folder, folder.with_name("large-copy"), durable=True)),
-            ("floe_s", upload),
-        ]
-        for name, step in steps if i % 2 == 0 else reversed(steps):
-            warm(folder)
-            times[name].append(step())
+        prepare(i)
+        steps = [baseline, ("floe_s", measured)]
+        for step_name, step in steps if i % 2 == 0 else reversed(steps):
+            before_each()
+            times[step_name].append(step())
     median = statistics.median(times["floe_s"])
     return {
         "rounds": times,
         "floe_s": median,
-        "cp_sync_s": statistics.median(times["cp_sync_s"]),
+        name: statistics.median(times[name]),
         "cpu_s": spent[min(range(rounds), key=lambda i: abs(times["floe_s"][i] - median))],
     }
+
+
+def large_rounds(hub: HubProcess, client: FloeClient, folder: Path, size: int, rounds: int) -> dict:
+    """(a): rounds of new bytes in the same files, each copied with ``cp -r && sync`` and
+    uploaded, both from cached pages."""
+
+    def new_bytes(i: int) -> None:
+        if i:
+            make_large(folder, size >> 20)  # or the upload would send nothing
+
+    return _alternating(
+        hub,
+        rounds,
+        ("cp_sync_s", lambda: cp_r(folder, folder.with_name("large-copy"), durable=True)),
+        lambda: timed(upload_folder, client, f"admin/{folder.name}", folder, "bench")[0],
+        prepare=new_bytes,
+        before_each=lambda: warm(folder),
+    )
 
 
 def small_upload(hub: HubProcess, client: FloeClient, folder: Path, work: Path) -> dict:
@@ -130,28 +153,13 @@ def small_upload(hub: HubProcess, client: FloeClient, folder: Path, work: Path) 
 def download_rounds(
     hub: HubProcess, client: FloeClient, folder: Path, work: Path, rounds: int
 ) -> dict:
-    """(c): ``floe data download`` (every file's hash checked) and ``cp -r``, alternating;
-    the CPU-seconds each part of Floe spent on the download nearest the median."""
-    times: dict[str, list[float]] = {"cp_s": [], "floe_s": []}
-    spent: list[dict[str, float]] = []
-
-    def download() -> float:
-        before = hub_cpu_seconds(hub)
-        seconds = _download(client, folder.name, work / "downloaded")
-        spent.append(_spent(before, hub_cpu_seconds(hub)))
-        return seconds
-
-    for i in range(rounds):
-        steps = [("cp_s", lambda: cp_r(folder, work / "copy")), ("floe_s", download)]
-        for name, step in steps if i % 2 == 0 else reversed(steps):
-            times[name].append(step())
-    median = statistics.median(times["floe_s"])
-    return {
-        "rounds": times,
-        "floe_s": median,
-        "cp_s": statistics.median(times["cp_s"]),
-        "cpu_s": spent[min(range(rounds), key=lambda i: abs(times["floe_s"][i] - median))],
-    }
+    """(c): ``floe data download`` (every file's hash checked) and ``cp -r``."""
+    return _alternating(
+        hub,
+        rounds,
+        ("cp_s", lambda: cp_r(folder, work / "copy")),
+        lambda: _download(client, folder.name, work / "downloaded"),
+    )
 
 
 def _download(client: FloeClient, name: str, dest: Path) -> float:
