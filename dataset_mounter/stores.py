@@ -136,9 +136,9 @@ class LocalStore(BlobStore):
                 continue
             self._shard(Path(final))
             tmp = f"{shard}/.{sha256[2:]}{suffix}"
-            # Made read-only as it is made: one system call less per blob than a chmod.
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444)
             try:
+                os.fchmod(fd, 0o444)  # whatever the umask: containers read it as uid 1000
                 write_all(fd, data)
                 if each:
                     os.fsync(fd)

@@ -32,11 +32,13 @@ from typing import Any
 
 from tornado import web
 from tornado.httpserver import HTTPServer
+from tornado.log import app_log
 from tornado.netutil import bind_unix_socket
 from traitlets import Type, Unicode
 from traitlets.config import Application
 
 from floe.client.api import FloeClient, FloeError
+from floe.core.errors import BadTree
 
 from .materialize import materialize, tree_dir
 from .stores import BlobStore, LocalStore, S3Store
@@ -71,9 +73,10 @@ class TreeVolumes:
 
     def _read_known(self) -> list[str]:
         try:
-            return json.loads(self.known_file.read_text())
+            names = json.loads(self.known_file.read_text())
         except (OSError, ValueError):
             return []
+        return [n for n in names if isinstance(n, str)] if isinstance(names, list) else []
 
     def _save_known(self) -> None:
         tmp = self.known_file.with_suffix(".tmp")
@@ -126,10 +129,16 @@ class TreeVolumes:
     def _tree(self, digest: str) -> Tree:
         try:
             encoded = self.client.request("GET", f"nodes/trees/{digest}").content
-            tree = Tree.decode(encoded)
         except FloeError as err:
             raise PluginError(f"tree {digest}: {err}") from None
-        except (ValueError, zlib.error):
+        try:
+            # Every path checked again (no '..', nothing absolute) before anything is linked.
+            tree = Tree.from_entries(list(Tree.decode(encoded).entries))
+        except BadTree as err:
+            raise PluginError(
+                f"tree {digest}: the floe service sent a bad manifest: {err}"
+            ) from None
+        except (ValueError, TypeError, zlib.error):
             raise PluginError(f"tree {digest}: the floe service sent no manifest") from None
         if tree.digest != digest:
             raise PluginError(f"tree {digest}: the floe service sent a different tree")
@@ -158,7 +167,8 @@ class ProtocolHandler(web.RequestHandler):
             answer = await self._answer(call, body)
         except PluginError as err:
             answer = {"Err": str(err)}
-        except (ValueError, OSError) as err:
+        except Exception as err:  # noqa: BLE001 - the engine reads Err, never a 500
+            app_log.exception("%s %s", call, self.request.body[:200])
             answer = {"Err": f"{call}: {err}"}
         self.set_header("Content-Type", "application/vnd.docker.plugins.v1.2+json")
         self.finish(json.dumps(answer))

@@ -13,6 +13,17 @@ from pathlib import Path
 from .backup import BackupError, backup, restore
 from .settings import NODE_TOKEN_FILE, read_settings, secret_file
 
+# Made at the hub's first start: its presence says a Floe lives in a data dir.
+HUB_SECRET = "jupyterhub_cookie_secret"
+
+
+def node_token(data_dir: Path) -> str:
+    """The node token of the Floe in ``data_dir``, made if that Floe has none yet; refused
+    where no Floe lives (a wrong FLOE_DATA_DIR would hand out a token nothing accepts)."""
+    if not (data_dir / NODE_TOKEN_FILE).exists() and not (data_dir / HUB_SECRET).exists():
+        raise BackupError(f"no Floe in {data_dir}: set FLOE_DATA_DIR to the hub's data dir")
+    return secret_file(data_dir / NODE_TOKEN_FILE)[0]
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
@@ -37,8 +48,7 @@ def main(argv: list[str] | None = None) -> int:
             restore(settings, args.dir)
             print(f"floe-admin: restored {args.dir} into {settings.data_dir}")
         else:
-            settings.data_dir.mkdir(parents=True, exist_ok=True)
-            print(secret_file(settings.data_dir / NODE_TOKEN_FILE)[0])
+            print(node_token(settings.data_dir))
     except BackupError as err:
         print(f"floe-admin: {err}", file=sys.stderr)
         return 1

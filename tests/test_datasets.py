@@ -17,6 +17,7 @@ import pytest
 import requests
 
 from floe.client.api import FloeClient
+from floe.client.transfer import download_version, upload_folder
 from tests.floe_cli import FLOE, floe
 
 pytestmark = pytest.mark.integration
@@ -71,6 +72,24 @@ def test_upload_versions_dedup_and_download(hub, user_token, tmp_path):
     assert got.returncode == 0, got.stderr
     for path in data.glob("*.bin"):
         assert (out / path.name).read_bytes() == path.read_bytes()
+
+
+def test_a_download_of_many_files_at_once_puts_each_in_its_place(hub, user_token, tmp_path):
+    """Files are fetched four at a time, each into a temporary name of its own: one named
+    like another's temporary file ("a" and "a.part") still gets its own bytes."""
+    name, token = user_token("fetcher")
+    data = make_folder(tmp_path / "many", 30, 3_000)
+    (data / "a").write_bytes(b"a's bytes")
+    (data / "a.part").write_bytes(b"the bytes of a.part")
+    client = FloeClient(hub.url, token)
+    client.create_dataset("many")
+    upload_folder(client, f"{name}/many", data, "v1")
+    download_version(client, f"{name}/many", None, tmp_path / "out")
+    for path in data.iterdir():
+        assert (tmp_path / "out" / path.name).read_bytes() == path.read_bytes(), path.name
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(
+        p.name for p in data.iterdir()
+    )
 
 
 def test_interrupted_upload_leaves_no_version_and_resumes_with_what_is_missing(

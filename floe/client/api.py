@@ -4,6 +4,7 @@ benchmarks all talk to Floe through it (and so can any Python program)."""
 from __future__ import annotations
 
 import hashlib
+import uuid
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -98,11 +99,11 @@ class FloeClient:
         """Stream the file the API serves at ``path`` to ``dest`` (atomically); with
         ``sha256``, the bytes are hashed as they are written and a file whose bytes do not
         match is never put in place."""
-        resp = self.request("GET", path, stream=True)
-        tmp = dest.with_name(dest.name + ".part")
+        # A name of its own: another file of the tree may well be called "<name>.part".
+        tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex}.part")
         digest = hashlib.sha256()
         try:
-            with open(tmp, "wb") as f:
+            with self.request("GET", path, stream=True) as resp, open(tmp, "wb") as f:
                 for chunk in resp.iter_content(1 << 20):
                     digest.update(chunk)
                     f.write(chunk)

@@ -75,6 +75,8 @@ PACK_BYTES = 8 * 1024 * 1024
 PACK_BLOBS = 2000
 # Requests in flight at once while uploading.
 SENDERS = 4
+# Files hashed, then offered to the server ("which of these do you lack?"), at a time.
+GROUP_BYTES = 64 * 1024 * 1024
 
 
 def _batches(blobs: list[str], sizes: dict[str, int]) -> list[list[str]]:
@@ -97,15 +99,14 @@ def _batches(blobs: list[str], sizes: dict[str, int]) -> list[list[str]]:
 
 
 def _groups(files: list[LocalFile]) -> list[list[LocalFile]]:
-    """Files in the order they are hashed and offered: a large one alone, small ones as
-    many as one pack holds, so the first request leaves once its group is hashed."""
+    """Files in the order they are hashed and offered to the server, small ones first: a
+    group closes at GROUP_BYTES or PACK_BLOBS files, so the first request leaves once the
+    first group is hashed and a folder of many files costs few "which do you lack?" calls."""
     groups: list[list[LocalFile]] = []
     group: list[LocalFile] = []
     group_size = 0
     for f in sorted(files, key=lambda f: f.size >= SMALL_BLOB):
-        if group and (
-            f.size >= SMALL_BLOB or group_size + f.size > PACK_BYTES or len(group) >= PACK_BLOBS
-        ):
+        if group and (group_size + f.size > GROUP_BYTES or len(group) >= PACK_BLOBS):
             groups.append(group)
             group, group_size = [], 0
         group.append(f)
@@ -116,7 +117,8 @@ def _groups(files: list[LocalFile]) -> list[list[LocalFile]]:
 
 
 class _Sender:
-    """Sends batches of blobs on a few threads, counting what is done in the progress line."""
+    """Sends batches of blobs on a few threads, counting what is done in the progress line;
+    the first failure is raised at the next :meth:`check`."""
 
     def __init__(self, client: FloeClient, progress: Progress) -> None:
         self.client, self.progress = client, progress
@@ -137,59 +139,71 @@ class _Sender:
         for blob in batch:
             self.progress.add(self.sizes[blob])
 
+    def check(self) -> None:
+        """Raise the error of a request that failed, if one has; forget those done."""
+        for future in [f for f in self.sending if f.done()]:
+            future.result()
+            self.sending.remove(future)
+
     def finish(self) -> None:
         """Wait for every request; the first that failed raises."""
-        try:
-            for future in self.sending:
-                future.result()
-        finally:
-            self.pool.shutdown(cancel_futures=True)
-            self.sending = []
+        for future in self.sending:
+            future.result()
+        self.sending = []
+
+    def close(self) -> None:
+        """Requests not started are dropped; those under way are waited for."""
+        self.pool.shutdown(cancel_futures=True)
 
 
-def _send_folder(client: FloeClient, files: list[LocalFile], hashes: dict[str, str]) -> set:
+def _send_folder(
+    client: FloeClient, files: list[LocalFile], hashes: dict[str, str], cache: HashCache
+) -> None:
     """Hash ``files`` (those not in ``hashes`` yet) and send the blobs the server lacks, the
-    next group hashed while the one before is being sent; fills ``hashes``, returns what was
-    hashed."""
+    next group hashed while the one before is being sent; fills ``hashes`` and the hash
+    cache (also when a request fails: the next try hashes nothing twice)."""
     progress = Progress("uploading", len(files), sum(f.size for f in files))
     sender = _Sender(client, progress)
     offered: set[str] = set()
-    hashed: set[str] = set()
+    hashing = ThreadPoolExecutor(2, thread_name_prefix="floe-hash")
+    ahead = ThreadPoolExecutor(1, thread_name_prefix="floe-hash-ahead")
+
+    def hash_group(group: list[LocalFile]) -> dict[str, str]:
+        todo = [f for f in group if f.path not in hashes]
+        if len(todo) > 1:
+            return hash_files(todo, hashing)
+        return {f.path: hash_file(f.path) for f in todo}
+
+    groups = _groups(files)
     try:
-        with ThreadPoolExecutor(2, thread_name_prefix="floe-hash") as hashing:
-
-            def hash_group(group: list[LocalFile]) -> dict[str, str]:
-                todo = [f for f in group if f.path not in hashes]
-                return (
-                    hash_files(todo, hashing)
-                    if len(todo) > 1
-                    else {f.path: hash_file(f.path) for f in todo}
-                )
-
-            with ThreadPoolExecutor(1, thread_name_prefix="floe-hash-ahead") as ahead:
-                for group, future in [(g, ahead.submit(hash_group, g)) for g in _groups(files)]:
-                    new = future.result()
-                    hashes.update(new)
-                    hashed.update(new)
-                    fresh = {}
-                    for f in group:
-                        sha = hashes[f.path]
-                        if sha in offered or sha in fresh:
-                            progress.add(f.size, sent=False)  # the same bytes as a file before
-                        else:
-                            fresh[sha] = f
-                    offered.update(fresh)
-                    missing = client.missing_blobs(sorted(fresh)) if fresh else []
-                    for sha in set(fresh) - set(missing):
-                        progress.add(fresh[sha].size, sent=False)  # the server has it
-                    for sha in missing:
-                        sender.sources[sha], sender.sizes[sha] = fresh[sha].path, fresh[sha].size
-                    sender.send(missing)
+        next_hashes = ahead.submit(hash_group, groups[0]) if groups else None
+        for i, group in enumerate(groups):
+            new = next_hashes.result()
+            # One group ahead at most: an error stops the upload without hashing the rest.
+            next_hashes = ahead.submit(hash_group, groups[i + 1]) if i + 1 < len(groups) else None
+            hashes.update(new)
+            cache.store([f for f in group if f.path in new], hashes)
+            fresh: dict[str, LocalFile] = {}
+            for f in group:
+                sha = hashes[f.path]
+                if sha in offered or sha in fresh:
+                    progress.add(f.size, sent=False)  # the same bytes as a file before
+                else:
+                    fresh[sha] = f
+            offered.update(fresh)
+            missing = client.missing_blobs(sorted(fresh)) if fresh else []
+            for sha in set(fresh) - set(missing):
+                progress.add(fresh[sha].size, sent=False)  # the server has it
+            for sha in missing:
+                sender.sources[sha], sender.sizes[sha] = fresh[sha].path, fresh[sha].size
+            sender.check()
+            sender.send(missing)
         sender.finish()
     finally:
-        sender.pool.shutdown(cancel_futures=True)
+        sender.close()
+        ahead.shutdown(cancel_futures=True)
+        hashing.shutdown(cancel_futures=True)
     progress.close()
-    return hashed
 
 
 def _send_blobs(
@@ -198,8 +212,11 @@ def _send_blobs(
     progress = Progress("uploading", len(blobs), sum(sizes[b] for b in blobs))
     sender = _Sender(client, progress)
     sender.sources, sender.sizes = sources, sizes
-    sender.send(blobs)
-    sender.finish()
+    try:
+        sender.send(blobs)
+        sender.finish()
+    finally:
+        sender.close()
     progress.close()
 
 
@@ -224,8 +241,7 @@ def upload_tree(
         raise FloeError(f"{folder} has no files to upload")
     cache = HashCache(cache_dir() / "hashes.sqlite")
     hashes = cache.lookup(files)
-    hashed = _send_folder(client, files, hashes)
-    cache.store([f for f in files if f.path in hashed], hashes)
+    _send_folder(client, files, hashes, cache)
     tree = tree_of(files, hashes)
     sources = {hashes[f.path]: f.path for f in files}
     sizes = {e.sha256: e.size for e in tree.entries}
@@ -297,9 +313,12 @@ def download_files(files: list[dict], dest: Path, fetch: Callable[[str, Path, st
                 os.chmod(target, 0o755)
         progress.add(entry["size"])
 
-    with ThreadPoolExecutor(FETCHERS, thread_name_prefix="floe-fetch") as pool:
+    pool = ThreadPoolExecutor(FETCHERS, thread_name_prefix="floe-fetch")
+    try:
         for done in [pool.submit(one, entry) for entry in files]:
             done.result()
+    finally:
+        pool.shutdown(cancel_futures=True)  # after a failure, the files not begun are not
     progress.close()
 
 
