@@ -9,12 +9,12 @@ CHARTJS_VERSION := 4.6.1
 # configurable-http-proxy (the hub's proxy) and Chart.js (the job pages' charts), from npm.
 TOOLS := .tools/.installed-chp$(PROXY_VERSION)-chartjs$(CHARTJS_VERSION)
 
-.PHONY: run test bench images docker venv tools chromium postgres lint backup restore clean
+.PHONY: run test bench images docker venv tools chromium postgres registry lint backup restore clean
 
 run: images tools ## serve Floe on http://127.0.0.1:$${FLOE_PORT:-8000}
 	$(VENV)/bin/jupyterhub -f jupyterhub_config.py
 
-test: images tools chromium postgres lint ## unit, integration and browser tests; the database tests again on PostgreSQL
+test: images tools chromium postgres registry lint ## unit, integration and browser tests; the database tests again on PostgreSQL
 	$(VENV)/bin/pytest
 	FLOE_TEST_DATABASE=postgresql $(VENV)/bin/pytest -p no:cacheprovider tests/service tests/test_database.py
 
@@ -55,6 +55,9 @@ chromium:
 
 postgres:
 	bash scripts/ensure-postgres.sh
+
+registry:
+	bash scripts/ensure-registry.sh
 
 backup: venv ## make backup TO=DIR: a consistent backup of this Floe (databases, blobs, secrets, homes)
 	$(PY) -m hub_config.admin backup "$(TO)"

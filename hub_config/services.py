@@ -7,6 +7,7 @@ import sys
 
 from floe.core.access import ADMIN_SCOPE
 
+from .registry import registry_binary, write_config
 from .settings import Settings
 
 FLOE_ADMIN_ROLE = "floe-admin"
@@ -57,6 +58,20 @@ def configure_services(c: object, settings: Settings, gateway: str = "127.0.0.1"
         # starts with nothing of the earlier user's (floe/db/accounts.py).
         {"name": "floe-service", "scopes": ["read:users"], "services": ["floe"]},
     ]
+    if settings.registry:
+        # Floe's image registry (FLOE_REGISTRY): every machine of a cluster pulls from it.
+        config = write_config(
+            settings.data_dir / "registry.yml",
+            settings.data_dir / "registry",
+            settings.registry_bind,
+        )
+        registry_binary()  # refuse to start without it, naming the package
+        services.append(
+            {
+                "name": "registry",
+                "command": [sys.executable, "-m", "hub_config.registry", str(config)],
+            }
+        )
     if settings.idle_timeout > 0:
         # Stops workspaces nobody has used for FLOE_IDLE_TIMEOUT seconds (0 turns it off).
         services.append(

@@ -64,6 +64,8 @@ class Settings:
     egress_allow: tuple[str, ...] = ()
     proxy: str = "traefik"
     public: PublicAddress | None = None
+    registry: str = ""  # HOST:PORT of Floe's own image registry (hub_config.registry); "": none
+    registry_bind: str = ""  # ADDR:PORT it listens on
 
     @property
     def proxy_command(self) -> Path:
@@ -171,6 +173,21 @@ def _blob_store() -> str:
     return store
 
 
+def _registry() -> dict[str, str]:
+    """``FLOE_REGISTRY`` (HOST:PORT machines pull Floe's images from) and where it listens,
+    ``FLOE_REGISTRY_BIND`` (default 0.0.0.0 at the same port); checked."""
+    registry = os.environ.get("FLOE_REGISTRY", "")
+    if not registry:
+        return {}
+    host, _, port = registry.rpartition(":")
+    if not host or not port.isdigit() or "/" in registry:
+        raise SystemExit(f"floe: FLOE_REGISTRY={registry!r} must be HOST:PORT, e.g. 10.0.0.1:5000")
+    bind = os.environ.get("FLOE_REGISTRY_BIND", f"0.0.0.0:{port}")
+    if not bind.rpartition(":")[2].isdigit():
+        raise SystemExit(f"floe: FLOE_REGISTRY_BIND={bind!r} must be ADDR:PORT")
+    return {"registry": registry, "registry_bind": bind}
+
+
 def _proxy() -> str:
     proxy = os.environ.get("FLOE_PROXY", "traefik")
     if proxy not in ("traefik", "chp"):
@@ -253,6 +270,7 @@ def read_settings() -> Settings:
         egress_allow=_networks("FLOE_EGRESS_ALLOW"),
         proxy=(proxy := _proxy()),
         public=_public_address(proxy),
+        **_registry(),
     )
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 import docker
 import jupyterhub
 
+from hub_config.registry import push
 from spawner.catalog import WORKSPACE_IMAGE, Catalog
 from spawner.environment_builder import EnvironmentBuilder
 from spawner.environment_images import environment_chain, environment_image
@@ -197,7 +198,7 @@ def build_workspace(force: bool = False) -> str:
     return WORKSPACE_IMAGE
 
 
-def build_environments(names: str) -> None:
+def build_environments(names: str) -> list[str]:
     """Build the catalog's built environments ahead of their first use (``--envs all``)."""
     catalog = Catalog()
     built = [e for e in catalog.environment_list() if e.built]
@@ -207,12 +208,15 @@ def build_environments(names: str) -> None:
         sys.exit(f"floe images: no built environment {', '.join(sorted(unknown))}")
     data_dir = Path(os.environ.get("FLOE_DATA_DIR", REPO_ROOT / ".floe"))
     builder = EnvironmentBuilder(lock_dir=str(data_dir / "builds"))
+    images = []
     for environment in wanted:
         started = time.monotonic()
         chain = environment_chain(environment, catalog.environment_by_slug)
         image = environment_image(chain, builder, note=say, say=print).image
         size = builder.api.inspect_image(image)["Size"]
         say(f"{environment.slug}: {image}, {size / 1e9:.1f} GB, {time.monotonic() - started:.0f} s")
+        images.append(image)
+    return images
 
 
 def main() -> None:
@@ -225,9 +229,13 @@ def main() -> None:
         "otherwise each is built on its first use",
     )
     args = parser.parse_args()
-    build_workspace(force=args.force)
+    images = [build_workspace(force=args.force)]
     if args.envs:
-        build_environments(args.envs)
+        images += build_environments(args.envs)
+    registry = os.environ.get("FLOE_REGISTRY")
+    if registry:  # a cluster's machines pull them from Floe's registry (hub_config.registry)
+        for image in images:
+            say(f"pushed {push(image, registry)}")
 
 
 if __name__ == "__main__":

@@ -24,9 +24,10 @@ import docker
 class SecondEngine:
     """``start()``, then ``client`` is its Docker API; ``stop()`` leaves nothing behind."""
 
-    def __init__(self, root: Path, subnet: int = 231) -> None:
+    def __init__(self, subnet: int = 231) -> None:
         self.name = f"floen{uuid.uuid4().hex[:6]}"
-        self.root = root / self.name
+        # Short: its containerd's sockets live under it, and a socket's path has 104 bytes.
+        self.root = Path("/var/tmp") / self.name
         self.plugins = self.root / "plugins"  # its /run/docker/plugins
         self.socket = self.root / "docker.sock"
         self.host_ip, self.node_ip = f"10.{subnet}.0.1", f"10.{subnet}.0.2"
@@ -36,7 +37,14 @@ class SecondEngine:
     def _ip(self, *args: str) -> None:
         subprocess.run(["ip", *args], check=True, capture_output=True)
 
-    def start(self, images: tuple[str, ...] = (), timeout: float = 60) -> None:
+    def start(
+        self,
+        images: tuple[str, ...] = (),
+        insecure_registries: tuple[str, ...] = (),
+        timeout: float = 60,
+    ) -> None:
+        """Start it; ``images`` of the first engine are handed over, registries named in
+        ``insecure_registries`` (HOST:PORT) are pulled from over plain HTTP."""
         self.plugins.mkdir(parents=True)
         host_end, node_end = f"{self.name}h", f"{self.name}n"
         self._ip("netns", "add", self.name)
@@ -55,6 +63,7 @@ class SecondEngine:
             f"--data-root {self.root}/data --exec-root {self.root}/exec "
             f"-H unix://{self.socket} --pidfile {self.root}/docker.pid --bridge none "
             f"--iptables=false --cgroup-parent {self.name}"
+            + "".join(f" --insecure-registry {r}" for r in insecure_registries)
         )
         Path("/run/docker/plugins").mkdir(parents=True, exist_ok=True)
         log = open(self.root / "dockerd.log", "wb")  # noqa: SIM115 - the child's

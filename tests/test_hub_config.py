@@ -139,6 +139,9 @@ def test_switching_to_oauth_as_documented_lets_nobody_in_by_default(tmp_path, mo
             {"FLOE_PUBLIC_URL": "https://x.org", "FLOE_PROXY": "chp", "FLOE_ACME_EMAIL": "a@x.org"},
             "served by traefik",
         ),
+        ({"FLOE_REGISTRY": "registry.example.org"}, "must be HOST:PORT"),
+        ({"FLOE_REGISTRY": "10.0.0.1:5000/floe"}, "must be HOST:PORT"),
+        ({"FLOE_REGISTRY": "10.0.0.1:5000", "FLOE_REGISTRY_BIND": "10.0.0.1"}, "ADDR:PORT"),
     ],
 )
 def test_a_public_address_is_checked_at_start(tmp_path, monkeypatch, env, words):
@@ -147,6 +150,24 @@ def test_a_public_address_is_checked_at_start(tmp_path, monkeypatch, env, words)
         monkeypatch.setenv(name, value)
     with pytest.raises(SystemExit, match=re.escape(words)):
         read_settings()
+
+
+def test_floe_registry_makes_the_hub_run_one_storing_in_the_data_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("FLOE_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("FLOE_REGISTRY", "10.0.0.1:5000")
+    settings = read_settings()
+    assert (settings.registry, settings.registry_bind) == ("10.0.0.1:5000", "0.0.0.0:5000")
+    c = Config()
+    configure_services(c, settings)
+    registry = next(s for s in c.JupyterHub.services if s["name"] == "registry")
+    config = (tmp_path / "registry.yml").read_text()
+    assert registry["command"][-1] == str(tmp_path / "registry.yml")
+    assert f"rootdirectory: {tmp_path / 'registry'}" in config and "addr: 0.0.0.0:5000" in config
+    assert stat.S_IMODE((tmp_path / "registry").stat().st_mode) == 0o700
+    monkeypatch.delenv("FLOE_REGISTRY")
+    c = Config()
+    configure_services(c, read_settings())
+    assert "registry" not in {s["name"] for s in c.JupyterHub.services}
 
 
 def test_a_public_https_address_with_acme_makes_traefik_ask_lets_encrypt(tmp_path, monkeypatch):

@@ -27,8 +27,8 @@ from tests.second_engine import SecondEngine
 
 
 @pytest.fixture(scope="module")
-def node(tmp_path_factory: pytest.TempPathFactory):
-    engine = SecondEngine(tmp_path_factory.mktemp("node"))
+def node():
+    engine = SecondEngine()
     try:
         engine.start(images=(LOCAL_BASE,))
         yield engine

@@ -1,0 +1,57 @@
+"""Floe's own image registry: an image built on this machine is pushed there and a second
+machine (a second Docker engine in its own network namespace) pulls it and runs it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import docker
+import pytest
+import requests
+
+from hub_config.registry import push, write_config
+from images.build import LOCAL_BASE
+from tests.hub_process import free_port_block
+from tests.second_engine import SecondEngine
+
+pytestmark = pytest.mark.integration
+
+
+def test_a_second_machine_pulls_and_runs_what_was_built_here(tmp_path):
+    port = free_port_block(1)
+    config = write_config(tmp_path / "registry.yml", tmp_path / "storage", f"0.0.0.0:{port}")
+    registry = subprocess.Popen([sys.executable, "-m", "hub_config.registry", str(config)])
+    node = SecondEngine(subnet=232)
+    engine = docker.from_env()
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert registry.poll() is None, "the registry exited"
+            try:
+                if requests.get(f"http://127.0.0.1:{port}/v2/", timeout=2).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                pass
+            assert time.monotonic() < deadline, "the registry never answered"
+            time.sleep(0.2)
+        assert push(LOCAL_BASE, f"127.0.0.1:{port}") == f"127.0.0.1:{port}/{LOCAL_BASE}"
+        catalog = requests.get(f"http://127.0.0.1:{port}/v2/_catalog", timeout=10).json()
+        assert catalog["repositories"] == [LOCAL_BASE.split(":")[0]]
+
+        node.start(insecure_registries=(f"{node.host_ip}:{port}",))
+        name = f"{node.host_ip}:{port}/{LOCAL_BASE}"
+        repository, tag = name.rsplit(":", 1)
+        node.client.images.pull(repository, tag=tag)
+        out = node.client.containers.run(name, ["sh", "-c", "echo pulled"], remove=True)
+        assert out == b"pulled\n"
+        assert engine.images.get(LOCAL_BASE).id == node.client.images.get(name).id
+    finally:
+        node.stop()
+        registry.terminate()
+        registry.wait(10)
+        try:
+            engine.images.remove(f"127.0.0.1:{port}/{LOCAL_BASE}")
+        except docker.errors.ImageNotFound:
+            pass
