@@ -153,8 +153,9 @@ def _insert_new(db: Session, model: type, rows: list[dict]) -> None:
     dialect = db.get_bind().dialect.name
     if dialect in ("sqlite", "postgresql"):
         insert = sqlite_insert if dialect == "sqlite" else postgresql_insert
+        statement = insert(model.__table__).on_conflict_do_nothing()  # Core: no ORM per row
         for start in range(0, len(rows), CHUNK):
-            db.execute(insert(model).on_conflict_do_nothing(), rows[start : start + CHUNK])
+            db.execute(statement, rows[start : start + CHUNK])
         return
     for row in rows:  # another database: one row at a time, each its own savepoint
         try:

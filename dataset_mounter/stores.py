@@ -128,13 +128,16 @@ class LocalStore(BlobStore):
         each = len(items) <= FSYNC_EACH
         suffix = f".{uuid.uuid4().hex}.tmp"  # one per call: each name is still unique
         root = str(Path(self.root) / "sha256")
+        made = self.__dict__.setdefault("_made_shard_names", set())
         for sha256, data in dict(items).items():  # a blob twice in one pack is written once
             # Plain strings and os calls: a pack is thousands of blobs, pathlib costs µs each.
             shard = f"{root}/{sha256[:2]}"
             final = f"{shard}/{sha256[2:]}"
             if os.path.exists(final):
                 continue
-            self._shard(Path(final))
+            if shard not in made:
+                os.makedirs(shard, exist_ok=True)
+                made.add(shard)
             tmp = f"{shard}/.{sha256[2:]}{suffix}"
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444)
             try:

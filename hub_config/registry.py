@@ -21,16 +21,40 @@ import shutil
 import sys
 from pathlib import Path
 
+import bcrypt
 import docker
+
+from .settings import secret_file
 
 BINARY = "docker-registry"
 
 
-def write_config(path: Path, storage: Path, listen: str) -> Path:
+USER = "floe"
+PASSWORD_FILE = "registry_password"  # in the data dir
+
+
+def credentials(password: str) -> dict[str, str]:
+    """What the Docker API is given to push to, or pull from, Floe's registry."""
+    return {"username": USER, "password": password}
+
+
+def registry_password(data_dir: Path) -> str:
+    """The registry's password (random, made once, kept in the data dir, mode 0600)."""
+    return secret_file(data_dir / PASSWORD_FILE)[0]
+
+
+def write_config(path: Path, storage: Path, listen: str, password: str) -> Path:
     """The registry's configuration: blobs under ``storage``, HTTP on ``listen``
-    (``ADDR:PORT``), deleting allowed (old environments are removed), no telemetry."""
+    (``ADDR:PORT``), every request authenticated as :data:`USER` with ``password`` (whoever
+    could push could replace the workspace image), deleting allowed, no access log."""
     storage.mkdir(parents=True, exist_ok=True)
     os.chmod(storage, 0o700)
+    htpasswd = path.with_name(f"{path.stem}.htpasswd")
+    htpasswd.touch(mode=0o600)
+    # bcrypt is what the registry reads; the cheapest cost: the password is 256 random
+    # bits, and the registry checks it at every request of a push or pull.
+    hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=4)).decode()
+    htpasswd.write_text(f"{USER}:{hashed}\n")
     path.write_text(
         "version: 0.1\n"
         "log:\n  level: warn\n  accesslog:\n    disabled: true\n"
@@ -38,6 +62,7 @@ def write_config(path: Path, storage: Path, listen: str) -> Path:
         f"  filesystem:\n    rootdirectory: {storage}\n"
         "  delete:\n    enabled: true\n"
         f"http:\n  addr: {listen}\n  secret: {secrets.token_hex(16)}\n"
+        f"auth:\n  htpasswd:\n    realm: floe\n    path: {htpasswd}\n"
     )
     return path
 
@@ -57,13 +82,18 @@ def pushed_name(image: str, registry: str) -> str:
     return f"{registry}/{image}"
 
 
-def push(image: str, registry: str, client: docker.DockerClient | None = None) -> str:
+def push(
+    image: str, registry: str, password: str, client: docker.DockerClient | None = None
+) -> str:
     """Tag ``image`` into ``registry`` and push it there; the name machines pull it by."""
     client = client or docker.from_env()
     target = pushed_name(image, registry)
     repository, _, tag = target.rpartition(":")
     client.images.get(image).tag(repository, tag)
-    for line in client.api.push(repository, tag=tag, stream=True, decode=True):
+    pushing = client.api.push(
+        repository, tag=tag, stream=True, decode=True, auth_config=credentials(password)
+    )
+    for line in pushing:
         if "error" in line:
             raise RuntimeError(f"pushing {image} to {registry}: {line['error']}")
     return target

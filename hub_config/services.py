@@ -7,7 +7,7 @@ import sys
 
 from floe.core.access import ADMIN_SCOPE
 
-from .registry import registry_binary, write_config
+from .registry import registry_binary, registry_password, write_config
 from .settings import Settings
 
 FLOE_ADMIN_ROLE = "floe-admin"
@@ -64,6 +64,7 @@ def configure_services(c: object, settings: Settings, gateway: str = "127.0.0.1"
             settings.data_dir / "registry.yml",
             settings.data_dir / "registry",
             settings.registry_bind,
+            registry_password(settings.data_dir),
         )
         registry_binary()  # refuse to start without it, naming the package
         services.append(

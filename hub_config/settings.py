@@ -174,15 +174,15 @@ def _blob_store() -> str:
 
 
 def _registry() -> dict[str, str]:
-    """``FLOE_REGISTRY`` (HOST:PORT machines pull Floe's images from) and where it listens,
-    ``FLOE_REGISTRY_BIND`` (default 0.0.0.0 at the same port); checked."""
+    """``FLOE_REGISTRY`` (HOST:PORT every machine, this one too, pushes to and pulls from)
+    and where it listens, ``FLOE_REGISTRY_BIND`` (default: that same address); checked."""
     registry = os.environ.get("FLOE_REGISTRY", "")
     if not registry:
         return {}
     host, _, port = registry.rpartition(":")
     if not host or not port.isdigit() or "/" in registry:
         raise SystemExit(f"floe: FLOE_REGISTRY={registry!r} must be HOST:PORT, e.g. 10.0.0.1:5000")
-    bind = os.environ.get("FLOE_REGISTRY_BIND", f"0.0.0.0:{port}")
+    bind = os.environ.get("FLOE_REGISTRY_BIND", registry)
     if not bind.rpartition(":")[2].isdigit():
         raise SystemExit(f"floe: FLOE_REGISTRY_BIND={bind!r} must be ADDR:PORT")
     return {"registry": registry, "registry_bind": bind}

@@ -26,7 +26,8 @@ from pathlib import Path
 import docker
 import jupyterhub
 
-from hub_config.registry import push
+from hub_config.registry import push, registry_password
+from hub_config.settings import read_settings
 from spawner.catalog import WORKSPACE_IMAGE, Catalog
 from spawner.environment_builder import EnvironmentBuilder
 from spawner.environment_images import environment_chain, environment_image
@@ -232,10 +233,11 @@ def main() -> None:
     images = [build_workspace(force=args.force)]
     if args.envs:
         images += build_environments(args.envs)
-    registry = os.environ.get("FLOE_REGISTRY")
-    if registry:  # a cluster's machines pull them from Floe's registry (hub_config.registry)
+    settings = read_settings()
+    if settings.registry:  # a cluster's machines pull them from Floe's registry
+        password = registry_password(settings.data_dir)
         for image in images:
-            say(f"pushed {push(image, registry)}")
+            say(f"pushed {push(image, settings.registry, password)}")
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ import asyncio
 import re
 import stat
 
+import bcrypt
 import pytest
 import toml
 from traitlets.config import Config
@@ -156,14 +157,21 @@ def test_floe_registry_makes_the_hub_run_one_storing_in_the_data_dir(tmp_path, m
     monkeypatch.setenv("FLOE_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("FLOE_REGISTRY", "10.0.0.1:5000")
     settings = read_settings()
-    assert (settings.registry, settings.registry_bind) == ("10.0.0.1:5000", "0.0.0.0:5000")
+    assert (settings.registry, settings.registry_bind) == ("10.0.0.1:5000", "10.0.0.1:5000")
     c = Config()
     configure_services(c, settings)
     registry = next(s for s in c.JupyterHub.services if s["name"] == "registry")
     config = (tmp_path / "registry.yml").read_text()
     assert registry["command"][-1] == str(tmp_path / "registry.yml")
-    assert f"rootdirectory: {tmp_path / 'registry'}" in config and "addr: 0.0.0.0:5000" in config
+    assert f"rootdirectory: {tmp_path / 'registry'}" in config and "addr: 10.0.0.1:5000" in config
     assert stat.S_IMODE((tmp_path / "registry").stat().st_mode) == 0o700
+    # Pushing and pulling need the password, kept in the data dir; its hash is all it reads.
+    password = (tmp_path / "registry_password").read_text().strip()
+    htpasswd = tmp_path / "registry.htpasswd"
+    assert f"path: {htpasswd}" in config and password not in config
+    user, _, hashed = htpasswd.read_text().strip().partition(":")
+    assert user == "floe" and bcrypt.checkpw(password.encode(), hashed.encode())
+    assert stat.S_IMODE(htpasswd.stat().st_mode) == 0o600
     monkeypatch.delenv("FLOE_REGISTRY")
     c = Config()
     configure_services(c, read_settings())
