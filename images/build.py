@@ -237,7 +237,12 @@ def main() -> None:
     if settings.registry:  # a cluster's machines pull them from Floe's registry
         password = registry_password(settings.data_dir)
         for image in images:
-            say(f"pushed {push(image, settings.registry, password)}")
+            try:
+                say(f"pushed {push(image, settings.registry, password)}")
+            except (RuntimeError, docker.errors.APIError) as err:
+                # The hub runs the registry: on the very first `make run` it is not up yet.
+                say(f"not pushed to {settings.registry} ({err}); `make images` pushes once it runs")
+                break
 
 
 if __name__ == "__main__":
