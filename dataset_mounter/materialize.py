@@ -73,7 +73,8 @@ def _same_filesystem(a: Path, b: Path) -> bool:
     return os.stat(a).st_dev == os.stat(b).st_dev
 
 
-def _make_writable(path: Path) -> None:
+def make_writable(path: Path) -> None:
+    """Folders under ``path`` (and it) writable again, so they can be removed."""
     for root, dirs, _files in os.walk(path):
         for d in dirs:
             os.chmod(os.path.join(root, d), 0o755)
@@ -120,11 +121,11 @@ def materialize(tree: Tree, store: BlobStore, cache_dir: Path) -> Path:
         except OSError:
             if not final.is_dir():  # not a lost race with another builder of the same tree
                 raise
-            _make_writable(building)
+            make_writable(building)
             shutil.rmtree(building)
     except BaseException:
         if building.exists():
-            _make_writable(building)
+            make_writable(building)
             shutil.rmtree(building, ignore_errors=True)
         raise
     return final

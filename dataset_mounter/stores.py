@@ -139,15 +139,20 @@ class LocalStore(BlobStore):
                 os.makedirs(shard, exist_ok=True)
                 made.add(shard)
             tmp = f"{shard}/.{sha256[2:]}{suffix}"
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444)
             try:
-                os.fchmod(fd, 0o444)  # whatever the umask: containers read it as uid 1000
-                write_all(fd, data)
-                if each:
-                    os.fsync(fd)
-            finally:
-                os.close(fd)
-            staged.append((tmp, final))
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444)
+                staged.append((tmp, final))
+                try:
+                    os.fchmod(fd, 0o444)  # whatever the umask: containers read it as uid 1000
+                    write_all(fd, data)
+                    if each:
+                        os.fsync(fd)
+                finally:
+                    os.close(fd)
+            except BaseException:
+                for written, _final in staged:  # a disk full midway leaves no temporary files
+                    os.unlink(written)
+                raise
         if staged and not each:
             sync_filesystem(Path(self.root))
         for tmp, final in staged:

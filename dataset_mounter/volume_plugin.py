@@ -23,6 +23,7 @@ import asyncio
 import json
 import os
 import re
+import shutil
 import signal
 import threading
 import zlib
@@ -40,7 +41,7 @@ from traitlets.config import Application
 from floe.client.api import FloeClient, FloeError
 from floe.core.errors import BadTree
 
-from .materialize import materialize, tree_dir
+from .materialize import make_writable, materialize, tree_dir
 from .stores import BlobStore, LocalStore, S3Store
 from .tree import Tree
 
@@ -70,6 +71,15 @@ class TreeVolumes:
         }
         self.lock = threading.Lock()
         self.laying_out: dict[str, threading.Lock] = {}
+        self._sweep()
+
+    def _sweep(self) -> None:
+        """Remove what a plugin stopped mid-build left: half-laid-out trees (hidden folders
+        beside the trees) and fetched blobs not yet kept. Only at start: nothing builds yet."""
+        for building in (self.cache_dir / "trees").glob(".*"):
+            make_writable(building)
+            shutil.rmtree(building, ignore_errors=True)
+        shutil.rmtree(self.cache_dir / "spool", ignore_errors=True)
 
     def _read_known(self) -> list[str]:
         try:
@@ -117,6 +127,9 @@ class TreeVolumes:
             folder = tree_dir(self.cache_dir, digest)
             if not folder.is_dir():
                 folder = materialize(self._tree(digest), self.store, self.cache_dir)
+        with self.lock:
+            # Whoever comes next finds the tree laid out; a waiter on this lock still has it.
+            self.laying_out.pop(digest, None)
         with self.lock:
             self.known.setdefault(name, set()).add(mount_id)
             self._save_known()

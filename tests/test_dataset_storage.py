@@ -321,3 +321,30 @@ def test_no_blob_is_stored_while_the_collector_removes(db, tmp_path):
         threading.Thread(target=keep).start()
         assert not kept.wait(0.5)  # held back until the collector is done
     assert kept.wait(10)
+
+
+def test_a_pack_whose_write_fails_midway_leaves_nothing(tmp_path, monkeypatch):
+    """A disk full on the third blob of a pack: no blob of it is visible, no temporary file
+    stays behind, and the same pack stored again afterwards is whole."""
+    from dataset_mounter import stores
+
+    store = LocalStore(root=str(tmp_path / "blobs"))
+    items = [(hashlib.sha256(b"%d" % i).hexdigest(), b"%d" % i) for i in range(40)]
+    written = []
+    real_write_all = stores.write_all
+
+    def failing(fd: int, data: bytes) -> None:
+        if len(written) == 2:
+            raise OSError(28, "No space left on device")
+        written.append(data)
+        real_write_all(fd, data)
+
+    monkeypatch.setattr(stores, "write_all", failing)
+    with pytest.raises(OSError, match="No space"):
+        store.put_many(items)
+    assert [p for p in (tmp_path / "blobs").rglob("*") if p.is_file()] == []
+    monkeypatch.setattr(stores, "write_all", real_write_all)
+    store.put_many(items)
+    for sha, data in items:
+        assert store.local_path(sha).read_bytes() == data
+        assert stat.S_IMODE(store.local_path(sha).stat().st_mode) == 0o444

@@ -111,3 +111,20 @@ def test_a_manifest_naming_a_path_outside_the_tree_links_nothing(plugin, path):
     assert status == 200 and "bad manifest" in answer["Err"], answer
     assert not list(cache.parent.rglob("escaped")) and not Path("/etc/escaped").exists()
     assert not (cache / "trees" / digest).exists()
+
+
+def test_a_restarted_plugin_sweeps_what_a_stopped_build_left(tmp_path):
+    cache = tmp_path / "cache"
+    done = cache / "trees" / ("c" * 64)
+    half = cache / "trees" / f".{'d' * 64}.0123abcd" / "deep"
+    for folder in (done, half, cache / "spool"):
+        folder.mkdir(parents=True)
+    (done / "kept").write_text("a tree laid out whole stays")
+    (half / "partial").write_text("x")
+    (cache / "spool" / f"{'e' * 64}.tmp").write_text("a blob on its way")
+    half.chmod(0o555)
+    half.parent.chmod(0o555)
+    TreeVolumes(cache, _Service({}), LocalStore(root=str(tmp_path / "blobs")))
+    assert sorted(p.name for p in (cache / "trees").iterdir()) == ["c" * 64]
+    assert (done / "kept").read_text() == "a tree laid out whole stays"
+    assert not (cache / "spool").exists()
