@@ -78,12 +78,13 @@ class LocalStore(BlobStore):
     def _path(self, sha256: str) -> Path:
         return Path(self.root) / blob_key(sha256)
 
-    def _shard(self, final: Path) -> None:
+    def _shard(self, final: str) -> None:
         """Make the blob's shard folder once per process, not one mkdir per blob."""
         made = self.__dict__.setdefault("_made_shards", set())
-        if final.parent not in made:
-            final.parent.mkdir(parents=True, exist_ok=True)
-            made.add(final.parent)
+        shard = os.path.dirname(final)
+        if shard not in made:
+            os.makedirs(shard, exist_ok=True)
+            made.add(shard)
 
     def local_path(self, sha256: str) -> Path | None:
         path = self._path(sha256)
@@ -94,7 +95,7 @@ class LocalStore(BlobStore):
         final = self._path(sha256)
         if final.exists():
             return None
-        self._shard(final)
+        self._shard(str(final))
         return final.with_name(f".{final.name}.{uuid.uuid4().hex}.tmp"), final
 
     def _stage(self, sha256: str, path: Path) -> tuple[Path, Path] | None:
@@ -127,18 +128,14 @@ class LocalStore(BlobStore):
         staged = []
         each = len(items) <= FSYNC_EACH
         suffix = f".{uuid.uuid4().hex}.tmp"  # one per call: each name is still unique
-        root = str(Path(self.root) / "sha256")
-        made = self.__dict__.setdefault("_made_shard_names", set())
         for sha256, data in dict(items).items():  # a blob twice in one pack is written once
             # Plain strings and os calls: a pack is thousands of blobs, pathlib costs µs each.
-            shard = f"{root}/{sha256[:2]}"
-            final = f"{shard}/{sha256[2:]}"
+            final = f"{self.root}/{blob_key(sha256)}"
             if os.path.exists(final):
                 continue
-            if shard not in made:
-                os.makedirs(shard, exist_ok=True)
-                made.add(shard)
-            tmp = f"{shard}/.{sha256[2:]}{suffix}"
+            self._shard(final)
+            shard, name = os.path.split(final)
+            tmp = f"{shard}/.{name}{suffix}"
             try:
                 fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444)
                 staged.append((tmp, final))

@@ -9,8 +9,7 @@ the port of ``FLOE_REGISTRY``), and Floe pushes each image it builds there as
 registry's own trusts it as an insecure registry, or the deployer puts TLS in front
 (``docs/deploy.md``).
 
-``python -m hub_config.registry CONFIG`` writes nothing and runs the registry with CONFIG;
-:func:`write_config` makes that file.
+:func:`write_config` makes its configuration; the hub runs ``docker-registry serve CONFIG``.
 """
 
 from __future__ import annotations
@@ -18,7 +17,6 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-import sys
 from pathlib import Path
 
 import bcrypt
@@ -97,15 +95,3 @@ def push(
         if "error" in line:
             raise RuntimeError(f"pushing {image} to {registry}: {line['error']}")
     return target
-
-
-def main(argv: list[str] | None = None) -> None:
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1:
-        raise SystemExit("usage: python -m hub_config.registry CONFIG")
-    binary = registry_binary()
-    os.execv(binary, [binary, "serve", args[0]])
-
-
-if __name__ == "__main__":
-    main()

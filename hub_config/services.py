@@ -66,13 +66,8 @@ def configure_services(c: object, settings: Settings, gateway: str = "127.0.0.1"
             settings.registry_bind,
             registry_password(settings.data_dir),
         )
-        registry_binary()  # refuse to start without it, naming the package
-        services.append(
-            {
-                "name": "registry",
-                "command": [sys.executable, "-m", "hub_config.registry", str(config)],
-            }
-        )
+        # Its binary is looked up now: the hub refuses to start without it, naming the package.
+        services.append({"name": "registry", "command": [registry_binary(), "serve", str(config)]})
     if settings.idle_timeout > 0:
         # Stops workspaces nobody has used for FLOE_IDLE_TIMEOUT seconds (0 turns it off).
         services.append(

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import secrets
 import subprocess
-import sys
 import time
 
 import docker
 import pytest
 import requests
 
-from hub_config.registry import credentials, push, write_config
+from hub_config.registry import credentials, push, registry_binary, write_config
 from images.build import LOCAL_BASE
 from tests.hub_process import free_port_block
 from tests.second_engine import SecondEngine
@@ -27,7 +26,7 @@ def test_a_second_machine_pulls_and_runs_what_was_built_here(tmp_path):
     config = write_config(
         tmp_path / "registry.yml", tmp_path / "storage", f"0.0.0.0:{port}", password
     )
-    registry = subprocess.Popen([sys.executable, "-m", "hub_config.registry", str(config)])
+    registry = subprocess.Popen([registry_binary(), "serve", str(config)])
     node = SecondEngine(subnet=232)
     engine = docker.from_env()
     try:

@@ -169,10 +169,7 @@ def _send_folder(
     ahead = ThreadPoolExecutor(1, thread_name_prefix="floe-hash-ahead")
 
     def hash_group(group: list[LocalFile]) -> dict[str, str]:
-        todo = [f for f in group if f.path not in hashes]
-        if len(todo) > 1:
-            return hash_files(todo, hashing)
-        return {f.path: hash_file(f.path) for f in todo}
+        return hash_files([f for f in group if f.path not in hashes], hashing)
 
     groups = _groups(files)
     try:

@@ -45,16 +45,11 @@ class TreeHandler(NodeHandler):
         errors=(401, 403, 404),
     )
     async def get(self, digest: str) -> None:
-        def encoded() -> bytes | None:
-            with self.sessions() as db:
-                row = db.get(TreeRow, digest)
-                return row.manifest if row is not None else None
-
-        data = await self.off_loop(encoded)
-        if data is None:
+        row = await self.off_loop(self.db().get, TreeRow, digest)
+        if row is None:
             raise NotFound(f"no tree {digest}")
         self.set_header("Content-Type", "application/octet-stream")
-        self.finish(data)
+        self.finish(row.manifest)
 
 
 class NodeBlobHandler(NodeHandler):
@@ -64,13 +59,10 @@ class NodeBlobHandler(NodeHandler):
         errors=(401, 403, 404),
     )
     async def get(self, sha256: str) -> None:
-        def size() -> int | None:
-            with self.sessions() as db:
-                return stored_sizes(db, {sha256}).get(sha256)
-
-        stored = await self.off_loop(size)
+        stored = (await self.off_loop(stored_sizes, self.db(), {sha256})).get(sha256)
         if stored is None:
             raise NotFound(f"no blob {sha256}")
+        self.release_db()  # not held while the bytes stream
         self.settings["blob_stats"]["served_to_nodes"] += 1
         self.set_header("Content-Type", "application/octet-stream")
         self.set_header("Content-Length", str(stored))
