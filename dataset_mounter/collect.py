@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from floe.db.base import utcnow
 from floe.db.models import Blob, BlobHolder, Job, TreeRow
 
-from .keep import collecting
+from .keep import add_storage_use, collecting
 from .stores import BlobStore
 from .tree import Tree
 
@@ -58,7 +58,15 @@ def remove_blobs(db: Session, store: BlobStore, shas: list[str], cutoff: datetim
         .returning(Blob.sha256, Blob.size)
     ).all()
     removed = dict(gone)
-    db.execute(delete(BlobHolder).where(BlobHolder.sha256.in_(list(removed))))
+    let_go = db.execute(
+        delete(BlobHolder)
+        .where(BlobHolder.sha256.in_(list(removed)))
+        .returning(BlobHolder.holder, BlobHolder.sha256)
+    ).all()
+    change: dict[str, int] = {}
+    for holder, sha in let_go:
+        change[holder] = change.get(holder, 0) - removed[sha]
+    add_storage_use(db, change)
     db.commit()
     for sha in removed:
         store.delete(sha)

@@ -13,10 +13,10 @@ import threading
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import func, select, update
+from sqlalchemy import false, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -27,7 +27,7 @@ from floe.core.errors import Conflict, NotFound, QuotaExceeded
 from floe.core.locks import NamedLocks
 from floe.core.sizes import format_size
 from floe.db.base import utcnow
-from floe.db.models import Blob, BlobHolder, TreeRow
+from floe.db.models import Blob, BlobHolder, StorageUse, TreeRow
 
 from .scan import scan_folder
 from .stores import BlobStore
@@ -42,26 +42,32 @@ def _chunks(ids: Iterable[str]) -> Iterable[list[str]]:
         yield ordered[start : start + CHUNK]
 
 
-def stored_sizes(db: Session, blob_ids: set[str]) -> dict[str, int]:
-    """The size of each of ``blob_ids`` the store holds (the others are left out)."""
-    sizes: dict[str, int] = {}
+def stored_sizes(db: Session, blob_ids: set[str], caller: Caller | None = None) -> dict[str, int]:
+    """The size of each of ``blob_ids`` the store holds (the others are left out); with a
+    ``caller`` who is no admin, of those they have shown they hold."""
+    return {sha: size for sha, (size, _old) in _stored(db, blob_ids, caller).items()}
+
+
+def _stored(
+    db: Session, blob_ids: set[str], caller: Caller | None, old: datetime | None = None
+) -> dict[str, tuple[int, bool]]:
+    """``stored_sizes``, each with whether it was stored before ``old``."""
+    stored_before = or_(Blob.created.is_(None), Blob.created < old) if old else false()
+    query = select(Blob.sha256, Blob.size, stored_before)
+    if caller is not None and not caller.admin:
+        query = query.join(BlobHolder, BlobHolder.sha256 == Blob.sha256).where(
+            BlobHolder.holder == caller.name
+        )
+    found: dict[str, tuple[int, bool]] = {}
     for chunk in _chunks(blob_ids):
-        rows = db.execute(select(Blob.sha256, Blob.size).where(Blob.sha256.in_(chunk)))
-        sizes.update((sha, size) for sha, size in rows)
-    return dict(sizes)
+        rows = db.execute(query.where(Blob.sha256.in_(chunk)))
+        found.update((sha, (size, bool(before))) for sha, size, before in rows)
+    return found
 
 
 def missing_blobs(db: Session, blob_ids: set[str], caller: Caller | None = None) -> list[str]:
     """Which of ``blob_ids`` the store lacks, or ``caller`` has not shown they hold."""
-    if caller is None or caller.admin:
-        known = set(stored_sizes(db, blob_ids))
-    else:
-        known = set()
-        for chunk in _chunks(blob_ids):
-            query = select(BlobHolder.sha256).where(
-                BlobHolder.holder == caller.name, BlobHolder.sha256.in_(chunk)
-            )
-            known.update(db.scalars(query))
+    known = stored_sizes(db, blob_ids, caller)
     return [i for i in sorted(blob_ids) if i not in known]
 
 
@@ -111,8 +117,9 @@ collecting = _store_writes.sole
 TOUCH_OLDER_THAN = timedelta(minutes=10)
 
 
-def touch_blobs(db: Session, blob_ids: Iterable[str]) -> None:
-    """Note ``blob_ids`` as stored now (those a while old), and commit."""
+def touch_blobs(db: Session, blob_ids: Iterable[str], commit: bool = True) -> None:
+    """Note ``blob_ids`` as stored now (those a while old), and commit (unless told not to:
+    the caller commits with more, and is ``keeping``, so the collector waits for it)."""
     now = utcnow()
     for chunk in _chunks(set(blob_ids)):
         db.execute(
@@ -120,15 +127,25 @@ def touch_blobs(db: Session, blob_ids: Iterable[str]) -> None:
             .where(Blob.sha256.in_(chunk), Blob.created < now - TOUCH_OLDER_THAN)
             .values(created=now)
         )
-    db.commit()
+    if commit:
+        db.commit()
 
 
 def require_uploaded(db: Session, tree: Tree, caller: Caller, what: str = "") -> Tree:
     """``tree`` with each size as stored; refused (409 listing them) if it names blobs the
     store lacks or ``caller`` does not hold. Commits (the blobs are noted as fresh, so the
     collector leaves them to the tree about to name them)."""
-    touch_blobs(db, tree.blob_ids())
-    missing = missing_blobs(db, tree.blob_ids(), caller)
+    now = utcnow()
+    found = _stored(db, tree.blob_ids(), caller, now - TOUCH_OLDER_THAN)
+    old = {sha for sha, (_size, before) in found.items() if before}
+    touched: set[str] = set()
+    for chunk in _chunks(old):  # noted as fresh only where the collector has not been first
+        fresh = update(Blob).where(Blob.sha256.in_(chunk)).values(created=now)
+        fresh = fresh.execution_options(synchronize_session=False)
+        touched.update(db.scalars(fresh.returning(Blob.sha256)))
+    db.commit()
+    sizes = {sha: size for sha, (size, _) in found.items() if sha in touched or sha not in old}
+    missing = [i for i in sorted(tree.blob_ids()) if i not in sizes]
     if missing:
         field = {"field": what} if what else {}
         raise Conflict(
@@ -137,7 +154,6 @@ def require_uploaded(db: Session, tree: Tree, caller: Caller, what: str = "") ->
             missing=missing,
             **field,
         )
-    sizes = stored_sizes(db, tree.blob_ids())
     if all(sizes[e.sha256] == e.size for e in tree.entries):
         return tree
     return Tree.from_entries(
@@ -145,28 +161,61 @@ def require_uploaded(db: Session, tree: Tree, caller: Caller, what: str = "") ->
     )
 
 
-def _insert_new(db: Session, model: type, rows: list[dict]) -> None:
-    """Insert ``rows`` of ``model`` in one statement; rows whose primary key is there already
-    (a writer in parallel added them first) are skipped. Does not commit."""
+def _insert_new(db: Session, model: type, rows: list[dict], returning: tuple = ()) -> list:
+    """Insert ``rows`` of ``model`` in few statements; rows whose primary key is there already
+    (a writer in parallel added them first) are skipped. Does not commit. With
+    ``returning`` (columns), those columns of the rows inserted."""
     if not rows:
-        return
+        return []
     dialect = db.get_bind().dialect.name
+    inserted: list = []
     if dialect in ("sqlite", "postgresql"):
         insert = sqlite_insert if dialect == "sqlite" else postgresql_insert
         statement = insert(model.__table__).on_conflict_do_nothing()  # Core: no ORM per row
+        if returning:
+            statement = statement.returning(*returning)
         for start in range(0, len(rows), CHUNK):
-            db.execute(statement, rows[start : start + CHUNK])
-        return
+            result = db.execute(statement, rows[start : start + CHUNK])
+            if returning:
+                inserted.extend(result.all())
+        return inserted
     for row in rows:  # another database: one row at a time, each its own savepoint
         try:
             with db.begin_nested():
                 db.add(model(**row))
+            inserted.append(tuple(row[column.key] for column in returning))
         except IntegrityError:
             pass
+    return inserted
+
+
+def add_storage_use(db: Session, change: dict[str, int]) -> None:
+    """Add ``change`` (holder -> bytes, negative when they let go) to what each holds. Does
+    not commit."""
+    for holder, delta in sorted(change.items()):
+        if not delta:
+            continue
+        counted = db.execute(
+            update(StorageUse)
+            .where(StorageUse.holder == holder)
+            .values(bytes=StorageUse.bytes + delta)
+            .execution_options(synchronize_session=False)
+        )
+        if counted.rowcount == 0:
+            if not _insert_new(
+                db, StorageUse, [{"holder": holder, "bytes": max(delta, 0)}], (StorageUse.holder,)
+            ):
+                add_storage_use(db, {holder: delta})  # a writer in parallel made it first
 
 
 def storage_used(db: Session, holder: str) -> int:
-    """Bytes of the blobs ``holder`` holds (each counted once)."""
+    """Bytes of the blobs ``holder`` holds (each counted once), as counted when they came
+    and went."""
+    return int(db.scalar(select(StorageUse.bytes).where(StorageUse.holder == holder)) or 0)
+
+
+def count_storage_used(db: Session, holder: str) -> int:
+    """What :func:`storage_used` says, summed afresh over the blobs (slow: checks only)."""
     query = (
         select(func.coalesce(func.sum(Blob.size), 0))
         .join(BlobHolder, BlobHolder.sha256 == Blob.sha256)
@@ -228,16 +277,21 @@ def require_room(
     return needed
 
 
-def record_blobs(db: Session, blobs: dict[str, int], holder: str) -> None:
+def record_blobs(
+    db: Session, blobs: dict[str, int], holder: str, new: set[str] | frozenset = frozenset()
+) -> None:
     """Note blobs (id -> size) as durable in the store, and held by ``holder``; those
-    stored already are noted as fresh (see :func:`touch_blobs`). Commits.
+    stored already are noted as fresh (see :func:`touch_blobs`); ``new``, those the caller
+    found missing and stored, need not be. Commits.
 
     Two bulk inserts whatever the number of blobs (a pack's 2,000 cost what a few do)."""
-    touch_blobs(db, blobs)
+    touch_blobs(db, set(blobs) - new, commit=False)  # one commit for all: one disk flush
     now = utcnow()
     ordered = sorted(blobs)
     _insert_new(db, Blob, [{"sha256": s, "size": blobs[s], "created": now} for s in ordered])
-    _insert_new(db, BlobHolder, [{"sha256": s, "holder": holder} for s in ordered])
+    rows = [{"sha256": s, "holder": holder} for s in ordered]
+    newly_held = _insert_new(db, BlobHolder, rows, (BlobHolder.sha256,))
+    add_storage_use(db, {holder: sum(blobs[sha] for (sha,) in newly_held)})
     db.commit()
 
 

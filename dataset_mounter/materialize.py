@@ -11,6 +11,7 @@ copies.
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import shutil
 import uuid
@@ -37,12 +38,37 @@ def _blob_source(store: BlobStore, cache: LocalStore, sha256: str, spool: Path) 
     return cache.local_path(sha256)
 
 
+def node_cache(cache_dir: Path) -> LocalStore:
+    """The node's copies of blobs: every one a file, for links to share."""
+    return LocalStore(root=str(Path(cache_dir) / "blobs"), small_blob_bytes=0)
+
+
+def _lay_out_small(store: BlobStore, cache_dir: Path, tree: Tree) -> None:
+    """The tree's blobs the store keeps together as small ones, as files in the node cache,
+    many at a time (one flush), each checked against its hash."""
+    cache = node_cache(cache_dir)
+    wanted = [
+        sha
+        for sha in tree.blob_ids()
+        if cache.local_path(sha) is None and store.local_path(sha) is None
+    ]
+    batch: list[tuple[str, bytes]] = []
+    for sha, data in store.read_small(wanted):
+        if hashlib.sha256(data).hexdigest() != sha:
+            raise OSError(f"blob {sha} in the store is corrupt")
+        batch.append((sha, data))
+        if len(batch) >= 2000:
+            cache.put_many(batch)
+            batch = []
+    cache.put_many(batch)
+
+
 def _linkable(
     store: BlobStore, cache_dir: Path, sha256: str, executable: bool, building: Path
 ) -> Path:
     """The one read-only file on this node that every tree's entry for this blob (and mode)
     is a hard link to."""
-    cache = LocalStore(root=str(Path(cache_dir) / "blobs"))
+    cache = node_cache(cache_dir)
     spool = Path(cache_dir) / "spool"
     source = _blob_source(store, cache, sha256, spool)
     if not _same_filesystem(source, building):
@@ -93,6 +119,7 @@ def materialize(tree: Tree, store: BlobStore, cache_dir: Path) -> Path:
     if final.is_dir():
         return final
     trees.mkdir(parents=True, exist_ok=True)
+    _lay_out_small(store, cache_dir, tree)
     building = trees / f".{tree.digest}.{uuid.uuid4().hex}"
     building.mkdir()
     made_dirs = {building}

@@ -1,15 +1,21 @@
 """Blob stores: content-addressed bytes, keyed by sha256. Local directory or S3.
 
-Both keep a blob under ``sha256/ab/cdef…``. ``put`` verifies the hash before a blob becomes
-visible, so a blob that exists is always whole.
+Both keep a blob under ``sha256/ab/cdef…``; a local store keeps the small blobs that come in
+packs in one SQLite file beside them instead (``small_blobs.sqlite``), since making a file
+costs far more than writing a kilobyte. A blob is durable before ``put_*`` returns, so a
+blob that exists is always whole.
 """
 
 from __future__ import annotations
 
 import ctypes
+import io
 import os
 import shutil
+import sqlite3
+import threading
 import uuid
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -65,15 +71,105 @@ class BlobStore(LoggingConfigurable):
         """A path on this node holding the blob, when the store is a local directory."""
         return None
 
+    def read_small(self, shas: Iterable[str]) -> Iterator[tuple[str, bytes]]:
+        """``(sha256, bytes)`` of those of ``shas`` the store keeps together as small blobs
+        (in any order; the others are left out). A store keeping each blob alone has none."""
+        return iter(())
+
     def delete(self, sha256: str) -> None:
         """Remove the blob (gone already is fine)."""
         raise NotImplementedError
 
+    def has(self, sha256: str) -> bool:
+        """Whether the store holds the blob (what the database says aside)."""
+        raise NotImplementedError
+
+
+class SmallBlobs:
+    """Small blobs as rows of one SQLite file: one write and one flush for a pack of two
+    thousand, where files would cost two thousand inodes. Readers in other processes (the
+    hub, the runner) see them as soon as they are stored (WAL)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._local = threading.local()  # a connection per thread (and per process)
+
+    def _db(self) -> sqlite3.Connection:
+        db = getattr(self._local, "db", None)
+        if db is None or self._local.pid != os.getpid():
+            db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")  # a blob stored is on the disk
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS blobs (sha256 TEXT PRIMARY KEY, data BLOB NOT NULL)"
+            )
+            self._local.db, self._local.pid = db, os.getpid()
+        return db
+
+    def exists(self) -> bool:
+        return os.path.exists(self.path)
+
+    def put(self, items: list[tuple[str, bytes]]) -> None:
+        db = self._db()
+        with _transaction(db):
+            db.executemany("INSERT OR IGNORE INTO blobs VALUES (?, ?)", items)
+
+    def get(self, sha256: str) -> bytes | None:
+        if not self.exists():
+            return None
+        row = self._db().execute("SELECT data FROM blobs WHERE sha256 = ?", (sha256,)).fetchone()
+        return row[0] if row else None
+
+    def get_many(self, shas: Iterable[str]) -> Iterator[tuple[str, bytes]]:
+        if not self.exists():
+            return
+        wanted = sorted(set(shas))
+        db = self._db()
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            yield from db.execute(
+                f"SELECT sha256, data FROM blobs WHERE sha256 IN ({marks})",  # noqa: S608
+                chunk,
+            )
+
+    def delete(self, sha256: str) -> None:
+        if self.exists():
+            self._db().execute("DELETE FROM blobs WHERE sha256 = ?", (sha256,))
+
+
+class _transaction:
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def __enter__(self) -> None:
+        self.db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, kind: object, *_rest: object) -> None:
+        self.db.execute("COMMIT" if kind is None else "ROLLBACK")
+
 
 class LocalStore(BlobStore):
-    """Blobs as read-only files under a directory of this node (the default)."""
+    """Blobs as read-only files under a directory of this node (the default); small ones sent
+    in packs as rows of one SQLite file there."""
 
     root = Unicode("", config=True, help="Directory holding the blobs; default: <data dir>/blobs.")
+    small_blob_bytes = Integer(
+        64 * 1024,
+        config=True,
+        help="Blobs sent in packs up to this size are kept together in the store's "
+        "small_blobs.sqlite rather than as a file each (making a file costs more than "
+        "writing a few KiB); a workspace or job reading them gets them laid out as files in "
+        "the node cache. 0: every blob a file.",
+    )
+
+    @property
+    def small(self) -> SmallBlobs:
+        small = self.__dict__.get("_small")
+        if small is None:
+            os.makedirs(self.root, exist_ok=True)
+            small = self.__dict__["_small"] = SmallBlobs(f"{self.root}/small_blobs.sqlite")
+        return small
 
     def _path(self, sha256: str) -> Path:
         return Path(self.root) / blob_key(sha256)
@@ -123,12 +219,23 @@ class LocalStore(BlobStore):
             os.replace(*staged)
 
     def put_many(self, items: list[tuple[str, bytes]]) -> None:
-        """A few blobs are flushed to disk file by file; many (a pack) with one flush of the
-        store's filesystem, which costs less than a flush per file and never the host's."""
+        """Small blobs go to the store's SQLite file together (one flush). The others are
+        files: a few flushed to disk one by one; many with one flush of the store's
+        filesystem, which costs less than a flush per file and never the host's."""
+        unique = dict(items)  # a blob twice in one pack is written once
+        if self.small_blob_bytes:
+            limit = self.small_blob_bytes
+            small = [(sha, data) for sha, data in unique.items() if len(data) <= limit]
+            if small:
+                self.small.put(small)
+                unique = {sha: data for sha, data in unique.items() if len(data) > limit}
+        self._put_files(unique)
+
+    def _put_files(self, unique: dict[str, bytes]) -> None:
         staged = []
-        each = len(items) <= FSYNC_EACH
+        each = len(unique) <= FSYNC_EACH
         suffix = f".{uuid.uuid4().hex}.tmp"  # one per call: each name is still unique
-        for sha256, data in dict(items).items():  # a blob twice in one pack is written once
+        for sha256, data in unique.items():
             # Plain strings and os calls: a pack is thousands of blobs, pathlib costs µs each.
             final = f"{self.root}/{blob_key(sha256)}"
             if os.path.exists(final):
@@ -155,14 +262,28 @@ class LocalStore(BlobStore):
         for tmp, final in staged:
             os.replace(tmp, final)
 
+    def read_small(self, shas: Iterable[str]) -> Iterator[tuple[str, bytes]]:
+        return self.small.get_many(shas)  # also those kept before small_blob_bytes changed
+
+    def has(self, sha256: str) -> bool:
+        return self._path(sha256).exists() or self.small.get(sha256) is not None
+
     def fetch_to(self, sha256: str, dest: Path) -> None:
-        shutil.copyfile(self._path(sha256), dest)
+        with self.open(sha256) as source, open(dest, "wb") as target:
+            shutil.copyfileobj(source, target, 1024 * 1024)
 
     def delete(self, sha256: str) -> None:
         self._path(sha256).unlink(missing_ok=True)
+        self.small.delete(sha256)
 
     def open(self, sha256: str) -> BinaryIO:
-        return open(self._path(sha256), "rb")
+        try:
+            return open(self._path(sha256), "rb")
+        except FileNotFoundError:
+            data = self.small.get(sha256)
+            if data is None:
+                raise
+            return io.BytesIO(data)
 
 
 class S3Store(BlobStore):
@@ -207,6 +328,17 @@ class S3Store(BlobStore):
 
     def delete(self, sha256: str) -> None:
         self._client.delete_object(Bucket=self.bucket, Key=self._key(sha256))
+
+    def has(self, sha256: str) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            self._client.head_object(Bucket=self.bucket, Key=self._key(sha256))
+        except ClientError as err:
+            if err.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise
+        return True
 
     def open(self, sha256: str) -> BinaryIO:
         return self._client.get_object(Bucket=self.bucket, Key=self._key(sha256))["Body"]

@@ -263,8 +263,8 @@ def test_blobs_sent_and_never_kept_are_collected_a_day_later(db, tmp_path):
         s.commit()
         assert collect_unnamed(s, store, timedelta(hours=24)) == (1, 5)
         assert missing_blobs(s, set(blobs.values())) == [blobs["forgotten"]]
-    assert store.local_path(blobs["forgotten"]) is None
-    assert store.local_path(blobs["kept"]) and store.local_path(blobs["fresh"])
+    assert not store.has(blobs["forgotten"])
+    assert store.has(blobs["kept"]) and store.has(blobs["fresh"])
 
 
 def test_a_blob_named_while_the_collector_runs_is_kept(db, tmp_path, monkeypatch):
@@ -302,8 +302,8 @@ def test_a_blob_named_while_the_collector_runs_is_kept(db, tmp_path, monkeypatch
     with db() as s:
         assert collect.collect_unnamed(s, store, timedelta(hours=24)) == (1, 15)
         assert missing_blobs(s, set(shas.values())) == [shas["forgotten"]]
-    assert store.local_path(shas["named-late"]) and store.local_path(shas["sent-again"])
-    assert store.local_path(shas["forgotten"]) is None
+    assert store.has(shas["named-late"]) and store.has(shas["sent-again"])
+    assert not store.has(shas["forgotten"])
 
 
 def test_no_blob_is_stored_while_the_collector_removes(db, tmp_path):
@@ -328,7 +328,7 @@ def test_a_pack_whose_write_fails_midway_leaves_nothing(tmp_path, monkeypatch):
     stays behind, and the same pack stored again afterwards is whole."""
     from dataset_mounter import stores
 
-    store = LocalStore(root=str(tmp_path / "blobs"))
+    store = LocalStore(root=str(tmp_path / "blobs"), small_blob_bytes=0)  # a file each
     items = [(hashlib.sha256(b"%d" % i).hexdigest(), b"%d" % i) for i in range(40)]
     written = []
     real_write_all = stores.write_all
@@ -348,3 +348,102 @@ def test_a_pack_whose_write_fails_midway_leaves_nothing(tmp_path, monkeypatch):
     for sha, data in items:
         assert store.local_path(sha).read_bytes() == data
         assert stat.S_IMODE(store.local_path(sha).stat().st_mode) == 0o444
+
+
+def test_small_blobs_of_a_pack_are_kept_together_and_laid_out_as_files(db, tmp_path):
+    """A pack's small blobs make no file in the store, one SQLite file holds them all; another
+    process reads them at once; a tree naming them is laid out as read-only files (one copy
+    a blob, executable ones apart); removing one removes it; a large one stays a file."""
+    import subprocess
+    import sys
+
+    from dataset_mounter.tree import Entry, Tree
+
+    store = LocalStore(root=str(tmp_path / "blobs"), small_blob_bytes=1024)
+    small = {f"f{i}": b"small %d\n" % i for i in range(3000)}
+    large = os.urandom(2048)
+    items = [(hashlib.sha256(b).hexdigest(), b) for b in [*small.values(), large]]
+    store.put_many(items)
+    files = [p for p in (tmp_path / "blobs").rglob("*") if p.is_file()]
+    assert sorted(p.name for p in files) == sorted(
+        ["small_blobs.sqlite", "small_blobs.sqlite-wal", "small_blobs.sqlite-shm", items[-1][0][2:]]
+    )
+    sha = items[0][0]
+    assert store.has(sha) and store.local_path(sha) is None
+    with store.open(sha) as f:
+        assert f.read() == b"small 0\n"
+    code = (
+        "import sys; from dataset_mounter.stores import LocalStore; "
+        f"print(LocalStore(root={str(tmp_path / 'blobs')!r}).open(sys.argv[1]).read())"
+    )
+    other = subprocess.run([sys.executable, "-c", code, items[1][0]], capture_output=True)
+    assert other.stdout.strip() == b"b'small 1\\n'", other.stderr
+
+    entries = [Entry(name, hashlib.sha256(b).hexdigest(), len(b)) for name, b in small.items()]
+    entries += [Entry("same", sha, 8), Entry("run", sha, 8, 0o755), Entry("big", items[-1][0], 2048)]
+    mounted = materialize(Tree.from_entries(entries), store, tmp_path / "cache")
+    assert (mounted / "f2999").read_bytes() == b"small 2999\n"
+    assert (mounted / "same").stat().st_ino == (mounted / "f0").stat().st_ino
+    assert stat.S_IMODE((mounted / "f0").stat().st_mode) == 0o444
+    assert os.access(mounted / "run", os.X_OK) and (mounted / "run").read_bytes() == b"small 0\n"
+    assert (mounted / "big").stat().st_ino == store.local_path(items[-1][0]).stat().st_ino
+
+    store.delete(sha)
+    assert not store.has(sha) and store.has(items[1][0])
+    with pytest.raises(FileNotFoundError):
+        store.open(sha)
+
+
+def test_a_pack_of_small_blobs_that_fails_midway_stores_none(tmp_path):
+    import sqlite3
+
+    store = LocalStore(root=str(tmp_path / "blobs"))
+    items = [(hashlib.sha256(b"%d" % i).hexdigest(), b"%d" % i) for i in range(40)]
+    items.insert(20, ("not-a-blob", []))  # SQLite refuses it midway (a list is no bytes)
+    with pytest.raises(sqlite3.Error):
+        store.put_many(items)
+    assert not any(store.has(sha) for sha, _data in items)
+    del items[20]
+    store.put_many(items)
+    assert all(store.open(sha).read() == data for sha, data in items)
+
+
+def test_a_commit_notes_old_blobs_as_fresh_and_misses_one_collected_meanwhile(
+    db, tmp_path, monkeypatch
+):
+    """An old blob a version names is noted as fresh (the collector leaves it); one the
+    collector removes between the commit's look and its note is reported missing, not named."""
+    from datetime import timedelta
+
+    from dataset_mounter import keep
+    from dataset_mounter.collect import remove_blobs
+    from dataset_mounter.tree import Entry, Tree
+    from floe.db.base import utcnow
+    from floe.db.models import Blob
+
+    store = LocalStore(root=str(tmp_path / "blobs"))
+    shas = {}
+    with db() as s:
+        for name in ("old", "gone", "new"):
+            shas[name] = hashlib.sha256(name.encode()).hexdigest()
+            keep.keep_bytes(s, store, name.encode(), shas[name], "alice")
+        for name in ("old", "gone"):
+            s.get(Blob, shas[name]).created = utcnow() - timedelta(days=2)
+        s.commit()
+        ds.create_dataset(s, ALICE, "aging")
+    looked = keep._stored
+
+    def look_then_collect(session, *args):
+        found = looked(session, *args)
+        with db() as collector:
+            remove_blobs(collector, store, [shas["gone"]], utcnow() - timedelta(hours=1))
+        return found
+
+    monkeypatch.setattr(keep, "_stored", look_then_collect)
+    tree = Tree.from_entries([Entry(n, shas[n], len(n)) for n in ("old", "gone", "new")])
+    with db() as s, pytest.raises(Conflict) as refused:
+        ds.commit_version(s, ALICE, ds.get_dataset(s, ALICE, "alice", "aging"), tree)
+    assert refused.value.extra["missing"] == [shas["gone"]]
+    with db() as s:
+        noted = s.get(Blob, shas["old"]).created.replace(tzinfo=None)
+        assert noted > utcnow().replace(tzinfo=None) - timedelta(minutes=1)

@@ -29,6 +29,27 @@ def test_paths_that_escape_or_are_ambiguous_are_refused_by_name(path, fragment):
         Tree.from_manifest([{"path": path, "sha256": SHA, "size": 1}])
 
 
+def test_the_quick_check_of_plain_paths_accepts_only_what_the_full_one_does(monkeypatch):
+    """Every path of up to six characters from an alphabet of the troublesome ones: what
+    the quick check lets through, the full check (with the quick one off) accepts too."""
+    import itertools
+    import re
+
+    from dataset_mounter import tree
+
+    quick = tree._PLAIN_PATH
+    passed = [
+        "".join(chars)
+        for length in range(1, 7)
+        for chars in itertools.product("a./\\\x00\n", repeat=length)
+        if quick.fullmatch("".join(chars))
+    ]
+    assert ".a/..a" in passed and "a/../a" not in passed and len(passed) > 1000
+    monkeypatch.setattr(tree, "_PLAIN_PATH", re.compile(r"(?!)"))  # matches nothing
+    for path in passed:
+        assert tree.check_path(path) == path
+
+
 def test_manifest_round_trip_and_digest_is_content_based():
     a = Tree.from_manifest(
         [

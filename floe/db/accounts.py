@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from floe.core.errors import Forbidden
 
-from .models import Account, BlobHolder, Dataset, Job, Project
+from .models import Account, BlobHolder, Dataset, Job, Project, StorageUse
 
 _RETIRED = re.compile(r".+~[0-9]{1,20}")
 
@@ -45,7 +45,14 @@ def claim_name(db: Session, name: str, created: str) -> None:
     try:
         if account is not None:
             old = retired_name(name, account.created)
-            for column in (Dataset.owner, Project.owner, Job.owner, BlobHolder.holder):
+            columns = (
+                Dataset.owner,
+                Project.owner,
+                Job.owner,
+                BlobHolder.holder,
+                StorageUse.holder,
+            )
+            for column in columns:
                 db.execute(update(column.class_).where(column == name).values({column.key: old}))
             account.created = created
         db.commit()

@@ -29,8 +29,8 @@ from .handlers import APIHandler
 from .operations import Route, operation
 from .workers import upload
 
-PACK_BATCH_BYTES = 4 * 1024 * 1024
-PACK_BATCH_BLOBS = 500
+PACK_BATCH_BYTES = 8 * 1024 * 1024
+PACK_BATCH_BLOBS = 2000  # what the floe client packs: one batch a pack
 
 
 class MissingBlobsHandler(APIHandler):
@@ -222,7 +222,7 @@ class PackHandler(SpooledUploadHandler):
         with room_for(db, holder, sizes, self.datasets.user_quota_bytes):
             new = set(missing_blobs(db, set(sizes)))
             self.datasets.store.put_many([(sha, data) for sha, data in batch if sha in new])
-            record_blobs(db, sizes, holder)
+            record_blobs(db, sizes, holder, new)
         return sizes
 
 

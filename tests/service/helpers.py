@@ -57,3 +57,18 @@ def floe_fast(service, token: str, *args: str, cwd=None) -> subprocess.Completed
     """The installed ``floe`` command against the in-process service (no hub: verbs that ask
     the hub who you are do not work here)."""
     return floe(SimpleNamespace(url=service.url), token, *args, cwd=cwd)
+
+
+def assert_storage_counted(service) -> None:
+    """Each holder's bytes as counted when blobs came and went equal a sum made afresh."""
+    from sqlalchemy import select
+
+    from dataset_mounter.keep import count_storage_used, storage_used
+    from floe.db.models import BlobHolder, StorageUse
+
+    with service.runner.sessions() as db:
+        holders = set(db.scalars(select(BlobHolder.holder))) | set(
+            db.scalars(select(StorageUse.holder))
+        )
+        counted = {h: storage_used(db, h) for h in holders}
+        assert counted == {h: count_storage_used(db, h) for h in holders}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tests.service.fake_hub import SERVICE_SCOPE
-from tests.service.helpers import make_dataset, submit, wait_for
+from tests.service.helpers import assert_storage_counted, make_dataset, submit, wait_for
 
 
 def test_private_datasets_are_invisible_and_public_ones_read_only_to_others(service):
@@ -137,8 +137,10 @@ def test_a_name_deleted_and_made_again_starts_with_nothing(service):
     _admin, admin_token = service.user("root", admin=True)
     owners = {d["owner"] for d in service.api("GET", "datasets", admin_token).json()}
     assert any(o.startswith(f"{alice}~") for o in owners)
-    # The newcomer starts clean: the name is theirs to use again.
+    # The newcomer starts clean: the name is theirs to use again, their storage empty.
     assert service.api("POST", "datasets", newcomer, json={"name": "private"}).status_code == 201
+    assert service.api("GET", "storage", newcomer).json()["used"] == 0
+    assert_storage_counted(service)
 
 
 def test_nobody_signs_up_as_a_retired_name(service):

@@ -126,7 +126,7 @@ def test_a_job_writing_past_its_limits_is_stopped_and_says_why(service, command,
 
 
 def test_a_users_storage_quota_holds_for_uploads_and_job_outputs(service):
-    from tests.service.helpers import submit, wait_for
+    from tests.service.helpers import assert_storage_counted, submit, wait_for
 
     _name, token = service.user("alice")
     first = os.urandom(5 * 1024**2)
@@ -149,6 +149,7 @@ def test_a_users_storage_quota_holds_for_uploads_and_job_outputs(service):
     log = service.api("GET", f"jobs/{job['id']}/logs", token).text
     assert "not kept from /output: out.bin (900 KiB" in log and "kept up to the" in log
     assert service.api("GET", "storage", token).json()["used"] <= 8 * 1024**2
+    assert_storage_counted(service)
     # Sent without a length, counted as it comes; nothing is left spooled.
     fourth = os.urandom(1024**2)
     fourth_sha = hashlib.sha256(fourth).hexdigest()
@@ -243,6 +244,8 @@ def test_an_output_of_too_many_files_stops_the_job_and_keeps_what_fits(service):
 def test_uploads_in_parallel_never_pass_the_quota_together(service):
     from concurrent.futures import ThreadPoolExecutor
 
+    from tests.service.helpers import assert_storage_counted
+
     _name, token = service.user("alice")
     blobs = [os.urandom(3 * 1024**2) for _ in range(4)]  # 12 MiB against a quota of 8
 
@@ -254,6 +257,7 @@ def test_uploads_in_parallel_never_pass_the_quota_together(service):
         codes = sorted(r.status_code for r in pool.map(send, blobs))
     assert codes.count(201) <= 2 and set(codes) <= {201, 413}, codes
     assert service.api("GET", "storage", token).json()["used"] <= 8 * 1024**2
+    assert_storage_counted(service)
 
 
 def test_a_full_quota_refuses_jobs_that_could_keep_nothing(service):

@@ -11,7 +11,14 @@ from sqlalchemy import update
 
 from floe.db.base import utcnow
 from floe.db.models import Blob
-from tests.service.helpers import floe_fast, make_dataset, submit, upload_files, wait_for
+from tests.service.helpers import (
+    assert_storage_counted,
+    floe_fast,
+    make_dataset,
+    submit,
+    upload_files,
+    wait_for,
+)
 
 
 def age_blobs(service) -> None:
@@ -26,7 +33,7 @@ def sha(data: bytes) -> str:
 
 
 def stored(service, data: bytes) -> bool:
-    return service.runner.datasets.store.local_path(sha(data)) is not None
+    return service.runner.datasets.store.has(sha(data))
 
 
 def test_a_job_goes_only_once_nothing_mounts_its_output(service):
@@ -112,6 +119,7 @@ def test_a_version_goes_unless_used_and_shared_blobs_stay(service, tmp_path):
     assert service.api("GET", f"datasets/{name}/notes", token).status_code == 404
     assert not stored(service, b"same") and not stored(service, b"one")
     assert floe("data", "delete", f"{name}/notes", "--yes").returncode == 2  # none left
+    assert_storage_counted(service)
 
 
 def test_a_refusal_names_only_what_the_deleter_may_see(service):
