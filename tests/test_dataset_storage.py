@@ -380,7 +380,11 @@ def test_small_blobs_of_a_pack_are_kept_together_and_laid_out_as_files(db, tmp_p
     assert other.stdout.strip() == b"b'small 1\\n'", other.stderr
 
     entries = [Entry(name, hashlib.sha256(b).hexdigest(), len(b)) for name, b in small.items()]
-    entries += [Entry("same", sha, 8), Entry("run", sha, 8, 0o755), Entry("big", items[-1][0], 2048)]
+    entries += [
+        Entry("same", sha, 8),
+        Entry("run", sha, 8, 0o755),
+        Entry("big", items[-1][0], 2048),
+    ]
     mounted = materialize(Tree.from_entries(entries), store, tmp_path / "cache")
     assert (mounted / "f2999").read_bytes() == b"small 2999\n"
     assert (mounted / "same").stat().st_ino == (mounted / "f0").stat().st_ino
