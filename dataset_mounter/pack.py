@@ -20,12 +20,15 @@ MAX_PACKED_BLOB = 16 * 1024 * 1024
 MAX_PACKED_BLOBS = 10_000
 
 
-def pack_bytes(paths: list[str]) -> bytes:
-    """The files at ``paths`` as one pack."""
+def pack_bytes(paths: list[str], contents: list[bytes | None] | None = None) -> bytes:
+    """The files at ``paths`` as one pack; where ``contents`` has a file's bytes already
+    (read as it was hashed), those."""
     buf = io.BytesIO()
-    for path in paths:
-        with open(path, "rb") as f:
-            data = f.read()
+    for i, path in enumerate(paths):
+        data = contents[i] if contents else None
+        if data is None:
+            with open(path, "rb") as f:
+                data = f.read()
         buf.write(b"%d\n" % len(data))
         buf.write(data)
     return buf.getvalue()

@@ -87,9 +87,10 @@ class FloeClient:
         with open(path, "rb") as f:
             self.request("PUT", f"blobs/{sha256}", data=f)
 
-    def put_pack(self, paths: list[str]) -> None:
-        """Send several small files' bytes in one request (the server hashes them)."""
-        self.request("POST", "blobs/pack", data=pack_bytes(paths))
+    def put_pack(self, paths: list[str], contents: list[bytes | None] | None = None) -> None:
+        """Send several small files' bytes in one request (the server hashes them); those
+        ``contents`` holds are not read again."""
+        self.request("POST", "blobs/pack", data=pack_bytes(paths, contents))
 
     def commit(self, full_name: str, manifest: list[dict], message: str) -> dict:
         body = {"manifest": manifest, "message": message}

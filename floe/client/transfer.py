@@ -6,7 +6,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from urllib.parse import quote
 
@@ -77,6 +77,9 @@ PACK_BLOBS = 2000
 SENDERS = 4
 # Files hashed, then offered to the server ("which of these do you lack?"), at a time.
 GROUP_BYTES = 64 * 1024 * 1024
+# Requests waiting to be sent, at most: hashing waits beyond (bounded memory, since the
+# small files' bytes wait with them).
+QUEUED = 2 * SENDERS
 
 
 def _batches(blobs: list[str], sizes: dict[str, int]) -> list[list[str]]:
@@ -126,16 +129,21 @@ class _Sender:
         self.sending: list[Future] = []
         self.sources: dict[str, str] = {}
         self.sizes: dict[str, int] = {}
+        self.contents: dict[str, bytes] = {}  # small blobs' bytes, read as they were hashed
 
     def send(self, blobs: list[str]) -> None:
         for batch in _batches(blobs, self.sizes):
+            while len(self.sending) >= QUEUED:
+                wait(self.sending, return_when=FIRST_COMPLETED)
+                self.check()
             self.sending.append(self.pool.submit(self._send_batch, batch))
 
     def _send_batch(self, batch: list[str]) -> None:
         if len(batch) == 1 and self.sizes[batch[0]] >= SMALL_BLOB:
             self.client.put_blob(batch[0], self.sources[batch[0]])
         else:
-            self.client.put_pack([self.sources[b] for b in batch])
+            contents = [self.contents.pop(b, None) for b in batch]
+            self.client.put_pack([self.sources[b] for b in batch], contents)
         for blob in batch:
             self.progress.add(self.sizes[blob])
 
@@ -168,14 +176,17 @@ def _send_folder(
     hashing = ThreadPoolExecutor(2, thread_name_prefix="floe-hash")
     ahead = ThreadPoolExecutor(1, thread_name_prefix="floe-hash-ahead")
 
-    def hash_group(group: list[LocalFile]) -> dict[str, str]:
-        return hash_files([f for f in group if f.path not in hashes], hashing)
+    def hash_group(group: list[LocalFile]) -> tuple[dict[str, str], dict[str, bytes]]:
+        contents: dict[str, bytes] = {}
+        return hash_files(
+            [f for f in group if f.path not in hashes], hashing, None, contents
+        ), contents
 
     groups = _groups(files)
     try:
         next_hashes = ahead.submit(hash_group, groups[0]) if groups else None
         for i, group in enumerate(groups):
-            new = next_hashes.result()
+            new, contents = next_hashes.result()
             # One group ahead at most: an error stops the upload without hashing the rest.
             next_hashes = ahead.submit(hash_group, groups[i + 1]) if i + 1 < len(groups) else None
             hashes.update(new)
@@ -193,6 +204,8 @@ def _send_folder(
                 progress.add(fresh[sha].size, sent=False)  # the server has it
             for sha in missing:
                 sender.sources[sha], sender.sizes[sha] = fresh[sha].path, fresh[sha].size
+                if fresh[sha].path in contents:
+                    sender.contents[sha] = contents[fresh[sha].path]
             sender.check()
             sender.send(missing)
         sender.finish()
