@@ -33,6 +33,14 @@ class RunnerBackend(LoggingConfigurable):
     """What the runner asks of wherever jobs run. Every call may block; the runner calls them
     from its own threads, never from the service's event loop."""
 
+    # True where the backend picks a job's GPUs itself (Swarm): the runner then asks only
+    # for a number of them, and :meth:`gpu_total` says how many there are.
+    places_gpus = False
+
+    def gpu_total(self) -> int:
+        """GPUs wherever this backend runs jobs (only asked when it places them)."""
+        raise NotImplementedError
+
     def gpus_in_use(self, except_name: str = "") -> set[str]:
         """GPU ids held by running Floe containers (their ``floe.gpus`` label)."""
         raise NotImplementedError

@@ -19,6 +19,10 @@ def ending(
     code = container_state.get("ExitCode")
     if stopped_by:
         return STOPPED, f"stopped by {stopped_by}"
+    if container_state.get("NodeLost"):  # a Swarm node that stopped answering
+        return ERROR, "node lost: the machine it ran on stopped answering"
+    if code is None and container_state.get("Error"):  # a Swarm task that never ran
+        return ERROR, f"could not start its container: {container_state['Error']}"
     if container_state.get("OOMKilled"):
         return ERROR, f"out of memory (limit {limit})"
     if code == 0:

@@ -124,7 +124,8 @@ class JobRunner(LoggingConfigurable):
 
     def job_context(self) -> JobContext:
         """What submitting a job needs from the runner: its GPUs and the limits jobs run under."""
-        return JobContext(self.catalog, self.datasets, self.gpus.total, self.limits)
+        gpus = self.backend.gpu_total() if self.backend.places_gpus else self.gpus.total
+        return JobContext(self.catalog, self.datasets, gpus, self.limits)
 
     # --- places --------------------------------------------------------------------------
 
@@ -221,7 +222,9 @@ class JobRunner(LoggingConfigurable):
             def start(candidate: Waiting) -> bool:
                 job = queued[candidate.id]
                 machine = self.catalog.machine_by_slug(job.machine)
-                if machine is not None and machine.gpus:
+                if machine is not None and machine.gpus and self.backend.places_gpus:
+                    job.gpu_ids = [f"any-{i}" for i in range(machine.gpus)]  # Swarm's pick
+                elif machine is not None and machine.gpus:
                     busy = self.backend.gpus_in_use(self.container_name(job.id))
                     try:
                         job.gpu_ids = self.gpus.claim(f"job:{job.id}", machine.gpus, busy)

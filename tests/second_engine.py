@@ -42,9 +42,11 @@ class SecondEngine:
         images: tuple[str, ...] = (),
         insecure_registries: tuple[str, ...] = (),
         timeout: float = 60,
+        extra_args: tuple[str, ...] = (),
     ) -> None:
         """Start it; ``images`` of the first engine are handed over, registries named in
-        ``insecure_registries`` (HOST:PORT) are pulled from over plain HTTP."""
+        ``insecure_registries`` (HOST:PORT) are pulled from over plain HTTP; ``extra_args``
+        go to dockerd as they are."""
         self.plugins.mkdir(parents=True)
         host_end, node_end = f"{self.name}h", f"{self.name}n"
         self._ip("netns", "add", self.name)
@@ -64,6 +66,7 @@ class SecondEngine:
             f"-H unix://{self.socket} --pidfile {self.root}/docker.pid --bridge none "
             f"--iptables=false --cgroup-parent {self.name}"
             + "".join(f" --insecure-registry {r}" for r in insecure_registries)
+            + "".join(f" {arg}" for arg in extra_args)
         )
         Path("/run/docker/plugins").mkdir(parents=True, exist_ok=True)
         log = open(self.root / "dockerd.log", "wb")  # noqa: SIM115 - the child's
@@ -109,15 +112,64 @@ class SecondEngine:
             )
             saved.wait()
 
+    def link(self, other: SecondEngine, subnet: int) -> tuple[str, str]:
+        """A veth pair straight between this engine's namespace and ``other``'s; the two
+        addresses (this end, that end), e.g. for Swarm to talk over."""
+        mine, theirs = f"10.{subnet}.0.1", f"10.{subnet}.0.2"
+        a, b = f"{self.name}l", f"{other.name}l"
+        self._ip(
+            "link",
+            "add",
+            a,
+            "netns",
+            self.name,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            b,
+            "netns",
+            other.name,
+        )
+        for engine, end, address in ((self, a, mine), (other, b, theirs)):
+            engine._ip(
+                "netns", "exec", engine.name, "ip", "addr", "add", f"{address}/30", "dev", end
+            )
+            engine._ip("netns", "exec", engine.name, "ip", "link", "set", end, "up")
+        return mine, theirs
+
+    def kill(self) -> None:
+        """The machine is gone: its engine and every container it ran die at once."""
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+        self._kill_containers()
+        if self.client is not None:
+            self.client.close()
+            self.client = None
+
+    def _kill_containers(self) -> None:
+        """Kill what is left in the engine's cgroup (containers outlive a killed engine)."""
+        for procs in Path("/sys/fs/cgroup").glob(f"*/{self.name}/**/cgroup.procs"):
+            for pid in procs.read_text().split():
+                try:
+                    os.kill(int(pid), signal.SIGKILL)
+                except (ProcessLookupError, ValueError):
+                    pass
+
     def log_tail(self, lines: int = 40) -> str:
         text = (self.root / "dockerd.log").read_text(errors="replace")
         return "\n".join(text.splitlines()[-lines:])
 
     def stop(self) -> None:
         if self.client is not None:
-            for container in self.client.containers.list(all=True):
-                container.remove(force=True)
-            self.client.close()
+            try:
+                if self.client.info().get("Swarm", {}).get("LocalNodeState") == "active":
+                    self.client.swarm.leave(force=True)
+                for container in self.client.containers.list(all=True):
+                    container.remove(force=True)
+            finally:
+                self.client.close()
         if self.proc is not None and self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGTERM)
             try:
@@ -125,6 +177,7 @@ class SecondEngine:
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
+        self._kill_containers()
         subprocess.run(["ip", "link", "del", f"{self.name}h"], capture_output=True)
         subprocess.run(["ip", "netns", "del", self.name], capture_output=True)
         shutil.rmtree(self.root, ignore_errors=True)

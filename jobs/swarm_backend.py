@@ -1,0 +1,257 @@
+"""Job containers as Docker Swarm services: ``c.JobRunner.backend_class = SwarmBackend``.
+
+Each job is a service of one task that is never restarted, made from the same
+:class:`~spawner.container_spec.ContainerSpec` as on one machine: the machine type's CPU and
+memory become the task's limits *and* reservations (so Swarm places it only where they are
+free), GPUs a reservation of generic resources (``NVIDIA-GPU``: Swarm picks the node and
+the devices), the hardening Swarm can express carried over (read-only image, all
+capabilities dropped, a process limit, memory scratch folders, no engine log).
+
+Swarm keeps the service while the floe service restarts; the runner finds it again by name
+and follows its task. A task whose node went down ends the job: "node lost".
+
+What Swarm cannot express on API 1.41 and so is not set: ``no-new-privileges`` (every
+capability is dropped all the same), swap equal to the memory limit, scratch folders owned
+by the job's user (they are 1777, like /tmp). The job folder and the trees a job mounts are
+bind mounts of this machine's paths: until they travel by the volume plugin, the nodes must
+share ``FLOE_DATA_DIR`` (docs/deploy.md, "A cluster").
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import docker
+from traitlets import Dict, Float, Integer, List, Unicode
+
+from spawner.container_spec import ContainerSpec
+
+from .backend import ContainerGone, ContainerInfo, RunnerBackend
+
+GPU_KIND = "NVIDIA-GPU"
+# Task states after which nothing more happens (Docker's swarm/api/types.go).
+ENDED = {"complete", "failed", "shutdown", "rejected", "orphaned", "remove"}
+NANO = 1_000_000_000
+
+
+def service_spec(spec: ContainerSpec, constraints: list[str], stop_grace_seconds: int) -> dict:
+    """``create_service`` keyword arguments for ``spec`` as a service of one task."""
+    mounts = []
+    for m in spec.mounts:
+        mount: dict = {"Type": m.kind, "Source": m.source, "Target": m.target}
+        if m.read_only:
+            mount["ReadOnly"] = True
+        mounts.append(mount)
+    for path, _owner in spec.scratch:
+        options = {"SizeBytes": spec.memory_bytes, "Mode": 0o1777}
+        mounts.append({"Type": "tmpfs", "Target": path, "TmpfsOptions": options})
+    container: dict = {
+        "Image": spec.image,
+        "Env": [f"{key}={value}" for key, value in spec.environment.items()],
+        "Labels": dict(spec.labels),
+        "User": spec.user,
+        "Mounts": mounts,
+        "ReadOnly": spec.read_only,
+        "CapabilityDrop": list(spec.cap_drop),
+        "StopGracePeriod": stop_grace_seconds * NANO,
+    }
+    if spec.command:
+        container["Command"] = list(spec.command)
+    if spec.working_dir:
+        container["Dir"] = spec.working_dir
+    if spec.sysctls():
+        container["Sysctls"] = spec.sysctls()
+    limits = {
+        "NanoCPUs": int(spec.cpu * NANO),
+        "MemoryBytes": spec.memory_bytes,
+        "Pids": spec.pids_limit,
+    }
+    reservations: dict = {"NanoCPUs": limits["NanoCPUs"], "MemoryBytes": spec.memory_bytes}
+    if spec.gpu_device_ids:
+        count = len(spec.gpu_device_ids)
+        reservations["GenericResources"] = [
+            {"DiscreteResourceSpec": {"Kind": GPU_KIND, "Value": count}}
+        ]
+    template: dict = {
+        "ContainerSpec": container,
+        "Resources": {"Limits": limits, "Reservations": reservations},
+        "RestartPolicy": {"Condition": "none", "MaxAttempts": 0},
+        "Placement": {"Constraints": list(constraints)},
+    }
+    if not spec.engine_log:
+        template["LogDriver"] = {"Name": "none"}
+    if spec.network:
+        template["Networks"] = [{"Target": spec.network}]
+    return {
+        "task_template": template,
+        "name": spec.name,
+        "labels": dict(spec.labels),
+        # Not a "replicated-job": removing one leaves its task running to completion (Engine
+        # 20.10, measured: 40 s after the removal it still ran), so it could not be stopped.
+        "mode": docker.types.ServiceMode("replicated", replicas=1),
+    }
+
+
+class SwarmBackend(RunnerBackend):
+    """Jobs as Swarm services, through a manager's Docker API."""
+
+    manager_url = Unicode(
+        "",
+        config=True,
+        help="""Docker API of a Swarm manager (unix:///var/run/docker.sock, tcp://HOST:2376);
+        empty: DOCKER_HOST, or this machine's engine.""",
+    )
+    timeout = Integer(
+        120, config=True, help="Seconds a call to the manager may take before it fails."
+    )
+    poll_seconds = Float(
+        1.0, config=True, help="How often a running job's task is looked at, in seconds."
+    )
+    stop_grace_seconds = Integer(
+        10,
+        config=True,
+        help="Seconds a stopped job's process has to exit before it is killed (its "
+        "service's stop grace period, fixed when the job starts).",
+    )
+    constraints = List(
+        Unicode(),
+        config=True,
+        help="""Placement constraints every job's task gets, in Swarm's words, e.g.
+        ['node.labels.floe.jobs==true'].""",
+    )
+    machine_constraints = Dict(
+        value_trait=List(Unicode()),
+        config=True,
+        help="""More constraints by machine type slug, e.g. {'gpu-large':
+        ['node.labels.gpu==a100']}: where each type of machine is.""",
+    )
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)
+        if self.manager_url:
+            self.client = docker.APIClient(base_url=self.manager_url, timeout=self.timeout)
+        else:
+            self.client = docker.from_env(timeout=self.timeout).api
+        self._made: dict[str, ContainerSpec] = {}  # created, not started: started as services
+        self._lock = threading.Lock()
+
+    places_gpus = True
+
+    def gpus_in_use(self, except_name: str = "") -> set[str]:
+        return set()  # Swarm picks a node's GPUs itself (generic resources)
+
+    def gpu_total(self) -> int:
+        """The GPUs the swarm's ready nodes advertise (``--node-generic-resource``)."""
+        total = 0
+        for node in self.client.nodes():
+            if node.get("Status", {}).get("State") != "ready":
+                continue
+            resources = node.get("Description", {}).get("Resources", {})
+            for generic in resources.get("GenericResources") or []:
+                named = generic.get("NamedResourceSpec", {})
+                discrete = generic.get("DiscreteResourceSpec", {})
+                if named.get("Kind") == GPU_KIND:
+                    total += 1
+                elif discrete.get("Kind") == GPU_KIND:
+                    total += int(discrete.get("Value", 0))
+        return total
+
+    def create(self, spec: ContainerSpec) -> str:
+        with self._lock:
+            self._made[spec.name] = spec
+        return spec.name
+
+    def image_digest(self, image: str) -> str:
+        return self.client.inspect_image(image)["Id"]
+
+    def start(self, container_id: str) -> None:
+        with self._lock:
+            spec = self._made.pop(container_id)
+        machine = spec.environment.get("FLOE_MACHINE", "")
+        constraints = [*self.constraints, *self.machine_constraints.get(machine, [])]
+        self.client.create_service(**service_spec(spec, constraints, self.stop_grace_seconds))
+
+    def _task(self, name: str) -> dict | None:
+        """The service's newest task; None while it has none."""
+        tasks = self.client.tasks(filters={"service": name})
+        return max(tasks, key=lambda t: t.get("CreatedAt", "")) if tasks else None
+
+    def _node_down(self, node_id: str) -> bool:
+        try:
+            node = self.client.inspect_node(node_id)
+        except docker.errors.NotFound:
+            return True
+        return node.get("Status", {}).get("State") in ("down", "disconnected")
+
+    def find(self, name: str) -> ContainerInfo | None:
+        try:
+            service = self.client.inspect_service(name)
+        except docker.errors.NotFound:
+            return None
+        task = self._task(name)
+        if task is None:
+            return ContainerInfo(service["ID"], {"Running": False, "Status": "pending"})
+        status = task.get("Status", {})
+        state = status.get("State", "")
+        info = {
+            "Running": state == "running",
+            "Status": state,
+            "Task": task["ID"],
+            "Error": status.get("Err", ""),
+            "Node": task.get("NodeID", ""),
+        }
+        code = status.get("ContainerStatus", {}).get("ExitCode")
+        if state in ENDED and code is not None:
+            info["ExitCode"] = code
+        if state not in ENDED and info["Node"] and self._node_down(info["Node"]):
+            info["NodeLost"] = True
+        return ContainerInfo(service["ID"], info)
+
+    def wait(self, container_id: str) -> None:
+        task_id = ""
+        while True:
+            info = self.find(container_id)
+            if info is None:
+                if task_id:  # removed (stopped): its container may still be exiting
+                    self._settle(task_id)
+                raise ContainerGone(container_id)
+            task_id = info.state.get("Task", task_id)
+            if info.state["Status"] in ENDED or info.state.get("NodeLost"):
+                return
+            time.sleep(self.poll_seconds)
+
+    def _settle(self, task_id: str) -> None:
+        """Wait (a while at most) until the task's container has exited: a removed service's
+        task is given its stop grace period first."""
+        deadline = time.monotonic() + self.stop_grace_seconds + 30
+        while time.monotonic() < deadline:
+            try:
+                task = self.client.inspect_task(task_id)
+            except docker.errors.NotFound:
+                return
+            state = task.get("Status", {}).get("State", "")
+            if state in ENDED or self._node_down(task.get("NodeID", "")):
+                return
+            time.sleep(self.poll_seconds)
+
+    def address(self, container_id: str, port: int) -> str | None:
+        return None  # serving jobs on a swarm need an overlay network: not yet
+
+    def stop(self, name: str, timeout: int) -> None:
+        """Remove the service; return once its task's container has exited."""
+        try:
+            task = self._task(name)
+        except docker.errors.NotFound:
+            task = None
+        self.remove(name)  # its task gets the stop grace period, then is killed
+        if task is not None:
+            self._settle(task["ID"])
+
+    def remove(self, name: str) -> None:
+        with self._lock:
+            self._made.pop(name, None)
+        try:
+            self.client.remove_service(name)
+        except docker.errors.NotFound:
+            pass
