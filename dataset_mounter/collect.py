@@ -68,6 +68,5 @@ def remove_blobs(db: Session, store: BlobStore, shas: list[str], cutoff: datetim
         change[holder] = change.get(holder, 0) - removed[sha]
     add_storage_use(db, change)
     db.commit()
-    for sha in removed:
-        store.delete(sha)
+    store.delete_many(list(removed))
     return removed

@@ -53,13 +53,15 @@ def _lay_out_small(store: BlobStore, cache_dir: Path, tree: Tree) -> None:
         if cache.local_path(sha) is None and store.local_path(sha) is None
     ]
     batch: list[tuple[str, bytes]] = []
+    batch_bytes = 0
     for sha, data in store.read_small(wanted):
         if hashlib.sha256(data).hexdigest() != sha:
             raise OSError(f"blob {sha} in the store is corrupt")
         batch.append((sha, data))
-        if len(batch) >= 2000:
+        batch_bytes += len(data)
+        if len(batch) >= 2000 or batch_bytes >= 16 * 1024 * 1024:
             cache.put_many(batch)
-            batch = []
+            batch, batch_bytes = [], 0
     cache.put_many(batch)
 
 

@@ -80,6 +80,11 @@ class BlobStore(LoggingConfigurable):
         """Remove the blob (gone already is fine)."""
         raise NotImplementedError
 
+    def delete_many(self, shas: list[str]) -> None:
+        """Remove these blobs (gone already is fine)."""
+        for sha in shas:
+            self.delete(sha)
+
     def has(self, sha256: str) -> bool:
         """Whether the store holds the blob (what the database says aside)."""
         raise NotImplementedError
@@ -133,9 +138,12 @@ class SmallBlobs:
                 chunk,
             )
 
-    def delete(self, sha256: str) -> None:
-        if self.exists():
-            self._db().execute("DELETE FROM blobs WHERE sha256 = ?", (sha256,))
+    def delete(self, shas: list[str]) -> None:
+        """Remove these blobs, in one transaction (one flush)."""
+        if shas and self.exists():
+            db = self._db()
+            with _transaction(db):
+                db.executemany("DELETE FROM blobs WHERE sha256 = ?", [(sha,) for sha in shas])
 
 
 class _transaction:
@@ -146,7 +154,11 @@ class _transaction:
         self.db.execute("BEGIN IMMEDIATE")
 
     def __exit__(self, kind: object, *_rest: object) -> None:
-        self.db.execute("COMMIT" if kind is None else "ROLLBACK")
+        try:
+            self.db.execute("COMMIT" if kind is None else "ROLLBACK")
+        finally:
+            if self.db.in_transaction:  # a failed COMMIT: the write lock is not kept
+                self.db.execute("ROLLBACK")
 
 
 class LocalStore(BlobStore):
@@ -273,8 +285,12 @@ class LocalStore(BlobStore):
             shutil.copyfileobj(source, target, 1024 * 1024)
 
     def delete(self, sha256: str) -> None:
-        self._path(sha256).unlink(missing_ok=True)
-        self.small.delete(sha256)
+        self.delete_many([sha256])
+
+    def delete_many(self, shas: list[str]) -> None:
+        for sha in shas:
+            self._path(sha).unlink(missing_ok=True)
+        self.small.delete(shas)
 
     def open(self, sha256: str) -> BinaryIO:
         try:

@@ -124,7 +124,13 @@ class JobRunner(LoggingConfigurable):
 
     def job_context(self) -> JobContext:
         """What submitting a job needs from the runner: its GPUs and the limits jobs run under."""
-        gpus = self.backend.gpu_total() if self.backend.places_gpus else self.gpus.total
+        gpus = self.gpus.total
+        if self.backend.places_gpus:
+            try:
+                gpus = self.backend.gpu_total()
+            except Exception as err:  # the manager not answering yet: no GPU jobs until then
+                self.log.warning("jobs: could not count the GPUs where jobs run: %s", err)
+                gpus = 0
         return JobContext(self.catalog, self.datasets, gpus, self.limits)
 
     # --- places --------------------------------------------------------------------------

@@ -35,8 +35,11 @@ ENDED = {"complete", "failed", "shutdown", "rejected", "orphaned", "remove"}
 NANO = 1_000_000_000
 
 
-def service_spec(spec: ContainerSpec, constraints: list[str], stop_grace_seconds: int) -> dict:
-    """``create_service`` keyword arguments for ``spec`` as a service of one task."""
+def service_spec(
+    spec: ContainerSpec, constraints: list[str], stop_grace_seconds: int, network: str = ""
+) -> dict:
+    """``create_service`` keyword arguments for ``spec`` as a service of one task, on the
+    swarm-scoped ``network`` (none: the node's default)."""
     mounts = []
     for m in spec.mounts:
         mount: dict = {"Type": m.kind, "Source": m.source, "Target": m.target}
@@ -46,9 +49,14 @@ def service_spec(spec: ContainerSpec, constraints: list[str], stop_grace_seconds
     for path, _owner in spec.scratch:
         options = {"SizeBytes": spec.memory_bytes, "Mode": 0o1777}
         mounts.append({"Type": "tmpfs", "Target": path, "TmpfsOptions": options})
+    env = dict(spec.environment)
+    if not spec.gpu_device_ids:
+        # A GPU machine's NVIDIA runtime would otherwise give the image's default (CUDA
+        # images say "all") to a job that reserved none.
+        env["NVIDIA_VISIBLE_DEVICES"] = "void"
     container: dict = {
         "Image": spec.image,
-        "Env": [f"{key}={value}" for key, value in spec.environment.items()],
+        "Env": [f"{key}={value}" for key, value in env.items()],
         "Labels": dict(spec.labels),
         "User": spec.user,
         "Mounts": mounts,
@@ -81,8 +89,8 @@ def service_spec(spec: ContainerSpec, constraints: list[str], stop_grace_seconds
     }
     if not spec.engine_log:
         template["LogDriver"] = {"Name": "none"}
-    if spec.network:
-        template["Networks"] = [{"Target": spec.network}]
+    if network:  # the hub's own network is one machine's bridge: no use to a swarm
+        template["Networks"] = [{"Target": network}]
     return {
         "task_template": template,
         "name": spec.name,
@@ -120,6 +128,18 @@ class SwarmBackend(RunnerBackend):
         help="""Placement constraints every job's task gets, in Swarm's words, e.g.
         ['node.labels.floe.jobs==true'].""",
     )
+    network = Unicode(
+        "",
+        config=True,
+        help="""An attachable overlay network jobs join (docker network create -d overlay
+        --attachable NAME); empty: each machine's default bridge.""",
+    )
+    node_lost_seconds = Float(
+        20.0,
+        config=True,
+        help="""Seconds a job's machine must stay down (or disconnected) before the job ends
+        'node lost': a moment's network trouble ends nothing.""",
+    )
     machine_constraints = Dict(
         value_trait=List(Unicode()),
         config=True,
@@ -134,6 +154,7 @@ class SwarmBackend(RunnerBackend):
         else:
             self.client = docker.from_env(timeout=self.timeout).api
         self._made: dict[str, ContainerSpec] = {}  # created, not started: started as services
+        self._down_since: dict[str, float] = {}  # nodes seen down, since when (monotonic)
         self._lock = threading.Lock()
 
     places_gpus = True
@@ -167,10 +188,13 @@ class SwarmBackend(RunnerBackend):
 
     def start(self, container_id: str) -> None:
         with self._lock:
-            spec = self._made.pop(container_id)
+            spec = self._made.pop(container_id, None)
+        if spec is None:  # removed (stopped) since it was made
+            return
         machine = spec.environment.get("FLOE_MACHINE", "")
         constraints = [*self.constraints, *self.machine_constraints.get(machine, [])]
-        self.client.create_service(**service_spec(spec, constraints, self.stop_grace_seconds))
+        made = service_spec(spec, constraints, self.stop_grace_seconds, self.network)
+        self.client.create_service(**made)
 
     def _task(self, name: str) -> dict | None:
         """The service's newest task; None while it has none."""
@@ -183,6 +207,16 @@ class SwarmBackend(RunnerBackend):
         except docker.errors.NotFound:
             return True
         return node.get("Status", {}).get("State") in ("down", "disconnected")
+
+    def _node_lost(self, node_id: str) -> bool:
+        """Down for ``node_lost_seconds`` at least, as seen by this backend."""
+        now = time.monotonic()
+        with self._lock:
+            if not self._node_down(node_id):
+                self._down_since.pop(node_id, None)
+                return False
+            since = self._down_since.setdefault(node_id, now)
+        return now - since >= self.node_lost_seconds
 
     def find(self, name: str) -> ContainerInfo | None:
         try:
@@ -204,7 +238,7 @@ class SwarmBackend(RunnerBackend):
         code = status.get("ContainerStatus", {}).get("ExitCode")
         if state in ENDED and code is not None:
             info["ExitCode"] = code
-        if state not in ENDED and info["Node"] and self._node_down(info["Node"]):
+        if state not in ENDED and info["Node"] and self._node_lost(info["Node"]):
             info["NodeLost"] = True
         return ContainerInfo(service["ID"], info)
 

@@ -115,6 +115,7 @@ def test_a_job_runs_as_a_service_where_its_machine_type_is_placed(swarm, tmp_pat
     assert task["ContainerSpec"]["ReadOnly"] is True
     assert task["ContainerSpec"]["CapabilityDrop"] == ["ALL"]
     assert task["ContainerSpec"]["User"] == spec.user
+    assert "NVIDIA_VISIBLE_DEVICES=void" in task["ContainerSpec"]["Env"]  # no GPU: none seen
     assert task["LogDriver"]["Name"] == "none"
     assert task["RestartPolicy"]["Condition"] == "none"
     assert task["Placement"]["Constraints"] == ["node.role==worker"]
@@ -186,7 +187,7 @@ def test_a_restarted_runner_finds_its_job_and_stops_it(swarm, tmp_path):
 def test_a_job_on_a_machine_that_goes_away_ends_with_node_lost(swarm, tmp_path):
     """Last: it stops the worker."""
     manager, worker = swarm
-    backend = _backend(manager, constraints=["node.role==worker"])
+    backend = _backend(manager, constraints=["node.role==worker"], node_lost_seconds=3)
     spec = _job("floe-job-swarm4", "sleep 600")
     backend.start(backend.create(spec))
     deadline = time.monotonic() + 60

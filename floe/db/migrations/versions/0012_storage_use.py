@@ -18,13 +18,14 @@ depends_on = None
 
 def upgrade() -> None:
     bind = op.get_bind()
-    if "storage_use" in sa.inspect(bind).get_table_names():
-        return
-    op.create_table(
-        "storage_use",
-        sa.Column("holder", sa.String(255), primary_key=True),
-        sa.Column("bytes", sa.BigInteger(), nullable=False),
-    )
+    if "storage_use" not in sa.inspect(bind).get_table_names():
+        op.create_table(
+            "storage_use",
+            sa.Column("holder", sa.String(255), primary_key=True),
+            sa.Column("bytes", sa.BigInteger(), nullable=False),
+        )
+    elif bind.execute(sa.text("SELECT COUNT(*) FROM storage_use")).scalar():
+        return  # counted already
     op.execute(
         "INSERT INTO storage_use (holder, bytes) SELECT h.holder, SUM(b.size) "
         "FROM blob_holders h JOIN blobs b ON b.sha256 = h.sha256 GROUP BY h.holder"
