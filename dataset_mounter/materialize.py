@@ -47,11 +47,12 @@ def _lay_out_small(store: BlobStore, cache_dir: Path, tree: Tree) -> None:
     """The tree's blobs the store keeps together as small ones, as files in the node cache,
     many at a time (one flush), each checked against its hash."""
     cache = node_cache(cache_dir)
-    wanted = [
+    # Looked at only by a store that keeps small blobs together (no stat a blob otherwise).
+    wanted = (
         sha
         for sha in tree.blob_ids()
         if cache.local_path(sha) is None and store.local_path(sha) is None
-    ]
+    )
     batch: list[tuple[str, bytes]] = []
     batch_bytes = 0
     for sha, data in store.read_small(wanted):

@@ -211,8 +211,9 @@ class SwarmBackend(RunnerBackend):
     def _node_lost(self, node_id: str) -> bool:
         """Down for ``node_lost_seconds`` at least, as seen by this backend."""
         now = time.monotonic()
+        down = self._node_down(node_id)  # asked of the manager outside the lock
         with self._lock:
-            if not self._node_down(node_id):
+            if not down:
                 self._down_since.pop(node_id, None)
                 return False
             since = self._down_since.setdefault(node_id, now)
