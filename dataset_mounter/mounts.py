@@ -39,11 +39,13 @@ class MountPlan:
 
 @dataclass(frozen=True)
 class ResolvedMount:
-    """A tree laid out on this node, ready to bind read-only at ``target``."""
+    """A tree laid out on this node, ready to bind read-only at ``target`` (``path`` None: not
+    laid out here, for a node's volume plugin to lay out where the container runs)."""
 
-    path: Path
+    path: Path | None
     target: str
     source: str
+    tree: str
 
 
 def output_tree(db: Session, caller: Caller, ref: OutputRef) -> str:
@@ -88,9 +90,14 @@ def materialize_mounts(
 ) -> list[ResolvedMount]:
     """Lay out each planned tree on this node (once per tree; later calls reuse it)."""
     return [
-        ResolvedMount(materialize_tree(db, p.tree, store, cache_dir), p.target, p.source)
+        ResolvedMount(materialize_tree(db, p.tree, store, cache_dir), p.target, p.source, p.tree)
         for p in plans
     ]
+
+
+def unlaid_mounts(plans: list[MountPlan]) -> list[ResolvedMount]:
+    """The planned trees, laid out by the volume plugin of whichever node runs the container."""
+    return [ResolvedMount(None, p.target, p.source, p.tree) for p in plans]
 
 
 def plan_mounts(

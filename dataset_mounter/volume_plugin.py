@@ -1,4 +1,5 @@
-"""Floe's Docker volume plugin: each node lays out the trees its containers mount.
+"""Floe's Docker volume plugin, the protocol and its trees: each node lays out the trees its
+containers mount.
 
 When Docker (or Swarm, on whichever node it placed a task) starts a container with a volume
 ``floe-tree-<digest>`` of driver ``floe``, the engine asks this plugin to mount it. The plugin
@@ -13,18 +14,15 @@ Docker finds the plugin by its socket, ``/run/docker/plugins/<driver>.sock``, an
 its volume-driver protocol: JSON POSTed to ``/Plugin.Activate`` and ``/VolumeDriver.*``,
 every answer JSON with ``Err`` set when something went wrong.
 
-``floe-volume-plugin --service-url URL --token-file FILE [--cache-dir DIR] [--socket PATH]``
-(or ``-f`` a traitlets config file for the store's settings, e.g. ``c.S3Store.bucket``).
+The command that serves it on a node is ``floe.node.volume_plugin`` (``floe-volume-plugin``);
+it adds the volumes of the jobs running there (``jobs.job_volumes``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import os
-import re
 import shutil
-import signal
 import threading
 import zlib
 from collections.abc import Callable
@@ -32,21 +30,15 @@ from pathlib import Path
 from typing import Any
 
 from tornado import web
-from tornado.httpserver import HTTPServer
 from tornado.log import app_log
-from tornado.netutil import bind_unix_socket
-from traitlets import Type, Unicode
-from traitlets.config import Application
 
 from floe.client.api import FloeClient, FloeError
 from floe.core.errors import BadTree
 
 from .materialize import make_writable, materialize, tree_dir
-from .stores import BlobStore, LocalStore, S3Store
+from .node_volumes import NAMING, TREE_VOLUME
+from .stores import BlobStore
 from .tree import Tree
-
-VOLUME = re.compile(r"floe-tree-([0-9a-f]{64})")
-NAMING = "Floe's volumes are named floe-tree-<the tree's sha256 digest>"
 
 
 class ServiceStore(BlobStore):
@@ -67,7 +59,7 @@ class TreeVolumes:
         self.cache_dir, self.client, self.store = cache_dir, client, store
         self.known_file = cache_dir / "volumes.json"
         self.known: dict[str, set[str]] = {
-            name: set() for name in self._read_known() if VOLUME.fullmatch(name)
+            name: set() for name in self._read_known() if TREE_VOLUME.fullmatch(name)
         }
         self.lock = threading.Lock()
         self.laying_out: dict[str, threading.Lock] = {}
@@ -94,8 +86,12 @@ class TreeVolumes:
         tmp.replace(self.known_file)
 
     @staticmethod
+    def owns(name: str) -> bool:
+        return TREE_VOLUME.fullmatch(name) is not None
+
+    @staticmethod
     def digest(name: str) -> str:
-        found = VOLUME.fullmatch(name or "")
+        found = TREE_VOLUME.fullmatch(name or "")
         if not found:
             raise PluginError(f"no volume {name!r}: {NAMING}")
         return found.group(1)
@@ -158,6 +154,44 @@ class TreeVolumes:
         return tree
 
 
+class NodeVolumes:
+    """Every kind of volume the plugin serves, each call handed to the kind that owns the
+    name (``owns``): trees here, a node's job folders in ``jobs.job_volumes``."""
+
+    def __init__(self, *kinds: Any) -> None:
+        self.kinds = kinds
+
+    def _kind(self, name: str) -> Any:
+        for kind in self.kinds:
+            if kind.owns(name):
+                return kind
+        raise PluginError(f"no volume {name!r}: {NAMING}")
+
+    @property
+    def known(self) -> list[str]:
+        return sorted(name for kind in self.kinds for name in kind.known)
+
+    def create(self, name: str) -> None:
+        self._kind(name).create(name)
+
+    def remove(self, name: str) -> None:
+        self._kind(name).remove(name)
+
+    def mount(self, name: str, mount_id: str) -> str:
+        return self._kind(name).mount(name, mount_id)
+
+    def unmount(self, name: str, mount_id: str) -> None:
+        self._kind(name).unmount(name, mount_id)
+
+    def path(self, name: str) -> str:
+        return self._kind(name).path(name)
+
+    def check_known(self, name: str) -> None:
+        self._kind(name)  # a name of no kind: say how they are named
+        if name not in self.known:
+            raise PluginError(f"no volume {name}")
+
+
 class PluginError(Exception):
     """An answer's ``Err``: what went wrong, for the engine to tell whoever started the
     container."""
@@ -166,7 +200,7 @@ class PluginError(Exception):
 class ProtocolHandler(web.RequestHandler):
     """One POST per call of Docker's volume-driver protocol; ``Err`` carries failures."""
 
-    def initialize(self, volumes: TreeVolumes) -> None:
+    def initialize(self, volumes: NodeVolumes) -> None:
         self.volumes = volumes
 
     def check_xsrf_cookie(self) -> None:
@@ -211,99 +245,9 @@ class ProtocolHandler(web.RequestHandler):
         if call == "VolumeDriver.Path":
             return {"Mountpoint": volumes.path(name), "Err": ""}
         if call == "VolumeDriver.Get":
-            if name not in volumes.known:
-                volumes.digest(name)  # a name of another kind: say how they are named
-                raise PluginError(f"no volume {name}")
+            volumes.check_known(name)
             return {"Volume": {"Name": name, "Mountpoint": volumes.path(name)}, "Err": ""}
         if call == "VolumeDriver.List":
             listed = [{"Name": n, "Mountpoint": volumes.path(n)} for n in sorted(volumes.known)]
             return {"Volumes": listed, "Err": ""}
         raise PluginError(f"{call} is not part of the volume-driver protocol")
-
-
-class VolumePlugin(Application):
-    """Serve Floe's volume driver to this node's Docker engine."""
-
-    name = "floe-volume-plugin"
-    description = __doc__
-
-    socket = Unicode(
-        "/run/docker/plugins/floe.sock",
-        config=True,
-        help="""The socket the engine calls; its name (without .sock) is the driver's name
-        containers' volumes give, 'floe' by default.""",
-    )
-    service_url = Unicode(
-        "", config=True, help="The hub's URL as this node reaches it, e.g. https://floe.example.org"
-    )
-    token_file = Unicode(
-        "", config=True, help="File holding the node token (floe-admin node-token prints it)."
-    )
-    cache_dir = Unicode(
-        "/var/lib/floe/node-cache",
-        config=True,
-        help="This node's cache: blobs fetched once, trees laid out once, shared by containers.",
-    )
-    blob_store_class = Type(
-        ServiceStore,
-        klass=BlobStore,
-        config=True,
-        help="""Where this node reads blobs: through the floe service (ServiceStore, the
-        default), or from the store itself, e.g. dataset_mounter.stores.S3Store with the
-        S3Store settings in the config file (faster: no trip through the hub).""",
-    )
-
-    aliases = {
-        "socket": "VolumePlugin.socket",
-        "service-url": "VolumePlugin.service_url",
-        "token-file": "VolumePlugin.token_file",
-        "cache-dir": "VolumePlugin.cache_dir",
-        "f": "VolumePlugin.config_file",
-    }
-    config_file = Unicode("", config=True, help="A traitlets config file to load first.")
-    classes = [LocalStore, S3Store]
-
-    def initialize(self, argv: list[str] | None = None) -> None:
-        self.parse_command_line(argv)
-        if self.config_file:
-            self.load_config_file(self.config_file)
-            self.parse_command_line(argv)  # the command line wins
-
-    def volumes(self) -> TreeVolumes:
-        if not self.service_url or not self.token_file:
-            raise SystemExit("floe-volume-plugin: --service-url and --token-file are needed")
-        token = Path(self.token_file).read_text().strip()
-        client = FloeClient(self.service_url, token)
-        if self.blob_store_class is ServiceStore:
-            store = ServiceStore(client, parent=self)
-        else:
-            store = self.blob_store_class(parent=self)
-        cache = Path(self.cache_dir)
-        cache.mkdir(parents=True, exist_ok=True)
-        return TreeVolumes(cache, client, store)
-
-    def start(self) -> None:
-        volumes = self.volumes()
-        app = web.Application([(r"/(.+)", ProtocolHandler, {"volumes": volumes})])
-        Path(self.socket).parent.mkdir(parents=True, exist_ok=True)
-        server = HTTPServer(app)
-        server.add_socket(bind_unix_socket(self.socket, mode=0o600))
-        self.log.info("floe volume plugin on %s, cache %s", self.socket, self.cache_dir)
-        loop = asyncio.get_event_loop()
-        for stop in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(stop, loop.stop)
-        try:
-            loop.run_forever()
-        finally:
-            # Gone with its socket: an engine whose plugins are listed on every `volume ls`
-            # would otherwise keep calling a dead one, waiting on each call.
-            Path(self.socket).unlink(missing_ok=True)
-
-
-def main(argv: list[str] | None = None) -> None:
-    os.umask(0o022)  # trees are read by containers' users
-    VolumePlugin.launch_instance(argv)
-
-
-if __name__ == "__main__":
-    main()

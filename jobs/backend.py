@@ -36,6 +36,13 @@ class RunnerBackend(LoggingConfigurable):
     # True where the backend picks a job's GPUs itself (Swarm): the runner then asks only
     # for a number of them, and :meth:`gpu_total` says how many there are.
     places_gpus = False
+    # True where the node running a job lays out the trees it mounts (``Mount.node_volume``):
+    # the runner then lays out none here.
+    lays_out_trees = False
+    # True where a job's folder is made on the node that runs it and sent back to the service
+    # (``jobs.job_return``): the runner waits up to ``return_seconds`` for it once the job ended.
+    folder_returns = False
+    return_seconds = 0.0
 
     def gpu_total(self) -> int:
         """GPUs wherever this backend runs jobs (only asked when it places them)."""

@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 from dataset_mounter.mounts import ResolvedMount
+from dataset_mounter.node_volumes import RUNNER_VOLUME, job_volume, output_volume, tree_volume
 from floe.db.models import SERVE, Job
 from spawner.catalog import Environment, Machine
 from spawner.container_spec import (
@@ -35,6 +36,7 @@ def job_container_spec(
     name: str,
     instance: str,
     code: Path,
+    code_tree: str,
     inputs: list[ResolvedMount],
     folder: JobFolder,
     sources: list[str],
@@ -42,7 +44,10 @@ def job_container_spec(
     flush_seconds: float,
     port: int,
 ) -> ContainerSpec:
-    """The container of ``job``: code at /code, inputs under /input, a writable /output."""
+    """The container of ``job``: code at /code, inputs under /input, a writable /output.
+
+    Each mount also names the volume a node's Floe plugin serves in its place
+    (``dataset_mounter.node_volumes``), for backends that run jobs on other machines."""
     env = {
         "FLOE_JOB": job.full_name,
         "FLOE_JOB_ID": str(job.id),
@@ -76,11 +81,26 @@ def job_container_spec(
         env=env,
         command=["python3", "/opt/floe-runner/entry.py"],
         mounts=[
-            Mount(str(code), "/code", "bind", read_only=True),
-            *(Mount(str(m.path), m.target, "bind", read_only=True) for m in inputs),
-            Mount(str(folder.output), "/output", "bind"),
-            Mount(str(folder.path), "/floe-job", "bind"),
-            Mount(str(RUNNER_DIR), "/opt/floe-runner", "bind", read_only=True),
+            Mount(str(code), "/code", "bind", read_only=True, node_volume=tree_volume(code_tree)),
+            *(
+                Mount(
+                    str(m.path or ""),
+                    m.target,
+                    "bind",
+                    read_only=True,
+                    node_volume=tree_volume(m.tree),
+                )
+                for m in inputs
+            ),
+            Mount(str(folder.output), "/output", "bind", node_volume=output_volume(name)),
+            Mount(str(folder.path), "/floe-job", "bind", node_volume=job_volume(name)),
+            Mount(
+                str(RUNNER_DIR),
+                "/opt/floe-runner",
+                "bind",
+                read_only=True,
+                node_volume=RUNNER_VOLUME,
+            ),
         ],
         gpu_device_ids=job.gpu_ids,
         network=network or None,

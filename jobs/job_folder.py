@@ -51,6 +51,14 @@ class JobFolder:
         with os.fdopen(fd, "a", encoding="utf-8", errors="replace") as log:
             log.write(text)
 
+    def append_bytes(self, data: bytes) -> None:
+        """Add the job's own bytes to the log (sent by the node it ran on)."""
+        fd = os.open(self.log, os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW)
+        try:
+            os.write(fd, data)
+        finally:
+            os.close(fd)
+
     def drop_output(self) -> None:
         """Once /output is kept as a tree, its files here are no longer needed."""
         shutil.rmtree(self.output, ignore_errors=True)

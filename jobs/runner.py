@@ -21,7 +21,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from traitlets import Float, Integer, Type, Unicode
 from traitlets.config import LoggingConfigurable
 
-from dataset_mounter.mounts import MountPlan, materialize_mounts, materialize_tree
+from dataset_mounter.mounts import (
+    MountPlan,
+    materialize_mounts,
+    materialize_tree,
+    unlaid_mounts,
+)
 from dataset_mounter.settings import DatasetSettings
 from floe.core.errors import GpuUnavailable
 from floe.core.sizes import format_size
@@ -37,6 +42,7 @@ from .backend import ContainerGone, ContainerInfo, DockerBackend, RunnerBackend
 from .job_container import job_container_spec
 from .job_folder import JobFolder
 from .job_image import job_image
+from .job_return import has_returned
 from .leftovers import keep_leftovers
 from .limits import JobLimits
 from .outcomes import ending, start_failure
@@ -295,7 +301,10 @@ class JobRunner(LoggingConfigurable):
         store, cache = self.datasets.store, self.datasets.cache_path
         code = materialize_tree(db, job.code_tree, store, cache)
         plans = [MountPlan(**d) for d in job.datasets]
-        inputs = materialize_mounts(db, plans, store, cache)
+        if self.backend.lays_out_trees:  # by the node that runs the job, from the store
+            inputs = unlaid_mounts(plans)
+        else:
+            inputs = materialize_mounts(db, plans, store, cache)
         folder = self.folder(job.id)
         folder.prepare()
         made = job_image(db, job, chain, code, folder, self.builder, self._image_id)
@@ -306,6 +315,7 @@ class JobRunner(LoggingConfigurable):
             name=self.container_name(job.id),
             instance=self.instance,
             code=code,
+            code_tree=job.code_tree,
             inputs=inputs,
             folder=folder,
             sources=[p.source for p in plans],
@@ -362,8 +372,10 @@ class JobRunner(LoggingConfigurable):
         self._addresses.pop(job_id, None)  # it answers no more
         info = self._inspect(job_id)
         container_state = info.state if info else {}
-        self._read_metrics(job_id, chunks=None)  # to the end of the log
         folder = self.folder(job_id)
+        if self.backend.folder_returns:
+            self._await_return(job_id, folder, container_state)
+        self._read_metrics(job_id, chunks=None)  # to the end of the log
         with self.sessions() as db:
             job = db.get(Job, job_id)
             machine = self.catalog.machine_by_slug(job.machine)
@@ -383,6 +395,19 @@ class JobRunner(LoggingConfigurable):
         self._remove_container(job_id)
         if drop:  # only once the job's end is recorded: a restart finishes it again
             folder.drop_output()
+
+    def _await_return(self, job_id: int, folder: JobFolder, state: dict) -> None:
+        """Wait for the node that ran the job to send back the end of its log and /output
+        (only if its container ran, and its node is still there to send them)."""
+        if "ExitCode" not in state or state.get("NodeLost"):
+            return
+        deadline = time.monotonic() + self.backend.return_seconds
+        while not has_returned(folder):
+            if time.monotonic() > deadline:
+                folder.note(["its machine did not send back the end of its log and /output"])
+                self.log.warning("job %s: its folder never came back from its node", job_id)
+                return
+            threading.Event().wait(0.2)
 
     def known_address(self, job_id: int) -> str | None:
         """``host:port`` of a serving job, if already known (never blocks)."""

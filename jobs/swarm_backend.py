@@ -12,9 +12,14 @@ and follows its task. A task whose node went down ends the job: "node lost".
 
 What Swarm cannot express on API 1.41 and so is not set: ``no-new-privileges`` (every
 capability is dropped all the same), swap equal to the memory limit, scratch folders owned
-by the job's user (they are 1777, like /tmp). The job folder and the trees a job mounts are
-bind mounts of this machine's paths: until they travel by the volume plugin, the nodes must
-share ``FLOE_DATA_DIR`` (docs/deploy.md, "A cluster").
+by the job's user (they are 1777, like /tmp).
+
+With ``volume_driver`` set (each node running ``floe-volume-plugin``), a job's mounts are the
+plugin's volumes: its code and inputs are trees the node lays out from the blob store, and its
+folder (log, result note, /output) is made on the node and sent back to the floe service
+(``jobs.job_volumes``, ``jobs.job_return``): machines share nothing but the network. Without
+it, the mounts are this machine's paths, and the nodes must share them (``FLOE_DATA_DIR`` and
+Floe's install path).
 """
 
 from __future__ import annotations
@@ -36,13 +41,21 @@ NANO = 1_000_000_000
 
 
 def service_spec(
-    spec: ContainerSpec, constraints: list[str], stop_grace_seconds: int, network: str = ""
+    spec: ContainerSpec,
+    constraints: list[str],
+    stop_grace_seconds: int,
+    network: str = "",
+    volume_driver: str = "",
 ) -> dict:
     """``create_service`` keyword arguments for ``spec`` as a service of one task, on the
-    swarm-scoped ``network`` (none: the node's default)."""
+    swarm-scoped ``network`` (none: the node's default); with ``volume_driver``, each mount
+    that names a node volume is that volume of the driver (Floe's plugin on every node)."""
     mounts = []
     for m in spec.mounts:
         mount: dict = {"Type": m.kind, "Source": m.source, "Target": m.target}
+        if volume_driver and m.node_volume:
+            mount["Type"], mount["Source"] = "volume", m.node_volume
+            mount["VolumeOptions"] = {"DriverConfig": {"Name": volume_driver}}
         if m.read_only:
             mount["ReadOnly"] = True
         mounts.append(mount)
@@ -147,6 +160,30 @@ class SwarmBackend(RunnerBackend):
         ['node.labels.gpu==a100']}: where each type of machine is.""",
     )
 
+    volume_driver = Unicode(
+        "",
+        config=True,
+        help="""The driver name of Floe's volume plugin on every node ('floe' for its default
+        socket /run/docker/plugins/floe.sock): jobs then mount trees laid out on their node
+        and send their log and /output back, so machines need share nothing. Empty: jobs
+        mount this machine's paths, which every node must then share.""",
+    )
+    return_seconds = Float(
+        600.0,
+        config=True,
+        help="""Seconds the runner waits, after a job's container exited, for its node to send
+        the rest of its log and its /output (with volume_driver set); past it the job ends
+        with what arrived.""",
+    )
+
+    @property
+    def lays_out_trees(self) -> bool:  # type: ignore[override]
+        return bool(self.volume_driver)
+
+    @property
+    def folder_returns(self) -> bool:  # type: ignore[override]
+        return bool(self.volume_driver)
+
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)
         if self.manager_url:
@@ -193,7 +230,9 @@ class SwarmBackend(RunnerBackend):
             return
         machine = spec.environment.get("FLOE_MACHINE", "")
         constraints = [*self.constraints, *self.machine_constraints.get(machine, [])]
-        made = service_spec(spec, constraints, self.stop_grace_seconds, self.network)
+        made = service_spec(
+            spec, constraints, self.stop_grace_seconds, self.network, self.volume_driver
+        )
         self.client.create_service(**made)
 
     def _task(self, name: str) -> dict | None:

@@ -110,6 +110,10 @@ class Mount:
     target: str
     kind: Literal["volume", "bind"] = "volume"
     read_only: bool = False
+    # What a node's Floe volume plugin names the same folder (``floe-tree-<digest>``,
+    # ``floe-runner``, a job's ``floe-job-<name>``): where containers run on other machines
+    # (Swarm), the mount is that volume instead of this machine's ``source``.
+    node_volume: str = ""
 
     def to_docker(self) -> docker.types.Mount:
         return docker.types.Mount(

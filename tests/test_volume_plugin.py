@@ -56,7 +56,7 @@ def _plugin(
         [
             sys.executable,
             "-m",
-            "dataset_mounter.volume_plugin",
+            "floe.node.volume_plugin",
             f"--socket={socket}",
             f"--service-url={hub.url}",
             f"--token-file={hub.data_dir / 'node_token'}",

@@ -19,7 +19,7 @@ from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_unix_socket
 
 from dataset_mounter.stores import LocalStore
-from dataset_mounter.volume_plugin import ProtocolHandler, TreeVolumes
+from dataset_mounter.volume_plugin import NodeVolumes, ProtocolHandler, TreeVolumes
 from floe.client.api import FloeError
 
 
@@ -57,7 +57,8 @@ def plugin(tmp_path: Path):
     manifests: dict[str, bytes] = {}
     cache = tmp_path / "cache"
     cache.mkdir()
-    volumes = TreeVolumes(cache, _Service(manifests), LocalStore(root=str(tmp_path / "blobs")))
+    trees = TreeVolumes(cache, _Service(manifests), LocalStore(root=str(tmp_path / "blobs")))
+    volumes = NodeVolumes(trees)
     path = str(tmp_path / "floe.sock")
     loop = asyncio.new_event_loop()
     ready = threading.Event()

@@ -44,6 +44,12 @@ PATH_PARAMS = {
     ),
     "path": PathParam(r".+", {"type": "string"}, "a file's path in the tree"),
     "sha256": PathParam(r"[0-9a-f]{64}", {"type": "string", "pattern": "^[0-9a-f]{64}$"}, ""),
+    # A job's container (<instance>-job-<id>), as a node's volume plugin names it.
+    "container": PathParam(
+        r"[a-z0-9][a-z0-9_.-]{0,100}-job-[0-9]{1,18}",
+        {"type": "string", "pattern": r"^[a-z0-9][a-z0-9_.-]{0,100}-job-[0-9]{1,18}$"},
+        "a job's container name",
+    ),
     "digest": PathParam(
         r"[0-9a-f]{64}", {"type": "string", "pattern": "^[0-9a-f]{64}$"}, "a tree's content id"
     ),

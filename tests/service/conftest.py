@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import threading
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -105,15 +107,12 @@ def database_url(tmp_path_factory: pytest.TempPathFactory, postgres: PostgresSer
     return f"sqlite:///{tmp_path_factory.mktemp('fast-db') / 'floe.sqlite'}"
 
 
-@pytest.fixture(scope="session")
-def service(tmp_path_factory: pytest.TempPathFactory, database_url: str):
-    data = tmp_path_factory.mktemp("fast-service")
+@contextmanager
+def running_service(data: Path, config: Config, node_token: str = "") -> Iterator[Service]:
+    """The service of ``config`` in this process, on a port of 127.0.0.1, its runner started."""
     hub = FakeHubAuth()
     app, runner = make_service(
-        prefix=PREFIX,
-        cookie_secret="fast-tier",
-        hub_auth=hub,
-        config=service_config(data, database_url),
+        prefix=PREFIX, cookie_secret="fast-tier", hub_auth=hub, node_token=node_token, config=config
     )
     runner.start()
     sockets = bind_sockets(0, "127.0.0.1")
@@ -130,6 +129,15 @@ def service(tmp_path_factory: pytest.TempPathFactory, database_url: str):
 
     threading.Thread(target=serve, name="fast-service", daemon=True).start()
     ready.wait(10)
-    yield Service(f"http://127.0.0.1:{port}", hub, runner, data)
-    runner.close()
-    loop.call_soon_threadsafe(loop.stop)
+    try:
+        yield Service(f"http://127.0.0.1:{port}", hub, runner, data)
+    finally:
+        runner.close()
+        loop.call_soon_threadsafe(loop.stop)
+
+
+@pytest.fixture(scope="session")
+def service(tmp_path_factory: pytest.TempPathFactory, database_url: str):
+    data = tmp_path_factory.mktemp("fast-service")
+    with running_service(data, service_config(data, database_url)) as running:
+        yield running

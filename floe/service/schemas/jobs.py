@@ -174,6 +174,14 @@ class LogsQuery(Query):
     offset: int = Field(0, ge=0, le=MAX_NUMBER, description="start at this byte")
 
 
+class NodeLogQuery(Query):
+    offset: int = Field(ge=0, le=MAX_NUMBER, description="where in the job's log the bytes go")
+
+
+class NodeLogReceived(BaseModel):
+    received: int = Field(description="the job's log bytes the service has from the node")
+
+
 class FileQuery(Query):
     download: Flag = Field(False, description="as an attachment")
 
