@@ -197,4 +197,3 @@ def test_the_node_api_takes_only_the_node_token_and_only_a_running_jobs_folder(r
     # An ended job takes nothing more: the node drops what it kept.
     late = remote.api("POST", f"nodes/jobs/{name}/log?offset=0", NODE_TOKEN, data=b"late")
     assert late.status_code == 409 and "has ended" in late.json()["error"]
-
