@@ -9,6 +9,7 @@ methods. A container's state is told in Docker's words (``ExitCode``, ``OOMKille
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import docker
@@ -43,6 +44,14 @@ class RunnerBackend(LoggingConfigurable):
     # (``jobs.job_return``): the runner waits up to ``return_seconds`` for it once the job ended.
     folder_returns = False
     return_seconds = 0.0
+    # True where a started container may wait before it runs (Swarm places the task when a
+    # node has room): the job stays 'starting' until :meth:`wait_started` returns.
+    starts_pending = False
+
+    def wait_started(self, container_id: str, say: Callable[[str], None]) -> None:
+        """Return once the container runs (or has ended); ``say`` why it waits meanwhile.
+        :class:`ContainerGone` if it is not there."""
+        return None
 
     def gpu_total(self) -> int:
         """GPUs wherever this backend runs jobs (only asked when it places them)."""

@@ -20,6 +20,7 @@ import shutil
 import tarfile
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 from dataset_mounter.node_volumes import JOB_VOLUME, RUNNER_VOLUME
@@ -34,6 +35,9 @@ ENDED_MARK = ".ended"  # beside a job's folder: its container exited, the folder
 LOG_CHUNK = 1024**2
 # The service no longer waits for this job (it ended, or is unknown): what is here is dropped.
 NOT_WAITED_FOR = (404, 409)
+# A folder whose log has not grown for this long is asked about (a container made and never
+# started leaves its folder here, and no unmount ever says it is done).
+ASK_AFTER_S = 30.0
 
 
 class JobVolumes:
@@ -44,6 +48,7 @@ class JobVolumes:
         root.mkdir(parents=True, exist_ok=True)
         self.lock = threading.Lock()
         self.sent: dict[str, int | None] = {}  # container -> log bytes the service has
+        self.quiet_since: dict[str, float] = {}  # container -> when its log last grew
         for folder in root.iterdir():  # a restarted plugin goes on with what it held
             if folder.is_dir() and JOB_VOLUME.fullmatch(f"floe-job-{folder.name}"):
                 self.sent[folder.name] = None
@@ -75,21 +80,23 @@ class JobVolumes:
         return str(folder.output if kind == "output" else folder.path)
 
     def create(self, name: str) -> None:
-        return None  # made when first mounted
-
-    def remove(self, name: str) -> None:
-        return None  # a job's folder goes once it has been sent
-
-    def mount(self, name: str, mount_id: str) -> str:
+        """The engine makes the volume as it makes the container: the job's folder is made
+        here now (the engine asks for the volume by name before it mounts it)."""
         if name == RUNNER_VOLUME:
-            return str(RUNNER_DIR)
+            return
         _kind, container = JOB_VOLUME.fullmatch(name).groups()
-        folder = self._folder(container)
         with self.lock:
             if container not in self.sent:
                 (self.root / f"{container}{ENDED_MARK}").unlink(missing_ok=True)
-                folder.prepare()
+                self._folder(container).prepare()
                 self.sent[container] = 0
+                self.quiet_since[container] = time.monotonic()
+
+    def remove(self, name: str) -> None:
+        return None  # a job's folder goes once it has been sent (or is not waited for)
+
+    def mount(self, name: str, mount_id: str) -> str:
+        self.create(name)  # made already, unless the plugin lost it meanwhile
         return self.path(name)
 
     def unmount(self, name: str, mount_id: str) -> None:
@@ -130,8 +137,14 @@ class JobVolumes:
         """What the log gained since last time (``most`` bytes at a time; None: to its end)."""
         path = f"nodes/jobs/{container}/log"
         offset = self.sent.get(container)
-        if offset is None:  # after a restart: ask the service how far it has it
+        quiet = time.monotonic() - self.quiet_since.get(container, 0.0) > ASK_AFTER_S
+        if offset is None or (quiet and most is not None):
+            # After a restart, or a while without news: how far has the service got (and does
+            # it still wait for this job at all)?
             offset = self.client.json("POST", path, params={"offset": 0}, data=b"")["received"]
+            self.quiet_since[container] = time.monotonic()
+            with self.lock:
+                self.sent[container] = offset
         sent = 0
         with open(self._folder(container).log, "rb") as job_log:
             while most is None or sent < most:
@@ -144,6 +157,7 @@ class JobVolumes:
                 offset = answer["received"]
                 with self.lock:
                     self.sent[container] = offset
+                self.quiet_since[container] = time.monotonic()
                 if len(chunk) < LOG_CHUNK:
                     break
 
@@ -166,6 +180,7 @@ class JobVolumes:
     def _drop(self, container: str) -> None:
         with self.lock:
             self.sent.pop(container, None)
+            self.quiet_since.pop(container, None)
         folder = self._folder(container)
         shutil.rmtree(folder.path, ignore_errors=True)
         (self.root / f"{container}{ENDED_MARK}").unlink(missing_ok=True)

@@ -196,7 +196,8 @@ class JobRunner(LoggingConfigurable):
                     self.gpus.restore(f"job:{job.id}", list(job.gpu_ids))
                 if job.state == STARTING:
                     job.container_id = info.id
-                    set_state(db, job, RUNNING, "found running after a restart")
+                    if not self.backend.starts_pending:
+                        set_state(db, job, RUNNING, "found running after a restart")
                 self.log.info("job %s: following its container again", job.full_name)
                 self._watch(job.id, info.id)
 
@@ -286,7 +287,8 @@ class JobRunner(LoggingConfigurable):
                     set_state(db, job, ERROR, start_failure(err, job.machine))
                 self.wake()
                 return
-            set_state(db, job, RUNNING)
+            if not self.backend.starts_pending:  # else once it runs (_wait_and_finish)
+                set_state(db, job, RUNNING)
         self._watch(job_id, container_id)
 
     def _create_container(self, db: Session, job: Job) -> str:
@@ -350,6 +352,8 @@ class JobRunner(LoggingConfigurable):
         ).start()
 
     def _wait_and_finish(self, job_id: int, container_id: str) -> None:
+        if self.backend.starts_pending:
+            self._wait_started(job_id, container_id)
         while True:
             try:
                 self.backend.wait(container_id)
@@ -367,6 +371,26 @@ class JobRunner(LoggingConfigurable):
             with self._watched_lock:
                 self._watched.pop(job_id, None)
             self.wake()
+
+    def _wait_started(self, job_id: int, container_id: str) -> None:
+        """A job stays 'starting' (saying why) until its container runs; its maximum runtime
+        counts from then."""
+
+        def say(reason: str) -> None:
+            with self.sessions() as db:
+                set_state(db, db.get(Job, job_id), STARTING, reason, only_from=(STARTING,))
+
+        while True:
+            try:
+                self.backend.wait_started(container_id, say)
+                break
+            except ContainerGone:
+                return
+            except Exception as err:  # the manager away for a moment: ask again
+                self.log.warning("job %s: waiting for it to start: %s", job_id, err)
+                threading.Event().wait(2)
+        with self.sessions() as db:
+            set_state(db, db.get(Job, job_id), RUNNING, only_from=(STARTING,))
 
     def _finish(self, job_id: int) -> None:
         self._addresses.pop(job_id, None)  # it answers no more

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 
 import docker
 from traitlets import Dict, Float, Integer, List, Unicode
@@ -112,6 +113,16 @@ def service_spec(
         # 20.10, measured: 40 s after the removal it still ran), so it could not be stopped.
         "mode": docker.types.ServiceMode("replicated", replicas=1),
     }
+
+
+def _ran(state: str, status: dict) -> bool:
+    """Whether an ended task's container ran: not one whose start failed (a volume that
+    could not be mounted: Swarm gives it exit code 128), nor one removed while pending."""
+    if state == "complete":
+        return True
+    if state == "failed":
+        return status.get("Err", "").startswith("task: non-zero exit")
+    return bool(status.get("ContainerStatus", {}).get("ContainerID"))
 
 
 class SwarmBackend(RunnerBackend):
@@ -276,11 +287,30 @@ class SwarmBackend(RunnerBackend):
             "Node": task.get("NodeID", ""),
         }
         code = status.get("ContainerStatus", {}).get("ExitCode")
-        if state in ENDED and code is not None:
+        if state in ENDED and code is not None and _ran(state, status):
             info["ExitCode"] = code
         if state not in ENDED and info["Node"] and self._node_lost(info["Node"]):
             info["NodeLost"] = True
         return ContainerInfo(service["ID"], info)
+
+    starts_pending = True
+
+    def wait_started(self, container_id: str, say: Callable[[str], None]) -> None:
+        """Until Swarm's task runs: pending (no node has room yet), pulling, preparing."""
+        said = ""
+        while True:
+            info = self.find(container_id)
+            if info is None:
+                raise ContainerGone(container_id)
+            state = info.state
+            if state["Running"] or state["Status"] in ENDED or state.get("NodeLost"):
+                return
+            why = f"waiting for a machine: {state['Error']}" if state.get("Error") else ""
+            why = why or f"its task is {state['Status']}"
+            if why != said:
+                say(why)
+                said = why
+            time.sleep(self.poll_seconds)
 
     def wait(self, container_id: str) -> None:
         task_id = ""

@@ -1,21 +1,34 @@
 """Jobs as Docker Swarm services (``jobs.swarm_backend``) on a real two-node swarm: a manager
 and a worker, each a Docker engine of its own in a network namespace, joined by a veth pair
-(``tests.second_engine``). The worker advertises one fake GPU as a generic resource."""
+(``tests.second_engine``). The worker advertises one fake GPU as a generic resource.
+
+The backend is tested on its own first, then under a real hub whose jobs run on the swarm,
+with Floe's volume plugin on each node: datasets laid out where a job lands, straight from
+S3, and each job's log and /output sent back; machines share nothing but the network."""
 
 from __future__ import annotations
 
 import os
+import secrets
 import time
+import uuid
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 
+from dataset_mounter.tree import Tree
+from floe.client.api import FloeClient
+from floe.client.transfer import upload_folder
 from images.build import LOCAL_BASE
 from jobs.backend import ContainerGone
 from jobs.outcomes import ending
 from jobs.swarm_backend import GPU_KIND, SwarmBackend
 from spawner.catalog import Environment, Machine
 from spawner.container_spec import Mount, build_container_spec
+from tests.hub_process import HubProcess
+from tests.node_plugin import s3_config, start_plugin, stop_plugin
+from tests.s3_server import CREDENTIALS
 from tests.second_engine import SecondEngine
 
 CPU = Machine("cpu", "CPU", cpu=0.5, memory_bytes=256 * 1024**2)
@@ -182,6 +195,181 @@ def test_a_restarted_runner_finds_its_job_and_stops_it(swarm, tmp_path):
     assert again.find(spec.name) is None
     with pytest.raises(ContainerGone):
         again.wait(spec.name)
+
+
+SWARM_HUB_CONFIG = """
+from spawner.catalog import DEFAULT_ENVIRONMENTS, DEFAULT_MACHINES
+c.JobRunner.backend_class = "jobs.swarm_backend.SwarmBackend"
+c.SwarmBackend.manager_url = "unix://{manager}"
+c.SwarmBackend.volume_driver = "floe"
+c.SwarmBackend.poll_seconds = 0.3
+c.SwarmBackend.machine_constraints = {{
+    "first": ["node.role==manager"],
+    "second": ["node.role==worker"],
+}}
+c.Catalog.environments = DEFAULT_ENVIRONMENTS + [
+    {{"slug": "plain", "display_name": "Plain", "image": "{image}"}}
+]
+c.Catalog.machines = DEFAULT_MACHINES + [
+    {{"slug": "first", "display_name": "First machine", "cpu": 0.5, "memory": "256Mi"}},
+    {{"slug": "second", "display_name": "Second machine", "cpu": 0.5, "memory": "256Mi"}},
+    {{"slug": "gpu-small", "display_name": "GPU", "cpu": 0.5, "memory": "256Mi", "gpus": 1}},
+]
+"""
+
+
+@pytest.fixture(scope="module")
+def swarm_hub(swarm, s3, tmp_path_factory):
+    """A hub whose jobs run on the swarm, and Floe's volume plugin on both nodes (driver
+    'floe', blobs straight from the hub's S3 bucket): (hub, {node: plugin cache})."""
+    manager, worker = swarm
+    instance = f"floeswarm-{uuid.uuid4().hex[:6]}"
+    hub = HubProcess(
+        instance=instance,
+        data_dir=tmp_path_factory.mktemp("swarm-hub"),
+        admin_password=secrets.token_urlsafe(16),
+        extra_env={
+            "FLOE_BLOB_STORE": "s3",
+            "FLOE_S3_BUCKET": s3.make_bucket(f"{instance}-blobs"),
+            "FLOE_S3_ENDPOINT_URL": s3.url,
+            **CREDENTIALS,
+        },
+    )
+    hub.data_dir.joinpath("jupyterhub_config.local.py").write_text(
+        SWARM_HUB_CONFIG.format(manager=manager.socket, image=LOCAL_BASE)
+    )
+    hub.swarm_manager = manager  # for what a failing test says
+    plugins = []
+    try:
+        hub.start()
+        caches = {}
+        for role, engine in (("first", manager), ("second", worker)):
+            cache = hub.data_dir.parent / f"{instance}-{role}-node-cache"
+            socket = engine.plugins / "floe.sock"
+            plugins.append((start_plugin(hub, socket, cache, s3_config(hub)), socket))
+            caches[role] = cache
+            # Listing volumes makes the engine find the new driver; it then tells the swarm,
+            # which places jobs mounting its volumes only on nodes that have it.
+            engine.client.api.volumes()
+        deadline = time.monotonic() + 60
+        while not all(_has_driver(node, "floe") for node in manager.client.api.nodes()):
+            assert time.monotonic() < deadline, "the swarm never saw the plugin on both nodes"
+            time.sleep(0.5)
+        print(
+            f"the swarm saw the plugin on both nodes after {time.monotonic() - deadline + 60:.1f} s"
+        )
+        yield hub, caches
+    finally:
+        for plugin, socket in plugins:
+            stop_plugin(plugin, socket)
+        hub.stop()
+        hub.remove_docker_objects()
+
+
+def _has_driver(node: dict, driver: str) -> bool:
+    plugins = node.get("Description", {}).get("Engine", {}).get("Plugins") or []
+    return {"Type": "Volume", "Name": driver} in plugins
+
+
+def _seconds_to_running(job: dict) -> float:
+    times = {e["state"]: datetime.fromisoformat(e["time"]) for e in job["events"]}
+    return (times["running"] - times["created"]).total_seconds()
+
+
+def _wait(hub: HubProcess, token: str, job: dict, states=("complete", "error", "stopped")):
+    deadline = time.monotonic() + 180
+    while (model := hub.floe("GET", f"jobs/{job['id']}", token).json())["state"] not in states:
+        if time.monotonic() > deadline:
+            manager = hub.swarm_manager
+            tasks = [(t["Status"], t.get("NodeID")) for t in manager.client.api.tasks()]
+            logs = [path.read_text()[-3000:] for path in hub.data_dir.parent.glob("*-cache.log")]
+            raise AssertionError(f"{model['state']}: {model['reason']}; tasks {tasks}; {logs}")
+        time.sleep(0.3)
+    return model
+
+
+def test_jobs_on_either_machine_read_datasets_from_s3_and_send_back_log_and_output(
+    swarm_hub, tmp_path
+):
+    hub, caches = swarm_hub
+    name = f"alice{uuid.uuid4().hex[:5]}"
+    assert hub.api("POST", f"/users/{name}").status_code == 201
+    token = hub.api("POST", f"/users/{name}/tokens", json={"note": "swarm"}).json()["token"]
+    client = FloeClient(hub.url, token)
+    folder = tmp_path / "weights"
+    folder.mkdir()
+    (folder / "w.txt").write_text("weights from s3\n")
+    client.create_dataset("weights")
+    upload_folder(client, f"{name}/weights", folder, "v1")
+    digest = Tree.from_manifest(client.version(f"{name}/weights", 1)["files"]).digest
+
+    def submit(machine: str, command: str, datasets: list[str]) -> dict:
+        body = {"project": "swarm", "kind": "command", "environment": "plain"}
+        body.update(machine=machine, command=command, datasets=datasets)
+        resp = hub.floe("POST", "jobs", token, json=body)
+        assert resp.status_code == 201, resp.text
+        return resp.json()
+
+    # On the second machine: the version only S3 holds, laid out there and nowhere else.
+    first = submit(
+        "second",
+        'cat /input/weights/w.txt > /output/copy.txt; echo \'{"step": 1, "loss": 0.25}\'',
+        ["weights"],
+    )
+    first = _wait(hub, token, first)
+    assert first["state"] == "complete", first
+    assert (caches["second"] / "trees" / digest / "w.txt").read_text() == "weights from s3\n"
+    assert not (caches["first"] / "trees" / digest).exists()
+    output = hub.floe("GET", f"jobs/{first['id']}/output/files/copy.txt", token)
+    assert output.text == "weights from s3\n"
+    metrics = hub.floe("GET", f"jobs/{first['id']}/metrics", token).json()
+    assert metrics["last"] == {"step": 1, "loss": 0.25}
+    assert '{"step": 1' in hub.floe("GET", f"jobs/{first['id']}/logs", token).text
+
+    # On the first machine: the second's /output, mounted as input.
+    second = submit(
+        "first", "cat /input/prev/copy.txt", [f"{name}/swarm/{first['number']}/output:/input/prev"]
+    )
+    second = _wait(hub, token, second)
+    assert second["state"] == "complete", second
+    assert "weights from s3" in hub.floe("GET", f"jobs/{second['id']}/logs", token).text
+    tree = hub.floe("GET", f"jobs/{first['id']}/output", token).json()["tree"]
+    assert (caches["first"] / "trees" / tree / "copy.txt").exists()
+
+    # The same job again on the second machine: its tree is there already (warm).
+    again = _wait(hub, token, submit("second", "cat /input/weights/w.txt", ["weights"]))
+    assert again["state"] == "complete", again
+    cold, warm, other = (_seconds_to_running(j) for j in (first, again, second))
+    print(
+        f"submit -> running: second machine cold {cold:.2f} s, warm {warm:.2f} s; "
+        f"first machine {other:.2f} s"
+    )
+
+
+def test_a_job_waiting_for_room_on_the_swarm_is_starting_and_says_why(swarm_hub):
+    hub, _caches = swarm_hub
+    name = f"bob{uuid.uuid4().hex[:5]}"
+    assert hub.api("POST", f"/users/{name}").status_code == 201
+    token = hub.api("POST", f"/users/{name}/tokens", json={"note": "swarm"}).json()["token"]
+    body = {"project": "gpus", "kind": "command", "environment": "plain", "machine": "gpu-small"}
+    jobs = []
+    for _ in range(2):  # one GPU in the swarm (the worker's): the second waits for it
+        resp = hub.floe("POST", "jobs", token, json={**body, "command": "sleep 4"})
+        assert resp.status_code == 201, resp.text
+        jobs.append(resp.json())
+    deadline = time.monotonic() + 60
+    while True:
+        models = [hub.floe("GET", f"jobs/{j['id']}", token).json() for j in jobs]
+        states = sorted(m["state"] for m in models)
+        waiting = [m for m in models if m["state"] == "starting"]
+        if states == ["running", "starting"] and "insufficient resources" in waiting[0]["reason"]:
+            break
+        assert time.monotonic() < deadline, [(m["state"], m["reason"]) for m in models]
+        time.sleep(0.3)
+    assert waiting[0]["reason"].startswith("waiting for a machine: no suitable node")
+    assert waiting[0]["started"] is None  # its maximum runtime has not begun
+    for job in jobs:
+        assert _wait(hub, token, job)["state"] == "complete"
 
 
 def test_a_job_on_a_machine_that_goes_away_ends_with_node_lost(swarm, tmp_path):

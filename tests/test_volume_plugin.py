@@ -7,10 +7,7 @@ volume plugin it has seen, and would wait on a stopped one at each volume lookup
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
-import time
 import uuid
 from pathlib import Path
 
@@ -22,7 +19,7 @@ from dataset_mounter.tree import Tree
 from floe.client.api import FloeClient
 from floe.client.transfer import upload_folder
 from images.build import LOCAL_BASE
-from tests.s3_server import CREDENTIALS
+from tests.node_plugin import s3_config, start_plugin, stop_plugin
 from tests.second_engine import SecondEngine
 
 
@@ -47,31 +44,8 @@ def _plugin(
     hub, node: SecondEngine, tmp_path: Path, config: str = ""
 ) -> tuple[subprocess.Popen, str, Path]:
     driver = f"floe{uuid.uuid4().hex[:6]}"
-    socket = node.plugins / f"{driver}.sock"
     cache = tmp_path / f"{driver}-cache"
-    config_file = tmp_path / f"{driver}.py"
-    config_file.write_text(config)
-    log = open(tmp_path / f"{driver}.log", "wb")  # noqa: SIM115 - the child's
-    plugin = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "floe.node.volume_plugin",
-            f"--socket={socket}",
-            f"--service-url={hub.url}",
-            f"--token-file={hub.data_dir / 'node_token'}",
-            f"--cache-dir={cache}",
-            f"-f={config_file}",
-        ],
-        env={**os.environ, **CREDENTIALS},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    deadline = time.monotonic() + 30
-    while not socket.exists():
-        assert plugin.poll() is None, (tmp_path / f"{driver}.log").read_text()
-        assert time.monotonic() < deadline, "the plugin never made its socket"
-        time.sleep(0.1)
+    plugin = start_plugin(hub, node.plugins / f"{driver}.sock", cache, config)
     return plugin, driver, cache
 
 
@@ -99,9 +73,7 @@ def stop_after(node: SecondEngine):
     started: list[tuple[subprocess.Popen, str]] = []
     yield lambda plugin, driver: started.append((plugin, driver))
     for plugin, driver in started:
-        plugin.terminate()
-        plugin.wait(10)
-        assert not (node.plugins / f"{driver}.sock").exists(), "the plugin left its socket"
+        stop_plugin(plugin, node.plugins / f"{driver}.sock")
 
 
 def test_a_container_mounts_a_version_only_s3_holds(hub, node, user_token, tmp_path, stop_after):
@@ -114,15 +86,7 @@ def test_a_container_mounts_a_version_only_s3_holds(hub, node, user_token, tmp_p
     (folder / "run.sh").write_text("#!/bin/sh\necho ran\n")
     (folder / "run.sh").chmod(0o755)
     digest = _dataset(FloeClient(hub.url, token), name, folder)
-    bucket = hub.env["FLOE_S3_BUCKET"]
-    plugin, driver, cache = _plugin(
-        hub,
-        node,
-        tmp_path,
-        "c.VolumePlugin.blob_store_class = 'dataset_mounter.stores.S3Store'\n"
-        f"c.S3Store.bucket = {bucket!r}\n"
-        f"c.S3Store.endpoint_url = {hub.env['FLOE_S3_ENDPOINT_URL']!r}\n",
-    )
+    plugin, driver, cache = _plugin(hub, node, tmp_path, s3_config(hub))
     stop_after(plugin, driver)
     served_before = _served(hub)
     volume = f"floe-tree-{digest}"
