@@ -11,7 +11,6 @@ backend finds, so restarting the service loses no job, no log line and no output
 from __future__ import annotations
 
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
@@ -42,19 +41,16 @@ from .backend import ContainerGone, ContainerInfo, DockerBackend, RunnerBackend
 from .job_container import job_container_spec
 from .job_folder import JobFolder
 from .job_image import job_image
-from .job_return import has_returned
 from .leftovers import keep_leftovers
 from .limits import JobLimits
 from .outcomes import ending, start_failure
 from .queue import Running, Waiting, start_fairly
 from .records import set_state
+from .remote import await_return, wait_started
 from .schedules import Schedules
 from .serving import Serving
 from .submit import JobContext
-from .watch import over_limits, overdue, read_metrics
-
-# How often a running job's /output is measured (the log is at every turn of the watch).
-OUTPUT_CHECK_S = 5
+from .watch import Watched
 
 
 class JobRunner(LoggingConfigurable):
@@ -123,9 +119,13 @@ class JobRunner(LoggingConfigurable):
         self.gpus = GpuSettings(parent=self).allocator(scope=f"{self.instance}/")
         self._wake = threading.Condition()
         self._pool = ThreadPoolExecutor(8, thread_name_prefix="floe-job-start")
-        self._watched: dict[int, threading.Lock] = {}
-        self._watched_lock = threading.Lock()
-        self._stopped_for_size: set[int] = set()
+        self.watched = Watched(
+            sessions,
+            self.limits,
+            self.folder,
+            lambda job_id, why: self._pool.submit(self.stop, job_id, why),
+            self.metrics_interval,
+        )
         self._stopping = False
 
     def job_context(self) -> JobContext:
@@ -165,10 +165,10 @@ class JobRunner(LoggingConfigurable):
         self.builds.resume()
         self.schedules.start()
         threading.Thread(target=self._schedule_loop, name="floe-job-queue", daemon=True).start()
-        threading.Thread(target=self._watch_loop, name="floe-job-watch", daemon=True).start()
+        threading.Thread(target=self.watched.loop, name="floe-job-watch", daemon=True).start()
 
     def close(self) -> None:
-        self._stopping = True
+        self._stopping = self.watched.stopping = True
         self.schedules.close()
         self.builds.close()
         self.wake()
@@ -342,8 +342,7 @@ class JobRunner(LoggingConfigurable):
             return None
 
     def _watch(self, job_id: int, container_id: str) -> None:
-        with self._watched_lock:
-            self._watched[job_id] = threading.Lock()
+        self.watched.add(job_id)
         threading.Thread(
             target=self._wait_and_finish,
             args=(job_id, container_id),
@@ -353,7 +352,7 @@ class JobRunner(LoggingConfigurable):
 
     def _wait_and_finish(self, job_id: int, container_id: str) -> None:
         if self.backend.starts_pending:
-            self._wait_started(job_id, container_id)
+            wait_started(self.backend, self.sessions, job_id, container_id)
         while True:
             try:
                 self.backend.wait(container_id)
@@ -368,29 +367,8 @@ class JobRunner(LoggingConfigurable):
         except Exception:
             self.log.exception("job %s: finishing", job_id)
         finally:
-            with self._watched_lock:
-                self._watched.pop(job_id, None)
+            self.watched.discard(job_id)
             self.wake()
-
-    def _wait_started(self, job_id: int, container_id: str) -> None:
-        """A job stays 'starting' (saying why) until its container runs; its maximum runtime
-        counts from then."""
-
-        def say(reason: str) -> None:
-            with self.sessions() as db:
-                set_state(db, db.get(Job, job_id), STARTING, reason, only_from=(STARTING,))
-
-        while True:
-            try:
-                self.backend.wait_started(container_id, say)
-                break
-            except ContainerGone:
-                return
-            except Exception as err:  # the manager away for a moment: ask again
-                self.log.warning("job %s: waiting for it to start: %s", job_id, err)
-                threading.Event().wait(2)
-        with self.sessions() as db:
-            set_state(db, db.get(Job, job_id), RUNNING, only_from=(STARTING,))
 
     def _finish(self, job_id: int) -> None:
         self._addresses.pop(job_id, None)  # it answers no more
@@ -398,8 +376,8 @@ class JobRunner(LoggingConfigurable):
         container_state = info.state if info else {}
         folder = self.folder(job_id)
         if self.backend.folder_returns:
-            self._await_return(job_id, folder, container_state)
-        self._read_metrics(job_id, chunks=None)  # to the end of the log
+            await_return(self.backend, job_id, folder, container_state)
+        self.watched.read_metrics(job_id, chunks=None)  # to the end of the log
         with self.sessions() as db:
             job = db.get(Job, job_id)
             machine = self.catalog.machine_by_slug(job.machine)
@@ -419,19 +397,6 @@ class JobRunner(LoggingConfigurable):
         self._remove_container(job_id)
         if drop:  # only once the job's end is recorded: a restart finishes it again
             folder.drop_output()
-
-    def _await_return(self, job_id: int, folder: JobFolder, state: dict) -> None:
-        """Wait for the node that ran the job to send back the end of its log and /output
-        (only if its container ran, and its node is still there to send them)."""
-        if "ExitCode" not in state or state.get("NodeLost"):
-            return
-        deadline = time.monotonic() + self.backend.return_seconds
-        while not has_returned(folder):
-            if time.monotonic() > deadline:
-                folder.note(["its machine did not send back the end of its log and /output"])
-                self.log.warning("job %s: its folder never came back from its node", job_id)
-                return
-            threading.Event().wait(0.2)
 
     def known_address(self, job_id: int) -> str | None:
         """``host:port`` of a serving job, if already known (never blocks)."""
@@ -467,43 +432,3 @@ class JobRunner(LoggingConfigurable):
             job.stop_requested_by = by
             db.commit()
         self.backend.stop(self.container_name(job_id), timeout=self.stop_timeout)
-
-    # --- while jobs run ------------------------------------------------------------------------
-
-    def _watch_loop(self) -> None:
-        """Read running jobs' metric lines; stop the ones past their maximum runtime or past
-        what they may write (the log at every turn, /output every few seconds)."""
-        next_runtime_check = next_output_check = 0.0
-        while not self._stopping:
-            with self._watched_lock:
-                job_ids = list(self._watched)
-            look_at_output = time.monotonic() >= next_output_check
-            if look_at_output:
-                next_output_check = time.monotonic() + OUTPUT_CHECK_S
-            for job_id in job_ids:
-                try:
-                    self._read_metrics(job_id)
-                    why = over_limits(self.folder(job_id), self.limits, look_at_output)
-                    if why and job_id not in self._stopped_for_size:
-                        self._stopped_for_size.add(job_id)
-                        self._pool.submit(self.stop, job_id, why)
-                except Exception:
-                    self.log.exception("job %s: watching it", job_id)
-            if time.monotonic() >= next_runtime_check:
-                next_runtime_check = time.monotonic() + 1
-                try:
-                    with self.sessions() as db:
-                        late = overdue(db)
-                    for job_id, why in late:
-                        self._pool.submit(self.stop, job_id, why)
-                except Exception:
-                    self.log.exception("stopping jobs past their maximum runtime")
-            threading.Event().wait(self.metrics_interval)
-
-    def _read_metrics(self, job_id: int, chunks: int | None = 1) -> None:
-        with self._watched_lock:
-            lock = self._watched.get(job_id) or threading.Lock()
-        with lock, self.sessions() as db:
-            job = db.get(Job, job_id)
-            most = self.limits.max_metric_lines
-            read_metrics(db, job, self.log_path(job_id), most, chunks)

@@ -1,14 +1,19 @@
 """What the runner does for a job while it runs: read its new metric lines, and find it when
-it has run past its maximum runtime or written past its limits."""
+it has run past its maximum runtime or written past its limits (:class:`Watched`, the
+runner's thread that does it for every job it follows)."""
 
 from __future__ import annotations
 
+import logging
 import os
+import threading
+import time
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from floe.core.durations import format_duration
 from floe.core.sizes import format_size
@@ -18,6 +23,11 @@ from floe.db.models import RUNNING, Job, Metric
 from .job_folder import JobFolder
 from .limits import JobLimits
 from .logs import parse_metrics, read_whole_lines
+
+log = logging.getLogger("floe.jobs")
+
+# How often a running job's /output is measured (the log is at every turn of the watch).
+OUTPUT_CHECK_S = 5
 
 
 def read_metrics(db: Session, job: Job, log: Path, most: int, chunks: int | None = 1) -> None:
@@ -93,3 +103,68 @@ def over_limits(folder: JobFolder, limits: JobLimits, look_at_output: bool) -> s
     if entries > limits.max_output_files:
         return f"its /output passing {limits.max_output_files:,} files, the most a job keeps"
     return ""
+
+
+class Watched:
+    """The jobs the runner follows, and the loop reading their metric lines and asking
+    ``stop(job_id, why)`` for the ones past their maximum runtime or past what they may
+    write (the log at every turn, /output every few seconds)."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker,
+        limits: JobLimits,
+        folder: Callable[[int], JobFolder],
+        stop: Callable[[int, str], object],
+        interval: float,
+    ) -> None:
+        self.sessions, self.limits, self.folder, self.stop = sessions, limits, folder, stop
+        self.interval = interval
+        self.stopping = False
+        self._locks: dict[int, threading.Lock] = {}  # one reader of a job's log at a time
+        self._lock = threading.Lock()
+        self._stopped_for_size: set[int] = set()
+
+    def add(self, job_id: int) -> None:
+        with self._lock:
+            self._locks[job_id] = threading.Lock()
+
+    def discard(self, job_id: int) -> None:
+        with self._lock:
+            self._locks.pop(job_id, None)
+
+    def read_metrics(self, job_id: int, chunks: int | None = 1) -> None:
+        with self._lock:
+            lock = self._locks.get(job_id) or threading.Lock()
+        with lock, self.sessions() as db:
+            job = db.get(Job, job_id)
+            most = self.limits.max_metric_lines
+            read_metrics(db, job, self.folder(job_id).log, most, chunks)
+
+    def loop(self) -> None:
+        next_runtime_check = next_output_check = 0.0
+        while not self.stopping:
+            with self._lock:
+                job_ids = list(self._locks)
+            look_at_output = time.monotonic() >= next_output_check
+            if look_at_output:
+                next_output_check = time.monotonic() + OUTPUT_CHECK_S
+            for job_id in job_ids:
+                try:
+                    self.read_metrics(job_id)
+                    why = over_limits(self.folder(job_id), self.limits, look_at_output)
+                    if why and job_id not in self._stopped_for_size:
+                        self._stopped_for_size.add(job_id)
+                        self.stop(job_id, why)
+                except Exception:
+                    log.exception("job %s: watching it", job_id)
+            if time.monotonic() >= next_runtime_check:
+                next_runtime_check = time.monotonic() + 1
+                try:
+                    with self.sessions() as db:
+                        late = overdue(db)
+                    for job_id, why in late:
+                        self.stop(job_id, why)
+                except Exception:
+                    log.exception("stopping jobs past their maximum runtime")
+            threading.Event().wait(self.interval)

@@ -1,0 +1,58 @@
+"""Following a job whose container runs on another machine (``SwarmBackend``): it stays
+'starting' until Swarm's task runs, and once it ended its folder must come back from that
+machine before the runner keeps what it left (``jobs.job_return``)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from sqlalchemy.orm import sessionmaker
+
+from floe.db.models import RUNNING, STARTING, Job
+
+from .backend import ContainerGone, RunnerBackend
+from .job_folder import JobFolder
+from .job_return import has_returned
+from .records import set_state
+
+log = logging.getLogger("floe.jobs")
+
+
+def wait_started(
+    backend: RunnerBackend, sessions: sessionmaker, job_id: int, container_id: str
+) -> None:
+    """Keep the job 'starting' (saying why it waits) until its container runs, then make it
+    'running': its maximum runtime counts from then."""
+
+    def say(reason: str) -> None:
+        with sessions() as db:
+            set_state(db, db.get(Job, job_id), STARTING, reason, only_from=(STARTING,))
+
+    while True:
+        try:
+            backend.wait_started(container_id, say)
+            break
+        except ContainerGone:
+            return
+        except Exception as err:  # the manager away for a moment: ask again
+            log.warning("job %s: waiting for it to start: %s", job_id, err)
+            threading.Event().wait(2)
+    with sessions() as db:
+        set_state(db, db.get(Job, job_id), RUNNING, only_from=(STARTING,))
+
+
+def await_return(backend: RunnerBackend, job_id: int, folder: JobFolder, state: dict) -> None:
+    """Wait (``backend.return_seconds`` at most) for the machine that ran the job to send back
+    the end of its log and /output: only if its container ran, and its machine is still there
+    to send them."""
+    if "ExitCode" not in state or state.get("NodeLost"):
+        return
+    deadline = time.monotonic() + backend.return_seconds
+    while not has_returned(folder):
+        if time.monotonic() > deadline:
+            folder.note(["its machine did not send back the end of its log and /output"])
+            log.warning("job %s: its folder never came back from its machine", job_id)
+            return
+        threading.Event().wait(0.2)
