@@ -25,6 +25,21 @@ class ContainerGone(Exception):
 
 
 @dataclass(frozen=True)
+class MachineInfo:
+    """One machine where jobs run (a swarm's node), as ``floe machine ls`` shows it."""
+
+    name: str
+    role: str
+    state: str  # ready, down, disconnected
+    availability: str  # active, pause, drain
+    cpu: float
+    memory_bytes: int
+    gpus: int
+    gpus_free: int
+    machine_types: list[str]
+
+
+@dataclass(frozen=True)
 class ContainerInfo:
     id: str
     state: dict  # Docker's State: Running, ExitCode, OOMKilled…
@@ -56,6 +71,11 @@ class RunnerBackend(LoggingConfigurable):
     def gpu_total(self) -> int:
         """GPUs wherever this backend runs jobs (only asked when it places them)."""
         raise NotImplementedError
+
+    def machines(self, catalog_machines: list) -> list[MachineInfo] | None:
+        """The machines jobs run on, each with the machine types that may go there (None:
+        this one machine, as the catalog says)."""
+        return None
 
     def gpus_in_use(self, except_name: str = "") -> set[str]:
         """GPU ids held by running Floe containers (their ``floe.gpus`` label)."""

@@ -37,7 +37,7 @@ from spawner.environment_builds import EnvironmentBuilds
 from spawner.environment_images import environment_chain
 from spawner.gpu import GpuSettings
 
-from .backend import ContainerGone, ContainerInfo, DockerBackend, RunnerBackend
+from .backend import ContainerGone, ContainerInfo, DockerBackend, MachineInfo, RunnerBackend
 from .job_container import job_container_spec
 from .job_folder import JobFolder
 from .job_image import job_image
@@ -149,6 +149,19 @@ class JobRunner(LoggingConfigurable):
 
     def container_name(self, job_id: int) -> str:
         return f"{self.instance}-job-{job_id}"
+
+    def places(self) -> tuple[list[MachineInfo] | None, int, int]:
+        """Where jobs run (None: this machine) and the GPUs there, total and free now; a
+        swarm's manager that does not answer shows no machine and no GPU."""
+        try:
+            machines = self.backend.machines(self.catalog.machine_list())
+        except Exception as err:
+            self.log.warning("jobs: could not list the machines where jobs run: %s", err)
+            return [], 0, 0
+        if machines is None:
+            return None, self.gpus.total, len(self.free_gpus())
+        usable = [m for m in machines if m.state == "ready" and m.availability == "active"]
+        return machines, sum(m.gpus for m in usable), sum(m.gpus_free for m in usable)
 
     def free_gpus(self) -> list[str]:
         """GPU ids free for a job now: held by no job, no workspace, no claim in flight."""

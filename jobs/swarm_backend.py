@@ -33,9 +33,9 @@ from traitlets import Dict, Float, Integer, List, Unicode
 
 from spawner.container_spec import ContainerSpec
 
-from .backend import ContainerGone, ContainerInfo, RunnerBackend
+from .backend import ContainerGone, ContainerInfo, MachineInfo, RunnerBackend
+from .swarm_nodes import GPU_KIND, describe_nodes, node_gpus
 
-GPU_KIND = "NVIDIA-GPU"
 # Task states after which nothing more happens (Docker's swarm/api/types.go).
 ENDED = {"complete", "failed", "shutdown", "rejected", "orphaned", "remove"}
 NANO = 1_000_000_000
@@ -212,19 +212,17 @@ class SwarmBackend(RunnerBackend):
 
     def gpu_total(self) -> int:
         """The GPUs the swarm's ready nodes advertise (``--node-generic-resource``)."""
-        total = 0
-        for node in self.client.nodes():
-            if node.get("Status", {}).get("State") != "ready":
-                continue
-            resources = node.get("Description", {}).get("Resources", {})
-            for generic in resources.get("GenericResources") or []:
-                named = generic.get("NamedResourceSpec", {})
-                discrete = generic.get("DiscreteResourceSpec", {})
-                if named.get("Kind") == GPU_KIND:
-                    total += 1
-                elif discrete.get("Kind") == GPU_KIND:
-                    total += int(discrete.get("Value", 0))
-        return total
+        nodes = self.client.nodes()
+        return sum(node_gpus(n) for n in nodes if n.get("Status", {}).get("State") == "ready")
+
+    def machines(self, catalog_machines: list) -> list[MachineInfo]:
+        """The swarm's nodes: state, resources, free GPUs, machine types placed there."""
+        constraints = {
+            m.slug: [*self.constraints, *self.machine_constraints.get(m.slug, [])]
+            for m in catalog_machines
+        }
+        tasks = self.client.tasks(filters={"desired-state": "running"})
+        return describe_nodes(self.client.nodes(), tasks, catalog_machines, constraints)
 
     def create(self, spec: ContainerSpec) -> str:
         with self._lock:

@@ -11,6 +11,8 @@ from floe.core.errors import BadName
 from floe.core.refs import check_project_name
 from jobs.container.parameterize import INJECTED_TAG, check_parameters, inject_parameters
 from jobs.logs import parse_metrics
+from jobs.swarm_nodes import describe_nodes, satisfies
+from spawner.catalog import Machine
 
 
 def _notebook(*cells):
@@ -112,3 +114,42 @@ def test_floeignore_patterns(tmp_path, path, ignored):
 def test_project_names_are_checked(name):
     with pytest.raises(BadName, match="project"):
         check_project_name(name)
+
+
+def test_swarm_placement_constraints_as_floe_machine_ls_reads_them():
+    node = {
+        "ID": "n1",
+        "Spec": {"Role": "worker", "Labels": {"gpu": "a100"}, "Availability": "active"},
+        "Description": {
+            "Hostname": "gpu-box",
+            "Platform": {"OS": "linux", "Architecture": "x86_64"},
+            "Engine": {"Labels": {"zone": "b"}},
+            "Resources": {"NanoCPUs": 8 * 10**9, "MemoryBytes": 32 * 1024**3},
+        },
+    }
+    assert satisfies(node, ["node.role==worker", "node.labels.gpu == a100"])
+    assert satisfies(node, ["engine.labels.zone!=a"])
+    assert satisfies(node, ["node.hostname==GPU-BOX", "node.platform.arch==x86_64"])
+    assert not satisfies(node, ["node.role==manager"])
+    assert not satisfies(node, ["node.labels.gpu!=a100"])
+    assert not satisfies(node, ["node.labels.missing==x"])
+    assert not satisfies(node, ["node.unknown==x"])  # a key not known here: not placed
+    assert not satisfies(node, ["nonsense"])
+    small = Machine("small", "Small", cpu=1, memory_bytes=1024**3)
+    huge = Machine("huge", "Huge", cpu=16, memory_bytes=1024**3)
+    gpu = Machine("gpu", "GPU", cpu=1, memory_bytes=1024**3, gpus=1)
+    (info,) = describe_nodes([node], [], [small, huge, gpu], {"small": ["node.role==worker"]})
+    assert info.machine_types == ["small"]  # too few CPUs for huge, no GPU advertised
+    assert (info.name, info.cpu, info.gpus, info.gpus_free) == ("gpu-box", 8.0, 0, 0)
+    two = [{"DiscreteResourceSpec": {"Kind": "NVIDIA-GPU", "Value": 2}}]
+    task = {
+        "NodeID": "n1",
+        "Status": {"State": "running"},
+        "Spec": {"Resources": {"Reservations": {"GenericResources": two}}},
+    }
+    node["Description"]["Resources"]["GenericResources"] = [
+        {"NamedResourceSpec": {"Kind": "NVIDIA-GPU", "Value": f"GPU-{i}"}} for i in range(3)
+    ]
+    done = {**task, "Status": {"State": "complete"}}
+    (info,) = describe_nodes([node], [task, done], [gpu], {})
+    assert (info.gpus, info.gpus_free, info.machine_types) == (3, 1, ["gpu"])

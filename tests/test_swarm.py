@@ -26,6 +26,7 @@ from jobs.outcomes import ending
 from jobs.swarm_backend import GPU_KIND, SwarmBackend
 from spawner.catalog import Environment, Machine
 from spawner.container_spec import Mount, build_container_spec
+from tests.floe_cli import floe as floe_cli
 from tests.hub_process import HubProcess
 from tests.node_plugin import s3_config, start_plugin, stop_plugin
 from tests.s3_server import CREDENTIALS
@@ -346,11 +347,28 @@ def test_jobs_on_either_machine_read_datasets_from_s3_and_send_back_log_and_outp
     )
 
 
-def test_a_job_waiting_for_room_on_the_swarm_is_starting_and_says_why(swarm_hub):
+def test_a_job_waiting_for_room_on_the_swarm_is_starting_and_says_why(swarm_hub, swarm):
     hub, _caches = swarm_hub
     name = f"bob{uuid.uuid4().hex[:5]}"
     assert hub.api("POST", f"/users/{name}").status_code == 201
     token = hub.api("POST", f"/users/{name}/tokens", json={"note": "swarm"}).json()["token"]
+
+    # The machines, their machine types and free GPUs, as a user sees them.
+    catalog = hub.floe("GET", "catalog", token).json()
+    assert catalog["gpus"] == {"total": 1, "free": 1}
+    nodes = {n["role"]: n for n in catalog["nodes"]}
+    assert nodes["manager"]["name"] == swarm[0].client.info()["Name"]
+    assert "first" in nodes["manager"]["machine_types"]
+    assert "second" not in nodes["manager"]["machine_types"]
+    assert {"second", "gpu-small"} <= set(nodes["worker"]["machine_types"])
+    assert "gpu-small" not in nodes["manager"]["machine_types"]  # no GPU there
+    assert (nodes["worker"]["gpus"], nodes["worker"]["gpus_free"]) == (1, 1)
+    assert all(n["state"] == "ready" and n["availability"] == "active" for n in nodes.values())
+    listing = floe_cli(hub, token, "machine", "ls")
+    assert listing.returncode == 0, listing.stderr
+    worker_line = next(line for line in listing.stdout.splitlines() if " worker " in line)
+    assert "ready" in worker_line and "1/1" in worker_line and "gpu-small" in worker_line
+
     body = {"project": "gpus", "kind": "command", "environment": "plain", "machine": "gpu-small"}
     jobs = []
     for _ in range(2):  # one GPU in the swarm (the worker's): the second waits for it
@@ -368,6 +386,7 @@ def test_a_job_waiting_for_room_on_the_swarm_is_starting_and_says_why(swarm_hub)
         time.sleep(0.3)
     assert waiting[0]["reason"].startswith("waiting for a machine: no suitable node")
     assert waiting[0]["started"] is None  # its maximum runtime has not begun
+    assert hub.floe("GET", "catalog", token).json()["gpus"] == {"total": 1, "free": 0}
     for job in jobs:
         assert _wait(hub, token, job)["state"] == "complete"
 

@@ -139,6 +139,16 @@ def cmd_machine_ls(client: FloeClient, args: argparse.Namespace) -> int:
         print(f"{m['slug']:16} {m['display_name']}{default}  {m['summary']}")
     gpus = catalog["gpus"]
     print(f"GPUs: {gpus['free']} of {gpus['total']} free")
+    nodes = catalog.get("nodes")
+    if nodes is not None:
+        print(f"\n{'MACHINE':20} {'ROLE':8} {'STATE':14} {'CPU':>5} {'MEMORY':>9} GPUS  TYPES")
+        for n in nodes:
+            state = n["state"] if n["availability"] == "active" else n["availability"]
+            print(
+                f"{printable(n['name'])[:20]:20} {n['role']:8} {state:14} {n['cpu']:5g} "
+                f"{format_size(n['memory_bytes']):>9} {n['gpus_free']}/{n['gpus']:<3} "
+                f"{', '.join(n['machine_types']) or '-'}"
+            )
     return 0
 
 

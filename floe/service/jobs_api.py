@@ -333,15 +333,20 @@ class CatalogHandler(JobAPIHandler):
     """What a user may pick for a workspace or a job: environments (the catalog's, then the
     made ones they may use that are built) and machine types."""
 
-    @operation("Environments, machine types and free GPUs", response=schemas.Catalog, errors=())
+    @operation(
+        "Environments, machine types, free GPUs and (on a swarm) the machines jobs run on",
+        response=schemas.Catalog,
+        errors=(),
+    )
     async def get(self) -> None:
-        free = await off_loop(self.runner.free_gpus)
+        nodes, total, free = await off_loop(self.runner.places)
         catalog = self.settings["catalog"]
         environments = await self.off_loop(usable_environments, self.db(), catalog, self.caller)
         answer = {
             "environments": [asdict(e) for e in environments],
             "machines": [{**asdict(m), "summary": m.summary} for m in catalog.machine_list()],
-            "gpus": {"total": self.runner.gpus.total, "free": len(free)},
+            "gpus": {"total": total, "free": free},
+            "nodes": None if nodes is None else [asdict(n) for n in nodes],
         }
         self.send(answer, shape=schemas.Catalog)
 

@@ -81,7 +81,22 @@ class Gpus(BaseModel):
     free: int
 
 
+class Node(BaseModel):
+    name: str = Field(description="the machine's host name")
+    role: str = Field(description="manager or worker")
+    state: str = Field(description="ready, down or disconnected")
+    availability: str = Field(description="active, pause or drain (no new jobs)")
+    cpu: float
+    memory_bytes: int
+    gpus: int
+    gpus_free: int
+    machine_types: list[str] = Field(description="the machine types jobs may run as there")
+
+
 class Catalog(BaseModel):
     environments: list[Environment]
     machines: list[Machine]
     gpus: Gpus
+    nodes: list[Node] | None = Field(
+        None, description="the machines jobs run on (a swarm's nodes); null: this one machine"
+    )

@@ -1,0 +1,120 @@
+"""The machines of a swarm as users see them (``floe machine ls``): each node's state, its
+CPU, memory and GPUs (free ones: advertised, less those Swarm gave running tasks), and which
+machine types Floe may place there (the type's placement constraints hold, and it fits)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from spawner.catalog import Machine
+
+from .backend import MachineInfo
+
+NANO = 1_000_000_000
+GPU_KIND = "NVIDIA-GPU"
+# Task states in which a task holds what it reserved (Docker's swarm/api/types.go).
+HOLDING = {"assigned", "accepted", "preparing", "ready", "starting", "running"}
+_CONSTRAINT = re.compile(r"\s*([\w.\-]+)\s*(==|!=)\s*(.+?)\s*")
+
+
+def node_gpus(node: dict) -> int:
+    """The GPUs a node advertises (``--node-generic-resource NVIDIA-GPU=…``)."""
+    total = 0
+    resources = node.get("Description", {}).get("Resources", {})
+    for generic in resources.get("GenericResources") or []:
+        named = generic.get("NamedResourceSpec", {})
+        discrete = generic.get("DiscreteResourceSpec", {})
+        if named.get("Kind") == GPU_KIND:
+            total += 1
+        elif discrete.get("Kind") == GPU_KIND:
+            total += int(discrete.get("Value", 0))
+    return total
+
+
+def gpus_held(tasks: Iterable[dict]) -> dict[str, int]:
+    """GPUs held by tasks placed on a node and not ended, by node id (what each reserved)."""
+    held: dict[str, int] = {}
+    for task in tasks:
+        if task.get("Status", {}).get("State") not in HOLDING or not task.get("NodeID"):
+            continue
+        reserved = task.get("Spec", {}).get("Resources", {}).get("Reservations", {})
+        for generic in reserved.get("GenericResources") or []:
+            discrete = generic.get("DiscreteResourceSpec", {})
+            if discrete.get("Kind") == GPU_KIND:
+                held[task["NodeID"]] = held.get(task["NodeID"], 0) + int(discrete.get("Value", 0))
+    return held
+
+
+def _node_value(node: dict, key: str) -> str | None:
+    """What a placement constraint's key names on ``node`` (None: a key not known here)."""
+    spec, description = node.get("Spec", {}), node.get("Description", {})
+    fixed = {
+        "node.id": node.get("ID"),
+        "node.hostname": description.get("Hostname"),
+        "node.role": spec.get("Role"),
+        "node.platform.os": description.get("Platform", {}).get("OS"),
+        "node.platform.arch": description.get("Platform", {}).get("Architecture"),
+    }
+    if key in fixed:
+        return fixed[key] or ""
+    for prefix, labels in (
+        ("node.labels.", spec.get("Labels") or {}),
+        ("engine.labels.", description.get("Engine", {}).get("Labels") or {}),
+    ):
+        if key.startswith(prefix):
+            return labels.get(key[len(prefix) :], "")
+    return None
+
+
+def satisfies(node: dict, constraints: Iterable[str]) -> bool:
+    """Whether ``node`` meets every constraint (``key==value``, ``key!=value``, as Swarm
+    reads them; a key this does not know counts as unmet)."""
+    for constraint in constraints:
+        found = _CONSTRAINT.fullmatch(constraint)
+        if not found:
+            return False
+        key, operator, wanted = found.groups()
+        value = _node_value(node, key)
+        if value is None or (value.lower() == wanted.lower()) != (operator == "=="):
+            return False
+    return True
+
+
+def describe_nodes(
+    nodes: list[dict],
+    tasks: list[dict],
+    machines: list[Machine],
+    constraints_of: dict[str, list[str]],
+) -> list[MachineInfo]:
+    """Each node as ``floe machine ls`` shows it; ``constraints_of`` a machine type's slug's
+    placement constraints."""
+    held = gpus_held(tasks)
+    described = []
+    for node in sorted(nodes, key=lambda n: n.get("Description", {}).get("Hostname", "")):
+        resources = node.get("Description", {}).get("Resources", {})
+        cpu = resources.get("NanoCPUs", 0) / NANO
+        memory = resources.get("MemoryBytes", 0)
+        gpus = node_gpus(node)
+        fits = [
+            m.slug
+            for m in machines
+            if m.cpu <= cpu
+            and m.memory_bytes <= memory
+            and m.gpus <= gpus
+            and satisfies(node, constraints_of.get(m.slug, []))
+        ]
+        described.append(
+            MachineInfo(
+                name=node.get("Description", {}).get("Hostname", node.get("ID", "")),
+                role=node.get("Spec", {}).get("Role", ""),
+                state=node.get("Status", {}).get("State", ""),
+                availability=node.get("Spec", {}).get("Availability", ""),
+                cpu=cpu,
+                memory_bytes=memory,
+                gpus=gpus,
+                gpus_free=max(0, gpus - held.get(node.get("ID", ""), 0)),
+                machine_types=fits,
+            )
+        )
+    return described
