@@ -63,10 +63,10 @@ class RunnerBackend(LoggingConfigurable):
     # node has room): the job stays 'starting' until :meth:`wait_started` returns.
     starts_pending = False
 
-    def wait_started(self, container_id: str, say: Callable[[str], None]) -> None:
-        """Return once the container runs (or has ended); ``say`` why it waits meanwhile.
-        :class:`ContainerGone` if it is not there."""
-        return None
+    def wait_started(self, container_id: str, say: Callable[[str], None]) -> bool:
+        """Return once the container runs or has ended (whether it ran); ``say`` why it waits
+        meanwhile. :class:`ContainerGone` if it is not there."""
+        return True
 
     def gpu_total(self) -> int:
         """GPUs wherever this backend runs jobs (only asked when it places them)."""

@@ -21,20 +21,26 @@ import tarfile
 import tempfile
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from dataset_mounter.node_volumes import JOB_VOLUME, RUNNER_VOLUME
+from dataset_mounter.scan import select_files
 from floe.client.api import FloeClient, FloeError
 
 from .job_container import RUNNER_DIR
-from .job_folder import JobFolder
+from .job_folder import JobFolder, skipped_lines
+from .job_return import LOG_SLACK_BYTES, RESULT_NOTE_BYTES, SKIPPED_LISTED
+from .watch import OUTPUT_CHECK_S, folder_size
 
 log = logging.getLogger("floe.node")
 
 ENDED_MARK = ".ended"  # beside a job's folder: its container exited, the folder is to be sent
 LOG_CHUNK = 1024**2
-# The service no longer waits for this job (it ended, or is unknown): what is here is dropped.
-NOT_WAITED_FOR = (404, 409)
+# The service no longer waits for this job (it ended: 409; or it names no such job: 404 with
+# its own words, not a proxy's): what is here is dropped.
+ENDED_STATUS = 409
+UNKNOWN_JOB = "in this Floe"
 # A folder whose log has not grown for this long is asked about (a container made and never
 # started leaves its folder here, and no unmount ever says it is done).
 ASK_AFTER_S = 30.0
@@ -49,6 +55,10 @@ class JobVolumes:
         self.lock = threading.Lock()
         self.sent: dict[str, int | None] = {}  # container -> log bytes the service has
         self.quiet_since: dict[str, float] = {}  # container -> when its log last grew
+        self.limits: dict[str, dict] = {}  # container -> the job's caps, as the service said
+        self.measured: dict[str, float] = {}  # container -> when its /output was last measured
+        self._sending: set[str] = set()  # folders being sent back now (one sender each)
+        self._senders = ThreadPoolExecutor(4, thread_name_prefix="floe-send-back")
         for folder in root.iterdir():  # a restarted plugin goes on with what it held
             if folder.is_dir() and JOB_VOLUME.fullmatch(f"floe-job-{folder.name}"):
                 self.sent[folder.name] = None
@@ -103,11 +113,17 @@ class JobVolumes:
         """The container has exited: its folder is sent back at the next turn."""
         found = JOB_VOLUME.fullmatch(name)
         if found and found.group(1) == "job":
-            (self.root / f"{found.group(2)}{ENDED_MARK}").touch()
+            self._ended(found.group(2))
+
+    def _ended(self, container: str) -> None:
+        with self.lock:
+            if container in self.sent:
+                (self.root / f"{container}{ENDED_MARK}").touch()
 
     def close(self) -> None:
         self._stop.set()
         self._thread.join(timeout=30)
+        self._senders.shutdown(wait=False, cancel_futures=True)
 
     # --- sending ---------------------------------------------------------------------------
 
@@ -116,61 +132,128 @@ class JobVolumes:
             self.send_all()
 
     def send_all(self) -> None:
+        """One turn: each running job's new log lines (and now and then its /output's size);
+        each ended job's folder handed to a sender of its own."""
         with self.lock:
-            containers = list(self.sent)
+            containers = [c for c in self.sent if c not in self._sending]
         for container in containers:
+            if (self.root / f"{container}{ENDED_MARK}").exists():
+                with self.lock:
+                    self._sending.add(container)
+                self._senders.submit(self._send_back_once, container)
+                continue
             try:
-                if (self.root / f"{container}{ENDED_MARK}").exists():
-                    self._send_back(container)
-                else:
-                    self._send_log(container)
-            except FloeError as err:
-                if err.status in NOT_WAITED_FOR:
-                    log.info("%s: %s; dropping its folder", container, err)
-                    self._drop(container)
-                else:  # the service away for a while: sent again at the next turn
-                    log.warning("%s: sending its folder: %s", container, err)
-            except Exception:
-                log.exception("%s: sending its folder", container)
+                self._send_log(container)
+            except Exception as err:
+                self._failed(container, err)
+
+    def _failed(self, container: str, err: Exception) -> None:
+        if isinstance(err, FloeError) and (
+            err.status == ENDED_STATUS
+            or (err.status == 404 and UNKNOWN_JOB in str(err.body.get("error", "")))
+        ):
+            log.info("%s: %s; dropping its folder", container, err)
+            self._drop(container)
+        elif isinstance(err, FloeError):  # the service away for a while: again next turn
+            log.warning("%s: sending its folder: %s", container, err)
+        else:
+            log.exception("%s: sending its folder", container)
+
+    def _post_log(self, container: str, offset: int, chunk: bytes, **measured: int) -> int:
+        """Send log bytes from ``offset``; keep what the service answers (its count, the job's
+        caps, whether it waits for the folder); the count."""
+        answer = self.client.json(
+            "POST",
+            f"nodes/jobs/{container}/log",
+            params={"offset": offset, **measured},
+            data=chunk,
+        )
+        self.limits[container] = answer
+        if answer.get("send_back"):  # it saw the container end (an unmount this plugin missed)
+            self._ended(container)
+        with self.lock:
+            if container in self.sent:
+                self.sent[container] = answer["received"]
+        self.quiet_since[container] = time.monotonic()
+        return answer["received"]
+
+    def _output_size(self, container: str) -> dict[str, int]:
+        """Every few seconds, /output's bytes and entries (counted only up to past its caps),
+        for the service to stop a job past them."""
+        caps = self.limits.get(container)
+        if caps is None or time.monotonic() - self.measured.get(container, 0.0) < OUTPUT_CHECK_S:
+            return {}
+        self.measured[container] = time.monotonic()
+        output = self._folder(container).output
+        size, entries = folder_size(output, caps["max_output_bytes"], caps["max_output_files"])
+        return {"output_bytes": size, "output_entries": entries}
 
     def _send_log(self, container: str, most: int | None = 8 * LOG_CHUNK) -> None:
-        """What the log gained since last time (``most`` bytes at a time; None: to its end)."""
-        path = f"nodes/jobs/{container}/log"
+        """What the log gained since last time (``most`` bytes at a time; None: to its end),
+        never past the job's cap on its log (the service keeps no more)."""
         offset = self.sent.get(container)
         quiet = time.monotonic() - self.quiet_since.get(container, 0.0) > ASK_AFTER_S
-        if offset is None or (quiet and most is not None):
-            # After a restart, or a while without news: how far has the service got (and does
-            # it still wait for this job at all)?
-            offset = self.client.json("POST", path, params={"offset": 0}, data=b"")["received"]
-            self.quiet_since[container] = time.monotonic()
-            with self.lock:
-                self.sent[container] = offset
+        measured = self._output_size(container)
+        if offset is None or measured or (quiet and most is not None):
+            # After a restart, a while without news, or a measure to tell: how far has the
+            # service got (and does it still wait for this job at all)?
+            offset = self._post_log(container, offset or 0, b"", **measured)
+        cap = self.limits.get(container, {}).get("max_log_bytes")
         sent = 0
         with open(self._folder(container).log, "rb") as job_log:
             while most is None or sent < most:
+                room = LOG_CHUNK if cap is None else min(LOG_CHUNK, cap + LOG_SLACK_BYTES - offset)
+                if room <= 0:
+                    break
                 job_log.seek(offset)
-                chunk = job_log.read(LOG_CHUNK)
+                chunk = job_log.read(room)
                 if not chunk:
                     break
-                answer = self.client.json("POST", path, params={"offset": offset}, data=chunk)
-                sent += max(0, answer["received"] - offset)
-                offset = answer["received"]
-                with self.lock:
-                    self.sent[container] = offset
-                self.quiet_since[container] = time.monotonic()
-                if len(chunk) < LOG_CHUNK:
+                received = self._post_log(container, offset, chunk)
+                sent += max(0, received - offset)
+                offset = received
+                if len(chunk) < room:
                     break
 
+    def _send_back_once(self, container: str) -> None:
+        try:
+            self._send_back(container)
+        except Exception as err:
+            self._failed(container, err)
+        finally:
+            with self.lock:
+                self._sending.discard(container)
+
     def _send_back(self, container: str) -> None:
+        """The container has exited: the rest of the log, the result note, /output (what a
+        local /output would keep, within the job's caps; what is left out listed in the log),
+        then 'returned'; the folder goes."""
         folder = self._folder(container)
+        offset = self._post_log(container, self.sent.get(container) or 0, b"")  # the caps
+        caps = self.limits[container]
+        skipped: list[tuple[str, str]] = []
+        files = select_files(
+            folder.output,
+            max_bytes=caps["max_output_bytes"],
+            skipped=skipped,
+            max_files=caps["max_output_files"],
+        )
+        folder.note(skipped_lines(skipped, SKIPPED_LISTED))
+        with self.lock:
+            self.sent[container] = offset
         self._send_log(container, most=None)
-        note = folder.result_note.read_bytes()[: 64 * 1024] if folder.result_note.exists() else b""
-        self.client.request("PUT", f"nodes/jobs/{container}/result", data=note)
+        with open(folder.result_note, "rb") as note:  # the job may have made it huge (sparse)
+            self.client.request(
+                "PUT", f"nodes/jobs/{container}/result", data=note.read(RESULT_NOTE_BYTES)
+            )
         with tempfile.TemporaryFile(dir=self.root) as archive:
             with tarfile.open(fileobj=archive, mode="w:") as tar:
-                # Links are sent as links (never followed): the service unpacks only what
-                # stays inside /output.
-                tar.add(folder.output, arcname=".", recursive=True)
+                for found in files:  # plain files only: a link inside /output as its file
+                    info = tarfile.TarInfo(found.rel)
+                    info.size, info.mode = found.size, found.mode
+                    with open(found.path, "rb") as data:
+                        tar.addfile(info, data)
+                    tar.members.clear()
             archive.seek(0)
             self.client.request("PUT", f"nodes/jobs/{container}/output", data=archive)
         self.client.request("POST", f"nodes/jobs/{container}/returned")
@@ -181,6 +264,8 @@ class JobVolumes:
         with self.lock:
             self.sent.pop(container, None)
             self.quiet_since.pop(container, None)
+            self.limits.pop(container, None)
+            self.measured.pop(container, None)
         folder = self._folder(container)
         shutil.rmtree(folder.path, ignore_errors=True)
         (self.root / f"{container}{ENDED_MARK}").unlink(missing_ok=True)

@@ -14,7 +14,7 @@ from floe.db.models import RUNNING, STARTING, Job
 
 from .backend import ContainerGone, RunnerBackend
 from .job_folder import JobFolder
-from .job_return import has_returned
+from .job_return import has_returned, mark_awaited
 from .records import set_state
 
 log = logging.getLogger("floe.jobs")
@@ -32,23 +32,25 @@ def wait_started(
 
     while True:
         try:
-            backend.wait_started(container_id, say)
+            started = backend.wait_started(container_id, say)
             break
         except ContainerGone:
             return
         except Exception as err:  # the manager away for a moment: ask again
             log.warning("job %s: waiting for it to start: %s", job_id, err)
             threading.Event().wait(2)
-    with sessions() as db:
-        set_state(db, db.get(Job, job_id), RUNNING, only_from=(STARTING,))
+    if started:  # not a job stopped (or failed to start) while it waited
+        with sessions() as db:
+            set_state(db, db.get(Job, job_id), RUNNING, only_from=(STARTING,))
 
 
 def await_return(backend: RunnerBackend, job_id: int, folder: JobFolder, state: dict) -> None:
     """Wait (``backend.return_seconds`` at most) for the machine that ran the job to send back
     the end of its log and /output: only if its container ran, and its machine is still there
     to send them."""
-    if "ExitCode" not in state or state.get("NodeLost"):
+    if not state.get("Ran") or state.get("NodeLost"):
         return
+    mark_awaited(folder)  # the node is told, should it have missed the container's end
     deadline = time.monotonic() + backend.return_seconds
     while not has_returned(folder):
         if time.monotonic() > deadline:

@@ -123,10 +123,12 @@ class JobRunner(LoggingConfigurable):
             sessions,
             self.limits,
             self.folder,
-            lambda job_id, why: self._pool.submit(self.stop, job_id, why),
+            self.stop_soon,
             self.metrics_interval,
         )
         self._stopping = False
+        self._stopped_for_limits: set[int] = set()
+        self._stopping_lock = threading.Lock()
 
     def job_context(self) -> JobContext:
         """What submitting a job needs from the runner: its GPUs and the limits jobs run under."""
@@ -431,6 +433,14 @@ class JobRunner(LoggingConfigurable):
         self.backend.remove(self.container_name(job_id))
 
     # --- stopping ----------------------------------------------------------------------------
+
+    def stop_soon(self, job_id: int, why: str) -> None:
+        """Stop a job past its limits, on one of the runner's threads (once per job)."""
+        with self._stopping_lock:
+            if job_id in self._stopped_for_limits:
+                return
+            self._stopped_for_limits.add(job_id)
+        self._pool.submit(self.stop, job_id, why)
 
     def stop(self, job_id: int, by: str) -> None:
         """Stop a job for user ``by``; a queued job stops at once, a running one in seconds."""

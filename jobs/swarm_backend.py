@@ -39,6 +39,7 @@ from .swarm_nodes import GPU_KIND, describe_nodes, node_gpus
 # Task states after which nothing more happens (Docker's swarm/api/types.go).
 ENDED = {"complete", "failed", "shutdown", "rejected", "orphaned", "remove"}
 NANO = 1_000_000_000
+MACHINES_FRESH_S = 3.0  # how long the nodes' description is reused (floe machine ls)
 
 
 def service_spec(
@@ -203,6 +204,10 @@ class SwarmBackend(RunnerBackend):
             self.client = docker.from_env(timeout=self.timeout).api
         self._made: dict[str, ContainerSpec] = {}  # created, not started: started as services
         self._down_since: dict[str, float] = {}  # nodes seen down, since when (monotonic)
+        self._stopped: dict[str, ContainerInfo] = {}  # services removed by stop, last seen
+        self._machines: list[MachineInfo] = []  # the nodes as last asked (machines())
+        self._machines_at = -MACHINES_FRESH_S
+        self._machines_asking = False
         self._lock = threading.Lock()
 
     places_gpus = True
@@ -216,13 +221,27 @@ class SwarmBackend(RunnerBackend):
         return sum(node_gpus(n) for n in nodes if n.get("Status", {}).get("State") == "ready")
 
     def machines(self, catalog_machines: list) -> list[MachineInfo]:
-        """The swarm's nodes: state, resources, free GPUs, machine types placed there."""
-        constraints = {
-            m.slug: [*self.constraints, *self.machine_constraints.get(m.slug, [])]
-            for m in catalog_machines
-        }
-        tasks = self.client.tasks(filters={"desired-state": "running"})
-        return describe_nodes(self.client.nodes(), tasks, catalog_machines, constraints)
+        """The swarm's nodes: state, resources, free GPUs, machine types placed there. Asked
+        of the manager at most every MACHINES_FRESH_S, by one caller at a time; the others
+        meanwhile get the last answer (none yet: an empty list), never a wait."""
+        with self._lock:
+            fresh = time.monotonic() - self._machines_at < MACHINES_FRESH_S
+            if fresh or self._machines_asking:
+                return self._machines
+            self._machines_asking = True
+        try:
+            constraints = {
+                m.slug: [*self.constraints, *self.machine_constraints.get(m.slug, [])]
+                for m in catalog_machines
+            }
+            tasks = self.client.tasks(filters={"desired-state": "running"})
+            found = describe_nodes(self.client.nodes(), tasks, catalog_machines, constraints)
+            with self._lock:
+                self._machines, self._machines_at = found, time.monotonic()
+            return found
+        finally:
+            with self._lock:
+                self._machines_asking = False
 
     def create(self, spec: ContainerSpec) -> str:
         with self._lock:
@@ -271,7 +290,8 @@ class SwarmBackend(RunnerBackend):
         try:
             service = self.client.inspect_service(name)
         except docker.errors.NotFound:
-            return None
+            with self._lock:  # stopped (its service removed): how it was last seen
+                return self._stopped.get(name)
         task = self._task(name)
         if task is None:
             return ContainerInfo(service["ID"], {"Running": False, "Status": "pending"})
@@ -285,7 +305,9 @@ class SwarmBackend(RunnerBackend):
             "Node": task.get("NodeID", ""),
         }
         code = status.get("ContainerStatus", {}).get("ExitCode")
-        if state in ENDED and code is not None and _ran(state, status):
+        ran = state == "running" or (state in ENDED and _ran(state, status))
+        info["Ran"] = ran  # its folder comes back from its node
+        if state in ENDED and code is not None and ran:
             info["ExitCode"] = code
         if state not in ENDED and info["Node"] and self._node_lost(info["Node"]):
             info["NodeLost"] = True
@@ -293,7 +315,7 @@ class SwarmBackend(RunnerBackend):
 
     starts_pending = True
 
-    def wait_started(self, container_id: str, say: Callable[[str], None]) -> None:
+    def wait_started(self, container_id: str, say: Callable[[str], None]) -> bool:
         """Until Swarm's task runs: pending (no node has room yet), pulling, preparing."""
         said = ""
         while True:
@@ -302,7 +324,7 @@ class SwarmBackend(RunnerBackend):
                 raise ContainerGone(container_id)
             state = info.state
             if state["Running"] or state["Status"] in ENDED or state.get("NodeLost"):
-                return
+                return bool(state.get("Ran"))
             why = f"waiting for a machine: {state['Error']}" if state.get("Error") else ""
             why = why or f"its task is {state['Status']}"
             if why != said:
@@ -341,18 +363,30 @@ class SwarmBackend(RunnerBackend):
         return None  # serving jobs on a swarm need an overlay network: not yet
 
     def stop(self, name: str, timeout: int) -> None:
-        """Remove the service; return once its task's container has exited."""
+        """Remove the service; return once its task's container has exited. Until the runner
+        removes the job, :meth:`find` tells how it was last seen (whether it ran: then its
+        folder comes back from its node)."""
+        last = self.find(name)
         try:
             task = self._task(name)
         except docker.errors.NotFound:
             task = None
-        self.remove(name)  # its task gets the stop grace period, then is killed
+        with self._lock:
+            self._made.pop(name, None)
+            if last is not None:  # before the service goes: a look meanwhile finds this
+                state = {**last.state, "Running": False, "Status": "shutdown"}
+                self._stopped[name] = ContainerInfo(last.id, state)
+        try:
+            self.client.remove_service(name)  # its task gets the grace period, then is killed
+        except docker.errors.NotFound:
+            pass
         if task is not None:
             self._settle(task["ID"])
 
     def remove(self, name: str) -> None:
         with self._lock:
             self._made.pop(name, None)
+            self._stopped.pop(name, None)
         try:
             self.client.remove_service(name)
         except docker.errors.NotFound:

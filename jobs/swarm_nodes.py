@@ -21,7 +21,7 @@ _CONSTRAINT = re.compile(r"\s*([\w.\-]+)\s*(==|!=)\s*(.+?)\s*")
 def node_gpus(node: dict) -> int:
     """The GPUs a node advertises (``--node-generic-resource NVIDIA-GPU=…``)."""
     total = 0
-    resources = node.get("Description", {}).get("Resources", {})
+    resources = (node.get("Description") or {}).get("Resources") or {}
     for generic in resources.get("GenericResources") or []:
         named = generic.get("NamedResourceSpec", {})
         discrete = generic.get("DiscreteResourceSpec", {})
@@ -47,8 +47,9 @@ def gpus_held(tasks: Iterable[dict]) -> dict[str, int]:
 
 
 def _node_value(node: dict, key: str) -> str | None:
-    """What a placement constraint's key names on ``node`` (None: a key not known here)."""
-    spec, description = node.get("Spec", {}), node.get("Description", {})
+    """What a placement constraint's key names on ``node`` (None: a key not known here;
+    keys are read as Swarm reads them, in any case; label names as written)."""
+    spec, description = node.get("Spec") or {}, node.get("Description") or {}
     fixed = {
         "node.id": node.get("ID"),
         "node.hostname": description.get("Hostname"),
@@ -56,13 +57,13 @@ def _node_value(node: dict, key: str) -> str | None:
         "node.platform.os": description.get("Platform", {}).get("OS"),
         "node.platform.arch": description.get("Platform", {}).get("Architecture"),
     }
-    if key in fixed:
-        return fixed[key] or ""
+    if key.lower() in fixed:
+        return fixed[key.lower()] or ""
     for prefix, labels in (
         ("node.labels.", spec.get("Labels") or {}),
         ("engine.labels.", description.get("Engine", {}).get("Labels") or {}),
     ):
-        if key.startswith(prefix):
+        if key.lower().startswith(prefix):
             return labels.get(key[len(prefix) :], "")
     return None
 
@@ -91,8 +92,9 @@ def describe_nodes(
     placement constraints."""
     held = gpus_held(tasks)
     described = []
-    for node in sorted(nodes, key=lambda n: n.get("Description", {}).get("Hostname", "")):
-        resources = node.get("Description", {}).get("Resources", {})
+    for node in sorted(nodes, key=lambda n: (n.get("Description") or {}).get("Hostname", "")):
+        description = node.get("Description") or {}
+        resources = description.get("Resources") or {}
         cpu = resources.get("NanoCPUs", 0) / NANO
         memory = resources.get("MemoryBytes", 0)
         gpus = node_gpus(node)
@@ -106,7 +108,7 @@ def describe_nodes(
         ]
         described.append(
             MachineInfo(
-                name=node.get("Description", {}).get("Hostname", node.get("ID", "")),
+                name=description.get("Hostname", node.get("ID", "")),
                 role=node.get("Spec", {}).get("Role", ""),
                 state=node.get("Status", {}).get("State", ""),
                 availability=node.get("Spec", {}).get("Availability", ""),

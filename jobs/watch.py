@@ -98,6 +98,11 @@ def over_limits(folder: JobFolder, limits: JobLimits, look_at_output: bool) -> s
     if not look_at_output:
         return ""
     size, entries = folder_size(folder.output, limits.max_output_bytes, limits.max_output_files)
+    return output_over(size, entries, limits)
+
+
+def output_over(size: int, entries: int, limits: JobLimits) -> str:
+    """Why a job whose /output holds ``size`` bytes in ``entries`` must stop ("" if not)."""
     if size > limits.max_output_bytes:
         return f"its /output passing {format_size(limits.max_output_bytes)}, the most a job keeps"
     if entries > limits.max_output_files:
@@ -107,8 +112,8 @@ def over_limits(folder: JobFolder, limits: JobLimits, look_at_output: bool) -> s
 
 class Watched:
     """The jobs the runner follows, and the loop reading their metric lines and asking
-    ``stop(job_id, why)`` for the ones past their maximum runtime or past what they may
-    write (the log at every turn, /output every few seconds)."""
+    ``stop(job_id, why)`` (once per job) for the ones past what they may write (the log at
+    every turn, /output every few seconds); ``overdue`` for those past their runtime."""
 
     def __init__(
         self,
@@ -123,7 +128,6 @@ class Watched:
         self.stopping = False
         self._locks: dict[int, threading.Lock] = {}  # one reader of a job's log at a time
         self._lock = threading.Lock()
-        self._stopped_for_size: set[int] = set()
 
     def add(self, job_id: int) -> None:
         with self._lock:
@@ -153,9 +157,8 @@ class Watched:
                 try:
                     self.read_metrics(job_id)
                     why = over_limits(self.folder(job_id), self.limits, look_at_output)
-                    if why and job_id not in self._stopped_for_size:
-                        self._stopped_for_size.add(job_id)
-                        self.stop(job_id, why)
+                    if why:
+                        self.stop(job_id, why)  # the runner stops each job once for this
                 except Exception:
                     log.exception("job %s: watching it", job_id)
             if time.monotonic() >= next_runtime_check:

@@ -9,7 +9,6 @@ S3, and each job's log and /output sent back; machines share nothing but the net
 from __future__ import annotations
 
 import os
-import secrets
 import time
 import uuid
 from datetime import datetime
@@ -28,36 +27,18 @@ from spawner.catalog import Environment, Machine
 from spawner.container_spec import Mount, build_container_spec
 from tests.floe_cli import floe as floe_cli
 from tests.hub_process import HubProcess
-from tests.node_plugin import s3_config, start_plugin, stop_plugin
-from tests.s3_server import CREDENTIALS
 from tests.second_engine import SecondEngine
+from tests.swarm_setup import FAKE_GPU, two_node_swarm
+from tests.swarm_setup import swarm_hub as swarm_hub_of
 
 CPU = Machine("cpu", "CPU", cpu=0.5, memory_bytes=256 * 1024**2)
 GPU = Machine("gpu", "GPU", cpu=0.5, memory_bytes=256 * 1024**2, gpus=1)
-FAKE_GPU = "GPU-0f0e0d0c"
 
 
 @pytest.fixture(scope="module")
 def swarm():
-    manager, worker = SecondEngine(subnet=233), SecondEngine(subnet=234)
-    try:
-        manager.start(images=(LOCAL_BASE,))
-        worker.start(
-            images=(LOCAL_BASE,), extra_args=(f"--node-generic-resource {GPU_KIND}={FAKE_GPU}",)
-        )
-        here, there = manager.link(worker, 235)
-        manager.client.swarm.init(advertise_addr=here, listen_addr=f"{here}:2377")
-        token = manager.client.swarm.attrs["JoinTokens"]["Worker"]
-        worker.client.swarm.join(
-            remote_addrs=[f"{here}:2377"],
-            join_token=token,
-            advertise_addr=there,
-            listen_addr=f"{there}:2377",
-        )
-        yield manager, worker
-    finally:
-        worker.stop()
-        manager.stop()
+    with two_node_swarm(233) as engines:
+        yield engines
 
 
 def _backend(manager: SecondEngine, **settings) -> SwarmBackend:
@@ -193,83 +174,23 @@ def test_a_restarted_runner_finds_its_job_and_stops_it(swarm, tmp_path):
         time.sleep(0.3)
     again.stop(spec.name, timeout=10)  # returns once the container has exited
     assert (out / "bye").read_text() == "stopping\n"
+    # Until the runner removes it, a stopped job is found as last seen: it ran, so the
+    # runner waits for its folder to come back from its node.
+    last = again.find(spec.name).state
+    assert (last["Status"], last["Running"], last["Ran"]) == ("shutdown", False, True)
+    again.wait(spec.name)  # returns at once
+    again.remove(spec.name)
     assert again.find(spec.name) is None
     with pytest.raises(ContainerGone):
         again.wait(spec.name)
 
 
-SWARM_HUB_CONFIG = """
-from spawner.catalog import DEFAULT_ENVIRONMENTS, DEFAULT_MACHINES
-c.JobRunner.backend_class = "jobs.swarm_backend.SwarmBackend"
-c.SwarmBackend.manager_url = "unix://{manager}"
-c.SwarmBackend.volume_driver = "floe"
-c.SwarmBackend.poll_seconds = 0.3
-c.SwarmBackend.machine_constraints = {{
-    "first": ["node.role==manager"],
-    "second": ["node.role==worker"],
-}}
-c.Catalog.environments = DEFAULT_ENVIRONMENTS + [
-    {{"slug": "plain", "display_name": "Plain", "image": "{image}"}}
-]
-c.Catalog.machines = DEFAULT_MACHINES + [
-    {{"slug": "first", "display_name": "First machine", "cpu": 0.5, "memory": "256Mi"}},
-    {{"slug": "second", "display_name": "Second machine", "cpu": 0.5, "memory": "256Mi"}},
-    {{"slug": "gpu-small", "display_name": "GPU", "cpu": 0.5, "memory": "256Mi", "gpus": 1}},
-]
-"""
-
-
 @pytest.fixture(scope="module")
 def swarm_hub(swarm, s3, tmp_path_factory):
     """A hub whose jobs run on the swarm, and Floe's volume plugin on both nodes (driver
-    'floe', blobs straight from the hub's S3 bucket): (hub, {node: plugin cache})."""
-    manager, worker = swarm
-    instance = f"floeswarm-{uuid.uuid4().hex[:6]}"
-    hub = HubProcess(
-        instance=instance,
-        data_dir=tmp_path_factory.mktemp("swarm-hub"),
-        admin_password=secrets.token_urlsafe(16),
-        extra_env={
-            "FLOE_BLOB_STORE": "s3",
-            "FLOE_S3_BUCKET": s3.make_bucket(f"{instance}-blobs"),
-            "FLOE_S3_ENDPOINT_URL": s3.url,
-            **CREDENTIALS,
-        },
-    )
-    hub.data_dir.joinpath("jupyterhub_config.local.py").write_text(
-        SWARM_HUB_CONFIG.format(manager=manager.socket, image=LOCAL_BASE)
-    )
-    hub.swarm_manager = manager  # for what a failing test says
-    plugins = []
-    try:
-        hub.start()
-        caches = {}
-        for role, engine in (("first", manager), ("second", worker)):
-            cache = hub.data_dir.parent / f"{instance}-{role}-node-cache"
-            socket = engine.plugins / "floe.sock"
-            plugins.append((start_plugin(hub, socket, cache, s3_config(hub)), socket))
-            caches[role] = cache
-            # Listing volumes makes the engine find the new driver; it then tells the swarm,
-            # which places jobs mounting its volumes only on nodes that have it.
-            engine.client.api.volumes()
-        deadline = time.monotonic() + 60
-        while not all(_has_driver(node, "floe") for node in manager.client.api.nodes()):
-            assert time.monotonic() < deadline, "the swarm never saw the plugin on both nodes"
-            time.sleep(0.5)
-        print(
-            f"the swarm saw the plugin on both nodes after {time.monotonic() - deadline + 60:.1f} s"
-        )
-        yield hub, caches
-    finally:
-        for plugin, socket in plugins:
-            stop_plugin(plugin, socket)
-        hub.stop()
-        hub.remove_docker_objects()
-
-
-def _has_driver(node: dict, driver: str) -> bool:
-    plugins = node.get("Description", {}).get("Engine", {}).get("Plugins") or []
-    return {"Type": "Volume", "Name": driver} in plugins
+    'floe', blobs straight from the hub's S3 bucket): (hub, {machine type: plugin cache})."""
+    with swarm_hub_of(*swarm, s3, tmp_path_factory.mktemp("swarm-hub")) as running:
+        yield running
 
 
 def _seconds_to_running(job: dict) -> float:
@@ -337,6 +258,17 @@ def test_jobs_on_either_machine_read_datasets_from_s3_and_send_back_log_and_outp
     tree = hub.floe("GET", f"jobs/{first['id']}/output", token).json()["tree"]
     assert (caches["first"] / "trees" / tree / "copy.txt").exists()
 
+    # Stopped midway: what it wrote so far comes back all the same.
+    stopped = submit("second", "echo partial > /output/p.txt; echo began; sleep 300", [])
+    deadline = time.monotonic() + 120
+    while "began" not in hub.floe("GET", f"jobs/{stopped['id']}/logs", token).text:
+        assert time.monotonic() < deadline, "the job never began"
+        time.sleep(0.3)
+    assert hub.floe("POST", f"jobs/{stopped['id']}/stop", token).status_code == 202
+    assert _wait(hub, token, stopped)["state"] == "stopped"
+    kept = hub.floe("GET", f"jobs/{stopped['id']}/output/files/p.txt", token)
+    assert kept.status_code == 200 and kept.text == "partial\n"
+
     # The same job again on the second machine: its tree is there already (warm).
     again = _wait(hub, token, submit("second", "cat /input/weights/w.txt", ["weights"]))
     assert again["state"] == "complete", again
@@ -386,7 +318,10 @@ def test_a_job_waiting_for_room_on_the_swarm_is_starting_and_says_why(swarm_hub,
         time.sleep(0.3)
     assert waiting[0]["reason"].startswith("waiting for a machine: no suitable node")
     assert waiting[0]["started"] is None  # its maximum runtime has not begun
-    assert hub.floe("GET", "catalog", token).json()["gpus"] == {"total": 1, "free": 0}
+    deadline = time.monotonic() + 10  # the machines' description is reused for 3 s
+    while (gpus := hub.floe("GET", "catalog", token).json()["gpus"]) != {"total": 1, "free": 0}:
+        assert time.monotonic() < deadline, gpus
+        time.sleep(0.5)
     for job in jobs:
         assert _wait(hub, token, job)["state"] == "complete"
 

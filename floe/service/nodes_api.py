@@ -25,6 +25,7 @@ from floe.core.sizes import format_size
 from floe.db.models import RUNNING, STARTING, Job, TreeRow
 from jobs import job_return
 from jobs.job_folder import JobFolder
+from jobs.watch import output_over
 
 from . import schemas
 from .files import stream_blob
@@ -100,7 +101,11 @@ class NodeJobHandler(NodeHandler):
         if job.state not in (STARTING, RUNNING):
             raise Conflict(f"job {job.full_name} has ended ({job.state}): nothing more is taken")
         self.release_db()
-        return runner.folder(job.id)
+        folder = runner.folder(job.id)
+        if not folder.path.is_dir():
+            raise NotFound(f"no folder for job container {container} in this Floe")
+        self.job_id = job.id
+        return folder
 
 
 class NodeLogHandler(NodeJobHandler):
@@ -116,14 +121,26 @@ class NodeLogHandler(NodeJobHandler):
         errors=(400, 401, 403, 404, 409, 413),
     )
     async def post(self, container: str) -> None:
-        offset = self.query(schemas.NodeLogQuery).offset
+        query = self.query(schemas.NodeLogQuery)
         self.check_size()
         folder = await self.job_folder(container)
-        limits = self.settings["runner"].limits
+        runner = self.settings["runner"]
+        limits = runner.limits
         count = await self.off_loop(
-            job_return.append_log, folder, offset, bytes(self._received), limits
+            job_return.append_log, folder, query.offset, bytes(self._received), limits
         )
-        self.send({"received": count}, shape=schemas.NodeLogReceived)
+        if query.output_bytes is not None and query.output_entries is not None:
+            why = output_over(query.output_bytes, query.output_entries, limits)
+            if why:  # past what it may keep: stopped, as on this machine
+                runner.stop_soon(self.job_id, why)
+        answer = {
+            "received": count,
+            "max_log_bytes": limits.max_log_bytes,
+            "max_output_bytes": limits.max_output_bytes,
+            "max_output_files": limits.max_output_files,
+            "send_back": job_return.is_awaited(folder),
+        }
+        self.send(answer, shape=schemas.NodeLogReceived)
 
 
 class NodeResultHandler(NodeJobHandler):

@@ -164,7 +164,7 @@ class FakeBackend(RunnerBackend):
                     out.write(f'{{"step": {step}, "__proto__": {step}, "constructor": 1}}\n')
         else:
             (container.source("/output") / "out.txt").write_text(command)
-        container.state = {"Running": False, "ExitCode": code, "OOMKilled": oom}
+        container.state = {"Running": False, "ExitCode": code, "OOMKilled": oom, "Ran": True}
         container.done.set()
 
     def wait(self, container_id: str) -> None:

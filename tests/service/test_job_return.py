@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 
 from floe.client.api import FloeClient
+from jobs import job_return
+from jobs.job_folder import JobFolder
 from jobs.job_volumes import JobVolumes
 from tests.service.conftest import running_service, service_config
 from tests.service.fake_backend import FakeBackend, FakeContainer
@@ -51,6 +53,7 @@ def remote(tmp_path_factory: pytest.TempPathFactory):
     data = tmp_path_factory.mktemp("remote-service")
     config = service_config(data, f"sqlite:///{data / 'floe.sqlite'}")
     config.JobRunner.backend_class = NodeFakeBackend
+    config.JobLimits.max_output_files = 1000  # "odd output" holds 200 nested folders
     with running_service(data, config, node_token=NODE_TOKEN) as service:
         client = FloeClient(service.url, NODE_TOKEN)
         NodeFakeBackend.node = JobVolumes(data / "node" / "jobs", client, ship_seconds=0.1)
@@ -93,8 +96,9 @@ def test_what_a_hostile_job_leaves_on_its_node_stays_inside_its_output(remote):
     files = remote.api("GET", f"jobs/{job['id']}/output", token).json()["files"]
     assert [f["path"] for f in files] == ["esc\x1b[2Jape", "good.txt"]
     log = remote.api("GET", f"jobs/{job['id']}/logs", token).text
+    # The node keeps what a local /output would keep, and says the same of the rest.
     for fragment in (
-        "[floe] not kept from /output: absolute-link (is a link to an absolute path)",
+        "[floe] not kept from /output: absolute-link (is a link to /etc/passwd, outside",
         "dangling (is a link to nothing)",
         "folder-link (is a link to a folder",
         "back\\slash (paths may not contain NUL or backslashes)",
@@ -118,7 +122,7 @@ def _member(name: str, kind: bytes = tarfile.REGTYPE, link: str = "") -> tarfile
     return info
 
 
-def test_the_node_api_takes_only_the_node_token_and_only_a_running_jobs_folder(remote):
+def test_the_node_api_takes_only_the_node_token_and_only_a_running_jobs_folder(remote, tmp_path):
     _alice, token = remote.user("alice")
     job = wait_for(
         remote, token, submit(remote, token, kind="command", command="sleep"), ("running",)
@@ -150,9 +154,9 @@ def test_the_node_api_takes_only_the_node_token_and_only_a_running_jobs_folder(r
         sent = remote.api(
             "POST", f"nodes/jobs/{name}/log?offset={offset}", NODE_TOKEN, data=b"once\n"
         )
-        assert sent.json() == {"received": offset + 5}
+        assert sent.json()["received"] == offset + 5
     gap = remote.api("POST", f"nodes/jobs/{name}/log?offset={offset + 99}", NODE_TOKEN, data=b"?")
-    assert gap.json() == {"received": offset + 5}
+    assert gap.json()["received"] == offset + 5
     assert folder.log.read_text().count("once\n") == 1
     assert remote.api("POST", f"nodes/jobs/{name}/log?offset=-1", NODE_TOKEN).status_code == 400
 
@@ -179,16 +183,23 @@ def test_the_node_api_takes_only_the_node_token_and_only_a_running_jobs_folder(r
     log = folder.log.read_text()
     for line in (
         "../escaped.txt (would land outside /output)",
-        "to-etc (is a link to an absolute path)",
-        "up (is a link to outside /output)",
-        "hard (is a link to outside /output)",
-        "device (is a special file (a device or a pipe))",
+        "to-etc (is not a plain file or folder)",  # the node sends links as their files
+        "up (is not a plain file or folder)",
+        "hard (is not a plain file or folder)",
+        "device (is not a plain file or folder)",
         "fine/big.bin (past the cap on bytes)",
     ):
         assert f"[floe] not kept from /output: {line}\n" in log, line
     assert str(folder.path) not in log  # the service's own paths are not told
-    damaged = remote.api("PUT", f"nodes/jobs/{name}/output", NODE_TOKEN, data=b"not a tar")
-    assert damaged.status_code == 204 and "damaged archive" in folder.log.read_text()
+    # The node sending again (its answer lost) unpacks nothing twice.
+    before = folder.log.read_text()
+    again = remote.api("PUT", f"nodes/jobs/{name}/output", NODE_TOKEN, data=b"not a tar")
+    assert again.status_code == 204 and folder.log.read_text() == before
+    elsewhere = JobFolder(tmp_path / "another")
+    elsewhere.prepare()
+    (tmp_path / "bad.tar").write_bytes(b"not a tar" * 100)
+    job_return.unpack_output(elsewhere, tmp_path / "bad.tar", remote.runner.limits)
+    assert "/output (the node sent a damaged archive" in elsewhere.log.read_text()
 
     with NodeFakeBackend.node.lock:
         NodeFakeBackend.node.sent[name] = None  # it goes on
@@ -197,3 +208,13 @@ def test_the_node_api_takes_only_the_node_token_and_only_a_running_jobs_folder(r
     # An ended job takes nothing more: the node drops what it kept.
     late = remote.api("POST", f"nodes/jobs/{name}/log?offset=0", NODE_TOKEN, data=b"late")
     assert late.status_code == 409 and "has ended" in late.json()["error"]
+
+
+def test_a_job_writing_past_its_caps_on_its_machine_is_stopped_and_kept_within_them(remote):
+    _alice, token = remote.user("alice")
+    job = submit(remote, token, kind="command", command="flood output")  # 2 MiB in /output
+    job = wait_for(remote, token, job)
+    assert job["state"] == "stopped", job
+    assert job["reason"] == "stopped by its /output passing 1 MiB, the most a job keeps"
+    log = remote.api("GET", f"jobs/{job['id']}/logs", token).text
+    assert "[floe] not kept from /output: big (2 MiB, past the cap of 1 MiB)" in log

@@ -176,10 +176,20 @@ class LogsQuery(Query):
 
 class NodeLogQuery(Query):
     offset: int = Field(ge=0, le=MAX_NUMBER, description="where in the job's log the bytes go")
+    output_bytes: int | None = Field(
+        None, ge=0, le=MAX_NUMBER, description="/output's bytes on the node, now"
+    )
+    output_entries: int | None = Field(
+        None, ge=0, le=MAX_NUMBER, description="/output's files and folders on the node, now"
+    )
 
 
 class NodeLogReceived(BaseModel):
     received: int = Field(description="the job's log bytes the service has from the node")
+    max_log_bytes: int = Field(description="the most of the log the service keeps")
+    max_output_bytes: int = Field(description="the most of /output the service keeps")
+    max_output_files: int = Field(description="the most files of /output the service keeps")
+    send_back: bool = Field(description="the container has ended: send the folder back")
 
 
 class FileQuery(Query):

@@ -1,0 +1,119 @@
+"""A two-node Docker swarm on this machine and a hub whose jobs run on it, for tests and
+benchmarks: a manager and a worker, each a Docker engine of its own in a network namespace
+joined by a veth pair (``tests.second_engine``); the worker advertises one fake GPU. The hub
+has Floe's volume plugin on both nodes (driver ``floe``, blobs straight from S3)."""
+
+from __future__ import annotations
+
+import secrets
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from images.build import LOCAL_BASE
+from jobs.swarm_nodes import GPU_KIND
+from tests.hub_process import HubProcess
+from tests.node_plugin import s3_config, start_plugin, stop_plugin
+from tests.s3_server import CREDENTIALS, S3Server
+from tests.second_engine import SecondEngine
+
+FAKE_GPU = "GPU-0f0e0d0c"
+
+SWARM_HUB_CONFIG = """
+from spawner.catalog import DEFAULT_ENVIRONMENTS, DEFAULT_MACHINES
+c.JobRunner.backend_class = "jobs.swarm_backend.SwarmBackend"
+c.SwarmBackend.manager_url = "unix://{manager}"
+c.SwarmBackend.volume_driver = "floe"
+c.SwarmBackend.poll_seconds = 0.3
+c.SwarmBackend.machine_constraints = {{
+    "first": ["node.role==manager"],
+    "second": ["node.role==worker"],
+}}
+c.Catalog.environments = DEFAULT_ENVIRONMENTS + [
+    {{"slug": "plain", "display_name": "Plain", "image": "{image}"}}
+]
+c.Catalog.machines = DEFAULT_MACHINES + [
+    {{"slug": "first", "display_name": "First machine", "cpu": 0.5, "memory": "256Mi"}},
+    {{"slug": "second", "display_name": "Second machine", "cpu": 0.5, "memory": "256Mi"}},
+    {{"slug": "gpu-small", "display_name": "GPU", "cpu": 0.5, "memory": "256Mi", "gpus": 1}},
+]
+"""
+
+
+@contextmanager
+def two_node_swarm(first_subnet: int = 233) -> Iterator[tuple[SecondEngine, SecondEngine]]:
+    """(manager, worker); subnets ``first_subnet`` .. +2 are used."""
+    manager, worker = SecondEngine(subnet=first_subnet), SecondEngine(subnet=first_subnet + 1)
+    try:
+        manager.start(images=(LOCAL_BASE,))
+        worker.start(
+            images=(LOCAL_BASE,), extra_args=(f"--node-generic-resource {GPU_KIND}={FAKE_GPU}",)
+        )
+        here, there = manager.link(worker, first_subnet + 2)
+        manager.client.swarm.init(advertise_addr=here, listen_addr=f"{here}:2377")
+        token = manager.client.swarm.attrs["JoinTokens"]["Worker"]
+        worker.client.swarm.join(
+            remote_addrs=[f"{here}:2377"],
+            join_token=token,
+            advertise_addr=there,
+            listen_addr=f"{there}:2377",
+        )
+        yield manager, worker
+    finally:
+        worker.stop()
+        manager.stop()
+
+
+def _has_driver(node: dict, driver: str) -> bool:
+    plugins = node.get("Description", {}).get("Engine", {}).get("Plugins") or []
+    return {"Type": "Volume", "Name": driver} in plugins
+
+
+@contextmanager
+def swarm_hub(
+    manager: SecondEngine, worker: SecondEngine, s3: S3Server, data_dir: Path
+) -> Iterator[tuple[HubProcess, dict[str, Path]]]:
+    """A started hub whose jobs run on the swarm, and the plugin on both nodes: (hub, each
+    node's plugin cache by machine type, 'first' and 'second')."""
+    instance = f"floeswarm-{uuid.uuid4().hex[:6]}"
+    hub = HubProcess(
+        instance=instance,
+        data_dir=data_dir,
+        admin_password=secrets.token_urlsafe(16),
+        extra_env={
+            "FLOE_BLOB_STORE": "s3",
+            "FLOE_S3_BUCKET": s3.make_bucket(f"{instance}-blobs"),
+            "FLOE_S3_ENDPOINT_URL": s3.url,
+            **CREDENTIALS,
+        },
+    )
+    hub.swarm_manager = manager  # for what a failing test says
+    hub.data_dir.mkdir(parents=True, exist_ok=True)
+    hub.data_dir.joinpath("jupyterhub_config.local.py").write_text(
+        SWARM_HUB_CONFIG.format(manager=manager.socket, image=LOCAL_BASE)
+    )
+    plugins = []
+    try:
+        hub.start()
+        caches = {}
+        for role, engine in (("first", manager), ("second", worker)):
+            cache = hub.data_dir.parent / f"{instance}-{role}-node-cache"
+            socket = engine.plugins / "floe.sock"
+            plugins.append((start_plugin(hub, socket, cache, s3_config(hub)), socket))
+            caches[role] = cache
+            # Listing volumes makes the engine find the new driver; it then tells the swarm,
+            # which places jobs mounting its volumes only on nodes that have it.
+            engine.client.api.volumes()
+        deadline = time.monotonic() + 60
+        while not all(_has_driver(node, "floe") for node in manager.client.api.nodes()):
+            if time.monotonic() > deadline:
+                raise TimeoutError("the swarm never saw the plugin on both nodes")
+            time.sleep(0.5)
+        yield hub, caches
+    finally:
+        for plugin, socket in plugins:
+            stop_plugin(plugin, socket)
+        hub.stop()
+        hub.remove_docker_objects()
