@@ -173,12 +173,16 @@ class NodeOutputHandler(NodeJobHandler):
         limits = self.settings["runner"].limits
         return limits.max_output_bytes + TAR_ENTRY_BYTES * (limits.max_output_files + 16)
 
-    async def data_received(self, chunk: bytes) -> None:
+    def _spooled(self) -> Spool:
         if self._spool is None:
             self._spool = Spool(Path(self.settings["runner"].jobs_dir) / ".spool", hashed=False)
-        self._over_limit = self._over_limit or self._spool.size + len(chunk) > self.body_limit
+        return self._spool
+
+    async def data_received(self, chunk: bytes) -> None:
+        spool = self._spooled()
+        self._over_limit = self._over_limit or spool.size + len(chunk) > self.body_limit
         if not self._over_limit:
-            await self._spool.add(chunk)
+            await spool.add(chunk)
 
     @operation(
         "A job's /output as a tar stream, once its container has exited (from its node)",
@@ -191,9 +195,7 @@ class NodeOutputHandler(NodeJobHandler):
         if self._over_limit:
             raise TooLarge(f"/output's archive may be at most {format_size(self.body_limit)}")
         folder = await self.job_folder(container)
-        if self._spool is None:  # an empty body
-            self._spool = Spool(Path(self.settings["runner"].jobs_dir) / ".spool", hashed=False)
-        await self._spool.finish()
+        await self._spooled().finish()
         limits = self.settings["runner"].limits
         await self.off_loop(job_return.unpack_output, folder, self._spool.path, limits)
         self.set_status(204)

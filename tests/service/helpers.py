@@ -72,3 +72,23 @@ def assert_storage_counted(service) -> None:
         )
         counted = {h: storage_used(db, h) for h in holders}
         assert counted == {h: count_storage_used(db, h) for h in holders}
+
+
+ODD_OUTPUT_NOTES = (
+    "[floe] not kept from /output: absolute-link (is a link to /etc/passwd, outside",
+    "dangling (is a link to nothing)",
+    "folder-link (is a link to a folder",
+    "back\\slash (paths may not contain NUL or backslashes)",
+    "is more than 128 folders deep",
+)
+
+
+def assert_odd_output_kept(service, token: str, job: dict) -> None:
+    """What the fake backend's "odd output" job leaves is kept as Floe keeps any /output: the
+    plain files; the rest listed in the log."""
+    assert job["state"] == "complete", job["reason"]
+    files = service.api("GET", f"jobs/{job['id']}/output", token).json()["files"]
+    assert [f["path"] for f in files] == ["esc\x1b[2Jape", "good.txt"]
+    log = service.api("GET", f"jobs/{job['id']}/logs", token).text
+    for fragment in ODD_OUTPUT_NOTES:
+        assert fragment in log, fragment
