@@ -10,6 +10,7 @@ registry's own trusts it as an insecure registry, or the deployer puts TLS in fr
 (``docs/deploy.md``).
 
 :func:`write_config` makes its configuration; the hub runs ``docker-registry serve CONFIG``.
+Pushing is ``spawner.image_registry`` (jobs on a swarm push theirs too).
 """
 
 from __future__ import annotations
@@ -20,20 +21,15 @@ import shutil
 from pathlib import Path
 
 import bcrypt
-import docker
+
+from spawner.image_registry import USER
 
 from .settings import secret_file
 
 BINARY = "docker-registry"
 
 
-USER = "floe"
 PASSWORD_FILE = "registry_password"  # in the data dir
-
-
-def credentials(password: str) -> dict[str, str]:
-    """What the Docker API is given to push to, or pull from, Floe's registry."""
-    return {"username": USER, "password": password}
 
 
 def registry_password(data_dir: Path) -> str:
@@ -73,25 +69,3 @@ def registry_binary() -> str:
             "(scripts/ensure-registry.sh installs it)"
         )
     return found
-
-
-def pushed_name(image: str, registry: str) -> str:
-    """What ``image`` (``name:tag``) is called in ``registry`` (``HOST:PORT``)."""
-    return f"{registry}/{image}"
-
-
-def push(
-    image: str, registry: str, password: str, client: docker.DockerClient | None = None
-) -> str:
-    """Tag ``image`` into ``registry`` and push it there; the name machines pull it by."""
-    client = client or docker.from_env()
-    target = pushed_name(image, registry)
-    repository, _, tag = target.rpartition(":")
-    client.images.get(image).tag(repository, tag)
-    pushing = client.api.push(
-        repository, tag=tag, stream=True, decode=True, auth_config=credentials(password)
-    )
-    for line in pushing:
-        if "error" in line:
-            raise RuntimeError(f"pushing {image} to {registry}: {line['error']}")
-    return target

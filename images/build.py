@@ -26,11 +26,12 @@ from pathlib import Path
 import docker
 import jupyterhub
 
-from hub_config.registry import push, registry_password
+from hub_config.registry import registry_password
 from hub_config.settings import read_settings
 from spawner.catalog import WORKSPACE_IMAGE, Catalog
 from spawner.environment_builder import EnvironmentBuilder
 from spawner.environment_images import environment_chain, environment_image
+from spawner.image_registry import push
 
 HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parent

@@ -24,14 +24,18 @@ Floe's install path).
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
 
 import docker
-from traitlets import Dict, Float, Integer, List, Unicode
+from traitlets import Dict, Float, Integer, List, Unicode, default
 
 from spawner.container_spec import ContainerSpec
+from spawner.image_registry import USER, push, pushed_name
 
 from .backend import ContainerGone, ContainerInfo, MachineInfo, RunnerBackend
 from .swarm_nodes import GPU_KIND, describe_nodes, node_gpus
@@ -196,8 +200,37 @@ class SwarmBackend(RunnerBackend):
     def folder_returns(self) -> bool:  # type: ignore[override]
         return bool(self.volume_driver)
 
+    registry = Unicode(
+        config=True,
+        help="""HOST:PORT of Floe's registry as the nodes reach it (default: FLOE_REGISTRY):
+        each job's image, built on this machine, is pushed there and the node Swarm picks
+        pulls it (the manager hands the nodes the registry's credentials with the task).
+        Empty: every node must have the images already.""",
+    )
+    push_registry = Unicode(
+        "",
+        config=True,
+        help="""HOST:PORT this machine pushes to, where it reaches the same registry by another
+        address (e.g. 127.0.0.1:5000, which Docker trusts without TLS); empty: registry.""",
+    )
+    registry_password_file = Unicode(
+        config=True,
+        help="The registry's password file (default: registry_password in FLOE_DATA_DIR).",
+    )
+
+    @default("registry")
+    def _default_registry(self) -> str:
+        return os.environ.get("FLOE_REGISTRY", "")
+
+    @default("registry_password_file")
+    def _default_password_file(self) -> str:
+        data = os.environ.get("FLOE_DATA_DIR", "")
+        return str(Path(data) / "registry_password") if data else ""
+
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)
+        self._published: dict[str, str] = {}  # image id -> its name in the registry
+        self._local: docker.DockerClient | None = None  # the engine images are built on
         if self.manager_url:
             self.client = docker.APIClient(base_url=self.manager_url, timeout=self.timeout)
         else:
@@ -248,14 +281,42 @@ class SwarmBackend(RunnerBackend):
             self._made[spec.name] = spec
         return spec.name
 
+    def _builds(self) -> docker.DockerClient:
+        """This machine's engine, where Floe builds and keeps images."""
+        if self._local is None:
+            self._local = docker.from_env(timeout=self.timeout)
+        return self._local
+
     def image_digest(self, image: str) -> str:
-        return self.client.inspect_image(image)["Id"]
+        return self._builds().api.inspect_image(image)["Id"]
+
+    def _published_image(self, image: str) -> str:
+        """``image`` pushed to the registry (once per image id); the name nodes pull."""
+        image_id = self.image_digest(image)
+        with self._lock:
+            known = self._published.get(image_id)
+        if known:
+            return known
+        password = Path(self.registry_password_file).read_text().strip()
+        if image.startswith("sha256:"):  # a re-run pinned to an image id: named to be pushed
+            named = f"floe/job-image:{image_id.removeprefix('sha256:')[:24]}"
+            self._builds().images.get(image_id).tag(named)
+            image = named
+        pushed = push(image, self.push_registry or self.registry, password, self._builds())
+        name = pushed_name(image, self.registry)  # as the nodes reach the registry
+        self.client.login(username=USER, password=password, registry=self.registry)
+        with self._lock:
+            self._published[image_id] = name
+        self.log.info("jobs: %s pushed as %s", image, pushed)
+        return name
 
     def start(self, container_id: str) -> None:
         with self._lock:
             spec = self._made.pop(container_id, None)
         if spec is None:  # removed (stopped) since it was made
             return
+        if self.registry:  # create_service then hands the nodes the registry's credentials
+            spec = replace(spec, image=self._published_image(spec.image))
         machine = spec.environment.get("FLOE_MACHINE", "")
         constraints = [*self.constraints, *self.machine_constraints.get(machine, [])]
         made = service_spec(

@@ -138,6 +138,14 @@ class SecondEngine:
             engine._ip("netns", "exec", engine.name, "ip", "link", "set", end, "up")
         return mine, theirs
 
+    def route_to_host(self, address: str) -> None:
+        """Reach this machine's ``address`` (another engine's end of its own link to this
+        machine, say) over this engine's link: packets for one of this machine's addresses
+        are its own, whichever link they came by."""
+        self._ip(
+            "netns", "exec", self.name, "ip", "route", "add", f"{address}/32", "via", self.host_ip
+        )
+
     def kill(self) -> None:
         """The machine is gone: its engine and every container it ran die at once."""
         if self.proc is not None and self.proc.poll() is None:

@@ -43,14 +43,21 @@ c.Catalog.machines = DEFAULT_MACHINES + [
 
 
 @contextmanager
-def two_node_swarm(first_subnet: int = 233) -> Iterator[tuple[SecondEngine, SecondEngine]]:
-    """(manager, worker); subnets ``first_subnet`` .. +2 are used."""
+def two_node_swarm(
+    first_subnet: int = 233, registry_port: int = 0
+) -> Iterator[tuple[SecondEngine, SecondEngine]]:
+    """(manager, worker); subnets ``first_subnet`` .. +2 are used. With ``registry_port``,
+    both trust a registry at this machine's end of the manager's link (``registry_of``)."""
     manager, worker = SecondEngine(subnet=first_subnet), SecondEngine(subnet=first_subnet + 1)
+    registries = (f"{manager.host_ip}:{registry_port}",) if registry_port else ()
     try:
-        manager.start(images=(LOCAL_BASE,))
+        manager.start(images=(LOCAL_BASE,), insecure_registries=registries)
         worker.start(
-            images=(LOCAL_BASE,), extra_args=(f"--node-generic-resource {GPU_KIND}={FAKE_GPU}",)
+            images=(LOCAL_BASE,),
+            insecure_registries=registries,
+            extra_args=(f"--node-generic-resource {GPU_KIND}={FAKE_GPU}",),
         )
+        worker.route_to_host(manager.host_ip)  # the registry's address, as both nodes name it
         here, there = manager.link(worker, first_subnet + 2)
         manager.client.swarm.init(advertise_addr=here, listen_addr=f"{here}:2377")
         token = manager.client.swarm.attrs["JoinTokens"]["Worker"]
@@ -73,26 +80,38 @@ def _has_driver(node: dict, driver: str) -> bool:
 
 @contextmanager
 def swarm_hub(
-    manager: SecondEngine, worker: SecondEngine, s3: S3Server, data_dir: Path
+    manager: SecondEngine,
+    worker: SecondEngine,
+    s3: S3Server,
+    data_dir: Path,
+    registry_port: int = 0,
+    config: str = "",
 ) -> Iterator[tuple[HubProcess, dict[str, Path]]]:
     """A started hub whose jobs run on the swarm, and the plugin on both nodes: (hub, each
-    node's plugin cache by machine type, 'first' and 'second')."""
+    node's plugin cache by machine type, 'first' and 'second'). With ``registry_port`` (as
+    given to ``two_node_swarm``) the hub runs Floe's registry there and every job's image is
+    pushed to it (this machine pushes on 127.0.0.1); ``config`` is added to its config."""
     instance = f"floeswarm-{uuid.uuid4().hex[:6]}"
+    env = {
+        "FLOE_BLOB_STORE": "s3",
+        "FLOE_S3_BUCKET": s3.make_bucket(f"{instance}-blobs"),
+        "FLOE_S3_ENDPOINT_URL": s3.url,
+        **CREDENTIALS,
+    }
+    if registry_port:
+        env["FLOE_REGISTRY"] = f"{manager.host_ip}:{registry_port}"
+        env["FLOE_REGISTRY_BIND"] = f"0.0.0.0:{registry_port}"  # nodes and 127.0.0.1 alike
+        config += f"\nc.SwarmBackend.push_registry = '127.0.0.1:{registry_port}'\n"
     hub = HubProcess(
         instance=instance,
         data_dir=data_dir,
         admin_password=secrets.token_urlsafe(16),
-        extra_env={
-            "FLOE_BLOB_STORE": "s3",
-            "FLOE_S3_BUCKET": s3.make_bucket(f"{instance}-blobs"),
-            "FLOE_S3_ENDPOINT_URL": s3.url,
-            **CREDENTIALS,
-        },
+        extra_env=env,
     )
     hub.swarm_manager = manager  # for what a failing test says
     hub.data_dir.mkdir(parents=True, exist_ok=True)
     hub.data_dir.joinpath("jupyterhub_config.local.py").write_text(
-        SWARM_HUB_CONFIG.format(manager=manager.socket, image=LOCAL_BASE)
+        SWARM_HUB_CONFIG.format(manager=manager.socket, image=LOCAL_BASE) + config
     )
     plugins = []
     try:

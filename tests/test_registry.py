@@ -11,8 +11,9 @@ import docker
 import pytest
 import requests
 
-from hub_config.registry import credentials, push, registry_binary, write_config
+from hub_config.registry import registry_binary, write_config
 from images.build import LOCAL_BASE
+from spawner.image_registry import credentials, push
 from tests.hub_process import free_port_block
 from tests.second_engine import SecondEngine
 

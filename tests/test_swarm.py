@@ -8,12 +8,14 @@ S3, and each job's log and /output sent back; machines share nothing but the net
 
 from __future__ import annotations
 
+import io
 import os
 import time
 import uuid
 from datetime import datetime
 from pathlib import Path
 
+import docker
 import pytest
 
 from dataset_mounter.tree import Tree
@@ -26,7 +28,7 @@ from jobs.swarm_backend import GPU_KIND, SwarmBackend
 from spawner.catalog import Environment, Machine
 from spawner.container_spec import Mount, build_container_spec
 from tests.floe_cli import floe as floe_cli
-from tests.hub_process import HubProcess
+from tests.hub_process import HubProcess, free_port_block
 from tests.second_engine import SecondEngine
 from tests.swarm_setup import FAKE_GPU, two_node_swarm
 from tests.swarm_setup import swarm_hub as swarm_hub_of
@@ -35,9 +37,15 @@ CPU = Machine("cpu", "CPU", cpu=0.5, memory_bytes=256 * 1024**2)
 GPU = Machine("gpu", "GPU", cpu=0.5, memory_bytes=256 * 1024**2, gpus=1)
 
 
+# A Floe registry for the hub of the hub-level tests, which both nodes trust.
+REGISTRY_PORT = free_port_block(1)
+# An image only this machine has: the node Swarm picks pulls it from Floe's registry.
+HERE_ONLY = "floe/test-swarm-here-only:1"
+
+
 @pytest.fixture(scope="module")
 def swarm():
-    with two_node_swarm(233) as engines:
+    with two_node_swarm(233, registry_port=REGISTRY_PORT) as engines:
         yield engines
 
 
@@ -189,8 +197,23 @@ def test_a_restarted_runner_finds_its_job_and_stops_it(swarm, tmp_path):
 def swarm_hub(swarm, s3, tmp_path_factory):
     """A hub whose jobs run on the swarm, and Floe's volume plugin on both nodes (driver
     'floe', blobs straight from the hub's S3 bucket): (hub, {machine type: plugin cache})."""
-    with swarm_hub_of(*swarm, s3, tmp_path_factory.mktemp("swarm-hub")) as running:
-        yield running
+    dockerfile = f"FROM {LOCAL_BASE}\nRUN echo pulled from the registry > /etc/here-only\n"
+    docker.from_env().images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=HERE_ONLY, rm=True)
+    here_only = (
+        "c.Catalog.environments = c.Catalog.environments + "
+        f"[{{'slug': 'here-only', 'display_name': 'Here only', 'image': '{HERE_ONLY}'}}]\n"
+    )
+    data = tmp_path_factory.mktemp("swarm-hub")
+    try:
+        with swarm_hub_of(*swarm, s3, data, REGISTRY_PORT, here_only) as running:
+            yield running
+    finally:
+        engine = docker.from_env()
+        pushed = f"127.0.0.1:{REGISTRY_PORT}/"
+        for image in engine.images.list():
+            for tag in image.tags:
+                if tag.startswith(pushed) or tag == HERE_ONLY:
+                    engine.images.remove(tag)
 
 
 def _seconds_to_running(job: dict) -> float:
@@ -211,7 +234,7 @@ def _wait(hub: HubProcess, token: str, job: dict, states=("complete", "error", "
 
 
 def test_jobs_on_either_machine_read_datasets_from_s3_and_send_back_log_and_output(
-    swarm_hub, tmp_path
+    swarm_hub, swarm, tmp_path
 ):
     hub, caches = swarm_hub
     name = f"alice{uuid.uuid4().hex[:5]}"
@@ -225,8 +248,8 @@ def test_jobs_on_either_machine_read_datasets_from_s3_and_send_back_log_and_outp
     upload_folder(client, f"{name}/weights", folder, "v1")
     digest = Tree.from_manifest(client.version(f"{name}/weights", 1)["files"]).digest
 
-    def submit(machine: str, command: str, datasets: list[str]) -> dict:
-        body = {"project": "swarm", "kind": "command", "environment": "plain"}
+    def submit(machine: str, command: str, datasets: list[str], environment="plain") -> dict:
+        body = {"project": "swarm", "kind": "command", "environment": environment}
         body.update(machine=machine, command=command, datasets=datasets)
         resp = hub.floe("POST", "jobs", token, json=body)
         assert resp.status_code == 201, resp.text
@@ -268,6 +291,15 @@ def test_jobs_on_either_machine_read_datasets_from_s3_and_send_back_log_and_outp
     assert _wait(hub, token, stopped)["state"] == "stopped"
     kept = hub.floe("GET", f"jobs/{stopped['id']}/output/files/p.txt", token)
     assert kept.status_code == 200 and kept.text == "partial\n"
+
+    # An image only this machine has: pushed to Floe's registry, pulled by the second machine.
+    pulled = submit("second", "cat /etc/here-only", [], environment="here-only")
+    pulled = _wait(hub, token, pulled)
+    assert pulled["state"] == "complete", pulled
+    assert "pulled from the registry" in hub.floe("GET", f"jobs/{pulled['id']}/logs", token).text
+    assert f"{swarm[0].host_ip}:{REGISTRY_PORT}/{HERE_ONLY}" in {
+        tag for image in swarm[1].client.images.list() for tag in image.tags
+    }
 
     # The same job again on the second machine: its tree is there already (warm).
     again = _wait(hub, token, submit("second", "cat /input/weights/w.txt", ["weights"]))
