@@ -377,8 +377,9 @@ class SwarmBackend(RunnerBackend):
     starts_pending = True
 
     def wait_started(self, container_id: str, say: Callable[[str], None]) -> bool:
-        """Until Swarm's task runs: pending (no node has room yet), pulling, preparing."""
-        said = ""
+        """Until Swarm's task runs: pending (no node has room yet), pulling, preparing.
+        Looked at often at first (most tasks run within a second), then every poll_seconds."""
+        said, pause = "", 0.05
         while True:
             info = self.find(container_id)
             if info is None:
@@ -391,7 +392,8 @@ class SwarmBackend(RunnerBackend):
             if why != said:
                 say(why)
                 said = why
-            time.sleep(self.poll_seconds)
+            time.sleep(pause)
+            pause = min(pause * 2, self.poll_seconds)
 
     def wait(self, container_id: str) -> None:
         task_id = ""
