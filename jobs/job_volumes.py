@@ -16,7 +16,9 @@ job the service no longer waits for (409, 404) is dropped.
 from __future__ import annotations
 
 import logging
+import os
 import shutil
+import stat
 import tarfile
 import tempfile
 import threading
@@ -25,7 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from dataset_mounter.node_volumes import JOB_VOLUME, RUNNER_VOLUME
-from dataset_mounter.scan import select_files
+from dataset_mounter.scan import LocalFile, select_files
 from floe.client.api import FloeClient, FloeError
 
 from .job_container import RUNNER_DIR
@@ -58,6 +60,7 @@ class JobVolumes:
         self.limits: dict[str, dict] = {}  # container -> the job's caps, as the service said
         self.measured: dict[str, float] = {}  # container -> when its /output was last measured
         self._sending: set[str] = set()  # folders being sent back now (one sender each)
+        self._noted: set[str] = set()  # folders whose left-out files the log lists already
         self._senders = ThreadPoolExecutor(4, thread_name_prefix="floe-send-back")
         for folder in root.iterdir():  # a restarted plugin goes on with what it held
             if folder.is_dir() and JOB_VOLUME.fullmatch(f"floe-job-{folder.name}"):
@@ -238,7 +241,9 @@ class JobVolumes:
             skipped=skipped,
             max_files=caps["max_output_files"],
         )
-        folder.note(skipped_lines(skipped, SKIPPED_LISTED))
+        if container not in self._noted:  # once, should sending be tried again
+            self._noted.add(container)
+            folder.note(skipped_lines(skipped, SKIPPED_LISTED))
         with self.lock:
             self.sent[container] = offset
         self._send_log(container, most=None)
@@ -249,13 +254,15 @@ class JobVolumes:
         with tempfile.TemporaryFile(dir=self.root) as archive:
             with tarfile.open(fileobj=archive, mode="w:") as tar:
                 for found in files:  # plain files only: a link inside /output as its file
-                    info = tarfile.TarInfo(found.rel)
-                    info.size, info.mode = found.size, found.mode
-                    with open(found.path, "rb") as data:
-                        tar.addfile(info, data)
+                    _add_as_listed(tar, found)
                     tar.members.clear()
             archive.seek(0)
-            self.client.request("PUT", f"nodes/jobs/{container}/output", data=archive)
+            try:
+                self.client.request("PUT", f"nodes/jobs/{container}/output", data=archive)
+            except FloeError as err:
+                if err.status != 413:
+                    raise
+                log.warning("%s: /output refused (%s); sent back without it", container, err)
         self.client.request("POST", f"nodes/jobs/{container}/returned")
         log.info("%s: its folder is back with the service", container)
         self._drop(container)
@@ -266,6 +273,25 @@ class JobVolumes:
             self.quiet_since.pop(container, None)
             self.limits.pop(container, None)
             self.measured.pop(container, None)
+            self._noted.discard(container)
         folder = self._folder(container)
         shutil.rmtree(folder.path, ignore_errors=True)
         (self.root / f"{container}{ENDED_MARK}").unlink(missing_ok=True)
+
+
+def _add_as_listed(tar: tarfile.TarFile, found: LocalFile) -> None:
+    """Add the file the listing saw, as a plain file: one that is not that very file any more
+    (same inode, size and time) is left out, so nothing swapped in after the listing (a link
+    to a file of this machine) is ever read."""
+    try:
+        fd = os.open(found.path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
+    except OSError:
+        return
+    with os.fdopen(fd, "rb") as data:
+        seen = os.fstat(fd)
+        same = (seen.st_size, seen.st_mtime_ns, seen.st_ino) == found.key
+        if not (stat.S_ISREG(seen.st_mode) and same):
+            return
+        info = tarfile.TarInfo(found.rel)
+        info.size, info.mode = found.size, found.mode
+        tar.addfile(info, data)

@@ -440,7 +440,16 @@ class JobRunner(LoggingConfigurable):
             if job_id in self._stopped_for_limits:
                 return
             self._stopped_for_limits.add(job_id)
-        self._pool.submit(self.stop, job_id, why)
+
+        def stop() -> None:
+            try:
+                self.stop(job_id, why)
+            except Exception:  # asked again at the next look (the manager away, say)
+                self.log.exception("job %s: stopping it for %s", job_id, why)
+                with self._stopping_lock:
+                    self._stopped_for_limits.discard(job_id)
+
+        self._pool.submit(stop)
 
     def stop(self, job_id: int, by: str) -> None:
         """Stop a job for user ``by``; a queued job stops at once, a running one in seconds."""

@@ -35,7 +35,7 @@ import docker
 from traitlets import Dict, Float, Integer, List, Unicode, default
 
 from spawner.container_spec import ContainerSpec
-from spawner.image_registry import USER, push, pushed_name
+from spawner.image_registry import USER, push
 
 from .backend import ContainerGone, ContainerInfo, MachineInfo, RunnerBackend
 from .swarm_nodes import GPU_KIND, describe_nodes, node_gpus
@@ -277,6 +277,10 @@ class SwarmBackend(RunnerBackend):
                 self._machines_asking = False
 
     def create(self, spec: ContainerSpec) -> str:
+        """Nothing is made on the swarm yet (a service starts at once): the spec is kept, its
+        image pushed to the registry now (a stop meanwhile is seen before the start)."""
+        if self.registry:  # create_service then hands the nodes the registry's credentials
+            spec = replace(spec, image=self._published_image(spec.image))
         with self._lock:
             self._made[spec.name] = spec
         return spec.name
@@ -291,32 +295,46 @@ class SwarmBackend(RunnerBackend):
         return self._builds().api.inspect_image(image)["Id"]
 
     def _published_image(self, image: str) -> str:
-        """``image`` pushed to the registry (once per image id); the name nodes pull."""
+        """``image`` pushed to the registry (once per image id); what nodes pull, by digest,
+        so a tag moved meanwhile or a registry down never runs another image."""
         image_id = self.image_digest(image)
         with self._lock:
             known = self._published.get(image_id)
         if known:
             return known
-        password = Path(self.registry_password_file).read_text().strip()
-        if image.startswith("sha256:"):  # a re-run pinned to an image id: named to be pushed
-            named = f"floe/job-image:{image_id.removeprefix('sha256:')[:24]}"
-            self._builds().images.get(image_id).tag(named)
-            image = named
-        pushed = push(image, self.push_registry or self.registry, password, self._builds())
-        name = pushed_name(image, self.registry)  # as the nodes reach the registry
-        self.client.login(username=USER, password=password, registry=self.registry)
+        try:
+            password = Path(self.registry_password_file).read_text().strip()
+        except OSError:
+            raise RuntimeError(
+                "Floe's registry password cannot be read: an admin sets "
+                "c.SwarmBackend.registry_password_file (or FLOE_DATA_DIR)"
+            ) from None
+        named = f"floe/job-image:{image_id.removeprefix('sha256:')[:24]}"
+        self._builds().images.get(image_id).tag(named)  # one name, whatever it was asked by
+        pushed = push(named, self.push_registry or self.registry, password, self._builds())
+        self._untag(image_id, (pushed.split("@")[0], named))
+        name = self.registry + pushed.removeprefix(self.push_registry or self.registry)
+        self.client.login(username=USER, password=password, registry=self.registry, reauth=True)
         with self._lock:
             self._published[image_id] = name
-        self.log.info("jobs: %s pushed as %s", image, pushed)
+        self.log.info("jobs: %s pushed as %s", image, name)
         return name
+
+    def _untag(self, image_id: str, tags: tuple[str, ...]) -> None:
+        """Take the names pushing added off this machine's image (so the environment cache
+        can still prune it), never its last name: that would remove the image."""
+        for tag in tags:
+            try:
+                if len(self._builds().images.get(image_id).tags) > 1:
+                    self._builds().images.remove(tag)
+            except docker.errors.APIError as err:
+                self.log.info("jobs: could not untag %s: %s", tag, err)
 
     def start(self, container_id: str) -> None:
         with self._lock:
             spec = self._made.pop(container_id, None)
         if spec is None:  # removed (stopped) since it was made
             return
-        if self.registry:  # create_service then hands the nodes the registry's credentials
-            spec = replace(spec, image=self._published_image(spec.image))
         machine = spec.environment.get("FLOE_MACHINE", "")
         constraints = [*self.constraints, *self.machine_constraints.get(machine, [])]
         made = service_spec(
@@ -408,27 +426,32 @@ class SwarmBackend(RunnerBackend):
                 return
             time.sleep(self.poll_seconds)
 
-    def _settle(self, task_id: str) -> None:
+    def _settle(self, task_id: str) -> bool:
         """Wait (a while at most) until the task's container has exited: a removed service's
-        task is given its stop grace period first."""
+        task is given its stop grace period first. False when that is not known (its node
+        went down, or the wait ran out)."""
         deadline = time.monotonic() + self.stop_grace_seconds + 30
         while time.monotonic() < deadline:
             try:
                 task = self.client.inspect_task(task_id)
             except docker.errors.NotFound:
-                return
+                return True  # the manager keeps a removed service's tasks until they ended
             state = task.get("Status", {}).get("State", "")
-            if state in ENDED or self._node_down(task.get("NodeID", "")):
-                return
+            if state in ENDED:
+                return True
+            if self._node_down(task.get("NodeID", "")):
+                return False
             time.sleep(self.poll_seconds)
+        return False
 
     def address(self, container_id: str, port: int) -> str | None:
         return None  # serving jobs on a swarm need an overlay network: not yet
 
     def stop(self, name: str, timeout: int) -> None:
         """Remove the service; return once its task's container has exited. Until the runner
-        removes the job, :meth:`find` tells how it was last seen (whether it ran: then its
-        folder comes back from its node)."""
+        removes the job, :meth:`find` tells how it was last seen: 'stopping' until its
+        container is known to have exited, then 'shutdown', and whether it ran (then its
+        folder comes back from its node: asked for only once nothing in it runs any more)."""
         last = self.find(name)
         try:
             task = self._task(name)
@@ -437,14 +460,19 @@ class SwarmBackend(RunnerBackend):
         with self._lock:
             self._made.pop(name, None)
             if last is not None:  # before the service goes: a look meanwhile finds this
-                state = {**last.state, "Running": False, "Status": "shutdown"}
+                state = {**last.state, "Running": False, "Status": "stopping"}
                 self._stopped[name] = ContainerInfo(last.id, state)
         try:
             self.client.remove_service(name)  # its task gets the grace period, then is killed
         except docker.errors.NotFound:
             pass
-        if task is not None:
-            self._settle(task["ID"])
+        exited = self._settle(task["ID"]) if task is not None else True
+        with self._lock:
+            if name in self._stopped:
+                seen = self._stopped[name]
+                ran = seen.state.get("Ran", False) and exited
+                state = {**seen.state, "Status": "shutdown", "Ran": ran}
+                self._stopped[name] = ContainerInfo(seen.id, state)
 
     def remove(self, name: str) -> None:
         with self._lock:

@@ -22,7 +22,8 @@ def pushed_name(image: str, registry: str) -> str:
 def push(
     image: str, registry: str, password: str, client: docker.DockerClient | None = None
 ) -> str:
-    """Tag ``image`` into ``registry`` and push it there; the name machines pull it by."""
+    """Tag ``image`` into ``registry`` and push it there; the name machines pull it by,
+    ``HOST:PORT/name:tag@sha256:…`` (by its digest: exactly what was pushed)."""
     client = client or docker.from_env()
     target = pushed_name(image, registry)
     repository, _, tag = target.rpartition(":")
@@ -30,7 +31,9 @@ def push(
     pushing = client.api.push(
         repository, tag=tag, stream=True, decode=True, auth_config=credentials(password)
     )
+    digest = ""
     for line in pushing:
         if "error" in line:
             raise RuntimeError(f"pushing {image} to {registry}: {line['error']}")
-    return target
+        digest = (line.get("aux") or {}).get("Digest", digest)
+    return f"{target}@{digest}" if digest else target

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import tarfile
 
 import pytest
 
+from dataset_mounter.scan import select_files
 from floe.client.ignore import IgnoreRules
 from floe.core.errors import BadName
 from floe.core.refs import check_project_name
 from jobs.container.parameterize import INJECTED_TAG, check_parameters, inject_parameters
+from jobs.job_volumes import _add_as_listed
 from jobs.logs import parse_metrics
 from jobs.swarm_nodes import describe_nodes, satisfies
 from spawner.catalog import Machine
@@ -153,3 +156,22 @@ def test_swarm_placement_constraints_as_floe_machine_ls_reads_them():
     done = {**task, "Status": {"State": "complete"}}
     (info,) = describe_nodes([node], [task, done], [gpu], {})
     assert (info.gpus, info.gpus_free, info.machine_types) == (3, 1, ["gpu"])
+
+
+def test_a_node_sends_only_the_files_it_listed_never_one_swapped_in_after(tmp_path):
+    output = tmp_path / "output"
+    output.mkdir()
+    (output / "a.txt").write_text("the job's")
+    (output / "b.txt").write_text("the job's too")
+    secret = tmp_path / "node-secret"
+    secret.write_text("this machine's")
+    listed = {f.rel: f for f in select_files(output)}
+    (output / "a.txt").unlink()
+    (output / "a.txt").symlink_to(secret)  # swapped after the listing
+    archive = tmp_path / "out.tar"
+    with tarfile.open(archive, "w:") as tar:
+        for found in listed.values():
+            _add_as_listed(tar, found)
+    with tarfile.open(archive) as tar:
+        assert tar.getnames() == ["b.txt"]
+        assert tar.extractfile("b.txt").read() == b"the job's too"

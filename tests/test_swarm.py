@@ -212,7 +212,7 @@ def swarm_hub(swarm, s3, tmp_path_factory):
         pushed = f"127.0.0.1:{REGISTRY_PORT}/"
         for image in engine.images.list():
             for tag in image.tags:
-                if tag.startswith(pushed) or tag == HERE_ONLY:
+                if tag.startswith((pushed, "floe/job-image:")) or tag == HERE_ONLY:
                     engine.images.remove(tag)
 
 
@@ -297,9 +297,13 @@ def test_jobs_on_either_machine_read_datasets_from_s3_and_send_back_log_and_outp
     pulled = _wait(hub, token, pulled)
     assert pulled["state"] == "complete", pulled
     assert "pulled from the registry" in hub.floe("GET", f"jobs/{pulled['id']}/logs", token).text
-    assert f"{swarm[0].host_ip}:{REGISTRY_PORT}/{HERE_ONLY}" in {
-        tag for image in swarm[1].client.images.list() for tag in image.tags
-    }
+    pulled_by = f"{swarm[0].host_ip}:{REGISTRY_PORT}/floe/job-image@sha256:"  # its digest
+    assert any(
+        digest.startswith(pulled_by)
+        for image in swarm[1].client.images.list()
+        for digest in image.attrs.get("RepoDigests") or []
+    )
+    assert HERE_ONLY in docker.from_env().images.get(HERE_ONLY).tags  # pushing took no name
 
     # The same job again on the second machine: its tree is there already (warm).
     again = _wait(hub, token, submit("second", "cat /input/weights/w.txt", ["weights"]))

@@ -82,8 +82,9 @@ class NodeBlobHandler(NodeHandler):
         self.finish()
 
 
-# A tar member's header and padding: what /output's tar may carry beyond its files' bytes.
-TAR_ENTRY_BYTES = 1024
+# A tar member's headers and padding (a long or non-ASCII name takes a pax header of its
+# own): what /output's tar may carry beyond its files' bytes, per entry.
+TAR_ENTRY_BYTES = 3 * 512 + 4096
 LOG_CHUNK_BYTES = 8 * 1024**2
 
 
