@@ -10,9 +10,8 @@ from collections.abc import Iterable
 from spawner.catalog import Machine
 
 from .backend import MachineInfo
+from .swarm_service import GPU_KIND, NANO
 
-NANO = 1_000_000_000
-GPU_KIND = "NVIDIA-GPU"
 # Task states in which a task holds what it reserved (Docker's swarm/api/types.go).
 HOLDING = {"assigned", "accepted", "preparing", "ready", "starting", "running"}
 _CONSTRAINT = re.compile(r"\s*([\w.\-]+)\s*(==|!=)\s*(.+?)\s*")

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from images.build import LOCAL_BASE
-from jobs.swarm_nodes import GPU_KIND
+from jobs.swarm_service import GPU_KIND
 from tests.hub_process import HubProcess
 from tests.node_plugin import s3_config, start_plugin, stop_plugin
 from tests.s3_server import CREDENTIALS, S3Server

@@ -24,7 +24,8 @@ from floe.client.transfer import upload_folder
 from images.build import LOCAL_BASE
 from jobs.backend import ContainerGone
 from jobs.outcomes import ending
-from jobs.swarm_backend import GPU_KIND, SwarmBackend
+from jobs.swarm_backend import SwarmBackend
+from jobs.swarm_service import GPU_KIND
 from spawner.catalog import Environment, Machine
 from spawner.container_spec import Mount, build_container_spec
 from tests.floe_cli import floe as floe_cli
