@@ -1,4 +1,5 @@
-"""Jobs on a two-node swarm beside jobs on one machine: submit -> running, cold and warm.
+"""Jobs and workspaces on a two-node swarm beside the same on one machine: a job's submit ->
+running, cold and warm; a workspace's spawn -> ready.
 
 ``python -m bench.swarm [--rounds 3] [--files 32] [--file-mib 2]``
 
@@ -9,6 +10,11 @@ namespace, the tree laid out by Floe's volume plugin there, the log and /output 
 on one machine, under a hub with the default backend (the hub lays the tree out). The figure
 is the median seconds from submit to the job's state being 'running', and the ratio
 swarm ÷ one machine. Both hubs' blobs are in the same S3 server (moto) on this machine.
+
+Spawn -> ready (``bench.spawn.spawn_to_ready``: the POST until JupyterLab answers through the
+proxy) of one user's workspace, ``rounds`` times, each stopped before the next; the first
+makes the home. On the swarm it runs on the second machine (the workspace image loaded there
+beforehand: no registry), on one machine under the default spawner.
 """
 
 from __future__ import annotations
@@ -23,12 +29,14 @@ import uuid
 from pathlib import Path
 
 from bench.harness import save_report
+from bench.spawn import spawn_to_ready
 from floe.client.api import FloeClient
 from floe.client.transfer import upload_folder
 from images.build import LOCAL_BASE
+from spawner.catalog import WORKSPACE_IMAGE
 from tests.hub_process import HubProcess
 from tests.s3_server import CREDENTIALS, S3Server
-from tests.swarm_setup import swarm_hub, two_node_swarm
+from tests.swarm_setup import SWARM_WORKSPACES_CONFIG, swarm_hub, two_node_swarm
 
 ONE_MACHINE_CONFIG = f"""
 from spawner.catalog import DEFAULT_ENVIRONMENTS, DEFAULT_MACHINES
@@ -37,6 +45,7 @@ c.Catalog.environments = DEFAULT_ENVIRONMENTS + [
 ]
 c.Catalog.machines = DEFAULT_MACHINES + [
     {{"slug": "second", "display_name": "Second machine", "cpu": 0.5, "memory": "256Mi"}},
+    {{"slug": "second-lab", "display_name": "Lab", "cpu": 1, "memory": "1Gi"}},
 ]
 """
 
@@ -83,11 +92,14 @@ def _to_running(client: FloeClient) -> float:
 
 def _rounds(hub: HubProcess, work: Path, args: argparse.Namespace) -> dict[str, list[float]]:
     client, owner = _user(hub)
-    times: dict[str, list[float]] = {"cold": [], "warm": []}
+    times: dict[str, list[float]] = {"cold": [], "warm": [], "spawn": []}
     for _ in range(args.rounds):
         _version(client, owner, work, args.files, args.file_mib * 1024**2)
         times["cold"].append(_to_running(client))
         times["warm"].append(_to_running(client))
+    for _ in range(args.rounds):
+        times["spawn"].append(spawn_to_ready(hub, owner, {"machine": "second-lab"}))
+        hub.stop_server(owner)
     return times
 
 
@@ -122,9 +134,16 @@ def main() -> None:
         finally:
             one.stop()
             one.remove_docker_objects()
+        images = (LOCAL_BASE, WORKSPACE_IMAGE)
         with (
-            two_node_swarm(240) as (manager, worker),
-            swarm_hub(manager, worker, s3, work / "swarm") as (hub, _caches),
+            two_node_swarm(240, bridges=True, images=images) as (manager, worker),
+            swarm_hub(
+                manager,
+                worker,
+                s3,
+                work / "swarm",
+                config=SWARM_WORKSPACES_CONFIG.format(address=manager.host_ip),
+            ) as (hub, _caches),
         ):
             results["swarm, second machine"] = _rounds(hub, work, args)
     finally:
@@ -132,9 +151,11 @@ def main() -> None:
     size = f"{args.files} files × {args.file_mib} MiB"
     print(f"\nsubmit -> running, a job mounting a new version ({size}), median of {args.rounds}:")
     report = {"files": args.files, "file_mib": args.file_mib, "rounds": args.rounds}
-    for kind in ("cold", "warm"):
+    for kind in ("cold", "warm", "spawn"):
         one_s = statistics.median(results["one machine"][kind])
         swarm_s = statistics.median(results["swarm, second machine"][kind])
+        if kind == "spawn":
+            print(f"workspace spawn -> ready, median of {args.rounds}:")
         print(
             f"  {kind}: swarm {swarm_s:.2f} s, one machine {one_s:.2f} s, "
             f"ratio {swarm_s / one_s:.2f}"

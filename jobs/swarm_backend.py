@@ -24,38 +24,27 @@ Floe's install path).
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from pathlib import Path
 
 import docker
-from traitlets import Dict, Float, Integer, List, Unicode, default
+from traitlets import Float, Integer, Unicode
 
 from spawner.container_spec import ContainerSpec
-from spawner.image_registry import USER, push
+from spawner.swarm_cluster import SwarmCluster
+from spawner.swarm_service import ENDED, service_spec, task_ran
 
 from .backend import ContainerGone, ContainerInfo, MachineInfo, RunnerBackend
 from .swarm_nodes import describe_nodes, node_gpus
-from .swarm_service import ENDED, service_spec, task_ran
 
 MACHINES_FRESH_S = 3.0  # how long the nodes' description is reused (floe machine ls)
 
 
-class SwarmBackend(RunnerBackend):
+class SwarmBackend(SwarmCluster, RunnerBackend):
     """Jobs as Swarm services, through a manager's Docker API."""
 
-    manager_url = Unicode(
-        "",
-        config=True,
-        help="""Docker API of a Swarm manager (unix:///var/run/docker.sock, tcp://HOST:2376);
-        empty: DOCKER_HOST, or this machine's engine.""",
-    )
-    timeout = Integer(
-        120, config=True, help="Seconds a call to the manager may take before it fails."
-    )
     poll_seconds = Float(
         1.0, config=True, help="How often a running job's task is looked at, in seconds."
     )
@@ -64,12 +53,6 @@ class SwarmBackend(RunnerBackend):
         config=True,
         help="Seconds a stopped job's process has to exit before it is killed (its "
         "service's stop grace period, fixed when the job starts).",
-    )
-    constraints = List(
-        Unicode(),
-        config=True,
-        help="""Placement constraints every job's task gets, in Swarm's words, e.g.
-        ['node.labels.floe.jobs==true'].""",
     )
     network = Unicode(
         "",
@@ -82,21 +65,6 @@ class SwarmBackend(RunnerBackend):
         config=True,
         help="""Seconds a job's machine must stay down (or disconnected) before the job ends
         'node lost': a moment's network trouble ends nothing.""",
-    )
-    machine_constraints = Dict(
-        value_trait=List(Unicode()),
-        config=True,
-        help="""More constraints by machine type slug, e.g. {'gpu-large':
-        ['node.labels.gpu==a100']}: where each type of machine is.""",
-    )
-
-    volume_driver = Unicode(
-        "",
-        config=True,
-        help="""The driver name of Floe's volume plugin on every node ('floe' for its default
-        socket /run/docker/plugins/floe.sock): jobs then mount trees laid out on their node
-        and send their log and /output back, so machines need share nothing. Empty: jobs
-        mount this machine's paths, which every node must then share.""",
     )
     return_seconds = Float(
         600.0,
@@ -114,41 +82,9 @@ class SwarmBackend(RunnerBackend):
     def folder_returns(self) -> bool:  # type: ignore[override]
         return bool(self.volume_driver)
 
-    registry = Unicode(
-        config=True,
-        help="""HOST:PORT of Floe's registry as the nodes reach it (default: FLOE_REGISTRY):
-        each job's image, built on this machine, is pushed there and the node Swarm picks
-        pulls it (the manager hands the nodes the registry's credentials with the task).
-        Empty: every node must have the images already.""",
-    )
-    push_registry = Unicode(
-        "",
-        config=True,
-        help="""HOST:PORT this machine pushes to, where it reaches the same registry by another
-        address (e.g. 127.0.0.1:5000, which Docker trusts without TLS); empty: registry.""",
-    )
-    registry_password_file = Unicode(
-        config=True,
-        help="The registry's password file (default: registry_password in FLOE_DATA_DIR).",
-    )
-
-    @default("registry")
-    def _default_registry(self) -> str:
-        return os.environ.get("FLOE_REGISTRY", "")
-
-    @default("registry_password_file")
-    def _default_password_file(self) -> str:
-        data = os.environ.get("FLOE_DATA_DIR", "")
-        return str(Path(data) / "registry_password") if data else ""
-
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)
-        self._published: dict[str, str] = {}  # image id -> its name in the registry
-        self._local: docker.DockerClient | None = None  # the engine images are built on
-        if self.manager_url:
-            self.client = docker.APIClient(base_url=self.manager_url, timeout=self.timeout)
-        else:
-            self.client = docker.from_env(timeout=self.timeout).api
+        self.client = self.manager_client()
         self._made: dict[str, ContainerSpec] = {}  # created, not started: started as services
         self._down_since: dict[str, float] = {}  # nodes seen down, since when (monotonic)
         self._stopped: dict[str, ContainerInfo] = {}  # services removed by stop, last seen
@@ -177,10 +113,7 @@ class SwarmBackend(RunnerBackend):
                 return self._machines
             self._machines_asking = True
         try:
-            constraints = {
-                m.slug: [*self.constraints, *self.machine_constraints.get(m.slug, [])]
-                for m in catalog_machines
-            }
+            constraints = {m.slug: self.placement(m.slug) for m in catalog_machines}
             tasks = self.client.tasks(filters={"desired-state": "running"})
             found = describe_nodes(self.client.nodes(), tasks, catalog_machines, constraints)
             with self._lock:
@@ -194,55 +127,10 @@ class SwarmBackend(RunnerBackend):
         """Nothing is made on the swarm yet (a service starts at once): the spec is kept, its
         image pushed to the registry now (a stop meanwhile is seen before the start)."""
         if self.registry:  # create_service then hands the nodes the registry's credentials
-            spec = replace(spec, image=self._published_image(spec.image))
+            spec = replace(spec, image=self.published_image(spec.image, self.client))
         with self._lock:
             self._made[spec.name] = spec
         return spec.name
-
-    def _builds(self) -> docker.DockerClient:
-        """This machine's engine, where Floe builds and keeps images."""
-        if self._local is None:
-            self._local = docker.from_env(timeout=self.timeout)
-        return self._local
-
-    def image_digest(self, image: str) -> str:
-        return self._builds().api.inspect_image(image)["Id"]
-
-    def _published_image(self, image: str) -> str:
-        """``image`` pushed to the registry (once per image id); what nodes pull, by digest,
-        so a tag moved meanwhile or a registry down never runs another image."""
-        image_id = self.image_digest(image)
-        with self._lock:
-            known = self._published.get(image_id)
-        if known:
-            return known
-        try:
-            password = Path(self.registry_password_file).read_text().strip()
-        except OSError:
-            raise RuntimeError(
-                "Floe's registry password cannot be read: an admin sets "
-                "c.SwarmBackend.registry_password_file (or FLOE_DATA_DIR)"
-            ) from None
-        named = f"floe/job-image:{image_id.removeprefix('sha256:')[:24]}"
-        self._builds().images.get(image_id).tag(named)  # one name, whatever it was asked by
-        pushed = push(named, self.push_registry or self.registry, password, self._builds())
-        self._untag(image_id, (pushed.split("@")[0], named))
-        name = self.registry + pushed.removeprefix(self.push_registry or self.registry)
-        self.client.login(username=USER, password=password, registry=self.registry, reauth=True)
-        with self._lock:
-            self._published[image_id] = name
-        self.log.info("jobs: %s pushed as %s", image, name)
-        return name
-
-    def _untag(self, image_id: str, tags: tuple[str, ...]) -> None:
-        """Take the names pushing added off this machine's image (so the environment cache
-        can still prune it), never its last name: that would remove the image."""
-        for tag in tags:
-            try:
-                if len(self._builds().images.get(image_id).tags) > 1:
-                    self._builds().images.remove(tag)
-            except docker.errors.APIError as err:
-                self.log.info("jobs: could not untag %s: %s", tag, err)
 
     def start(self, container_id: str) -> None:
         with self._lock:
@@ -250,9 +138,8 @@ class SwarmBackend(RunnerBackend):
         if spec is None:  # removed (stopped) since it was made
             return
         machine = spec.environment.get("FLOE_MACHINE", "")
-        constraints = [*self.constraints, *self.machine_constraints.get(machine, [])]
         made = service_spec(
-            spec, constraints, self.stop_grace_seconds, self.network, self.volume_driver
+            spec, self.placement(machine), self.stop_grace_seconds, self.network, self.volume_driver
         )
         self.client.create_service(**made)
 

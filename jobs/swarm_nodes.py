@@ -8,9 +8,9 @@ import re
 from collections.abc import Iterable
 
 from spawner.catalog import Machine
+from spawner.swarm_service import GPU_KIND, NANO
 
 from .backend import MachineInfo
-from .swarm_service import GPU_KIND, NANO
 
 # Task states in which a task holds what it reserved (Docker's swarm/api/types.go).
 HOLDING = {"assigned", "accepted", "preparing", "ready", "starting", "running"}

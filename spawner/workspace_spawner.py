@@ -18,10 +18,12 @@ from typing import Any, ClassVar
 import docker
 from dockerspawner import DockerSpawner
 from jupyterhub.utils import isoformat
+from sqlalchemy.orm import Session
 from tornado import web
 from traitlets import Float, Instance, Integer, Unicode, default
 
-from dataset_mounter.mounts import ResolvedMount, plan_mounts
+from dataset_mounter.mounts import MountPlan, ResolvedMount, materialize_mounts, resolve_mounts
+from dataset_mounter.node_volumes import tree_volume
 from dataset_mounter.settings import DatasetSettings
 from floe.core.access import Caller
 from floe.core.errors import FloeUserError, GpuUnavailable
@@ -221,17 +223,7 @@ class WorkspaceSpawner(WorkspaceHome, WorkspaceGpus, DockerSpawner):
         # Exported to the server as MEM_LIMIT / CPU_LIMIT, as JupyterHub does.
         self.mem_limit = options.machine.memory_bytes
         self.cpu_limit = options.machine.cpu
-        if options.machine.gpus:
-            try:
-                running = await self.docker("containers", filters={"label": GPU_LABEL})
-                self.gpu_ids = self.gpu_allocator.claim(
-                    self.gpu_holder, options.machine.gpus, gpus_on_labels(running, self.object_name)
-                )
-            except GpuUnavailable as err:
-                raise web.HTTPError(err.status, err.message) from err
-            self._report(20, f"Reserved GPU {', '.join(self.gpu_ids)}")
-        else:
-            self.gpu_ids = []
+        self.gpu_ids = await self._claim_gpus(options)
         try:
             await self._prepare_home()
             self.dataset_mounts = await self._mount_datasets(options)
@@ -255,6 +247,20 @@ class WorkspaceSpawner(WorkspaceHome, WorkspaceGpus, DockerSpawner):
         except BaseException:
             self._release_gpus()
             raise
+
+    async def _claim_gpus(self, options: WorkspaceOptions) -> list[str]:
+        """This node's GPUs for the machine type, held until the workspace stops."""
+        if not options.machine.gpus:
+            return []
+        try:
+            running = await self.docker("containers", filters={"label": GPU_LABEL})
+            ids = self.gpu_allocator.claim(
+                self.gpu_holder, options.machine.gpus, gpus_on_labels(running, self.object_name)
+            )
+        except GpuUnavailable as err:
+            raise web.HTTPError(err.status, err.message) from err
+        self._report(20, f"Reserved GPU {', '.join(ids)}")
+        return ids
 
     async def _environment_image(self, environment: Environment) -> str:
         """The environment's image; on its first use, built here with the build on the page."""
@@ -289,14 +295,10 @@ class WorkspaceSpawner(WorkspaceHome, WorkspaceGpus, DockerSpawner):
         def plan() -> list[ResolvedMount]:
             with self.database.sessions() as db:
                 claim_name(db, self.user.name, isoformat(self.user.created))
-                return plan_mounts(
-                    db,
-                    self._caller,
-                    list(options.datasets),
-                    store=self.datasets.store,
-                    cache_dir=self.datasets.cache_path,
-                    roots=list(self.datasets.mount_roots),
+                plans = resolve_mounts(
+                    db, self._caller, list(options.datasets), roots=list(self.datasets.mount_roots)
                 )
+                return self._lay_out(db, plans)
 
         try:
             mounts = await self._blocking(plan)
@@ -307,6 +309,10 @@ class WorkspaceSpawner(WorkspaceHome, WorkspaceGpus, DockerSpawner):
         for m in mounts:
             self._report(30, f"Mounted {m.source} at {m.target} (read-only)")
         return mounts
+
+    def _lay_out(self, db: Session, plans: list[MountPlan]) -> list[ResolvedMount]:
+        """The checked mounts' trees, laid out on this machine (where the container runs)."""
+        return materialize_mounts(db, plans, self.datasets.store, self.datasets.cache_path)
 
     def _report(self, percent: int, message: str) -> None:
         self.progress_events = [*self.progress_events, {"progress": percent, "message": message}]
@@ -331,13 +337,16 @@ class WorkspaceSpawner(WorkspaceHome, WorkspaceGpus, DockerSpawner):
                 still_running=self._still_running,
             )
         except ServerExited:
-            logs = await self.docker("logs", self.object_id, tail=15)
+            logs = await self._last_lines(15)
             await self._discard_failed_container()
             raise web.HTTPError(
-                500,
-                "the workspace stopped while starting; its last lines:\n"
-                + logs.decode(errors="replace"),
+                500, "the workspace stopped while starting; its last lines:\n" + logs
             ) from None
+
+    async def _last_lines(self, count: int) -> str:
+        """The last ``count`` lines the workspace's server printed."""
+        logs = await self.docker("logs", self.object_id, tail=count)
+        return logs.decode(errors="replace")
 
     async def _still_running(self) -> bool:
         return await self.poll() is None
@@ -372,8 +381,26 @@ class WorkspaceSpawner(WorkspaceHome, WorkspaceGpus, DockerSpawner):
             value = await value
         return self._render_templates(value or {})
 
-    async def _spec_arguments(self, options: WorkspaceOptions) -> dict:
+    def _workspace_mounts(self) -> list[Mount]:
+        """The home, /output and the datasets, as this machine's folders (each dataset also
+        named as the volume a node's plugin would lay it out as)."""
         home, output = self.home_disks.folders(self.home_name)
+        return [
+            Mount(source=str(home), target=CONTAINER_HOME, kind="bind"),
+            Mount(source=str(output), target=OUTPUT_MOUNT, kind="bind"),
+            *(
+                Mount(
+                    source=str(m.path or ""),
+                    target=m.target,
+                    kind="bind",
+                    read_only=True,
+                    node_volume=tree_volume(m.tree),
+                )
+                for m in self.dataset_mounts
+            ),
+        ]
+
+    async def _spec_arguments(self, options: WorkspaceOptions) -> dict:
         return dict(
             name=self.object_name,
             # The image start() chose: a built environment's is known once it is built.
@@ -398,12 +425,7 @@ class WorkspaceSpawner(WorkspaceHome, WorkspaceGpus, DockerSpawner):
             },
             command=await self.get_command(),
             mounts=[
-                Mount(source=str(home), target=CONTAINER_HOME, kind="bind"),
-                Mount(source=str(output), target=OUTPUT_MOUNT, kind="bind"),
-                *(
-                    Mount(source=str(m.path), target=m.target, kind="bind", read_only=True)
-                    for m in self.dataset_mounts
-                ),
+                *self._workspace_mounts(),
                 # The deployer's DockerSpawner volumes and mounts, under the same checks.
                 *mounts_from_binds(self.volume_binds),
                 *mounts_from_docker(self.mount_binds),

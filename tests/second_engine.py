@@ -43,10 +43,13 @@ class SecondEngine:
         insecure_registries: tuple[str, ...] = (),
         timeout: float = 60,
         extra_args: tuple[str, ...] = (),
+        bridge: str = "",
     ) -> None:
         """Start it; ``images`` of the first engine are handed over, registries named in
         ``insecure_registries`` (HOST:PORT) are pulled from over plain HTTP; ``extra_args``
-        go to dockerd as they are."""
+        go to dockerd as they are. With ``bridge`` (an address and prefix, 172.31.5.1/24),
+        its containers get a bridge network there, with NAT out of the namespace and
+        published ports (iptables of its own namespace); without, no network but their own."""
         self.plugins.mkdir(parents=True)
         host_end, node_end = f"{self.name}h", f"{self.name}n"
         self._ip("netns", "add", self.name)
@@ -63,8 +66,9 @@ class SecondEngine:
         dockerd = (
             f"mount --bind {self.plugins} /run/docker/plugins && exec dockerd "
             f"--data-root {self.root}/data --exec-root {self.root}/exec "
-            f"-H unix://{self.socket} --pidfile {self.root}/docker.pid --bridge none "
-            f"--iptables=false --cgroup-parent {self.name}"
+            f"-H unix://{self.socket} --pidfile {self.root}/docker.pid "
+            + (f"--bip {bridge} " if bridge else "--bridge none --iptables=false ")
+            + f"--cgroup-parent {self.name}"
             + "".join(f" --insecure-registry {r}" for r in insecure_registries)
             + "".join(f" {arg}" for arg in extra_args)
         )

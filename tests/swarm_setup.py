@@ -13,7 +13,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from images.build import LOCAL_BASE
-from jobs.swarm_service import GPU_KIND
+from spawner.swarm_service import GPU_KIND
+from spawner.swarm_workspaces import ADDRESS_LABEL
 from tests.hub_process import HubProcess
 from tests.node_plugin import s3_config, start_plugin, stop_plugin
 from tests.s3_server import CREDENTIALS, S3Server
@@ -24,10 +25,10 @@ FAKE_GPU = "GPU-0f0e0d0c"
 SWARM_HUB_CONFIG = """
 from spawner.catalog import DEFAULT_ENVIRONMENTS, DEFAULT_MACHINES
 c.JobRunner.backend_class = "jobs.swarm_backend.SwarmBackend"
-c.SwarmBackend.manager_url = "unix://{manager}"
-c.SwarmBackend.volume_driver = "floe"
+c.SwarmCluster.manager_url = "unix://{manager}"
+c.SwarmCluster.volume_driver = "floe"
 c.SwarmBackend.poll_seconds = 0.3
-c.SwarmBackend.machine_constraints = {{
+c.SwarmCluster.machine_constraints = {{
     "first": ["node.role==manager"],
     "second": ["node.role==worker"],
 }}
@@ -42,20 +43,51 @@ c.Catalog.machines = DEFAULT_MACHINES + [
 """
 
 
+# Workspaces on the swarm too (``two_node_swarm(bridges=True)``), the "second-lab" machine
+# type on the worker; ``address`` is where the nodes reach this machine.
+SWARM_WORKSPACES_CONFIG = """
+import os
+c.JupyterHub.spawner_class = "spawner.swarm_workspaces.SwarmWorkspaceSpawner"
+# The nodes reach the hub's API on this machine's end of the manager's link.
+_port = int(os.environ["FLOE_PORT"]) + 2
+c.JupyterHub.hub_bind_url = f"http://0.0.0.0:{{_port}}"
+c.JupyterHub.hub_connect_url = f"http://{address}:{{_port}}"
+c.SwarmWorkspaceSpawner.task_poll_seconds = 0.3
+c.Catalog.machines = c.Catalog.machines + [
+    {{"slug": "second-lab", "display_name": "Lab on the second machine", "cpu": 1,
+      "memory": "1Gi"}},
+]
+c.SwarmCluster.machine_constraints = {{
+    **c.SwarmCluster.machine_constraints, "second-lab": ["node.role==worker"]
+}}
+"""
+
+
 @contextmanager
 def two_node_swarm(
-    first_subnet: int = 233, registry_port: int = 0
+    first_subnet: int = 233,
+    registry_port: int = 0,
+    bridges: bool = False,
+    images: tuple[str, ...] = (LOCAL_BASE,),
 ) -> Iterator[tuple[SecondEngine, SecondEngine]]:
     """(manager, worker); subnets ``first_subnet`` .. +2 are used. With ``registry_port``,
-    both trust a registry at this machine's end of the manager's link (``registry_of``)."""
+    both trust a registry at this machine's end of the manager's link (``registry_of``).
+    With ``bridges``, each engine's containers have a bridge network with published ports
+    (workspaces); each node's ``floe.address`` label is where this machine reaches it.
+    ``images`` of this machine's engine are loaded into both."""
     manager, worker = SecondEngine(subnet=first_subnet), SecondEngine(subnet=first_subnet + 1)
     registries = (f"{manager.host_ip}:{registry_port}",) if registry_port else ()
     try:
-        manager.start(images=(LOCAL_BASE,), insecure_registries=registries)
+        manager.start(
+            images=images,
+            insecure_registries=registries,
+            bridge=f"172.31.{first_subnet - 200}.1/24" if bridges else "",
+        )
         worker.start(
-            images=(LOCAL_BASE,),
+            images=images,
             insecure_registries=registries,
             extra_args=(f"--node-generic-resource {GPU_KIND}={FAKE_GPU}",),
+            bridge=f"172.31.{first_subnet - 199}.1/24" if bridges else "",
         )
         worker.route_to_host(manager.host_ip)  # the registry's address, as both nodes name it
         here, there = manager.link(worker, first_subnet + 2)
@@ -67,6 +99,12 @@ def two_node_swarm(
             advertise_addr=there,
             listen_addr=f"{there}:2377",
         )
+        for engine in (manager, worker):
+            node = manager.client.nodes.get(engine.client.info()["Swarm"]["NodeID"])
+            spec = node.attrs["Spec"]
+            node.update(
+                {**spec, "Labels": {**spec.get("Labels", {}), ADDRESS_LABEL: engine.node_ip}}
+            )
         yield manager, worker
     finally:
         worker.stop()
@@ -101,7 +139,7 @@ def swarm_hub(
     if registry_port:
         env["FLOE_REGISTRY"] = f"{manager.host_ip}:{registry_port}"
         env["FLOE_REGISTRY_BIND"] = f"0.0.0.0:{registry_port}"  # nodes and 127.0.0.1 alike
-        config += f"\nc.SwarmBackend.push_registry = '127.0.0.1:{registry_port}'\n"
+        config += f"\nc.SwarmCluster.push_registry = '127.0.0.1:{registry_port}'\n"
     hub = HubProcess(
         instance=instance,
         data_dir=data_dir,

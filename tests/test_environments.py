@@ -19,8 +19,8 @@ from spawner.catalog import WORKSPACE_IMAGE
 from spawner.environment_builder import EnvironmentBuilder
 from tests.conftest import GREETING
 from tests.floe_cli import floe
+from tests.terminal import run_in_terminal
 from tests.test_jobs import log_of, submit, wait_for
-from tests.test_workspaces import _run_in_terminal
 from tests.wheels import make_wheel
 
 pytestmark = pytest.mark.integration
@@ -149,9 +149,7 @@ def test_a_catalog_environment_is_built_on_first_use_for_workspaces_and_jobs(hub
     image = container.image
     assert image.tags[0].startswith("floe/env:") and image.labels["floe.kind"] == "environment"
     # The package is there in the workspace's terminal.
-    _run_in_terminal(
-        hub, name, "python3 -c 'import floegreeting as g; print(g.GREETING)'", GREETING
-    )
+    run_in_terminal(hub, name, "python3 -c 'import floegreeting as g; print(g.GREETING)'", GREETING)
     hub.stop_server(name)
 
     # A job on the same environment runs in the image the workspace made: nothing is built.
@@ -266,9 +264,7 @@ def test_an_environment_a_user_makes_runs_their_workspace_and_jobs_and_is_theirs
     # The workspace: the package is there in its terminal.
     messages = _spawn_watching_progress(hub, name, {"environment": f"{name}/tab:1"})
     assert messages, messages
-    _run_in_terminal(
-        hub, name, "python3 -c 'import tabulate; print(tabulate.__version__)'", "0.9.0"
-    )
+    run_in_terminal(hub, name, "python3 -c 'import tabulate; print(tabulate.__version__)'", "0.9.0")
     hub.stop_server(name)
     # A job names it as "tab": its owner's latest; it keeps what made its image.
     command = "python3 -c 'import tabulate; print(\"tabulate\", tabulate.__version__)'"

@@ -25,9 +25,9 @@ from images.build import LOCAL_BASE
 from jobs.backend import ContainerGone
 from jobs.outcomes import ending
 from jobs.swarm_backend import SwarmBackend
-from jobs.swarm_service import GPU_KIND
 from spawner.catalog import Environment, Machine
 from spawner.container_spec import Mount, build_container_spec
+from spawner.swarm_service import GPU_KIND
 from tests.floe_cli import floe as floe_cli
 from tests.hub_process import HubProcess, free_port_block
 from tests.second_engine import SecondEngine
@@ -213,7 +213,7 @@ def swarm_hub(swarm, s3, tmp_path_factory):
         pushed = f"127.0.0.1:{REGISTRY_PORT}/"
         for image in engine.images.list():
             for tag in image.tags:
-                if tag.startswith((pushed, "floe/job-image:")) or tag == HERE_ONLY:
+                if tag.startswith((pushed, "floe/node-image:")) or tag == HERE_ONLY:
                     engine.images.remove(tag)
 
 
@@ -298,7 +298,7 @@ def test_jobs_on_either_machine_read_datasets_from_s3_and_send_back_log_and_outp
     pulled = _wait(hub, token, pulled)
     assert pulled["state"] == "complete", pulled
     assert "pulled from the registry" in hub.floe("GET", f"jobs/{pulled['id']}/logs", token).text
-    pulled_by = f"{swarm[0].host_ip}:{REGISTRY_PORT}/floe/job-image@sha256:"  # its digest
+    pulled_by = f"{swarm[0].host_ip}:{REGISTRY_PORT}/floe/node-image@sha256:"  # its digest
     assert any(
         digest.startswith(pulled_by)
         for image in swarm[1].client.images.list()

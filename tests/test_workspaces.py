@@ -18,6 +18,7 @@ import requests
 import websocket
 
 from tests.conftest import HOME_DISK_BYTES
+from tests.terminal import admin_auth, run_in_terminal, ws_url
 
 pytestmark = pytest.mark.integration
 
@@ -33,48 +34,16 @@ def assert_left_nothing_running(hub, username):
     assert hub.api("GET", f"/users/{username}").json()["servers"] == {}
 
 
-def _ws_url(hub, username, path):
-    return hub.user_url(username, path).replace("http://", "ws://")
-
-
-def _auth(hub):
-    return {"Authorization": f"token {hub.admin_token}"}
-
-
-def _read_terminal_until(ws, needle, timeout=60):
-    seen = ""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        kind, *payload = json.loads(ws.recv())
-        if kind == "stdout":
-            seen += payload[0]
-            if needle in seen:
-                return seen
-    raise AssertionError(f"{needle!r} never appeared in the terminal; saw {seen!r}")
-
-
-def _run_in_terminal(hub, username, command, needle):
-    resp = requests.post(hub.user_url(username, "api/terminals"), headers=_auth(hub), timeout=60)
-    assert resp.status_code == 200, resp.text
-    name = resp.json()["name"]
-    ws = websocket.create_connection(
-        _ws_url(hub, username, f"terminals/websocket/{name}"), header=_auth(hub), timeout=60
-    )
-    try:
-        ws.send(json.dumps(["stdin", command + "\r"]))
-        return _read_terminal_until(ws, needle)
-    finally:
-        ws.close()
-
-
 def _execute_in_kernel(hub, username, code):
     resp = requests.post(
-        hub.user_url(username, "api/kernels"), headers=_auth(hub), json={}, timeout=60
+        hub.user_url(username, "api/kernels"), headers=admin_auth(hub), json={}, timeout=60
     )
     assert resp.status_code == 201, resp.text
     kernel_id = resp.json()["id"]
     ws = websocket.create_connection(
-        _ws_url(hub, username, f"api/kernels/{kernel_id}/channels"), header=_auth(hub), timeout=90
+        ws_url(hub, username, f"api/kernels/{kernel_id}/channels"),
+        header=admin_auth(hub),
+        timeout=90,
     )
     msg_id = uuid.uuid4().hex
     ws.send(
@@ -131,11 +100,11 @@ def test_workspace_runs_jupyter_with_terminal_and_kernel_as_jovyan_within_limits
     resp = hub.spawn(name, {"environment": "python", "machine": "cpu-small"})
     assert resp.status_code in (201, 202), resp.text
 
-    status = requests.get(hub.user_url(name, "api/status"), headers=_auth(hub), timeout=30)
+    status = requests.get(hub.user_url(name, "api/status"), headers=admin_auth(hub), timeout=30)
     assert status.status_code == 200
     assert "kernels" in status.json()
 
-    seen = _run_in_terminal(
+    seen = run_in_terminal(
         hub, name, "echo floe-$((6*7))-$(id -un)-$(id -u)", "floe-42-jovyan-1000"
     )
     assert "floe-42-jovyan-1000" in seen
@@ -195,7 +164,7 @@ def test_home_disk_keeps_files_across_restarts_is_capped_and_goes_with_the_user(
     assert _sh(container, "echo t > /tmp/t && cat /tmp/t") == (0, "t\n")
     put = requests.put(
         hub.user_url(name, "api/contents/work/keep.txt"),
-        headers=_auth(hub),
+        headers=admin_auth(hub),
         json={"type": "file", "format": "text", "content": "still here"},
         timeout=30,
     )
@@ -207,7 +176,7 @@ def test_home_disk_keeps_files_across_restarts_is_capped_and_goes_with_the_user(
 
     assert hub.spawn(name, {"machine": "cpu-large"}).status_code in (201, 202)
     got = requests.get(
-        hub.user_url(name, "api/contents/work/keep.txt"), headers=_auth(hub), timeout=30
+        hub.user_url(name, "api/contents/work/keep.txt"), headers=admin_auth(hub), timeout=30
     )
     assert got.status_code == 200
     assert got.json()["content"] == "still here"
@@ -321,6 +290,6 @@ def test_workspace_and_a_changed_admin_password_survive_a_hub_restart(hub, new_u
 
     model = hub.api("GET", f"/users/{name}").json()
     assert model["servers"][""]["ready"]
-    status = requests.get(hub.user_url(name, "api/status"), headers=_auth(hub), timeout=30)
+    status = requests.get(hub.user_url(name, "api/status"), headers=admin_auth(hub), timeout=30)
     assert status.status_code == 200
     assert _container(hub, name).id == before

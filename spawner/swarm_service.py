@@ -1,4 +1,4 @@
-"""A job's container in Swarm's words: the service of one task a :class:`ContainerSpec`
+"""A Floe container in Swarm's words: the service of one task a :class:`ContainerSpec`
 becomes (limits and reservations, GPUs as generic resources, hardening, mounts as the volume
 plugin's volumes), and what a task's status says of its container."""
 
@@ -20,10 +20,13 @@ def service_spec(
     stop_grace_seconds: int,
     network: str = "",
     volume_driver: str = "",
+    ports: tuple[int, ...] = (),
 ) -> dict:
     """``create_service`` keyword arguments for ``spec`` as a service of one task, on the
     swarm-scoped ``network`` (none: the node's default); with ``volume_driver``, each mount
-    that names a node volume is that volume of the driver (Floe's plugin on every node)."""
+    that names a node volume is that volume of the driver (Floe's plugin on every node).
+    Each of ``ports`` is published on the task's node only (host mode), at a port the node
+    picks (:func:`published_port`)."""
     mounts = []
     for m in spec.mounts:
         mount: dict = {"Type": m.kind, "Source": m.source, "Target": m.target}
@@ -78,7 +81,7 @@ def service_spec(
         template["LogDriver"] = {"Name": "none"}
     if network:  # the hub's own network is one machine's bridge: no use to a swarm
         template["Networks"] = [{"Target": network}]
-    return {
+    made = {
         "task_template": template,
         "name": spec.name,
         "labels": dict(spec.labels),
@@ -86,6 +89,20 @@ def service_spec(
         # 20.10, measured: 40 s after the removal it still ran), so it could not be stopped.
         "mode": docker.types.ServiceMode("replicated", replicas=1),
     }
+    if ports:
+        made["endpoint_spec"] = docker.types.EndpointSpec(
+            ports=[{"Protocol": "tcp", "TargetPort": p, "PublishMode": "host"} for p in ports],
+        )
+    return made
+
+
+def published_port(task: dict, port: int) -> int | None:
+    """The node's port that reaches the task's container ``port`` (published in host mode),
+    once the task runs."""
+    for published in task.get("Status", {}).get("PortStatus", {}).get("Ports") or []:
+        if published.get("TargetPort") == port and published.get("PublishedPort"):
+            return int(published["PublishedPort"])
+    return None
 
 
 def task_ran(state: str, status: dict) -> bool:
