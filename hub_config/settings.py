@@ -96,6 +96,8 @@ class Settings:
         c.EnvironmentBuilds.logs_dir = str(self.data_dir / "environments")
         # The hub and the floe service both hand out GPUs; claims in flight meet here.
         c.GpuInventory.claims_file = str(self.data_dir / "gpu-claims.json")
+        # Jobs and workspaces on a swarm push images to Floe's registry with its password.
+        c.SwarmCluster.registry_password_file = str(self.data_dir / "registry_password")
         if self.gpu_devices is not None:
             # A fixed GPU list instead of asking nvidia-smi (tests use made-up ids).
             c.GpuSettings.inventory_class = "spawner.gpu.StaticGpuInventory"

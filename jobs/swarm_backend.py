@@ -34,10 +34,10 @@ from traitlets import Float, Integer, Unicode
 
 from spawner.container_spec import ContainerSpec
 from spawner.swarm_cluster import SwarmCluster
-from spawner.swarm_service import ENDED, service_spec, task_ran
+from spawner.swarm_service import ENDED, node_gpus, service_spec, task_ran
 
 from .backend import ContainerGone, ContainerInfo, MachineInfo, RunnerBackend
-from .swarm_nodes import describe_nodes, node_gpus
+from .swarm_nodes import describe_nodes
 
 MACHINES_FRESH_S = 3.0  # how long the nodes' description is reused (floe machine ls)
 

@@ -8,41 +8,11 @@ import re
 from collections.abc import Iterable
 
 from spawner.catalog import Machine
-from spawner.swarm_service import GPU_KIND, NANO
+from spawner.swarm_service import NANO, gpus_held, node_gpus
 
 from .backend import MachineInfo
 
-# Task states in which a task holds what it reserved (Docker's swarm/api/types.go).
-HOLDING = {"assigned", "accepted", "preparing", "ready", "starting", "running"}
 _CONSTRAINT = re.compile(r"\s*([\w.\-]+)\s*(==|!=)\s*(.+?)\s*")
-
-
-def node_gpus(node: dict) -> int:
-    """The GPUs a node advertises (``--node-generic-resource NVIDIA-GPU=…``)."""
-    total = 0
-    resources = (node.get("Description") or {}).get("Resources") or {}
-    for generic in resources.get("GenericResources") or []:
-        named = generic.get("NamedResourceSpec", {})
-        discrete = generic.get("DiscreteResourceSpec", {})
-        if named.get("Kind") == GPU_KIND:
-            total += 1
-        elif discrete.get("Kind") == GPU_KIND:
-            total += int(discrete.get("Value", 0))
-    return total
-
-
-def gpus_held(tasks: Iterable[dict]) -> dict[str, int]:
-    """GPUs held by tasks placed on a node and not ended, by node id (what each reserved)."""
-    held: dict[str, int] = {}
-    for task in tasks:
-        if task.get("Status", {}).get("State") not in HOLDING or not task.get("NodeID"):
-            continue
-        reserved = task.get("Spec", {}).get("Resources", {}).get("Reservations", {})
-        for generic in reserved.get("GenericResources") or []:
-            discrete = generic.get("DiscreteResourceSpec", {})
-            if discrete.get("Kind") == GPU_KIND:
-                held[task["NodeID"]] = held.get(task["NodeID"], 0) + int(discrete.get("Value", 0))
-    return held
 
 
 def _node_value(node: dict, key: str) -> str | None:

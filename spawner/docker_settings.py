@@ -16,7 +16,7 @@ from traitlets.config import Config
 
 from .container_spec import Mount, UnsupportedSetting, check_extras
 
-SPAWNER_SECTIONS = ("Spawner", "DockerSpawner", "WorkspaceSpawner")
+SPAWNER_SECTIONS = ("Spawner", "DockerSpawner", "WorkspaceSpawner", "SwarmWorkspaceSpawner")
 # Settings Floe decides itself, and what a deployer uses instead.
 REFUSED = {
     "image": "environments (images) are picked from c.Catalog.environments",

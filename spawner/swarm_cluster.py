@@ -84,6 +84,7 @@ class SwarmCluster(LoggingConfigurable):
     # (registry, image id) -> its name there: one push per image per process, whoever asks.
     _published: ClassVar[dict[tuple[str, str], str]] = {}
     _publishing: ClassVar[threading.Lock] = threading.Lock()
+    _pushing: ClassVar[dict[tuple[str, str], threading.Lock]] = {}  # one lock per image
     _local: ClassVar[docker.DockerClient | None] = None
     _logged_in: ClassVar[weakref.WeakSet] = weakref.WeakSet()  # manager clients
 
@@ -115,20 +116,29 @@ class SwarmCluster(LoggingConfigurable):
         image_id = self.image_digest(image)
         key = (self.registry, image_id)
         password = self._registry_password()
-        with self._publishing:  # one push of an image at a time; the others then reuse it
-            known = self._published.get(key)
-            if not known:
-                named = f"floe/node-image:{image_id.removeprefix('sha256:')[:24]}"
-                self.builds().images.get(image_id).tag(named)  # one name, however asked
-                target = self.push_registry or self.registry
-                pushed = push(named, target, password, self.builds())
-                self._untag(image_id, (pushed.split("@")[0], named))
-                known = self.registry + pushed.removeprefix(target)
+        known = self._published.get(key)
+        if not known:
+            with self._publishing:
+                lock = self._pushing.setdefault(key, threading.Lock())
+            with lock:  # one push of an image at a time; the others then reuse it
+                known = self._published.get(key) or self._push(image, image_id, password)
                 self._published[key] = known
-                self.log.info("swarm: %s pushed as %s", image, known)
-            if manager not in self._logged_in:
-                manager.login(USER, password=password, registry=self.registry, reauth=True)
+        if manager not in self._logged_in:
+            manager.login(USER, password=password, registry=self.registry, reauth=True)
+            with self._publishing:
                 self._logged_in.add(manager)
+        return known
+
+    def _push(self, image: str, image_id: str, password: str) -> str:
+        # A name of this process's own: the hub and the floe service may push one image at
+        # once, and each takes its names off again.
+        named = f"floe/node-image:{image_id.removeprefix('sha256:')[:24]}-{os.getpid()}"
+        self.builds().images.get(image_id).tag(named)
+        target = self.push_registry or self.registry
+        pushed = push(named, target, password, self.builds())
+        self._untag(image_id, (pushed.split("@")[0], named))
+        known = self.registry + pushed.removeprefix(target)
+        self.log.info("swarm: %s pushed as %s", image, known)
         return known
 
     def _registry_password(self) -> str:

@@ -33,11 +33,12 @@ from .catalog import Environment
 from .container_spec import CONTAINER_HOME, Mount
 from .options import WorkspaceOptions
 from .swarm_cluster import SwarmCluster
-from .swarm_service import ENDED, published_port, service_spec
+from .swarm_service import ENDED, gpus_held, node_gpus, published_port, service_spec
 from .workspace_spawner import OUTPUT_MOUNT, WorkspaceSpawner
 
 ADDRESS_LABEL = "floe.address"  # a node's address for the proxy, where Swarm's is not it
 STOP_GRACE_SECONDS = 10
+SERVICE_NAME_MAX = 63  # Swarm's limit on a service's name
 
 
 class SwarmWorkspaceSpawner(SwarmCluster, WorkspaceSpawner):
@@ -75,6 +76,16 @@ class SwarmWorkspaceSpawner(SwarmCluster, WorkspaceSpawner):
             cls._manager = self.manager_client()
         return cls._manager
 
+    @default("object_name")
+    def _object_name_default(self) -> str:
+        """DockerSpawner's name, or for one past Swarm's 63 characters its start and a hash
+        of the whole (no two users share one)."""
+        name = super()._object_name_default()
+        if len(name) <= SERVICE_NAME_MAX:
+            return name
+        mark = hashlib.sha256(name.encode()).hexdigest()[:16]
+        return f"{name[: SERVICE_NAME_MAX - 17].rstrip('-')}-{mark}"
+
     @property
     def home_name(self) -> str:
         """The home's volume name part: the escaped user name and a mark of the account, so a
@@ -83,6 +94,14 @@ class SwarmWorkspaceSpawner(SwarmCluster, WorkspaceSpawner):
         return f"{super().home_name}.{account}"
 
     # --- what differs from one machine --------------------------------------------------
+
+    async def _gpus_free_and_total(self) -> tuple[int, int]:
+        """The swarm's GPUs: those its ready machines advertise, less those tasks hold."""
+        nodes = await self.docker("nodes")
+        tasks = await self.docker("tasks", filters={"desired-state": "running"})
+        ready = [n for n in nodes if n.get("Status", {}).get("State") == "ready"]
+        total = sum(node_gpus(n) for n in ready)
+        return max(total - sum(gpus_held(tasks).values()), 0), total
 
     async def _claim_gpus(self, options: WorkspaceOptions) -> list[str]:
         return []  # Swarm picks the node and its GPUs (generic resources): none held here
@@ -100,7 +119,10 @@ class SwarmWorkspaceSpawner(SwarmCluster, WorkspaceSpawner):
             return self._image_here
         self._report(18, "Sending the environment's image to Floe's registry")
         try:
-            return await self._blocking(self.published_image, self._image_here, self.client)
+            # Not on the Docker threads every spawn and stop share: a first push takes a while.
+            return await asyncio.get_running_loop().run_in_executor(
+                None, self.published_image, self._image_here, self.client
+            )
         except (docker.errors.APIError, RuntimeError) as err:
             raise web.HTTPError(503, f"the image could not reach the registry: {err}") from err
 
@@ -154,8 +176,8 @@ class SwarmWorkspaceSpawner(SwarmCluster, WorkspaceSpawner):
 
     def _workspace_mounts(self) -> list[Mount]:
         return [
-            Mount(source=f"floe-home-{self.home_name}", target=CONTAINER_HOME),
-            Mount(source=f"floe-workspace-output-{self.home_name}", target=OUTPUT_MOUNT),
+            Mount(source=f"{self.prefix}-home-{self.home_name}", target=CONTAINER_HOME),
+            Mount(source=f"{self.prefix}-output-{self.home_name}", target=OUTPUT_MOUNT),
             *(
                 m
                 for m in super()._workspace_mounts()
@@ -164,21 +186,25 @@ class SwarmWorkspaceSpawner(SwarmCluster, WorkspaceSpawner):
         ]
 
     async def _last_lines(self, count: int) -> str:
-        lines = await self.docker(
-            "service_logs", self.object_id, stdout=True, stderr=True, tail=count
-        )
-        return b"".join(lines).decode(errors="replace")
+        def read() -> bytes:
+            lines = self.client.service_logs(self.object_id, stdout=True, stderr=True, tail=count)
+            return b"".join(lines)
+
+        return (await self._blocking(read)).decode(errors="replace")
 
     # --- the service ---------------------------------------------------------------------
 
     async def create_object(self) -> dict:
         spec = await self.container_spec()
+        problems = []
         if spec.extra_host_config or spec.extra_create_kwargs:
-            raise web.HTTPError(
-                500,
-                "Floe is misconfigured: c.DockerSpawner.extra_host_config and "
-                "extra_create_kwargs have no Swarm equivalent; unset them",
-            )
+            problems.append("extra_host_config and extra_create_kwargs have no Swarm equivalent")
+        if not self.remove or self.post_start_cmd:
+            problems.append("remove = False and post_start_cmd have no Swarm equivalent")
+        if self.dataset_mounts and not self.volume_driver:
+            problems.append("datasets need Floe's volume plugin (c.SwarmCluster.volume_driver)")
+        if problems:
+            raise web.HTTPError(500, "Floe is misconfigured: " + "; ".join(problems))
         options = self.workspace_options or self._parse_options()
         constraints = self.placement(options.machine.slug)
         if self.home_node:
@@ -193,7 +219,13 @@ class SwarmWorkspaceSpawner(SwarmCluster, WorkspaceSpawner):
         return await self.docker("create_service", **made)
 
     async def _task(self) -> dict | None:
-        tasks = await self.docker("tasks", filters={"service": self.object_name})
+        """The service's newest task; None while it has none (or the service is gone)."""
+        if not self.object_id:
+            return None
+        try:
+            tasks = await self.docker("tasks", filters={"service": self.object_id})
+        except docker.errors.NotFound:
+            return None
         return max(tasks, key=lambda t: t.get("CreatedAt", "")) if tasks else None
 
     async def start_object(self) -> None:
@@ -236,7 +268,18 @@ class SwarmWorkspaceSpawner(SwarmCluster, WorkspaceSpawner):
         state = (task or {}).get("Status", {}).get("State", "new")
         if state in ENDED:
             return f"task {state}: {task['Status'].get('Err', '')}".strip()
+        if task and task.get("DesiredState") not in (None, "running", "ready", "accepted"):
+            return f"task ends ({task['DesiredState']})"  # its machine drained or lost
+        if task and state == "running" and await self._node_down(task["NodeID"]):
+            return "its machine stopped answering"
         return None  # running, or still on its way
+
+    async def _node_down(self, node_id: str) -> bool:
+        try:
+            node = await self.docker("inspect_node", node_id)
+        except docker.errors.NotFound:
+            return True
+        return node.get("Status", {}).get("State") in ("down", "disconnected")
 
     async def get_ip_and_port(self) -> tuple[str, int]:
         task = await self._task()
@@ -245,7 +288,11 @@ class SwarmWorkspaceSpawner(SwarmCluster, WorkspaceSpawner):
             raise web.HTTPError(500, "the workspace's port was not published on its machine")
         node = await self.docker("inspect_node", task["NodeID"])
         labels = node.get("Spec", {}).get("Labels") or {}
-        return labels.get(ADDRESS_LABEL) or node["Status"]["Addr"], port
+        address = labels.get(ADDRESS_LABEL) or node["Status"].get("Addr", "")
+        if address in ("", "0.0.0.0", "127.0.0.1"):  # a manager may say so of itself
+            manager = node.get("ManagerStatus", {}).get("Addr", "")
+            address = manager.rpartition(":")[0] or address
+        return address, port
 
     # --- state that survives a hub restart -----------------------------------------------
 

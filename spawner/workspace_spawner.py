@@ -166,19 +166,23 @@ class WorkspaceSpawner(WorkspaceHome, WorkspaceGpus, DockerSpawner):
     # --- the options form -------------------------------------------------------------
 
     async def _render_options_form(self, spawner: WorkspaceSpawner) -> str:
-        gpus_free = 0
-        if self.gpu_allocator.total:
-            # Jobs hold GPUs too: their containers' labels say which.
-            running = await self.docker("containers", filters={"label": GPU_LABEL})
-            gpus_free = len(self.gpu_allocator.free_ids(gpus_on_labels(running)))
+        gpus_free, gpus_total = await self._gpus_free_and_total()
         return render_options_form(
             self.catalog,
             environment_choices(self.database.sessions, self.catalog, self._caller),
             self.user_options or {},
             dataset_choices(self.database.sessions, self._caller),
             gpus_free,
-            self.gpu_allocator.total,
+            gpus_total,
         )
+
+    async def _gpus_free_and_total(self) -> tuple[int, int]:
+        """This machine's GPUs: those free now, and all of them."""
+        if not self.gpu_allocator.total:
+            return 0, 0
+        # Jobs hold GPUs too: their containers' labels say which.
+        running = await self.docker("containers", filters={"label": GPU_LABEL})
+        return len(self.gpu_allocator.free_ids(gpus_on_labels(running))), self.gpu_allocator.total
 
     @property
     def _caller(self) -> Caller:

@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from floe.client.api import FloeClient
+from floe.client.transfer import upload_folder
 from images.build import LOCAL_BASE
 from spawner.swarm_service import GPU_KIND
 from spawner.swarm_workspaces import ADDRESS_LABEL
@@ -47,7 +49,7 @@ c.Catalog.machines = DEFAULT_MACHINES + [
 # type on the worker; ``address`` is where the nodes reach this machine.
 SWARM_WORKSPACES_CONFIG = """
 import os
-c.JupyterHub.spawner_class = "spawner.swarm_workspaces.SwarmWorkspaceSpawner"
+c.JupyterHub.spawner_class = "floe-swarm"  # its entry point
 # The nodes reach the hub's API on this machine's end of the manager's link.
 _port = int(os.environ["FLOE_PORT"]) + 2
 c.JupyterHub.hub_bind_url = f"http://0.0.0.0:{{_port}}"
@@ -174,3 +176,21 @@ def swarm_hub(
             stop_plugin(plugin, socket)
         hub.stop()
         hub.remove_docker_objects()
+
+
+def user_with_dataset(
+    hub: HubProcess, prefix: str, folder: Path, dataset: str, files: dict[str, str]
+) -> tuple[str, str, FloeClient]:
+    """A new user (name, token, client) whose dataset ``dataset`` has one version of
+    ``files`` (name: text), uploaded from ``folder``: its blobs are in the hub's blob store
+    (S3) only."""
+    name = f"{prefix}{uuid.uuid4().hex[:5]}"
+    assert hub.api("POST", f"/users/{name}").status_code == 201
+    token = hub.api("POST", f"/users/{name}/tokens", json={"note": "swarm"}).json()["token"]
+    client = FloeClient(hub.url, token)
+    folder.mkdir()
+    for file, text in files.items():
+        (folder / file).write_text(text)
+    client.create_dataset(dataset)
+    upload_folder(client, f"{name}/{dataset}", folder, "v1")
+    return name, token, client

@@ -19,8 +19,6 @@ import docker
 import pytest
 
 from dataset_mounter.tree import Tree
-from floe.client.api import FloeClient
-from floe.client.transfer import upload_folder
 from images.build import LOCAL_BASE
 from jobs.backend import ContainerGone
 from jobs.outcomes import ending
@@ -31,7 +29,7 @@ from spawner.swarm_service import GPU_KIND
 from tests.floe_cli import floe as floe_cli
 from tests.hub_process import HubProcess, free_port_block
 from tests.second_engine import SecondEngine
-from tests.swarm_setup import FAKE_GPU, two_node_swarm
+from tests.swarm_setup import FAKE_GPU, two_node_swarm, user_with_dataset
 from tests.swarm_setup import swarm_hub as swarm_hub_of
 
 CPU = Machine("cpu", "CPU", cpu=0.5, memory_bytes=256 * 1024**2)
@@ -238,15 +236,8 @@ def test_jobs_on_either_machine_read_datasets_from_s3_and_send_back_log_and_outp
     swarm_hub, swarm, tmp_path
 ):
     hub, caches = swarm_hub
-    name = f"alice{uuid.uuid4().hex[:5]}"
-    assert hub.api("POST", f"/users/{name}").status_code == 201
-    token = hub.api("POST", f"/users/{name}/tokens", json={"note": "swarm"}).json()["token"]
-    client = FloeClient(hub.url, token)
-    folder = tmp_path / "weights"
-    folder.mkdir()
-    (folder / "w.txt").write_text("weights from s3\n")
-    client.create_dataset("weights")
-    upload_folder(client, f"{name}/weights", folder, "v1")
+    files = {"w.txt": "weights from s3\n"}
+    name, token, client = user_with_dataset(hub, "alice", tmp_path / "weights", "weights", files)
     digest = Tree.from_manifest(client.version(f"{name}/weights", 1)["files"]).digest
 
     def submit(machine: str, command: str, datasets: list[str], environment="plain") -> dict:

@@ -5,14 +5,16 @@ through the hub's proxy, and its home stays on that machine for the user's next 
 from __future__ import annotations
 
 import time
-import uuid
 
 import pytest
 
-from floe.client.api import FloeClient
-from floe.client.transfer import upload_folder
 from tests.hub_process import free_port_block
-from tests.swarm_setup import SWARM_WORKSPACES_CONFIG, swarm_hub, two_node_swarm
+from tests.swarm_setup import (
+    SWARM_WORKSPACES_CONFIG,
+    swarm_hub,
+    two_node_swarm,
+    user_with_dataset,
+)
 from tests.terminal import run_in_terminal
 
 pytestmark = pytest.mark.integration
@@ -50,15 +52,14 @@ def test_a_workspace_on_the_second_machine_reads_s3_data_and_keeps_its_home_ther
 ):
     running, caches = hub
     manager, worker = swarm
-    name = f"wanda{uuid.uuid4().hex[:5]}"
-    assert running.api("POST", f"/users/{name}").status_code == 201
-    token = running.api("POST", f"/users/{name}/tokens", json={"note": "t"}).json()["token"]
-    client = FloeClient(running.url, token)
-    folder = tmp_path / "notes"
-    folder.mkdir()
-    (folder / "n.txt").write_text("notes only s3 holds\n")
-    client.create_dataset("notes")
-    upload_folder(client, f"{name}/notes", folder, "v1")
+    files = {"n.txt": "notes only s3 holds\n"}
+    name, _token, _client = user_with_dataset(running, "wanda", tmp_path / "notes", "notes", files)
+
+    # The spawn page counts the swarm's GPUs (the worker advertises one), not this machine's.
+    page = running.login_session("admin", running.admin_password).get(
+        f"{running.url}/hub/spawn", timeout=60
+    )
+    assert "1 of 1 GPUs free." in page.text, page.text[-2000:]
 
     started = time.monotonic()
     resp = running.spawn(name, {"machine": "second-lab", "datasets": ["notes"]}, timeout=400)
@@ -76,7 +77,7 @@ def test_a_workspace_on_the_second_machine_reads_s3_data_and_keeps_its_home_ther
     assert mounts["/input/notes"]["Source"].startswith("floe-tree-")
     assert mounts["/input/notes"]["VolumeOptions"]["DriverConfig"]["Name"] == "floe"
     assert mounts["/input/notes"]["ReadOnly"] is True
-    assert mounts["/home/jovyan"]["Source"].startswith(f"floe-home-{name}.")
+    assert mounts["/home/jovyan"]["Source"].startswith(f"{running.instance}-workspace-home-{name}.")
     # The image came from Floe's registry, by digest; the dataset was laid out on the worker.
     assert spec["ContainerSpec"]["Image"].startswith(
         f"{manager.host_ip}:{REGISTRY_PORT}/floe/node-image:"

@@ -77,11 +77,12 @@ def test_a_schedule_runs_with_the_latest_dataset_pauses_resumes_and_goes(service
 
 def test_missed_times_are_made_up_once_not_once_each(service):
     _name, token = service.user("sleeper")
-    schedule = add(service, token, cron="0 * * * *", project="hourly")
-    # As if Floe had been down for five hours: five times missed.
+    # Yearly, so that no time of its own falls within the test (an hourly one did, at :00).
+    schedule = add(service, token, cron="0 0 1 1 *", project="hourly")
+    # As if Floe had been down for five years: five times missed.
     with service.runner.sessions() as db:
         row = db.get(Schedule, schedule["id"])
-        row.next_run = utcnow() - timedelta(hours=5)
+        row.next_run = utcnow() - timedelta(days=5 * 366)
         db.commit()
     until(lambda: service.api("GET", "jobs?project=hourly", token).json())
     time.sleep(1)
