@@ -34,7 +34,8 @@ from traitlets import Float, Integer, Unicode
 
 from spawner.container_spec import ContainerSpec
 from spawner.swarm_cluster import SwarmCluster
-from spawner.swarm_service import ENDED, node_gpus, service_spec, task_ran
+from spawner.swarm_placement import node_gpus
+from spawner.swarm_service import ENDED, service_spec, task_ran
 
 from .backend import ContainerGone, ContainerInfo, MachineInfo, RunnerBackend
 from .swarm_nodes import describe_nodes

@@ -4,18 +4,14 @@ plugin's volumes), and what a task's status says of its container."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 import docker
 
 from spawner.container_spec import ContainerSpec
 
-GPU_KIND = "NVIDIA-GPU"
-NANO = 1_000_000_000
+from .swarm_placement import GPU_KIND, NANO
+
 # Task states after which nothing more happens (Docker's swarm/api/types.go).
 ENDED = {"complete", "failed", "shutdown", "rejected", "orphaned", "remove"}
-# Task states in which a task holds what it reserved (Docker's swarm/api/types.go).
-HOLDING = {"assigned", "accepted", "preparing", "ready", "starting", "running"}
 
 
 def service_spec(
@@ -117,31 +113,3 @@ def task_ran(state: str, status: dict) -> bool:
     if state == "failed":
         return status.get("Err", "").startswith("task: non-zero exit")
     return bool(status.get("ContainerStatus", {}).get("ContainerID"))
-
-
-def node_gpus(node: dict) -> int:
-    """The GPUs a node advertises (``--node-generic-resource NVIDIA-GPU=…``)."""
-    total = 0
-    resources = (node.get("Description") or {}).get("Resources") or {}
-    for generic in resources.get("GenericResources") or []:
-        named = generic.get("NamedResourceSpec", {})
-        discrete = generic.get("DiscreteResourceSpec", {})
-        if named.get("Kind") == GPU_KIND:
-            total += 1
-        elif discrete.get("Kind") == GPU_KIND:
-            total += int(discrete.get("Value", 0))
-    return total
-
-
-def gpus_held(tasks: Iterable[dict]) -> dict[str, int]:
-    """GPUs held by tasks placed on a node and not ended, by node id (what each reserved)."""
-    held: dict[str, int] = {}
-    for task in tasks:
-        if task.get("Status", {}).get("State") not in HOLDING or not task.get("NodeID"):
-            continue
-        reserved = task.get("Spec", {}).get("Resources", {}).get("Reservations", {})
-        for generic in reserved.get("GenericResources") or []:
-            discrete = generic.get("DiscreteResourceSpec", {})
-            if discrete.get("Kind") == GPU_KIND:
-                held[task["NodeID"]] = held.get(task["NodeID"], 0) + int(discrete.get("Value", 0))
-    return held

@@ -29,11 +29,12 @@ from traitlets import Float, Unicode, default
 
 from dataset_mounter.mounts import MountPlan, ResolvedMount, unlaid_mounts
 
-from .catalog import Environment
+from .catalog import Environment, Machine
 from .container_spec import CONTAINER_HOME, Mount
 from .options import WorkspaceOptions
 from .swarm_cluster import SwarmCluster
-from .swarm_service import ENDED, gpus_held, node_gpus, published_port, service_spec
+from .swarm_placement import can_run, gpus_held, node_gpus
+from .swarm_service import ENDED, published_port, service_spec
 from .workspace_spawner import OUTPUT_MOUNT, WorkspaceSpawner
 
 ADDRESS_LABEL = "floe.address"  # a node's address for the proxy, where Swarm's is not it
@@ -156,7 +157,18 @@ class SwarmWorkspaceSpawner(SwarmCluster, WorkspaceSpawner):
                 + ("" if availability == "active" else f" and {availability}")
                 + "; try again once an admin has it back",
             )
+        machine = (self.workspace_options or self._parse_options()).machine
+        if not self._runs_on(node, machine):
+            runs = [m.display_name for m in self.catalog.machine_list() if self._runs_on(node, m)]
+            raise web.HTTPError(
+                409,
+                f"your home is on the machine {name}, where {machine.display_name!r} cannot "
+                "run; pick a machine type that can: " + (", ".join(runs) or "none"),
+            )
         self._report(25, f"Your home is on the machine {name}")
+
+    def _runs_on(self, node: dict, machine: Machine) -> bool:
+        return can_run(node, machine, self.placement(machine.slug))
 
     async def _release_home(self) -> None:
         return None  # the volume stays on its node, for the next workspace there

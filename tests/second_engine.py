@@ -19,6 +19,7 @@ import uuid
 from pathlib import Path
 
 import docker
+import requests
 
 
 class SecondEngine:
@@ -50,6 +51,7 @@ class SecondEngine:
         go to dockerd as they are. With ``bridge`` (an address and prefix, 172.31.5.1/24),
         its containers get a bridge network there, with NAT out of the namespace and
         published ports (iptables of its own namespace); without, no network but their own."""
+        self._clear_leftovers()
         self.plugins.mkdir(parents=True)
         host_end, node_end = f"{self.name}h", f"{self.name}n"
         self._ip("netns", "add", self.name)
@@ -116,6 +118,25 @@ class SecondEngine:
             )
             saved.wait()
 
+    def _clear_leftovers(self) -> None:
+        """A run that was killed, not torn down, may have left an engine on this subnet:
+        its link would take the route to this one's, so it goes, with its namespace."""
+        shown = subprocess.run(
+            ["ip", "-o", "-4", "addr", "show", "to", f"{self.host_ip}/32"],
+            capture_output=True,
+            text=True,
+        ).stdout
+        for line in shown.splitlines():
+            stale = line.split()[1].split("@")[0].removesuffix("h")
+            pidfile = Path("/var/tmp") / stale / "docker.pid"
+            try:
+                os.kill(int(pidfile.read_text()), signal.SIGKILL)
+            except (OSError, ValueError):
+                pass
+            subprocess.run(["ip", "link", "del", f"{stale}h"], capture_output=True)
+            subprocess.run(["ip", "netns", "del", stale], capture_output=True)
+            shutil.rmtree(pidfile.parent, ignore_errors=True)
+
     def link(self, other: SecondEngine, subnet: int) -> tuple[str, str]:
         """A veth pair straight between this engine's namespace and ``other``'s; the two
         addresses (this end, that end), e.g. for Swarm to talk over."""
@@ -173,13 +194,20 @@ class SecondEngine:
         text = (self.root / "dockerd.log").read_text(errors="replace")
         return "\n".join(text.splitlines()[-lines:])
 
+    def _leave_and_clear(self) -> None:
+        if self.client.info().get("Swarm", {}).get("LocalNodeState") == "active":
+            self.client.swarm.leave(force=True)
+        for container in self.client.containers.list(all=True):
+            container.remove(force=True)
+
     def stop(self) -> None:
         if self.client is not None:
             try:
-                if self.client.info().get("Swarm", {}).get("LocalNodeState") == "active":
-                    self.client.swarm.leave(force=True)
-                for container in self.client.containers.list(all=True):
-                    container.remove(force=True)
+                self._leave_and_clear()
+            except (docker.errors.DockerException, requests.RequestException) as e:
+                # a busy engine may time out leaving ("context deadline exceeded"): it is
+                # killed below and its whole state removed, so the swarm is gone all the same
+                print(f"{self.name}: leaving the swarm failed ({e}); killing the engine")
             finally:
                 self.client.close()
         if self.proc is not None and self.proc.poll() is None:

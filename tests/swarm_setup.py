@@ -15,7 +15,7 @@ from pathlib import Path
 from floe.client.api import FloeClient
 from floe.client.transfer import upload_folder
 from images.build import LOCAL_BASE
-from spawner.swarm_service import GPU_KIND
+from spawner.swarm_placement import GPU_KIND
 from spawner.swarm_workspaces import ADDRESS_LABEL
 from tests.hub_process import HubProcess
 from tests.node_plugin import s3_config, start_plugin, stop_plugin

@@ -14,8 +14,9 @@ from floe.core.refs import check_project_name
 from jobs.container.parameterize import INJECTED_TAG, check_parameters, inject_parameters
 from jobs.job_volumes import _add_as_listed
 from jobs.logs import parse_metrics
-from jobs.swarm_nodes import describe_nodes, satisfies
+from jobs.swarm_nodes import describe_nodes
 from spawner.catalog import Machine
+from spawner.swarm_placement import satisfies
 
 
 def _notebook(*cells):

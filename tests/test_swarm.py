@@ -25,7 +25,7 @@ from jobs.outcomes import ending
 from jobs.swarm_backend import SwarmBackend
 from spawner.catalog import Environment, Machine
 from spawner.container_spec import Mount, build_container_spec
-from spawner.swarm_service import GPU_KIND
+from spawner.swarm_placement import GPU_KIND
 from tests.floe_cli import floe as floe_cli
 from tests.hub_process import HubProcess, free_port_block
 from tests.second_engine import SecondEngine

@@ -102,8 +102,14 @@ def test_a_workspace_on_the_second_machine_reads_s3_data_and_keeps_its_home_ther
     running.stop_server(name)
     assert not manager.client.api.services(filters={"name": service["Spec"]["Name"]})
 
-    # Next time, with no machine type asked for: on the same node, the home as it was left.
-    resp = running.spawn(name, {}, timeout=400)
+    # A machine type that cannot run where the home is: refused at once, saying which can.
+    refused = running.api("POST", f"/users/{name}/server", json={"machine": "first"})
+    assert refused.status_code == 409, refused.text
+    assert "cannot run" in refused.text and "Lab on the second machine" in refused.text
+    running.wait_until(name, ready=False, timeout=60)
+
+    # Next time, a machine type either node could run: on the home's node, as it was left.
+    resp = running.spawn(name, {"machine": "cpu-small"}, timeout=400)
     assert resp.status_code in (201, 202), resp.text
     again = _service(manager, f"{running.instance}-workspace-{name}")
     assert _running_task(manager, again)["NodeID"] == worker_id
