@@ -157,7 +157,7 @@ class SwarmWorkspaceSpawner(SwarmCluster, WorkspaceSpawner):
                 + ("" if availability == "active" else f" and {availability}")
                 + "; try again once an admin has it back",
             )
-        machine = (self.workspace_options or self._parse_options()).machine
+        machine = self.workspace_options.machine  # start() checked them before this
         if not self._runs_on(node, machine):
             runs = [m.display_name for m in self.catalog.machine_list() if self._runs_on(node, m)]
             raise web.HTTPError(

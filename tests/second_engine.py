@@ -21,6 +21,15 @@ from pathlib import Path
 import docker
 import requests
 
+ROOTS = Path("/var/tmp")  # each engine's files, in a folder named as its namespace
+
+
+def _remove_namespace(name: str) -> None:
+    """An engine's link, network namespace and files (its engine already stopped)."""
+    subprocess.run(["ip", "link", "del", f"{name}h"], capture_output=True)
+    subprocess.run(["ip", "netns", "del", name], capture_output=True)
+    shutil.rmtree(ROOTS / name, ignore_errors=True)
+
 
 class SecondEngine:
     """``start()``, then ``client`` is its Docker API; ``stop()`` leaves nothing behind."""
@@ -28,7 +37,7 @@ class SecondEngine:
     def __init__(self, subnet: int = 231) -> None:
         self.name = f"floen{uuid.uuid4().hex[:6]}"
         # Short: its containerd's sockets live under it, and a socket's path has 104 bytes.
-        self.root = Path("/var/tmp") / self.name
+        self.root = ROOTS / self.name
         self.plugins = self.root / "plugins"  # its /run/docker/plugins
         self.socket = self.root / "docker.sock"
         self.host_ip, self.node_ip = f"10.{subnet}.0.1", f"10.{subnet}.0.2"
@@ -128,14 +137,11 @@ class SecondEngine:
         ).stdout
         for line in shown.splitlines():
             stale = line.split()[1].split("@")[0].removesuffix("h")
-            pidfile = Path("/var/tmp") / stale / "docker.pid"
             try:
-                os.kill(int(pidfile.read_text()), signal.SIGKILL)
+                os.kill(int((ROOTS / stale / "docker.pid").read_text()), signal.SIGKILL)
             except (OSError, ValueError):
                 pass
-            subprocess.run(["ip", "link", "del", f"{stale}h"], capture_output=True)
-            subprocess.run(["ip", "netns", "del", stale], capture_output=True)
-            shutil.rmtree(pidfile.parent, ignore_errors=True)
+            _remove_namespace(stale)
 
     def link(self, other: SecondEngine, subnet: int) -> tuple[str, str]:
         """A veth pair straight between this engine's namespace and ``other``'s; the two
@@ -218,6 +224,4 @@ class SecondEngine:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
         self._kill_containers()
-        subprocess.run(["ip", "link", "del", f"{self.name}h"], capture_output=True)
-        subprocess.run(["ip", "netns", "del", self.name], capture_output=True)
-        shutil.rmtree(self.root, ignore_errors=True)
+        _remove_namespace(self.name)
