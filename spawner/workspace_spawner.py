@@ -25,7 +25,6 @@ from traitlets import Float, Instance, Integer, Unicode, default
 from dataset_mounter.mounts import MountPlan, ResolvedMount, materialize_mounts, resolve_mounts
 from dataset_mounter.node_volumes import tree_volume
 from dataset_mounter.settings import DatasetSettings
-from floe.core.access import Caller
 from floe.core.errors import FloeUserError, GpuUnavailable
 from floe.db.accounts import claim_name
 from floe.db.database import FloeDatabase
@@ -39,15 +38,15 @@ from .container_spec import (
     UnsupportedSetting,
     build_container_spec,
 )
-from .custom_environments import find_environment, trusted_finder
+from .custom_environments import trusted_finder
 from .docker_settings import mounts_from_binds, mounts_from_docker, unsupported_settings
 from .environment_builder import EnvironmentBuilder
 from .environment_images import environment_chain, environment_image
 from .gpu import GPU_LABEL, gpus_on_labels
 from .home_disks import HomeDisks
-from .options import WorkspaceOptions, options_from_form, parse_user_options
-from .options_form import dataset_choices, environment_choices, render_options_form
+from .options import WorkspaceOptions, options_from_form
 from .readiness import ServerExited, wait_until_answering
+from .workspace_choices import WorkspaceChoices
 from .workspace_gpus import WorkspaceGpus
 from .workspace_home import WorkspaceHome
 
@@ -58,7 +57,7 @@ BUILD_LINES_SHOWN = 400
 _NO_GPU_DRIVER = "could not select device driver"
 
 
-class WorkspaceSpawner(WorkspaceHome, WorkspaceGpus, DockerSpawner):
+class WorkspaceSpawner(WorkspaceChoices, WorkspaceHome, WorkspaceGpus, DockerSpawner):
     """Spawn a workspace container for the environment and machine type the user picked."""
 
     catalog = Instance(Catalog)
@@ -121,7 +120,6 @@ class WorkspaceSpawner(WorkspaceHome, WorkspaceGpus, DockerSpawner):
     def _builder_default(self) -> EnvironmentBuilder:
         return EnvironmentBuilder(parent=self)
 
-    _configured_start_timeout: int | None = None
     _pool: ClassVar[ThreadPoolExecutor | None] = None
 
     gpu_ids = Instance(list, args=(), help="GPU device ids held by this server.")
@@ -163,54 +161,7 @@ class WorkspaceSpawner(WorkspaceHome, WorkspaceGpus, DockerSpawner):
         """``work`` on the Docker threads, off the hub's event loop."""
         return await asyncio.get_running_loop().run_in_executor(self.executor, work, *args)
 
-    # --- the options form -------------------------------------------------------------
-
-    async def _render_options_form(self, spawner: WorkspaceSpawner) -> str:
-        gpus_free, gpus_total = await self._gpus_free_and_total()
-        return render_options_form(
-            self.catalog,
-            environment_choices(self.database.sessions, self.catalog, self._caller),
-            self.user_options or {},
-            dataset_choices(self.database.sessions, self._caller),
-            gpus_free,
-            gpus_total,
-        )
-
-    async def _gpus_free_and_total(self) -> tuple[int, int]:
-        """This machine's GPUs: those free now, and all of them."""
-        if not self.gpu_allocator.total:
-            return 0, 0
-        # Jobs hold GPUs too: their containers' labels say which.
-        running = await self.docker("containers", filters={"label": GPU_LABEL})
-        return len(self.gpu_allocator.free_ids(gpus_on_labels(running))), self.gpu_allocator.total
-
-    @property
-    def _caller(self) -> Caller:
-        return Caller(name=self.user.name, admin=bool(getattr(self.user, "admin", False)))
-
     # --- start and stop ---------------------------------------------------------------
-
-    def _apply_options(self, user_options: dict) -> WorkspaceOptions:
-        """Check the options; a start on a built environment may build it first, so it gets
-        the build's time on top of c.Spawner.start_timeout (JupyterHub reads it after this)."""
-        options = self._parse_options(user_options)
-        if self._configured_start_timeout is None:
-            self._configured_start_timeout = self.start_timeout
-        extra = self.builder.build_timeout if options.environment.built else 0
-        self.start_timeout = self._configured_start_timeout + extra
-        return options
-
-    def _parse_options(self, user_options: dict | None = None) -> WorkspaceOptions:
-        raw = self.user_options if user_options is None else user_options
-        try:
-            return parse_user_options(raw, self.catalog, self._find_environment)
-        except FloeUserError as err:
-            raise web.HTTPError(err.status, err.message) from err
-
-    def _find_environment(self, name: str) -> Environment:
-        """A made environment the user may use (``owner/name:N``), or a catalog one."""
-        with self.database.sessions() as db:
-            return find_environment(db, self.catalog, name, self._caller)
 
     async def start(self) -> tuple[str, int]:
         problems = unsupported_settings(self.config)
