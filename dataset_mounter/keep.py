@@ -23,14 +23,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from floe.core.access import Caller
-from floe.core.errors import Conflict, NotFound, QuotaExceeded
+from floe.core.errors import BadTree, Conflict, NotFound, QuotaExceeded
 from floe.core.locks import NamedLocks
 from floe.core.sizes import format_size
 from floe.db.base import utcnow
 from floe.db.models import Blob, BlobHolder, StorageUse, TreeRow
 
 from .scan import scan_folder
-from .stores import BlobStore
+from .stores import BlobChanged, BlobStore
 from .tree import MAX_ENTRIES, Entry, Tree, hash_file
 
 CHUNK = 500
@@ -331,8 +331,19 @@ def keep_folder(
     tree, sources = scan_folder(folder, skipped=skipped, max_bytes=max_bytes, max_files=max_files)
     sizes = {e.sha256: e.size for e in tree.entries}
     with room_for(db, holder, sizes, quota):
+        changed: set[str] = set()
         for sha in missing_blobs(db, tree.blob_ids()):
-            store.put_file(sha, Path(sources[sha]))
+            try:
+                store.put_file(sha, Path(sources[sha]))
+            except BlobChanged as err:  # changed since it was hashed: not what the tree says
+                changed.add(sha)
+                if skipped is None:
+                    raise BadTree(f"{sources[sha]}: {err}") from None
+        if changed:
+            gone = [e for e in tree.entries if e.sha256 in changed]
+            skipped.extend((e.path, "it changed while it was being kept") for e in gone)
+            tree = Tree.from_entries([e for e in tree.entries if e.sha256 not in changed])
+            sizes = {e.sha256: e.size for e in tree.entries}
         record_blobs(db, sizes, holder)
     save_tree(db, tree)
     db.commit()
@@ -351,7 +362,7 @@ def keep_file(db: Session, store: BlobStore, path: Path, holder: str, quota: int
     size = path.stat().st_size
     with room_for(db, holder, {sha: size}, quota):
         if missing_blobs(db, {sha}):
-            store.put_file(sha, path)
+            store.put_file(sha, path)  # BlobChanged if it changed since: nothing kept
         record_blobs(db, {sha: size}, holder)
     return sha
 

@@ -4,15 +4,24 @@ Both keep a blob under ``sha256/ab/cdef…``; a local store keeps the small blob
 packs in one SQLite file beside them instead (``small_blobs.sqlite``), since making a file
 costs far more than writing a kilobyte. A blob is durable before ``put_*`` returns, so a
 blob that exists is always whole.
+
+The store holds only bytes this process wrote itself and hashed while writing them: a file
+handed to ``put_file`` is copied, its copy hashed on the way, unless the caller made it
+itself (an upload's spool) and its owner and link count show nobody else can reach it. A
+link to a file a container or a user can still change would let them change the blob every
+tree that names it shares.
 """
 
 from __future__ import annotations
 
 import ctypes
+import hashlib
 import io
 import os
 import shutil
 import sqlite3
+import stat
+import tempfile
 import threading
 import uuid
 from collections.abc import Iterable, Iterator
@@ -49,11 +58,54 @@ def blob_key(sha256: str) -> str:
     return f"sha256/{sha256[:2]}/{sha256[2:]}"
 
 
+COPY_CHUNK = 1024 * 1024
+
+
+class BlobChanged(ValueError):
+    """A file handed to the store is not (or no longer) the plain file of the bytes named."""
+
+
+def open_plain(path: str | os.PathLike) -> int:
+    """A descriptor of the plain file at ``path``, never through a link at its end, never
+    blocking on a fifo; ``BlobChanged`` when it is anything else."""
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+    try:
+        fd = os.open(path, flags)
+    except OSError as err:
+        raise BlobChanged(f"{path} cannot be read as a plain file: {err.strerror}") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise BlobChanged(f"{path} is not a plain file")
+    return fd
+
+
+def copy_hashed(source: int, target: int, sha256: str) -> int:
+    """Copy ``source`` to ``target`` (descriptors), hashing the very bytes written; their
+    size. ``BlobChanged`` when they are not the bytes ``sha256`` names."""
+    digest, size = hashlib.sha256(), 0
+    while chunk := os.read(source, COPY_CHUNK):
+        digest.update(chunk)
+        write_all(target, chunk)
+        size += len(chunk)
+    if digest.hexdigest() != sha256:
+        raise BlobChanged(f"the file's bytes hash to {digest.hexdigest()}, not {sha256}")
+    return size
+
+
+def is_own(fd: int) -> bool:
+    """Whether the open file is this process's alone: its owner, and no other name for it."""
+    seen = os.fstat(fd)
+    return seen.st_uid == os.getuid() and seen.st_nlink == 1
+
+
 class BlobStore(LoggingConfigurable):
     """Where blobs live. Subclasses: :class:`LocalStore`, :class:`S3Store`."""
 
-    def put_file(self, sha256: str, path: Path) -> None:
-        """Store the file at ``path`` (already hashed by the caller) as blob ``sha256``."""
+    def put_file(self, sha256: str, path: Path, own: bool = False) -> None:
+        """Store the bytes of the file at ``path`` as blob ``sha256``: copied and hashed on
+        the way (``BlobChanged`` if they are other bytes), or, with ``own`` (the caller made
+        the file and hashed it while writing it) and nobody else able to reach it, linked.
+        """
         raise NotImplementedError
 
     def put_many(self, items: list[tuple[str, bytes]]) -> None:
@@ -88,6 +140,18 @@ class BlobStore(LoggingConfigurable):
     def has(self, sha256: str) -> bool:
         """Whether the store holds the blob (what the database says aside)."""
         raise NotImplementedError
+
+    def move_aside(self, sha256: str) -> str:
+        """Take a damaged blob out of the store, kept where an admin can look at it (the
+        next upload of its bytes stores them anew); where it went ("" if it was not there)."""
+        raise NotImplementedError
+
+    def looseness(self, sha256: str) -> str:
+        """Why the blob could be changed by someone other than the store ("" if it cannot)."""
+        return ""
+
+    def tighten(self, sha256: str) -> None:
+        """Make the blob the store's own and read-only again (see ``looseness``)."""
 
 
 class SmallBlobs:
@@ -206,29 +270,41 @@ class LocalStore(BlobStore):
         self._shard(str(final))
         return final.with_name(f".{final.name}.{uuid.uuid4().hex}.tmp"), final
 
-    def _stage(self, sha256: str, path: Path) -> tuple[Path, Path] | None:
-        """Put the file's bytes beside their final name, owned by this process and read-only;
-        None if the blob is there already."""
+    def put_file(self, sha256: str, path: Path, own: bool = False) -> None:
         names = self._new_blob(sha256)
         if names is None:
-            return None
+            return
         tmp, final = names
+        source = open_plain(path)
         try:
-            os.link(path, tmp)  # same filesystem: no copy
-            # A job's output is its user's (uid 1000): the blob every tree shares must not be.
-            os.chown(tmp, os.getuid(), os.getgid())
-        except OSError:
+            if not (own and is_own(source) and self._link(path, source, tmp)):
+                target = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444)
+                try:
+                    copy_hashed(source, target, sha256)
+                finally:
+                    os.close(target)
+            os.chmod(tmp, 0o444)  # whatever the umask: containers read it as uid 1000
+            with open(tmp, "rb") as written:
+                os.fsync(written.fileno())  # durable before it becomes visible
+            os.replace(tmp, final)
+        except BaseException:
             tmp.unlink(missing_ok=True)
-            shutil.copyfile(path, tmp)
-        os.chmod(tmp, 0o444)
-        return tmp, final
+            raise
+        finally:
+            os.close(source)
 
-    def put_file(self, sha256: str, path: Path) -> None:
-        staged = self._stage(sha256, path)
-        if staged:
-            with open(staged[0], "rb") as f:
-                os.fsync(f.fileno())  # durable before it becomes visible
-            os.replace(*staged)
+    @staticmethod
+    def _link(path: Path, source: int, tmp: Path) -> bool:
+        """Link the caller's own file (same filesystem: no copy); False where it cannot be,
+        or where the name no longer is the file that was opened."""
+        try:
+            os.link(path, tmp, follow_symlinks=False)
+        except OSError:
+            return False
+        if os.stat(tmp).st_ino != os.fstat(source).st_ino:
+            tmp.unlink()
+            return False
+        return True
 
     def put_many(self, items: list[tuple[str, bytes]]) -> None:
         """Small blobs go to the store's SQLite file together (one flush). The others are
@@ -287,6 +363,42 @@ class LocalStore(BlobStore):
     def delete(self, sha256: str) -> None:
         self.delete_many([sha256])
 
+    def move_aside(self, sha256: str) -> str:
+        aside = Path(self.root) / "damaged"
+        aside.mkdir(mode=0o700, exist_ok=True)
+        dest = aside / f"{sha256}.{uuid.uuid4().hex[:8]}"
+        try:
+            os.rename(self._path(sha256), dest)
+        except FileNotFoundError:
+            data = self.small.get(sha256)
+            if data is None:
+                return ""
+            fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o400)
+            try:
+                write_all(fd, data)
+            finally:
+                os.close(fd)
+            self.small.delete([sha256])
+        return str(dest)
+
+    def looseness(self, sha256: str) -> str:
+        try:
+            seen = os.lstat(self._path(sha256))
+        except FileNotFoundError:
+            return ""  # a small blob, or none: rows of the store's own file
+        if not stat.S_ISREG(seen.st_mode):
+            return "it is not a plain file"
+        if seen.st_uid != os.getuid():
+            return f"it is owned by uid {seen.st_uid}, not the store's"
+        if seen.st_mode & 0o7222:
+            return f"its mode is {stat.S_IMODE(seen.st_mode):o}, not 444"
+        return ""
+
+    def tighten(self, sha256: str) -> None:
+        path = self._path(sha256)
+        os.chown(path, os.getuid(), os.getgid(), follow_symlinks=False)
+        os.chmod(path, 0o444, follow_symlinks=False)
+
     def delete_many(self, shas: list[str]) -> None:
         for sha in shas:
             self._path(sha).unlink(missing_ok=True)
@@ -332,8 +444,22 @@ class S3Store(BlobStore):
     def _key(self, sha256: str) -> str:
         return self.prefix + blob_key(sha256)
 
-    def put_file(self, sha256: str, path: Path) -> None:
-        self._client.upload_file(str(path), self.bucket, self._key(sha256), Config=self._transfer)
+    def put_file(self, sha256: str, path: Path, own: bool = False) -> None:
+        source = open_plain(path)
+        try:
+            if own and is_own(source):
+                with os.fdopen(os.dup(source), "rb") as data:
+                    self._upload(sha256, data)
+                return
+            with tempfile.TemporaryFile() as copy:  # the bytes sent are the bytes hashed
+                copy_hashed(source, copy.fileno(), sha256)
+                copy.seek(0)
+                self._upload(sha256, copy)
+        finally:
+            os.close(source)
+
+    def _upload(self, sha256: str, data: BinaryIO) -> None:
+        self._client.upload_fileobj(data, self.bucket, self._key(sha256), Config=self._transfer)
 
     def put_many(self, items: list[tuple[str, bytes]]) -> None:
         for sha256, data in items:
@@ -358,3 +484,10 @@ class S3Store(BlobStore):
 
     def open(self, sha256: str) -> BinaryIO:
         return self._client.get_object(Bucket=self.bucket, Key=self._key(sha256))["Body"]
+
+    def move_aside(self, sha256: str) -> str:
+        key = f"{self.prefix}damaged/{sha256}.{uuid.uuid4().hex[:8]}"
+        source = {"Bucket": self.bucket, "Key": self._key(sha256)}
+        self._client.copy(source, self.bucket, key, Config=self._transfer)
+        self.delete(sha256)
+        return f"s3://{self.bucket}/{key}"

@@ -33,7 +33,7 @@ from sqlalchemy.engine import make_url
 
 from dataset_mounter.collect import named_blobs
 from dataset_mounter.settings import DatasetSettings
-from dataset_mounter.tree import hash_file
+from dataset_mounter.stores import BlobChanged
 from floe.db.base import make_engine
 from floe.db.database import make_sessionmaker
 
@@ -219,9 +219,10 @@ def restore(settings: Settings, source: Path, say: Callable[[str], object] = pri
     store = DatasetSettings(config=settings.service_config()).store
     count = 0
     for file in sorted((source / "blobs").glob("*/*")):
-        if hash_file(file) != file.name:
-            raise BackupError(f"{file} holds other bytes than its name says: the backup is damaged")
-        store.put_file(file.name, file)
+        try:
+            store.put_file(file.name, file)  # copied and hashed on the way
+        except BlobChanged as err:
+            raise BackupError(f"{file}: the backup is damaged ({err})") from None
         count += 1
     say(f"floe-admin: {count} blobs restored")
     for name, url in databases.items():

@@ -1,18 +1,22 @@
 """A job's folder on this node: its log, its result note and its /output until kept.
 
 The folder is the service's: the job (uid 1000) may write the files in it but not add, remove
-or swap them, so its log is never a link to a host file.
+or swap them, so its log is never a link to a host file. Should a job become root in its
+container all the same (a setuid file where no-new-privileges cannot be set), what reads
+the folder still opens the log and the result note without following links and takes only
+an /output that is still the folder Floe made (``kept_output``).
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 from floe.core.text import printable
-from spawner.container_spec import give_to_container_user
+from spawner.container_spec import CONTAINER_UID, give_to_container_user
 
 
 @dataclass(frozen=True)
@@ -30,6 +34,27 @@ class JobFolder:
     @property
     def output(self) -> Path:
         return self.path / "output"
+
+    def kept_output(self) -> Path | None:
+        """/output as Floe made it, a folder (never a link) of the containers' user or of
+        this process; None when the job put something else in its place."""
+        try:
+            seen = os.lstat(self.output)
+        except FileNotFoundError:
+            return self.output  # none made here (yet): as empty as it was
+        if stat.S_ISDIR(seen.st_mode) and seen.st_uid in (CONTAINER_UID, os.getuid()):
+            return self.output
+        return None
+
+    def open_note(self, path: Path) -> int:
+        """A descriptor of the log or the result note, read as a plain file: never through a
+        link, never blocking on a fifo (``OSError`` otherwise)."""
+        flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+        fd = os.open(path, flags)
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise OSError(f"{path.name} is not a plain file")
+        return fd
 
     def prepare(self) -> None:
         self.path.mkdir(mode=0o755, parents=True, exist_ok=True)
@@ -62,6 +87,9 @@ class JobFolder:
     def drop_output(self) -> None:
         """Once /output is kept as a tree, its files here are no longer needed."""
         shutil.rmtree(self.output, ignore_errors=True)
+
+
+OUTPUT_REPLACED = "/output was not kept: the job replaced its folder with something else"
 
 
 def skipped_lines(skipped: list[tuple[str, str]], most: int = 100) -> list[str]:

@@ -31,7 +31,7 @@ from dataset_mounter.scan import LocalFile, select_files
 from floe.client.api import FloeClient, FloeError
 
 from .job_container import RUNNER_DIR
-from .job_folder import JobFolder, skipped_lines
+from .job_folder import OUTPUT_REPLACED, JobFolder, skipped_lines
 from .job_return import LOG_SLACK_BYTES, RESULT_NOTE_BYTES, SKIPPED_LISTED
 from .watch import OUTPUT_CHECK_S, folder_size
 
@@ -90,7 +90,9 @@ class JobVolumes:
         folder = self._folder(container)
         if not folder.path.is_dir():
             return ""
-        return str(folder.output if kind == "output" else folder.path)
+        if kind == "output":
+            return str(folder.kept_output() or "")  # never where a link the job made leads
+        return str(folder.path)
 
     def create(self, name: str) -> None:
         """The engine makes the volume as it makes the container: the job's folder is made
@@ -187,7 +189,9 @@ class JobVolumes:
         if caps is None or time.monotonic() - self.measured.get(container, 0.0) < OUTPUT_CHECK_S:
             return {}
         self.measured[container] = time.monotonic()
-        output = self._folder(container).output
+        output = self._folder(container).kept_output()
+        if output is None:  # replaced by a link: a size past the caps stops the job
+            return {"output_bytes": caps["max_output_bytes"] + 1, "output_entries": 0}
         size, entries = folder_size(output, caps["max_output_bytes"], caps["max_output_files"])
         return {"output_bytes": size, "output_entries": entries}
 
@@ -203,7 +207,12 @@ class JobVolumes:
             offset = self._post_log(container, offset or 0, b"", **measured)
         cap = self.limits.get(container, {}).get("max_log_bytes")
         sent = 0
-        with open(self._folder(container).log, "rb") as job_log:
+        folder = self._folder(container)
+        try:
+            job_log = os.fdopen(folder.open_note(folder.log), "rb")
+        except OSError:
+            return  # none yet, or a link or fifo in its place: nothing of it is read
+        with job_log:
             while most is None or sent < most:
                 room = LOG_CHUNK if cap is None else min(LOG_CHUNK, cap + LOG_SLACK_BYTES - offset)
                 if room <= 0:
@@ -235,22 +244,28 @@ class JobVolumes:
         offset = self._post_log(container, self.sent.get(container) or 0, b"")  # the caps
         caps = self.limits[container]
         skipped: list[tuple[str, str]] = []
-        files = select_files(
-            folder.output,
-            max_bytes=caps["max_output_bytes"],
-            skipped=skipped,
-            max_files=caps["max_output_files"],
-        )
+        output = folder.kept_output()
+        files = []
+        if output is not None:
+            files = select_files(
+                output,
+                max_bytes=caps["max_output_bytes"],
+                skipped=skipped,
+                max_files=caps["max_output_files"],
+            )
         if container not in self._noted:  # once, should sending be tried again
             self._noted.add(container)
+            folder.note([OUTPUT_REPLACED] if output is None else [])
             folder.note(skipped_lines(skipped, SKIPPED_LISTED))
         with self.lock:
             self.sent[container] = offset
         self._send_log(container, most=None)
-        with open(folder.result_note, "rb") as note:  # the job may have made it huge (sparse)
-            self.client.request(
-                "PUT", f"nodes/jobs/{container}/result", data=note.read(RESULT_NOTE_BYTES)
-            )
+        try:
+            with os.fdopen(folder.open_note(folder.result_note), "rb") as note:
+                result = note.read(RESULT_NOTE_BYTES)  # the job may have made it huge (sparse)
+        except OSError:
+            result = b""  # none, or a link or fifo in its place: no note to read
+        self.client.request("PUT", f"nodes/jobs/{container}/result", data=result)
         with tempfile.TemporaryFile(dir=self.root) as archive:
             with tarfile.open(fileobj=archive, mode="w:") as tar:
                 for found in files:  # plain files only: a link inside /output as its file

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import os
+from pathlib import Path
 
 from sqlalchemy.orm import Session
 
@@ -16,7 +17,7 @@ from floe.core.errors import QuotaExceeded
 from floe.core.sizes import format_size
 from floe.db.models import Job
 
-from .job_folder import JobFolder, skipped_lines
+from .job_folder import OUTPUT_REPLACED, JobFolder, skipped_lines
 from .limits import JobLimits
 
 log = logging.getLogger("floe.jobs")
@@ -39,7 +40,31 @@ def keep_leftovers(
     owner's, the store's: then an admin can look).
 
     Files that cannot be kept or do not fit are listed at the end of the job's log."""
-    why, drop, notes = "", True, []
+    notes: list[str] = []
+    output = folder.kept_output()
+    if output is None:  # a link (to the node's files, say) or a file: none of it is read
+        why, drop = OUTPUT_REPLACED, True
+        notes.append(OUTPUT_REPLACED)
+    else:
+        why, drop = _keep_output(db, store, job, output, limits, quota, notes)
+    try:
+        job.log_blob = _keep_log(db, store, job.owner, folder, limits, quota, notes)
+    except Exception:
+        log.exception("job %s: keeping the log in the blob store", job.full_name)
+    return why, drop
+
+
+def _keep_output(
+    db: Session,
+    store: BlobStore,
+    job: Job,
+    output: Path,
+    limits: JobLimits,
+    quota: int,
+    notes: list[str],
+) -> tuple[str, bool]:
+    """Keep /output as the job's output tree, what was left out added to ``notes``."""
+    why, drop = "", True
     try:
         skipped: list[tuple[str, str]] = []
         room = room_left(db, job.owner, quota)
@@ -47,7 +72,7 @@ def keep_leftovers(
         tree = keep_folder(
             db,
             store,
-            folder.output,
+            output,
             job.owner,
             skipped,
             max_bytes=fits,
@@ -65,10 +90,6 @@ def keep_leftovers(
     except Exception as err:
         log.exception("job %s: keeping /output", job.full_name)
         why, drop = f"its /output could not be kept: {err}", False
-    try:
-        job.log_blob = _keep_log(db, store, job.owner, folder, limits, quota, notes)
-    except Exception:
-        log.exception("job %s: keeping the log in the blob store", job.full_name)
     return why, drop
 
 

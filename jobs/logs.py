@@ -54,7 +54,7 @@ def read_from(path: Path, offset: int, limit: int = READ_CHUNK) -> bytes:
     Never follows a link: what a job wrote is read, not a host file it pointed at.
     """
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except (FileNotFoundError, OSError):
         return b""
     with os.fdopen(fd, "rb") as f:

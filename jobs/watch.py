@@ -97,7 +97,10 @@ def over_limits(folder: JobFolder, limits: JobLimits, look_at_output: bool) -> s
         return f"its log passing {format_size(limits.max_log_bytes)}, the most a job may write"
     if not look_at_output:
         return ""
-    size, entries = folder_size(folder.output, limits.max_output_bytes, limits.max_output_files)
+    output = folder.kept_output()
+    if output is None:
+        return "its /output folder being replaced with something else"
+    size, entries = folder_size(output, limits.max_output_bytes, limits.max_output_files)
     return output_over(size, entries, limits)
 
 

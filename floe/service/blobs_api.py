@@ -114,7 +114,7 @@ class SpooledUploadHandler(APIHandler):
         sizes = {sha256: self._spool.size}
         with self.sessions() as db, room_for(db, holder, sizes, self.datasets.user_quota_bytes):
             if missing_blobs(db, {sha256}):  # else stored already: the sender now holds it
-                self.datasets.store.put_file(sha256, self._spool.path)
+                self.datasets.store.put_file(sha256, self._spool.path, own=True)
             record_blobs(db, sizes, holder)
 
     def on_connection_close(self) -> None:
