@@ -190,8 +190,8 @@ class JobVolumes:
             return {}
         self.measured[container] = time.monotonic()
         output = self._folder(container).kept_output()
-        if output is None:  # replaced by a link: a size past the caps stops the job
-            return {"output_bytes": caps["max_output_bytes"] + 1, "output_entries": 0}
+        if output is None:  # replaced by a link: nothing behind it measured (nor sent)
+            return {}
         size, entries = folder_size(output, caps["max_output_bytes"], caps["max_output_files"])
         return {"output_bytes": size, "output_entries": entries}
 

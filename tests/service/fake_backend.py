@@ -30,6 +30,8 @@ from jobs.container.serve_wsgi import QuietHandler, ThreadingServer
 from spawner.container_spec import ContainerSpec
 from spawner.gpu import GPU_LABEL
 
+NODE_SECRET = "a node's own secret"
+
 
 @dataclass
 class FakeContainer:
@@ -121,6 +123,15 @@ class FakeBackend(RunnerBackend):
                 deep = deep / "d"
             deep.mkdir(parents=True)
             (deep / "deep.txt").write_text("x")
+        elif command == "root swap":  # as a job that became root in its container would
+            folder = container.source("/floe-job")
+            secrets = folder.parent / f"{folder.name}-node-files"
+            secrets.mkdir()
+            (secrets / "node-token").write_text(NODE_SECRET)
+            os.rename(folder / "output", folder / "output.old")
+            os.symlink(secrets, folder / "output")
+            os.unlink(folder / "result.json")
+            os.mkfifo(folder / "result.json")  # a read of it would wait forever
         elif command == "sparse":
             out = container.source("/output")
             with open(out / "huge.bin", "wb") as huge:

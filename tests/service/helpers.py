@@ -92,3 +92,23 @@ def assert_odd_output_kept(service, token: str, job: dict) -> None:
     log = service.api("GET", f"jobs/{job['id']}/logs", token).text
     for fragment in ODD_OUTPUT_NOTES:
         assert fragment in log, fragment
+
+
+def assert_swapped_folder_read_nothing_of_the_node(
+    service, token: str, job: dict, on_its_node: bool = False
+) -> None:
+    """What the fake backend's "root swap" job did is refused: nothing behind the link kept
+    or shown, the fifo never waited on, the log saying why /output was not kept (and, where
+    the service itself found it, the job's reason: a node sends an empty /output)."""
+    from jobs.job_folder import OUTPUT_REPLACED
+    from tests.service.fake_backend import NODE_SECRET
+
+    if on_its_node:
+        assert job["state"] == "complete", job["reason"]
+    else:
+        assert job["state"] == "error" and "replaced its folder" in job["reason"], job["reason"]
+    log = service.api("GET", f"jobs/{job['id']}/logs", token).text
+    assert OUTPUT_REPLACED in log and NODE_SECRET not in log
+    output = service.api("GET", f"jobs/{job['id']}/output", token)
+    assert output.status_code in (404, 409) or output.json()["files"] == [], output.text
+    assert NODE_SECRET not in output.text

@@ -7,6 +7,7 @@ import time
 from tests.service.fake_backend import FakeBackend
 from tests.service.helpers import (
     assert_odd_output_kept,
+    assert_swapped_folder_read_nothing_of_the_node,
     floe_fast,
     make_dataset,
     submit,
@@ -151,6 +152,12 @@ def test_file_names_of_any_language_download_as_attachments(service):
         "GET", f"datasets/{alice}/names/versions/1/files/数据.csv?download=", token
     )
     assert inline.status_code == 200 and "Content-Disposition" not in inline.headers
+
+
+def test_a_job_that_swaps_its_output_for_a_link_to_the_nodes_files_gets_none_of_them(service):
+    _alice, token = service.user("alice")
+    job = wait_for(service, token, submit(service, token, kind="command", command="root swap"))
+    assert_swapped_folder_read_nothing_of_the_node(service, token, job)
 
 
 def test_odd_files_in_output_are_skipped_and_listed_the_rest_is_kept(service):

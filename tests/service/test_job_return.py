@@ -21,7 +21,12 @@ from jobs.job_folder import JobFolder
 from jobs.job_volumes import JobVolumes
 from tests.service.conftest import running_service, service_config
 from tests.service.fake_backend import FakeBackend, FakeContainer
-from tests.service.helpers import assert_odd_output_kept, submit, wait_for
+from tests.service.helpers import (
+    assert_odd_output_kept,
+    assert_swapped_folder_read_nothing_of_the_node,
+    submit,
+    wait_for,
+)
 
 NODE_TOKEN = secrets.token_hex(16)
 
@@ -93,6 +98,12 @@ def test_what_a_hostile_job_leaves_on_its_node_is_kept_as_on_one_machine(remote)
     _alice, token = remote.user("alice")
     job = wait_for(remote, token, submit(remote, token, kind="command", command="odd output"))
     assert_odd_output_kept(remote, token, job)
+
+
+def test_a_job_that_swaps_its_output_on_its_node_sends_back_none_of_the_nodes_files(remote):
+    _alice, token = remote.user("alice")
+    job = wait_for(remote, token, submit(remote, token, kind="command", command="root swap"))
+    assert_swapped_folder_read_nothing_of_the_node(remote, token, job, on_its_node=True)
 
 
 def _tar(members: list[tuple[tarfile.TarInfo, bytes]]) -> bytes:
