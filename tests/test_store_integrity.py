@@ -99,9 +99,7 @@ def test_a_job_that_links_its_log_into_output_cannot_change_the_blob_it_became(l
             assert hashlib.sha256(path.read_bytes()).hexdigest() == sha, path
 
 
-def test_check_store_names_a_damaged_blob_and_the_next_upload_stores_it_again(
-    local_hub, tmp_path
-):
+def test_check_store_names_a_damaged_blob_and_the_next_upload_stores_it_again(local_hub, tmp_path):
     name, token = user(local_hub)
     folder = tmp_path / "photos"
     folder.mkdir()
