@@ -28,6 +28,7 @@ from .tree import Tree
 
 BATCH = 500  # blob rows read at once
 MISSING_CODES = ("404", "NoSuchKey", "NotFound")
+GROUP = 50  # blobs hashed by one worker at a time: one hand-off per blob costs more than a KiB
 
 
 @dataclass
@@ -83,6 +84,8 @@ def _read_hash(store: BlobStore, sha256: str) -> tuple[str, int] | None:
             while chunk := data.read(COPY_CHUNK):
                 digest.update(chunk)
                 size += len(chunk)
+                if len(chunk) < COPY_CHUNK and size < COPY_CHUNK:
+                    break  # a small file read whole: no second read to find its end
     except FileNotFoundError:
         return None
     except Exception as err:  # S3's answer for a key it lacks is missing too; the rest goes up
@@ -100,7 +103,10 @@ def _problems(store: BlobStore, batch: list[tuple[str, int]], pool: ThreadPoolEx
         sha: (hashlib.sha256(data).hexdigest(), len(data)) for sha, data in small.items()
     }
     rest = [sha for sha, _size in batch if sha not in small]
-    found.update(zip(rest, pool.map(lambda sha: _read_hash(store, sha), rest), strict=True))
+    groups = [rest[i : i + GROUP] for i in range(0, len(rest), GROUP)]
+    hashed = pool.map(lambda group: [_read_hash(store, sha) for sha in group], groups)
+    for group, hashes in zip(groups, hashed, strict=True):
+        found.update(zip(group, hashes, strict=True))
     for sha, size in batch:
         seen = found[sha]
         if seen is None:

@@ -52,6 +52,9 @@ def service_spec(
         "Mounts": mounts,
         "ReadOnly": spec.read_only,
         "CapabilityDrop": list(spec.cap_drop),
+        # Honoured from Engine API 1.46 (Docker 27) on; older managers drop it unread, and a
+        # setuid file in the image then works: Floe's builds strip them (see deploy.md).
+        "Privileges": {"NoNewPrivileges": "no-new-privileges" in spec.security_opt},
         "StopGracePeriod": stop_grace_seconds * NANO,
     }
     if spec.command:

@@ -21,6 +21,7 @@ import pytest
 from dataset_mounter.tree import Tree
 from images.build import LOCAL_BASE
 from jobs.backend import ContainerGone
+from jobs.job_folder import OUTPUT_REPLACED
 from jobs.outcomes import ending
 from jobs.swarm_backend import SwarmBackend
 from spawner.catalog import Environment, Machine
@@ -40,6 +41,7 @@ GPU = Machine("gpu", "GPU", cpu=0.5, memory_bytes=256 * 1024**2, gpus=1)
 REGISTRY_PORT = free_port_block(1)
 # An image only this machine has: the node Swarm picks pulls it from Floe's registry.
 HERE_ONLY = "floe/test-swarm-here-only:1"
+ROOT_PYTHON = "/usr/local/bin/rootpy"
 
 
 @pytest.fixture(scope="module")
@@ -196,7 +198,12 @@ def test_a_restarted_runner_finds_its_job_and_stops_it(swarm, tmp_path):
 def swarm_hub(swarm, s3, tmp_path_factory):
     """A hub whose jobs run on the swarm, and Floe's volume plugin on both nodes (driver
     'floe', blobs straight from the hub's S3 bucket): (hub, {machine type: plugin cache})."""
-    dockerfile = f"FROM {LOCAL_BASE}\nRUN echo pulled from the registry > /etc/here-only\n"
+    # It also holds a setuid-root python, as an image Floe did not build (and so did not
+    # strip) might: a job can become root in its container where no-new-privileges is not set.
+    dockerfile = (
+        f"FROM {LOCAL_BASE}\nRUN echo pulled from the registry > /etc/here-only && "
+        f'cp "$(readlink -f /usr/bin/python3)" {ROOT_PYTHON} && chmod 4755 {ROOT_PYTHON}\n'
+    )
     docker.from_env().images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=HERE_ONLY, rm=True)
     here_only = (
         "c.Catalog.environments = c.Catalog.environments + "
@@ -305,6 +312,31 @@ def test_jobs_on_either_machine_read_datasets_from_s3_and_send_back_log_and_outp
         f"submit -> running: second machine cold {cold:.2f} s, warm {warm:.2f} s; "
         f"first machine {other:.2f} s"
     )
+
+
+def test_a_job_that_becomes_root_on_its_node_cannot_send_back_the_nodes_files(swarm_hub):
+    hub, _caches = swarm_hub
+    name = f"mallory{uuid.uuid4().hex[:5]}"
+    assert hub.api("POST", f"/users/{name}").status_code == 201
+    token = hub.api("POST", f"/users/{name}/tokens", json={"note": "climb"}).json()["token"]
+    swap = (
+        "import os; print('euid', os.geteuid(), flush=True); "
+        "os.rename('/floe-job/output', '/floe-job/gone'); os.symlink('/etc', '/floe-job/output')"
+    )
+    body = {"project": "climb", "kind": "command", "environment": "here-only"}
+    body.update(machine="second", command=f'{ROOT_PYTHON} -c "{swap}"; echo done')
+    resp = hub.floe("POST", "jobs", token, json=body)
+    assert resp.status_code == 201, resp.text
+    job = _wait(hub, token, resp.json())
+    log = hub.floe("GET", f"jobs/{job['id']}/logs", token).text
+    # Where the engine sets no-new-privileges on services the euid stays 1000 and the swap
+    # fails; where it cannot (Engine 20.10 here), the node reads nothing behind the link.
+    assert "euid 1000" in log or OUTPUT_REPLACED in log, log
+    print("a setuid-root python on the node:", log.splitlines()[0])
+    output = hub.floe("GET", f"jobs/{job['id']}/output", token)
+    files = output.json().get("files", []) if output.status_code == 200 else []
+    assert not [f for f in files if f["path"] in ("passwd", "shadow", "hostname")], files
+    assert "root:" not in log
 
 
 def test_a_job_waiting_for_room_on_the_swarm_is_starting_and_says_why(swarm_hub, swarm):
