@@ -105,6 +105,8 @@ def commit_version(
         db,
         Version.number,
         Version.dataset_id == dataset_id,
+        Dataset.last_version_number,
+        lambda: db.get(Dataset, dataset_id),
         numbered,
         f"too many concurrent commits to {full_name}; retry",
     )

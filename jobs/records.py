@@ -89,6 +89,8 @@ def add_job(db: Session, job: Job, project: Project) -> Job:
         db,
         Job.number,
         Job.project_id == project_id,
+        Project.last_job_number,
+        lambda: db.get(Project, project_id),
         numbered,
         f"too many concurrent submits to {project_name}; retry",
     )

@@ -383,6 +383,8 @@ class JobRunner(LoggingConfigurable):
             self.log.exception("job %s: finishing", job_id)
         finally:
             self.watched.discard(job_id)
+            with self._stopping_lock:  # so nothing of this job applies to a later one
+                self._stopped_for_limits.discard(job_id)
             self.wake()
 
     def _finish(self, job_id: int) -> None:
@@ -435,9 +437,10 @@ class JobRunner(LoggingConfigurable):
     # --- stopping ----------------------------------------------------------------------------
 
     def stop_soon(self, job_id: int, why: str) -> None:
-        """Stop a job past its limits, on one of the runner's threads (once per job)."""
+        """Stop a job past its limits, on one of the runner's threads (once per job, and
+        only while it is watched: what a look just before its end found is not remembered)."""
         with self._stopping_lock:
-            if job_id in self._stopped_for_limits:
+            if job_id in self._stopped_for_limits or not self.watched.follows(job_id):
                 return
             self._stopped_for_limits.add(job_id)
 

@@ -170,6 +170,8 @@ def submit_task(db: Session, caller: Caller, body: dict, ctx: JobContext) -> Tas
             db,
             Task.number,
             Task.project_id == project_id,
+            Project.last_task_number,
+            lambda: db.get(Project, project_id),
             numbered,
             f"too many concurrent sweeps of {project.full_name}; retry",
         )

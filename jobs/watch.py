@@ -140,6 +140,10 @@ class Watched:
         with self._lock:
             self._locks.pop(job_id, None)
 
+    def follows(self, job_id: int) -> bool:
+        with self._lock:
+            return job_id in self._locks
+
     def read_metrics(self, job_id: int, chunks: int | None = 1) -> None:
         with self._lock:
             lock = self._locks.get(job_id) or threading.Lock()

@@ -35,6 +35,7 @@ from floe.db.models import (
     ENV_QUEUED,
     ENV_READY,
     CustomEnvironment,
+    EnvironmentName,
 )
 
 from .catalog import Catalog, Environment
@@ -194,6 +195,11 @@ def create_environment(
         db,
         CustomEnvironment.number,
         (CustomEnvironment.owner == caller.name) & (CustomEnvironment.name == name),
+        EnvironmentName.last_number,
+        lambda: (
+            db.get(EnvironmentName, (caller.name, name))
+            or EnvironmentName(owner=caller.name, name=name)
+        ),
         lambda number: CustomEnvironment(
             owner=caller.name,
             name=name,

@@ -6,7 +6,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect, text
+from sqlalchemy import inspect, select, text
 
 from floe.core.access import Caller
 from floe.db.base import make_engine
@@ -238,3 +238,192 @@ def test_concurrent_submits_each_get_their_own_number(fresh_db_url):
     for thread in threads:
         thread.join(60)
     assert errors == [] and sorted(numbers) == list(range(1, 9))
+
+
+def test_ids_are_never_given_twice_even_after_the_newest_row_is_deleted(fresh_db_url):
+    """What the runner or a user remembers of a deleted row must never apply to another."""
+    from floe.db.base import utcnow
+    from floe.db.models import CustomEnvironment, Schedule, ServingToken, Task
+
+    sessions = make_sessionmaker(fresh_db_url)
+    with sessions() as db:
+        project = project_for(db, Caller("alice"), "cats")
+        served = add_job(db, Job(**_fields()), project)
+    rows = {
+        Job: lambda n: Job(project_id=project.id, number=100 + n, **_fields()),
+        Task: lambda n: Task(project_id=project.id, number=n, owner="alice"),
+        Schedule: lambda n: Schedule(
+            owner="alice", project_id=project.id, cron="0 * * * *", template={}, next_run=utcnow()
+        ),
+        CustomEnvironment: lambda n: CustomEnvironment(
+            owner="alice", name="nlp", number=n, base="python", requirements="six"
+        ),
+        ServingToken: lambda n: ServingToken(
+            job_id=served.id, digest=f"{n:064}", prefix="floe_s", created_by="alice"
+        ),
+    }
+    for table, make in rows.items():
+        with sessions() as db:
+            newest = make(1)
+            db.add(newest)
+            db.commit()
+            db.delete(newest)
+            db.commit()
+            again = make(2)
+            db.add(again)
+            db.commit()
+            assert again.id > newest.id, table.__tablename__
+
+
+def test_numbers_are_never_given_twice_even_after_the_newest_is_deleted(fresh_db_url):
+    from sqlalchemy import delete
+
+    from dataset_mounter.datasets import commit_version
+    from dataset_mounter.settings import DatasetSettings
+    from dataset_mounter.tree import Tree
+    from floe.db.models import ENV_READY, CustomEnvironment, JobEvent, Task, Version
+    from jobs.limits import JobLimits
+    from jobs.submit import JobContext
+    from jobs.tasks import submit_task
+    from spawner.catalog import Catalog
+    from spawner.custom_environments import create_environment
+
+    sessions = make_sessionmaker(fresh_db_url)
+    alice = Caller("alice")
+    catalog = Catalog()
+    ctx = JobContext(catalog, DatasetSettings(), gpu_total=0, limits=JobLimits())
+    task_body = {"project": "cats", "kind": "command", "command": "true", "sweep": {"a": [1]}}
+    with sessions() as db:
+        project = project_for(db, alice, "cats")
+        dataset = Dataset(owner="alice", name="mnist")
+        db.add(dataset)
+        db.commit()
+
+        def newest_job() -> Job:
+            return add_job(db, Job(**_fields()), project)
+
+        def newest_task() -> Task:
+            return submit_task(db, alice, task_body, ctx)
+
+        def newest_version() -> Version:
+            return commit_version(db, alice, dataset, Tree.from_entries([]))
+
+        def newest_environment() -> CustomEnvironment:
+            row = create_environment(db, alice, catalog, "nlp", "python", "six")
+            row.state = ENV_READY  # built: the next may be made
+            db.commit()
+            return row
+
+        for make in (newest_job, newest_task, newest_version, newest_environment):
+            first = make()
+            if isinstance(first, Task):
+                for job in db.scalars(select(Job).where(Job.task_id == first.id)):
+                    db.execute(delete(JobEvent).where(JobEvent.job_id == job.id))
+                    db.delete(job)
+            if isinstance(first, Job):
+                db.execute(delete(JobEvent).where(JobEvent.job_id == first.id))
+            db.delete(first)
+            db.commit()
+            assert make().number == first.number + 1, make.__name__
+
+
+def _a_0012_database_with_rows(url: str):
+    """A database of the Floe before ids were kept unique: jobs 1 and 2 with their history,
+    a token and a task, two versions of an environment, and a schedule that last ran job 7
+    (deleted since, with jobs 3 to 6)."""
+    engine = make_engine(url)
+    job = (
+        "INSERT INTO jobs (owner, project_id, number, kind, machine, environment, image, "
+        "image_digest, command, notebook, datasets, parameters, message, state, reason, created, "
+        "container_id, gpu_ids, stop_requested_by, metrics_offset, metric_lines, mode, step) "
+        "VALUES ('alice', 1, :n, 'command', 'cpu', 'py', 'img', '', 'true', '', '[]', '{}', "
+        "'', 'complete', '', '2026-01-01', '', '[]', '', 0, 0, 'run', '')"
+    )
+    environment = (
+        "INSERT INTO environments (owner, name, number, base, requirements, description, public, "
+        "state, reason, image, image_id, created) VALUES ('alice', 'nlp', :n, 'python', 'six', "
+        "'', false, 'ready', '', '', '', '2026-01-01')"
+    )
+    with engine.begin() as conn:
+        command.upgrade(alembic_config(conn), "0012")
+        conn.execute(
+            text("INSERT INTO projects (owner, name, created) VALUES ('alice', 'p', '2026-01-01')")
+        )
+        for number in range(1, 8):
+            conn.execute(text(job), {"n": number})
+            conn.execute(
+                text(
+                    "INSERT INTO job_events (job_id, state, reason, time) "
+                    "SELECT id, 'complete', '', '2026-01-01' FROM jobs WHERE number = :n"
+                ),
+                {"n": number},
+            )
+        conn.execute(text("DELETE FROM job_events WHERE job_id > 2"))
+        conn.execute(text("DELETE FROM jobs WHERE id > 2"))
+        conn.execute(
+            text(
+                "INSERT INTO serving_tokens (job_id, name, digest, prefix, created_by, created) "
+                "VALUES (2, '', 'd', 'floe_s', 'alice', '2026-01-01')"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO tasks (project_id, number, owner, sweep, goals, message, created, "
+                "stop_requested_by) VALUES (1, 1, 'alice', '{}', '{}', '', '2026-01-01', '')"
+            )
+        )
+        for number in (1, 2):
+            conn.execute(text(environment), {"n": number})
+        conn.execute(
+            text(
+                "INSERT INTO schedules (owner, project_id, cron, timezone, template, data, paused, "
+                "next_run, runs, last_error, created, last_job_id) VALUES ('alice', 1, "
+                "'0 * * * *', 'UTC', '{}', '[]', false, '2026-01-01', 3, '', '2026-01-01', 7)"
+            )
+        )
+    return engine
+
+
+def test_upgrading_keeps_every_row_and_ids_and_numbers_go_on_past_the_highest(fresh_db_url):
+    from sqlalchemy import delete
+
+    from floe.db.models import CustomEnvironment, JobEvent, ServingToken
+    from spawner.catalog import Catalog
+    from spawner.custom_environments import create_environment
+
+    engine = _a_0012_database_with_rows(fresh_db_url)
+    before = inspect(engine)
+    indexes = {t: before.get_indexes(t) for t in ("jobs", "serving_tokens", "environments")}
+    keys = {t: before.get_foreign_keys(t) for t in ("jobs", "serving_tokens", "job_events")}
+    upgrade_database(engine)
+    assert _revision(engine) == HEAD
+    after = inspect(engine)
+    for table, kept in indexes.items():
+        assert sorted(i["name"] for i in after.get_indexes(table)) == sorted(
+            i["name"] for i in kept
+        )
+    for table, kept in keys.items():
+        assert [k["referred_table"] for k in after.get_foreign_keys(table)] == [
+            k["referred_table"] for k in kept
+        ]
+    alice = Caller("alice")
+    with make_sessionmaker(fresh_db_url)() as db:
+        assert [(j.id, len(j.events)) for j in db.scalars(select(Job).order_by(Job.id))] == [
+            (1, 1),
+            (2, 1),
+        ]
+        old_token = db.scalars(select(ServingToken)).one()
+        for table in (JobEvent, ServingToken):
+            db.execute(delete(table).where(table.job_id == 2))
+        db.execute(delete(Job).where(Job.id == 2))
+        db.execute(delete(CustomEnvironment).where(CustomEnvironment.number == 2))
+        db.commit()
+        job = add_job(db, Job(**_fields()), project_for(db, alice, "p"))
+        # Past job 2, and past job 7 too, which the schedule still names.
+        assert (job.id, job.number) == (8, 3)
+        token = ServingToken(job_id=job.id, digest="e", prefix="floe_s", created_by="alice")
+        db.add(token)
+        db.commit()
+        assert token.id > old_token.id
+        again = create_environment(db, alice, Catalog(), "nlp", "python", "six")
+        assert again.number == 3

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import create_engine, event, func, select
+from sqlalchemy import create_engine, event, func, inspect, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Session
@@ -32,16 +32,32 @@ Row = TypeVar("Row", bound=Base)
 
 
 def add_numbered(
-    db: Session, counter: Any, scope: Any, make: Callable[[int], Row], busy: str
+    db: Session,
+    counter: Any,
+    scope: Any,
+    last: Any,
+    keeper: Callable[[], Base],
+    make: Callable[[int], Row],
+    busy: str,
 ) -> Row:
-    """Add ``make(n)``, n one past the highest ``counter`` of the rows in ``scope``; flush it.
+    """Add ``make(n)`` and flush it, n a number ``scope`` never gave: one past the highest
+    ``counter`` of its rows and past ``last``, the highest it ever gave, kept on the row
+    ``keeper()`` finds (or makes) and raised to n. So deleting the newest row frees nothing.
 
     ``counter`` is unique within ``scope`` (a constraint of the table): when a concurrent
     writer takes n first, the flush fails, the transaction is rolled back and ``make`` is
     asked again with the next n. After 20 lost races: ``Conflict(busy)``. The caller commits.
     """
     for _attempt in range(20):
-        number = (db.scalar(select(func.max(counter)).where(scope)) or 0) + 1
+        holder = keeper()
+        if inspect(holder).persistent:  # as of now, and (PostgreSQL) held until the commit;
+            # rows that merely refer to it (a job's project) may still be added meanwhile.
+            db.refresh(holder, [last.key], with_for_update={"key_share": True})
+        else:
+            db.add(holder)
+        taken = db.scalar(select(func.max(counter)).where(scope)) or 0
+        number = max(taken, getattr(holder, last.key) or 0) + 1
+        setattr(holder, last.key, number)
         row = make(number)
         db.add(row)
         try:

@@ -25,6 +25,11 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .base import Base, utcnow
 
+# On SQLite a row's id is one past the highest left unless AUTOINCREMENT: ids of jobs, tasks,
+# schedules, environments and serving tokens are never given twice (what the runner, the
+# serving proxy or a user remembers of a deleted one must never apply to another).
+UNIQUE_IDS = {"sqlite_autoincrement": True}
+
 
 class Dataset(Base):
     __tablename__ = "datasets"
@@ -36,6 +41,8 @@ class Dataset(Base):
     public: Mapped[bool] = mapped_column(Boolean, default=False)
     description: Mapped[str] = mapped_column(Text, default="")
     created: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # The highest version number it ever gave: a deleted version's number is never reused.
+    last_version_number: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     versions: Mapped[list[Version]] = relationship(
         back_populates="dataset", order_by="Version.number"
     )
@@ -134,13 +141,24 @@ ENV_QUEUED, ENV_BUILDING, ENV_READY, ENV_FAILED = "queued", "building", "ready",
 ENV_STATES = (ENV_QUEUED, ENV_BUILDING, ENV_READY, ENV_FAILED)
 
 
+class EnvironmentName(Base):
+    """An environment's name (``alice/nlp``) with the highest version number it ever gave,
+    so that no number is given twice."""
+
+    __tablename__ = "environment_names"
+
+    owner: Mapped[str] = mapped_column(String(255), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    last_number: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
 class CustomEnvironment(Base):
     """One version of an environment a user made (``alice/nlp:2``): another environment plus
     requirements, built into an image when made and again whenever it is gone."""
 
     __tablename__ = "environments"
     # Two concurrent creates can both compute the same next number; this makes one retry.
-    __table_args__ = (UniqueConstraint("owner", "name", "number"),)
+    __table_args__ = (UniqueConstraint("owner", "name", "number"), UNIQUE_IDS)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     owner: Mapped[str] = mapped_column(String(255), index=True)
@@ -173,6 +191,9 @@ class Project(Base):
     owner: Mapped[str] = mapped_column(String(255), index=True)
     name: Mapped[str] = mapped_column(String(255))
     created: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # The highest job and task numbers it ever gave: a deleted one's number is never reused.
+    last_job_number: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_task_number: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     @property
     def full_name(self) -> str:
@@ -182,7 +203,7 @@ class Project(Base):
 class Job(Base):
     __tablename__ = "jobs"
     # Two concurrent submits can both compute the same next number; this makes one retry.
-    __table_args__ = (UniqueConstraint("project_id", "number"),)
+    __table_args__ = (UniqueConstraint("project_id", "number"), UNIQUE_IDS)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
@@ -256,7 +277,7 @@ class Task(Base):
 
     __tablename__ = "tasks"
     # Two concurrent sweeps can both compute the same next number; this makes one retry.
-    __table_args__ = (UniqueConstraint("project_id", "number"),)
+    __table_args__ = (UniqueConstraint("project_id", "number"), UNIQUE_IDS)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
@@ -285,8 +306,8 @@ class Schedule(Base):
     written (resolved to their latest versions at each run)."""
 
     __tablename__ = "schedules"
-    # Jobs keep the id of the schedule that ran them: a removed schedule's id is never reused.
-    __table_args__ = {"sqlite_autoincrement": True}
+    # Jobs keep the id of the schedule that ran them.
+    __table_args__ = UNIQUE_IDS
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     owner: Mapped[str] = mapped_column(String(255), index=True)
@@ -313,6 +334,7 @@ class ServingToken(Base):
     """A token that lets its bearer call one serving job (kept as its SHA-256 only)."""
 
     __tablename__ = "serving_tokens"
+    __table_args__ = UNIQUE_IDS
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id"), index=True)

@@ -107,10 +107,11 @@ class JobHandler(JobAPIHandler):
     )
     async def delete(self, ref: str) -> None:
         job = self.job(ref)
-        name, folder = job.full_name, self.runner.folder(job.id).path
+        job_id, name, folder = job.id, job.full_name, self.runner.folder(job.id).path
         freed = await self.off_loop(
             delete_job, self.db(), self.datasets.store, self.caller, job, folder
         )
+        self.settings["serving"].forget_job(job_id)
         self.send({"deleted": name, "freed_bytes": freed}, shape=schemas.Deleted)
 
 

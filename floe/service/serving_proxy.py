@@ -120,6 +120,12 @@ class ServingState:
         """Look every token up again (one was revoked)."""
         self.tokens.clear()
 
+    def forget_job(self, job_id: int) -> None:
+        """Hold nothing more of a deleted job: its view, its tokens, its figures."""
+        self.jobs = {key: view for key, view in self.jobs.items() if view.id != job_id}
+        self.tokens = {token: held for token, held in self.tokens.items() if held[0] != job_id}
+        self.figures.forget(job_id)
+
     def keep_writing(self, sessions: Any) -> None:
         if self._writing is None:
             self._writing = PeriodicCallback(

@@ -22,6 +22,7 @@ from tornado.netutil import bind_sockets
 from traitlets.config import Config
 
 from floe.service.app import make_service
+from floe.service.serving_proxy import ServingState
 from jobs.runner import JobRunner
 from spawner.catalog import DEFAULT_ENVIRONMENTS, DEFAULT_MACHINES
 from tests.postgres import PostgresServer
@@ -76,6 +77,7 @@ class Service:
     hub: FakeHubAuth
     runner: JobRunner
     data: Path
+    serving: ServingState  # what the serving proxy holds in memory
 
     def user(self, prefix: str = "user", *, admin: bool = False) -> tuple[str, str]:
         name = f"{prefix}{uuid.uuid4().hex[:5]}"
@@ -130,7 +132,7 @@ def running_service(data: Path, config: Config, node_token: str = "") -> Iterato
     threading.Thread(target=serve, name="fast-service", daemon=True).start()
     ready.wait(10)
     try:
-        yield Service(f"http://127.0.0.1:{port}", hub, runner, data)
+        yield Service(f"http://127.0.0.1:{port}", hub, runner, data, app.settings["serving"])
     finally:
         runner.close()
         loop.call_soon_threadsafe(loop.stop)

@@ -5,6 +5,7 @@ for someone else; what is deleted frees the blobs nothing else names."""
 from __future__ import annotations
 
 import hashlib
+import time
 from datetime import timedelta
 
 from sqlalchemy import update
@@ -150,3 +151,23 @@ def test_a_refusal_names_only_what_the_deleter_may_see(service):
     latest = service.api("DELETE", f"{versions}/2", token)
     assert latest.status_code == 409 and f"schedule {schedule['id']}" in latest.json()["error"]
     assert service.api("DELETE", f"schedules/{schedule['id']}", token).status_code in (200, 204)
+
+
+def test_a_job_deleted_and_submitted_again_is_a_new_job_and_its_limits_still_hold(service):
+    """Issue 28: the same submit after `floe delete` got the deleted job's id and number,
+    and the runner, remembering it had stopped that id already, let it run on."""
+    _name, token = service.user("again")
+    body = {"project": "reuse", "kind": "command", "command": "sleep", "max_runtime": 1}
+    first = wait_for(service, token, submit(service, token, **body))
+    assert first["reason"] == "stopped by its maximum runtime of 1 s"
+    deadline = time.monotonic() + 5  # the runner lets go of a job just after its end is noted
+    while first["id"] in service.runner._stopped_for_limits and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert first["id"] not in service.runner._stopped_for_limits  # no memory of it outlives it
+    assert service.api("DELETE", f"jobs/{first['id']}", token).status_code == 200
+
+    again = submit(service, token, **body)
+    assert again["id"] > first["id"] and again["number"] == first["number"] + 1
+    assert again["name"] != first["name"]
+    again = wait_for(service, token, again)
+    assert (again["state"], again["reason"]) == ("stopped", first["reason"])

@@ -13,6 +13,7 @@ import pytest
 import requests
 
 from floe.db.models import Job
+from floe.service.serving_proxy import STATE_FOR_S
 from tests.service.conftest import PREFIX
 from tests.service.helpers import submit, upload_files, wait_for
 
@@ -258,3 +259,19 @@ def test_a_job_that_does_not_listen_or_answer_in_time_is_a_clear_5xx(service, se
         assert "nothing answers on its port" in refused.json()["error"]
     finally:
         service.api("POST", f"jobs/{deaf['id']}/stop", token)
+
+
+def test_a_deleted_serving_job_leaves_nothing_in_the_proxys_memory(service):
+    _owner, token = service.user("forgotten")
+    job = serve_job(service, token, project="gone")
+    serving_token = make_token(service, job, token).json()["token"]
+    assert call(service, job, serving_token).status_code == 200
+    service.api("POST", f"jobs/{job['id']}/stop", token)
+    wait_for(service, token, job)
+    time.sleep(STATE_FOR_S)  # the proxy reads its state again
+    assert call(service, job, serving_token).status_code == 410  # held as ended from now on
+    held = service.serving
+    assert job["id"] in held.figures.jobs and serving_token in held.tokens
+    assert service.api("DELETE", f"jobs/{job['id']}", token).status_code == 200
+    assert job["id"] not in held.figures.jobs and serving_token not in held.tokens
+    assert all(view.id != job["id"] for view in held.jobs.values())
