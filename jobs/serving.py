@@ -63,7 +63,8 @@ class Serving(LoggingConfigurable):
         config=True,
         help="""Bytes of request bodies to serving jobs the service holds in memory at once,
         all requests together (each is held until it is sent on). A request whose body would
-        go past it gets 503 with Retry-After, e.g. 1024**3 for 1 GiB.""",
+        go past it gets 503 with Retry-After. Keep it above max_body_bytes (a body larger than
+        it never fits); e.g. 1024**3 for 1 GiB.""",
     )
     figures_every_s = Float(
         5,
