@@ -16,6 +16,7 @@ from pathlib import Path
 
 from floe.core.errors import FloeUserError
 from floe.core.sizes import format_size
+from floe.core.text import without_secrets
 
 FILE_NAME = "floe_requirements.txt"
 MAX_FILE_BYTES = 64 * 1024
@@ -92,7 +93,8 @@ def parse_requirements(
         line = " ".join(_strip_comment(original).split())
         if not line:
             continue
-        where = f"{source} line {number} ({line[:80]!r})"
+        # Errors become a job's or an environment's reason, which others may read.
+        where = f"{source} line {number} ({without_secrets(line)[:80]!r})"
         if line.startswith("-"):
             # Every option on the line, not just the first ("--pre -r /etc/passwd").
             options_here = [t.split("=", 1)[0] for t in line.split() if t.startswith("-")]

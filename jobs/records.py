@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from floe.core.access import Caller, can_read
 from floe.core.errors import FloeUserError, NotFound
 from floe.core.refs import JobRef, ProjectRef, check_project_name
+from floe.core.text import without_secrets
 from floe.db.base import add_numbered, aware, utcnow
 from floe.db.lookup import find_job, find_project
 from floe.db.models import FINISHED, RUNNING, STARTING, Job, JobEvent, Project
@@ -144,6 +145,16 @@ def iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
+def _shown_provenance(steps: list[dict] | None) -> list[dict] | None:
+    # Steps are kept masked; those kept before every kind of credential was masked are masked here.
+    if not steps:
+        return steps
+    return [
+        {**s, "requirements": without_secrets(s["requirements"])} if s.get("requirements") else s
+        for s in steps
+    ]
+
+
 def job_json(job: Job, *, events: bool = False) -> dict:
     body = {
         "id": job.id,
@@ -158,7 +169,7 @@ def job_json(job: Job, *, events: bool = False) -> dict:
         "machine": job.machine,
         "image": job.image,
         "image_digest": job.image_digest,
-        "provenance": job.provenance,
+        "provenance": _shown_provenance(job.provenance),
         "datasets": job.datasets,
         "parameters": job.parameters,
         "message": job.message,

@@ -58,6 +58,14 @@ class Serving(LoggingConfigurable):
         config=True,
         help="Bytes a request to a serving job may carry; a larger one gets 413.",
     )
+    max_buffered_bytes = Integer(
+        256 * 1024**2,
+        config=True,
+        help="""Bytes of request bodies to serving jobs the service holds in memory at once,
+        all requests together (each is held until it is sent on). A request whose body would
+        go past it gets 503 with Retry-After. Keep it above max_body_bytes (a body larger than
+        it never fits); e.g. 1024**3 for 1 GiB.""",
+    )
     figures_every_s = Float(
         5,
         config=True,

@@ -38,6 +38,7 @@ from traitlets.config import LoggingConfigurable
 
 from environments.requirements import Requirements
 from floe.core.errors import FloeUserError
+from floe.core.text import without_secrets
 
 from .catalog import Environment, Machine
 from .container_spec import Mount, build_container_spec
@@ -381,7 +382,9 @@ class EnvironmentBuilder(LoggingConfigurable):
                 pending += chunk
                 *lines, pending = pending.split(b"\n")
                 for raw in lines:
+                    # The log and a failure's reason are shown: an index's token is not.
                     line = _ANSI.sub("", raw.decode("utf-8", "replace")).rstrip("\r")
+                    line = without_secrets(line)
                     tail[:] = [*tail[-(FAILURE_LINES - 1) :], line]
                     said[0] += len(line) + 1
                     if said[0] <= self.max_log_bytes:
@@ -413,8 +416,3 @@ def _check(cancelled: Callable[[], bool], deadline: float, doing: str) -> None:
         raise BuildStopped("the job was stopped while its environment was " + doing)
     if time.monotonic() > deadline:
         raise BuildFailed(f"the environment's build took too long ({doing})")
-
-
-def without_secrets(text: str) -> str:
-    """Requirements as a label: an index's password (https://user:token@host) left out."""
-    return re.sub(r"(://[^/@\s:]+):[^/@\s]+@", r"\1:***@", text)

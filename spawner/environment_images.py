@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 
 from environments.requirements import Requirements, parse_requirements
 from environments.stock import requirements_path
+from floe.core.text import without_secrets
 
 from .catalog import Environment
-from .environment_builder import LABEL_TEXT_MAX, BuildFailed, EnvironmentBuilder, without_secrets
+from .environment_builder import LABEL_TEXT_MAX, BuildFailed, EnvironmentBuilder
 
 Say = Callable[[str], None]
 # How deep environments may build on each other (a made one on a made one on ...).

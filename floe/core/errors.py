@@ -126,6 +126,13 @@ class NotServingYet(FloeUserError):
     retry_after = 2  # seconds, said in a Retry-After header
 
 
+class ServiceBusy(FloeUserError):
+    """The service holds as much as it may for now (request bodies for serving jobs)."""
+
+    status = 503
+    retry_after = 1  # seconds, said in a Retry-After header
+
+
 class Gone(FloeUserError):
     """Something that was there and has ended for good (a serving job that stopped)."""
 

@@ -13,11 +13,12 @@ from sqlalchemy.orm import Session
 from floe.core.access import Caller
 from floe.core.locks import NamedLocks
 from floe.core.refs import parse_number
+from floe.core.text import without_secrets
 from floe.db.models import ENV_READY, CustomEnvironment
 from jobs.logs import read_from
 from spawner import custom_environments as made
 from spawner.catalog import Catalog, Environment
-from spawner.environment_builder import EnvironmentBuilder, without_secrets
+from spawner.environment_builder import EnvironmentBuilder
 from spawner.environment_images import environment_chain, environment_state
 
 from . import schemas
@@ -59,7 +60,7 @@ def describe(
         "owner": environment.owner,
         "version": row.number if row else None,
         "base": environment.base,
-        # An index's password in a URL stays the owner's, also once it is public.
+        # An index's token or password in a URL stays the owner's, also once it is public.
         "requirements": without_secrets(row.requirements) if row else None,
         "public": row.public if row else True,
         "state": row.state if row else ENV_READY,

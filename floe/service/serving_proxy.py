@@ -6,6 +6,10 @@ so a page elsewhere cannot make a logged-in browser call a job; and since what a
 is its owner's content on the hub's origin, it goes back inert (sandboxing CSP, nosniff)
 and may set no cookie there. The caller's token and cookies never reach the job.
 
+A request's body is held until it is sent on, within ``c.Serving.max_body_bytes`` for one and
+``c.Serving.max_buffered_bytes`` for all together (past it: 503, try again shortly); the job's
+answer streams back no faster than the caller reads it, so nothing of it piles up here.
+
 Everything a request needs is held in memory after the first one (the job's state for a
 second, a token for ``c.Serving.token_check_s``, the job's address until it ends), so a
 forwarded request costs no database query and no thread.
@@ -21,6 +25,7 @@ from typing import Any
 from tornado import httputil, web
 from tornado.httpclient import HTTPClientError, HTTPRequest
 from tornado.ioloop import PeriodicCallback
+from tornado.iostream import StreamClosedError
 from tornado.log import app_log
 from tornado.simple_httpclient import HTTPTimeoutError, SimpleAsyncHTTPClient
 
@@ -30,6 +35,7 @@ from floe.core.errors import (
     Gone,
     NotFound,
     NotServingYet,
+    ServiceBusy,
     TooLarge,
     Unauthorized,
 )
@@ -95,11 +101,31 @@ class JobView:
     read_at: float
 
 
-class ServingState:
-    """The service's memory of serving jobs: the jobs, tokens, figures, and the one client."""
+class HeldBodies:
+    """Bytes of request bodies held for serving jobs, all requests together, within a bound."""
 
     def __init__(self, settings: Serving) -> None:
         self.settings = settings
+        self.held = 0
+
+    def take(self, size: int) -> bool:
+        """Hold ``size`` more bytes, unless that would go past ``c.Serving.max_buffered_bytes``."""
+        if self.held + size > self.settings.max_buffered_bytes:
+            return False
+        self.held += size
+        return True
+
+    def give_back(self, size: int) -> None:
+        self.held -= size
+
+
+class ServingState:
+    """The service's memory of serving jobs: the jobs, tokens, figures, bodies held, and the one
+    client."""
+
+    def __init__(self, settings: Serving) -> None:
+        self.settings = settings
+        self.bodies = HeldBodies(settings)
         self.jobs: dict[tuple[str, str, int], JobView] = {}
         self.tokens: dict[str, tuple[int, float]] = {}  # token -> (job id, trusted until)
         self.figures = ServingFigures()
@@ -178,12 +204,16 @@ class ServeHandler(web.RequestHandler):
     def runner(self) -> JobRunner:
         return self.settings["runner"]
 
-    async def prepare(self) -> None:
+    def initialize(self) -> None:
+        # Here, not in prepare: on_finish reads them also when tornado refuses a method first.
         self._began = time.monotonic()
         self._failed = False
         self._job: JobView | None = None
-        self._body = bytearray()
-        self._over = False
+        self._chunks: list[bytes] = []  # the body so far, while it fits what may be held
+        self._held = self._received = 0
+        self._over = self._busy = False
+
+    async def prepare(self) -> None:
         drain_past(self.request, self.state.settings.max_body_bytes)
         owner, project, number = self.path_args[:3]
         ref = JobRef(owner=owner, project=project, number=int(number))
@@ -246,10 +276,26 @@ class ServeHandler(web.RequestHandler):
         return view
 
     async def data_received(self, chunk: bytes) -> None:
-        limit = self.state.settings.max_body_bytes
-        self._over = self._over or len(self._body) + len(chunk) > limit
-        if not self._over:
-            self._body += chunk
+        self._received += len(chunk)
+        self._over = self._received > self.state.settings.max_body_bytes
+        if not (self._over or self._busy) and self.state.bodies.take(len(chunk)):
+            self._chunks.append(chunk)
+            self._held += len(chunk)
+            return
+        # Refused (413 or 503 once the body is in): the rest is read and dropped.
+        self._busy = not self._over
+        self._let_body_go()
+
+    def _let_body_go(self) -> None:
+        """What this request holds of its body, given back (sent on, refused, or gone)."""
+        self._chunks = []
+        self.state.bodies.give_back(self._held)
+        self._held = 0
+
+    async def _send_body(self, write: Any) -> None:
+        for chunk in self._chunks:
+            await write(chunk)
+        self._let_body_go()
 
     async def _address(self, job: JobView) -> str:
         if job.mode != SERVE:
@@ -269,6 +315,11 @@ class ServeHandler(web.RequestHandler):
         if self._over:
             limit = format_size(self.state.settings.max_body_bytes)
             raise TooLarge(f"a request to a serving job may carry at most {limit}")
+        if self._busy:
+            held = format_size(self.state.settings.max_buffered_bytes)
+            raise ServiceBusy(
+                f"the service holds {held} of requests to serving jobs already; try again shortly"
+            )
         job = self._job
         address = await self._address(job)
         rest = self.path_args[3] or "/"
@@ -283,15 +334,17 @@ class ServeHandler(web.RequestHandler):
         headers["X-Forwarded-Proto"] = self.request.protocol
         headers["X-Forwarded-Host"] = self.request.host
         headers["X-Forwarded-Prefix"] = f"{self.settings['service_prefix']}serve/{job.name}"
-        with_body = self._body or self.request.method in ("POST", "PUT", "PATCH")
-        body = bytes(self._body) if with_body else None
+        with_body = self._received or self.request.method in ("POST", "PUT", "PATCH")
+        if with_body:
+            headers["Content-Length"] = str(self._received)
         settings = self.state.settings
         self._answered = False
         request = HTTPRequest(
             url,
             method=self.request.method,
             headers=headers,
-            body=body,
+            # Sent from the chunks it came in: no second copy of the body is made.
+            body_producer=self._send_body if with_body else None,
             allow_nonstandard_methods=True,
             follow_redirects=False,
             decompress_response=False,
@@ -340,9 +393,14 @@ class ServeHandler(web.RequestHandler):
                 self.add_header(name, value)
         inert(self)
 
-    def _on_chunk(self, chunk: bytes) -> None:
+    async def _on_chunk(self, chunk: bytes) -> None:
+        if self.request.connection.stream.closed():
+            return  # the caller left: the rest of the answer goes nowhere
         self.write(chunk)
-        self.flush()
+        try:
+            await self.flush()  # the job's next chunk is read once the caller has this one
+        except StreamClosedError:
+            pass
 
     async def get(self, *_args: str) -> None:
         await self._forward()
@@ -369,7 +427,12 @@ class ServeHandler(web.RequestHandler):
             return
         super().log_exception(typ, value, tb)
 
+    def on_connection_close(self) -> None:
+        super().on_connection_close()
+        self._let_body_go()
+
     def on_finish(self) -> None:
+        self._let_body_go()
         job = self._job
         if job is not None and self.get_status() not in (401, 403):
             seconds = time.monotonic() - self._began

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from tornado import web
 from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
 from traitlets.config import Config
@@ -71,13 +72,14 @@ def service_config(data: Path, database_url: str) -> Config:
 
 @dataclass
 class Service:
-    """The running service: its URL, the fake hub's users, the runner."""
+    """The running service: its URL, the fake hub's users, the runner, its tornado app."""
 
     url: str
     hub: FakeHubAuth
     runner: JobRunner
     data: Path
     serving: ServingState  # what the serving proxy holds in memory
+    app: web.Application
 
     def user(self, prefix: str = "user", *, admin: bool = False) -> tuple[str, str]:
         name = f"{prefix}{uuid.uuid4().hex[:5]}"
@@ -132,7 +134,7 @@ def running_service(data: Path, config: Config, node_token: str = "") -> Iterato
     threading.Thread(target=serve, name="fast-service", daemon=True).start()
     ready.wait(10)
     try:
-        yield Service(f"http://127.0.0.1:{port}", hub, runner, data, app.settings["serving"])
+        yield Service(f"http://127.0.0.1:{port}", hub, runner, data, app.settings["serving"], app)
     finally:
         runner.close()
         loop.call_soon_threadsafe(loop.stop)

@@ -201,9 +201,23 @@ class FakeBackend(RunnerBackend):
             container.stop.set()
 
 
+# Bytes the serving jobs' ``/big?N`` answers have handed over so far, all jobs together.
+BIG_ANSWERED = [0]
+
+
+def _big(size: int):
+    piece = b"b" * 65536
+    for _ in range(size // len(piece)):
+        BIG_ANSWERED[0] += len(piece)
+        yield piece
+
+
 def echo_app(environ: dict, start_response) -> list[bytes]:
     """A serving job's program: says what it was sent; some paths do more."""
     path = environ["PATH_INFO"]
+    if path == "/big":  # N bytes, handed over only as fast as they are taken
+        start_response("200 OK", [("Content-Type", "application/octet-stream")])
+        return _big(int(environ["QUERY_STRING"]))
     if path == "/slow":
         time.sleep(float(environ.get("QUERY_STRING") or 1))
     if path == "/fail":

@@ -10,6 +10,8 @@ from types import SimpleNamespace
 import pytest
 import requests
 
+from environments.requirements import parse_requirements
+from spawner.environment_builder import build_key
 from tests.service.conftest import PREFIX
 from tests.service.fake_builder import FakeBuilder
 from tests.service.helpers import floe_fast, submit, wait_for
@@ -53,7 +55,8 @@ def test_an_environment_is_made_built_versioned_and_listed_with_its_size_and_las
         service, token, "idx", f"--extra-index-url https://me:s3cret@pkgs.example/\n{package}"
     )
     shown = built(service, token, private)
-    assert "s3cret" not in shown["requirements"] and "me:***@pkgs.example" in shown["requirements"]
+    assert "s3cret" not in shown["requirements"], shown
+    assert "https://***@pkgs.example" in shown["requirements"], shown
     log = service.api("GET", f"environments/{alice}/nlp/1/log", token)
     assert f"Collecting {package}" in log.text and "is ready" in log.text, log.text
     assert log.headers["Content-Type"].startswith("text/plain")
@@ -97,6 +100,33 @@ def test_a_job_runs_in_a_made_environment_and_keeps_what_made_its_image(service)
     other = service.api("POST", f"jobs/{job['id']}/rerun", token, json={"environment": "python"})
     other = wait_for(service, token, other.json())
     assert [s["environment"] for s in other["provenance"]] == ["python"], other
+
+
+def test_an_index_token_is_built_with_but_never_shown(service):
+    alice, token = service.user("alice")
+    package = f"tabulate-{alice}==0.9.0"
+    text = (
+        "--extra-index-url https://TOKEN123@pkgs.example/simple\n"
+        f"{package}\n"
+        "mine @ https://files.example/mine-1.0-py3-none-any.whl?token=SIG456&v=1\n"
+    )
+    env = built(service, token, make(service, token, "private", text))
+    assert env["state"] == "ready", env
+    job = wait_for(
+        service, token, submit(service, token, kind="command", command="go", environment="private")
+    )
+    shown = [
+        env["requirements"],
+        listed(service, token)[f"{alice}/private:1"]["requirements"],
+        job["provenance"][-1]["requirements"],
+    ]
+    for requirements in shown:
+        assert "TOKEN123" not in requirements and "SIG456" not in requirements, requirements
+        assert "https://***@pkgs.example/simple" in requirements, requirements
+        assert "mine-1.0-py3-none-any.whl?token=***&v=1" in requirements, requirements
+    # The build itself was given the token: its key is that of the unmasked text.
+    base, made = job["provenance"][-2:]
+    assert made["key"] == build_key(base["id"], parse_requirements(text)) in FakeBuilder.builds
 
 
 @pytest.mark.parametrize(

@@ -6,6 +6,8 @@ every request here crosses the real forwarding code.
 
 from __future__ import annotations
 
+import socket
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -15,6 +17,7 @@ import requests
 from floe.db.models import Job
 from floe.service.serving_proxy import STATE_FOR_S
 from tests.service.conftest import PREFIX
+from tests.service.fake_backend import BIG_ANSWERED
 from tests.service.helpers import submit, upload_files, wait_for
 
 
@@ -275,3 +278,87 @@ def test_a_deleted_serving_job_leaves_nothing_in_the_proxys_memory(service):
     assert service.api("DELETE", f"jobs/{job['id']}", token).status_code == 200
     assert job["id"] not in held.figures.jobs and serving_token not in held.tokens
     assert all(view.id != job["id"] for view in held.jobs.values())
+
+
+BODY = 60 * 1024  # under the fast tier's 64 KiB a request
+
+
+def test_bodies_held_at_once_stay_within_their_bound_and_past_it_get_503(
+    service, serving, monkeypatch
+):
+    _owner, token, job = serving
+    url = f"{service.url}{job['serve_url']}in"
+    headers = {"Authorization": f"Bearer {token}"}
+    bodies = service.app.settings["serving"].bodies
+    monkeypatch.setattr(service.runner.serving, "max_buffered_bytes", 3 * BODY)
+    most = [0]
+    take = bodies.take
+
+    def watched(size: int) -> bool:
+        taken = take(size)
+        most[0] = max(most[0], bodies.held)
+        return taken
+
+    monkeypatch.setattr(bodies, "take", watched)
+    go = threading.Event()
+
+    def held_back():  # all but a byte, until told to go on
+        yield b"x" * (BODY - 1)
+        go.wait(20)
+        yield b"x"
+
+    def post(data) -> requests.Response:
+        return requests.post(url, headers=headers, data=data, timeout=30)
+
+    with ThreadPoolExecutor(12) as pool:
+        holders = [pool.submit(post, held_back()) for _ in range(3)]
+        deadline = time.monotonic() + 10
+        while bodies.held < 3 * (BODY - 1) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        # The bound is all but taken: more large bodies at once are turned away, not held.
+        refused = list(pool.map(post, [b"y" * BODY] * 8))
+        go.set()
+        answered = [h.result() for h in holders]
+    for answer in refused:
+        assert answer.status_code == 503 and answer.headers["Retry-After"] == "1", answer.text
+        assert "try again shortly" in answer.json()["error"]
+    assert [a.json()["body_bytes"] for a in answered] == [BODY] * 3
+    assert most[0] <= 3 * BODY
+    # All given back once answered, and room again for the next.
+    assert bodies.held == 0
+    assert post(b"z" * BODY).json()["body_bytes"] == BODY
+
+    # A caller who leaves mid-body gives back what was held of it.
+    host, port = service.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port))) as gone:
+        gone.sendall(
+            f"POST {job['serve_url']}in HTTP/1.1\r\nHost: {host}\r\n"
+            f"Authorization: Bearer {token}\r\nContent-Length: {BODY}\r\n\r\n".encode()
+            + b"x" * (BODY // 2)
+        )
+        deadline = time.monotonic() + 10
+        while bodies.held < BODY // 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert bodies.held == BODY // 2
+    deadline = time.monotonic() + 10
+    while bodies.held and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert bodies.held == 0
+
+
+def test_a_job_s_answer_comes_no_faster_than_its_caller_reads_it(service, serving):
+    _owner, token, job = serving
+    size = 256 * 1024**2
+    before = BIG_ANSWERED[0]
+    answer = requests.get(
+        f"{service.url}{job['serve_url']}big?{size}",
+        headers={"Authorization": f"Bearer {token}"},
+        stream=True,
+        timeout=30,
+    )
+    with answer:
+        assert answer.status_code == 200
+        time.sleep(1)  # the caller reads nothing meanwhile: the job is held back, not drained
+        taken = BIG_ANSWERED[0] - before
+        assert taken < 64 * 1024**2, taken
+        assert sum(len(c) for c in answer.iter_content(1024**2)) == size
