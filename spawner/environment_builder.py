@@ -143,7 +143,8 @@ class EnvironmentBuilder(LoggingConfigurable):
         config=True,
         help="""Bytes the images Floe builds may take on this node (what each adds to the image
         it is built on). Past it, the least recently used are removed after a build, never one
-        a container (running or not) uses; they are built again if asked for.""",
+        a container (running or not) uses; they are built again if asked for. Published
+        environments' images are kept and not counted.""",
     )
 
     @default("ca_bundle")
