@@ -104,6 +104,10 @@ def test_a_capability_a_build_may_not_remove_fails_it_by_name(tmp_path, base_wit
     builder = EnvironmentBuilder(
         lock_dir=str(tmp_path), repository=f"floetest-{secrets.token_hex(3)}/env"
     )
-    with pytest.raises(BuildFailed, match="setuid/setgid bit and file capability") as failed:
-        builder.ensure(base, _requirements(tmp_path))
+    try:
+        with pytest.raises(BuildFailed, match="setuid/setgid bit and file capability") as failed:
+            builder.ensure(base, _requirements(tmp_path))
+    finally:  # a build that should have failed leaves no image behind
+        for image in client.images.list(builder.repository):
+            client.images.remove(image.id, force=True)
     assert "/usr/local/bin/pinger" in failed.value.message
