@@ -29,7 +29,7 @@ from bench.jobs import wait_state
 from environments.requirements import parse_requirements
 from floe.client.api import FloeClient
 from spawner.catalog import WORKSPACE_IMAGE, Catalog
-from spawner.environment_builder import CONTEXT, INSTALL, EnvironmentBuilder, build_key
+from spawner.environment_builder import BUILD_COMMAND, CONTEXT, EnvironmentBuilder, build_key
 from spawner.environment_images import environment_chain, environment_image
 
 # pandas as the datascience environment pins it (numpy comes with it).
@@ -138,7 +138,7 @@ def part_b(builder: EnvironmentBuilder, runs: int, report: dict) -> None:
             cert = builder._write_context(Path(context), requirements)
             Path(context, "Dockerfile").write_text(
                 f"FROM {base_id}\nUSER root\nCOPY . {CONTEXT}/\nWORKDIR {CONTEXT}\n"
-                f"RUN {INSTALL.format(cert=cert).removeprefix('exec ')}\n"
+                f"RUN {BUILD_COMMAND.format(cert=cert)}\n"
             )
             started = time.perf_counter()
             subprocess.run(

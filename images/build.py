@@ -7,8 +7,11 @@ JupyterHub version are hashed into the label ``floe.inputs-hash``, and a second 
 same inputs returns in seconds.
 
 The base: ``FLOE_BASE_IMAGE`` when set; otherwise ``debian:bookworm-slim`` if present or
-pullable, else ``floe/base:bookworm``, built here once by ``base/make-base.sh``
-(debootstrap -> docker import) for machines without a container registry.
+pullable, else ``floe/base:bookworm``, built here by ``base/make-base.sh`` (debootstrap ->
+docker import) for machines without a container registry, again when its recipe changes.
+
+Every image made here ends with ``spawner/strip_privileges.py`` (no setuid/setgid bit or file
+capability left), as every environment build does.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ import jupyterhub
 from hub_config.registry import registry_password
 from hub_config.settings import read_settings
 from spawner.catalog import WORKSPACE_IMAGE, Catalog
-from spawner.environment_builder import EnvironmentBuilder
+from spawner.environment_builder import STRIP_SCRIPT, EnvironmentBuilder
 from spawner.environment_images import environment_chain, environment_image
 from spawner.image_registry import push
 
@@ -63,6 +66,7 @@ WHEEL_CACHE = REPO_ROOT / ".tools" / "wheels"
 DEFAULT_BASE = "debian:bookworm-slim"
 LOCAL_BASE = "floe/base:bookworm"
 HASH_LABEL = "floe.inputs-hash"
+STRIP_SOURCE = str(STRIP_SCRIPT.relative_to(REPO_ROOT))
 CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 
 
@@ -94,13 +98,22 @@ def ensure_base(client: docker.DockerClient) -> str:
         if _image_id(client, wanted) or _try_pull(client, wanted):
             return wanted
         sys.exit(f"floe images: FLOE_BASE_IMAGE={wanted} is neither present nor pullable")
-    for name in (DEFAULT_BASE, LOCAL_BASE):
-        if _image_id(client, name):
-            return name
+    if _image_id(client, DEFAULT_BASE):
+        return DEFAULT_BASE
+    make_base = HERE / "base" / "make-base.sh"
+    recipe = sources_hash(REPO_ROOT, (str(make_base.relative_to(REPO_ROOT)), STRIP_SOURCE))
+    try:
+        if client.images.get(LOCAL_BASE).labels.get(HASH_LABEL) == recipe:
+            return LOCAL_BASE
+    except docker.errors.ImageNotFound:
+        pass
     if _try_pull(client, DEFAULT_BASE):
         return DEFAULT_BASE
     started = time.monotonic()
-    subprocess.run(["bash", str(HERE / "base" / "make-base.sh"), LOCAL_BASE], check=True)
+    subprocess.run(
+        ["bash", str(make_base), LOCAL_BASE, str(STRIP_SCRIPT), f"{HASH_LABEL}={recipe}"],
+        check=True,
+    )
     say(f"built {LOCAL_BASE} in {time.monotonic() - started:.0f} s")
     return LOCAL_BASE
 
@@ -131,6 +144,7 @@ def inputs_hash(base_id: str, build_args: dict[str, str]) -> str:
     for key in sorted(build_args):
         digest.update(f"{key}={build_args[key]}\n".encode())
     _hash_files(digest, WORKSPACE_DIR, _files(WORKSPACE_DIR, ("*",)))
+    digest.update(sources_hash(REPO_ROOT, (STRIP_SOURCE,)).encode())
     digest.update(sources_hash(EXTENSION_DIR, EXTENSION_SOURCES).encode())
     digest.update(sources_hash(REPO_ROOT, CLIENT_SOURCES).encode())
     return digest.hexdigest()[:16]
@@ -190,6 +204,7 @@ def build_workspace(force: bool = False) -> str:
     with tempfile.TemporaryDirectory(prefix="floe-build-") as context:
         shutil.copytree(WORKSPACE_DIR, context, dirs_exist_ok=True)
         shutil.copy(CA_BUNDLE, Path(context) / "ca-certificates.crt")
+        shutil.copy(STRIP_SCRIPT, Path(context) / STRIP_SCRIPT.name)
         collect_wheels(Path(context) / "wheels")
         cmd = ["docker", "build", "-t", WORKSPACE_IMAGE, "--label", f"{HASH_LABEL}={wanted_hash}"]
         for key, value in build_args.items():

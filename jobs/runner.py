@@ -139,7 +139,7 @@ class JobRunner(LoggingConfigurable):
             except Exception as err:  # the manager not answering yet: no GPU jobs until then
                 self.log.warning("jobs: could not count the GPUs where jobs run: %s", err)
                 gpus = 0
-        return JobContext(self.catalog, self.datasets, gpus, self.limits)
+        return JobContext(self.catalog, self.datasets, gpus, self.limits, self.builder)
 
     # --- places --------------------------------------------------------------------------
 

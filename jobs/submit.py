@@ -39,6 +39,8 @@ from floe.core.sizes import format_size
 from floe.db.models import COMPLETE, CREATED, MODES, QUEUED, RUN, SERVE, Job, Project
 from spawner.catalog import Catalog, Environment, Machine
 from spawner.custom_environments import find_environment
+from spawner.environment_builder import EnvironmentBuilder
+from spawner.environment_images import approved_image
 from spawner.options import parse_user_options
 
 from .container.parameterize import check_parameters
@@ -64,12 +66,14 @@ def checking(name: str) -> Iterator[None]:
 @dataclass
 class JobContext:
     """What submitting needs besides the request: the catalog, storage, this node's GPUs, the
-    limits a job runs under."""
+    limits a job runs under, and the builder that tells a published environment's image is
+    still here."""
 
     catalog: Catalog
     datasets: DatasetSettings
     gpu_total: int
     limits: JobLimits
+    builder: EnvironmentBuilder | None = None
 
 
 def submit_job(db: Session, caller: Caller, body: dict, ctx: JobContext) -> Job:
@@ -119,7 +123,7 @@ def prepare_job(
     mode = _mode(body.get("mode"), kind)
     with checking("project"):
         project_name = check_project_name(body.get("project"))
-    environment = _environment(db, caller, ctx.catalog, body.get("environment"))
+    environment = _environment(db, caller, ctx, body.get("environment"))
     machine = _machine(ctx.catalog, body.get("machine"), ctx.gpu_total, kind)
     datasets = _datasets(db, caller, body.get("datasets") or [], ctx)
     parameters = _parameters(body.get("parameters") or {})
@@ -181,7 +185,7 @@ def rerun_job(db: Session, caller: Caller, old: Job, changes: dict, ctx: JobCont
 def _rerun_job(db: Session, caller: Caller, old: Job, changes: dict, ctx: JobContext) -> Job:
     if old.kind == "snapshot":
         raise Conflict(f"{old.full_name} was saved from a workspace; snapshots are never re-run")
-    environment = _environment(db, caller, ctx.catalog, changes.get("environment", old.environment))
+    environment = _environment(db, caller, ctx, changes.get("environment", old.environment))
     machine = _machine(ctx.catalog, changes.get("machine", old.machine), ctx.gpu_total, old.kind)
     datasets = (
         _datasets(db, caller, changes["datasets"], ctx) if "datasets" in changes else old.datasets
@@ -226,7 +230,7 @@ def queue_again(
     """A job of ``fields`` (a ``Prepared``'s columns) queued now, as a schedule runs one: its
     environment, machine and datasets (``data``, mount specs) resolved anew, so a dataset
     named without a version mounts its latest. The caller holds ``queueing``."""
-    environment = _environment(db, caller, ctx.catalog, fields["environment"])
+    environment = _environment(db, caller, ctx, fields["environment"])
     machine = _machine(ctx.catalog, fields["machine"], ctx.gpu_total, fields["kind"])
     datasets = _datasets(db, caller, data, ctx)
     _check_queue_room(db, caller, ctx)
@@ -246,11 +250,14 @@ def queue_again(
     return job
 
 
-def _environment(db: Session, caller: Caller, catalog: Catalog, name: object) -> Environment:
+def _environment(db: Session, caller: Caller, ctx: JobContext, name: object) -> Environment:
     with checking("environment"):
         if name in (None, ""):
-            return catalog.default_environment()
-        return find_environment(db, catalog, name, caller)
+            return ctx.catalog.default_environment()
+        environment = find_environment(db, ctx.catalog, name, caller)
+        if environment.approved_image_id and ctx.builder is not None:
+            approved_image(environment, ctx.builder)  # refused now, not once it is queued
+        return environment
 
 
 def _image(environment: Environment) -> dict:

@@ -46,6 +46,9 @@ class Environment:
     requirements: str = ""
     requirements_text: str = ""
     owner: str = ""
+    # A published made one: the id of the image an admin approved, which it runs in, never
+    # one built again from its requirements (a URL there may serve other bytes by now).
+    approved_image_id: str = ""
 
     @property
     def built(self) -> bool:

@@ -5,11 +5,14 @@ one ``alice/nlp:2``. Each version is private to its owner until an admin makes i
 image is built when it is made (``environment_builds``) and again on a later use if the cache
 let it go. A name a user writes for an environment is looked up here for workspaces and jobs
 alike: a catalog slug first (``datascience``), else ``[owner/]name[:N]`` (the latest built
-version when ``:N`` is left out; ``owner`` left out means the caller).
+version when ``:N`` is left out; ``owner`` left out means the caller). Publishing pins a version
+to the image it has now: while public it runs in that image only, kept out of the cache's
+pruning, and is never built again.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 
 from sqlalchemy import func, select
@@ -39,10 +42,14 @@ from floe.db.models import (
 )
 
 from .catalog import Catalog, Environment
+from .environment_builder import EnvironmentBuilder
 
 MAX_DESCRIPTION = 2000
 # Builds one user may have waiting or running at once; each may take up to the build timeout.
 BUILDS_PER_USER = 1
+# Publishing changes the cache's list of kept images from the table: one change at a time, so
+# that a list read before another's change is never written after it.
+_publishing = threading.RLock()
 
 
 def as_environment(row: CustomEnvironment) -> Environment:
@@ -54,6 +61,7 @@ def as_environment(row: CustomEnvironment) -> Environment:
         base=row.base,
         requirements_text=row.requirements,
         owner=row.owner,
+        approved_image_id=row.image_id if row.public else "",
     )
 
 
@@ -215,9 +223,34 @@ def create_environment(
     return row
 
 
-def set_public(db: Session, caller: Caller, row: CustomEnvironment, public: bool) -> None:
-    """Only an admin makes an environment public (or private again)."""
+def set_public(
+    db: Session, caller: Caller, row: CustomEnvironment, public: bool, builder: EnvironmentBuilder
+) -> None:
+    """Only an admin makes an environment public (or private again). Public, it is pinned to
+    the image this node has of it now, which the cache then keeps."""
     if not caller.admin:
         raise Forbidden("only an admin makes an environment public or private")
-    row.public = public
-    db.commit()
+    with _publishing:
+        if public:
+            if row.state != ENV_READY:
+                raise NotReady(f"{row.full_name} is {row.state}; publish it once it is ready")
+            image_id = builder.image_id(row.image)
+            if image_id is None:
+                raise Conflict(
+                    f"{row.full_name}'s image {row.image} is not on this node any more, and "
+                    "what is published must be an image that exists: make it private, use it "
+                    "once so that it is built again from its requirements, check it, then "
+                    "publish it"
+                )
+            row.image_id = image_id
+        row.public = public
+        db.commit()
+        keep_published_images(db, builder)
+
+
+def keep_published_images(db: Session, builder: EnvironmentBuilder) -> None:
+    """Tell the cache the images of every public environment (the service, on publishing and
+    when it starts)."""
+    public = select(CustomEnvironment.image_id).where(CustomEnvironment.public)
+    with _publishing:
+        builder.cache.publish({i for i in db.scalars(public) if i})

@@ -10,8 +10,11 @@ A build is a Floe container like any other (``container_spec``: no capabilities,
 privileges, a pids limit, ``c.EnvironmentBuilder`` memory and CPU, Floe's fenced network, so
 what a requirement's setup.py runs reaches nothing a job could not), running pip as the image's
 root over its own files; the requirements and local wheels come in through a read-only
-folder (never a layer of the image), and the container is committed with the base image's
-settings. A build has a wall-clock limit, and a stopped job stops its build.
+folder (never a layer of the image). Before the container is committed (with the base image's
+settings), what pip's build backends left running is killed and every setuid/setgid bit and
+file capability is removed from the image (``strip_privileges``): a backend could otherwise
+leave a setuid-root python for job code to become root with. A build has a wall-clock limit,
+and a stopped job stops its build.
 """
 
 from __future__ import annotations
@@ -85,10 +88,16 @@ def build_key(base_image_id: str, requirements: Requirements) -> str:
 
 
 CONTEXT = "/floe-env"
-# pip as the image's root (its packages are root's), told nothing it was not given.
-INSTALL = (
-    'exec env -i PATH="$PATH" HOME=/tmp/floe-home LANG=C.UTF-8 python3 -m pip install '
-    "--no-cache-dir --no-input --disable-pip-version-check {cert}-r requirements.txt"
+STRIP_SCRIPT = Path(__file__).with_name("strip_privileges.py")
+# The build's exit status when the strip could not remove everything.
+STRIP_FAILED = 86
+# pip as the image's root (its packages are root's), told nothing it was not given; then every
+# other process is killed (nothing sets a bit back after the strip), and the image stripped.
+BUILD_COMMAND = (
+    'env -i PATH="$PATH" HOME=/tmp/floe-home LANG=C.UTF-8 python3 -m pip install '
+    "--no-cache-dir --no-input --disable-pip-version-check {cert}-r requirements.txt "
+    "|| exit $?; kill -9 -1 2>/dev/null; "
+    f'env -i PATH="$PATH" python3 {CONTEXT}/{STRIP_SCRIPT.name} / || exit {STRIP_FAILED}'
 )
 BUILD_USER = "0:0"
 POLL_S = 1.0
@@ -144,7 +153,8 @@ class EnvironmentBuilder(LoggingConfigurable):
         config=True,
         help="""Bytes the images Floe builds may take on this node (what each adds to the image
         it is built on). Past it, the least recently used are removed after a build, never one
-        a container (running or not) uses; they are built again if asked for.""",
+        a container (running or not) uses; they are built again if asked for. Published
+        environments' images are kept and not counted.""",
     )
 
     @default("ca_bundle")
@@ -303,7 +313,7 @@ class EnvironmentBuilder(LoggingConfigurable):
                 machine=Machine("build", "build", cpu=self.cpu, memory_bytes=self.memory_bytes),
                 labels={KIND_LABEL: "environment-build", KEY_LABEL: key},
                 env={},
-                command=["sh", "-c", INSTALL.format(cert=cert)],
+                command=["sh", "-c", BUILD_COMMAND.format(cert=cert)],
                 mounts=[Mount(str(context), CONTEXT, "bind", read_only=True)],
                 network=self.network or None,
                 working_dir=CONTEXT,
@@ -315,11 +325,15 @@ class EnvironmentBuilder(LoggingConfigurable):
             self.api.start(container)
             tail = self._follow(container, say, cancelled, deadline)
             code = self.api.inspect_container(container)["State"]["ExitCode"]
-            if code:
-                lines = [t for t in tail if t.strip()][-FAILURE_LINES:]
+            lines = "\n".join([t for t in tail if t.strip()][-FAILURE_LINES:])
+            if code == STRIP_FAILED:
                 raise BuildFailed(
-                    f"the requirements did not install (pip exited {code}):\n" + "\n".join(lines)
+                    "the build could not remove every setuid/setgid bit and file capability "
+                    "from its image; those named come with its base image, which a build (root "
+                    f"without capabilities) may not change: remove them there:\n{lines}"
                 )
+            if code:
+                raise BuildFailed(f"the requirements did not install (pip exited {code}):\n{lines}")
             labels = {
                 **(base.get("Labels") or {}),
                 KIND_LABEL: KIND,
@@ -354,6 +368,7 @@ class EnvironmentBuilder(LoggingConfigurable):
     def _write_context(self, context: Path, requirements: Requirements) -> str:
         """The build's read-only folder; returns pip's --cert option (or nothing)."""
         (context / "requirements.txt").write_text(requirements.text)
+        shutil.copy(STRIP_SCRIPT, context / STRIP_SCRIPT.name)
         for name, data in requirements.local_files:
             target = context / "local" / name
             target.parent.mkdir(parents=True, exist_ok=True)

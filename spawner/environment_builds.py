@@ -4,7 +4,8 @@ The floe service runs these builds (``c.EnvironmentBuilds.concurrent`` at a time
 one at a time: ``custom_environments``), each with its log in a file the API and the page
 serve; a build the service was in the middle of when it stopped is started again when it
 starts. A made environment whose image the cache later let go is built again on its next use,
-the same way catalog environments are (``environment_images``).
+the same way catalog environments are (``environment_images``), unless it is published: the
+cache keeps those, and one whose image is gone anyway is refused, never built again.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from floe.db.base import utcnow
 from floe.db.models import ENV_BUILDING, ENV_FAILED, ENV_QUEUED, ENV_READY, CustomEnvironment
 
 from .catalog import Catalog
-from .custom_environments import as_environment, trusted_finder
+from .custom_environments import as_environment, keep_published_images, trusted_finder
 from .environment_builder import EnvironmentBuilder
 from .environment_images import Made, environment_chain, environment_image
 
@@ -65,9 +66,11 @@ class EnvironmentBuilds(LoggingConfigurable):
         self._pool.submit(self._build, row_id)
 
     def resume(self) -> None:
-        """Builds the service was waiting for or in the middle of when it stopped, again."""
+        """Builds the service was waiting for or in the middle of when it stopped, again; the
+        cache told which images are published (the table is what counts)."""
         Path(self.logs_dir).mkdir(parents=True, exist_ok=True)
         with self.sessions() as db:
+            keep_published_images(db, self.builder)
             waiting = select(CustomEnvironment.id).where(
                 CustomEnvironment.state.in_((ENV_QUEUED, ENV_BUILDING))
             )

@@ -4,7 +4,8 @@ Workspaces (the hub), jobs and environments people make (the floe service) ask t
 question here: an environment with a ``base`` and requirements (a catalog entry, or a made one
 like ``alice/nlp:2``) is built the first time anyone uses it (its progress said as it goes),
 and found ever after. What made the image is told back step by step, from the first plain
-image on, so a job can keep it (its provenance).
+image on, so a job can keep it (its provenance). A published one runs in the image an admin
+approved, and in no other: if that image is gone, it is refused, never built again.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 
 from environments.requirements import Requirements, parse_requirements
 from environments.stock import requirements_path
+from floe.core.errors import Conflict
 from floe.core.text import without_secrets
 
 from .catalog import Environment
@@ -22,6 +24,10 @@ from .environment_builder import LABEL_TEXT_MAX, BuildFailed, EnvironmentBuilder
 Say = Callable[[str], None]
 # How deep environments may build on each other (a made one on a made one on ...).
 MAX_DEPTH = 16
+
+
+class ApprovedImageGone(Conflict):
+    """A published environment's approved image is no longer on this node."""
 
 
 @dataclass
@@ -35,10 +41,11 @@ class Made:
 def environment_chain(
     environment: Environment, find: Callable[[str], Environment | None]
 ) -> list[Environment]:
-    """``environment`` and what it is built on, the plain image's environment first; ``find``
-    looks a base up by its name (a catalog slug or ``owner/name:N``)."""
+    """``environment`` and what it is built on, the plain image's (or a published one's, whose
+    image is what it is) environment first; ``find`` looks a base up by its name (a catalog
+    slug or ``owner/name:N``)."""
     chain = [environment]
-    while chain[0].built:
+    while chain[0].built and not chain[0].approved_image_id:
         if len(chain) > MAX_DEPTH:
             raise BuildFailed(f"environment {environment.slug!r} builds on over {MAX_DEPTH} others")
         base = find(chain[0].base)
@@ -61,6 +68,20 @@ def requirements_of(environment: Environment) -> Requirements:
     return parse_requirements(path.read_text(encoding="utf-8"), code_dir=path.parent)
 
 
+def approved_image(environment: Environment, builder: EnvironmentBuilder) -> str:
+    """The id of a published environment's image, which this node must still have."""
+    found = builder.image_id(environment.image)
+    if found != environment.approved_image_id:
+        raise ApprovedImageGone(
+            f"the image an admin approved for {environment.slug} "
+            f"({environment.approved_image_id[:19]}) is gone from this node, and it is not built "
+            "again from its requirements (they may fetch other bytes now): an admin must "
+            f"publish it again (`floe env publish {environment.slug}` once it is private and "
+            "built again), or the deployer restores that image"
+        )
+    return found
+
+
 def environment_image(
     chain: list[Environment],
     builder: EnvironmentBuilder,
@@ -74,7 +95,10 @@ def environment_image(
     root = chain[0]
     # A plain image's id is the caller's to tell (it inspects it anyway); one built on is
     # looked up here.
-    root_id = builder.image_id(root.image) if len(chain) > 1 else ""
+    if root.approved_image_id:
+        root_id = approved_image(root, builder)
+    else:
+        root_id = builder.image_id(root.image) if len(chain) > 1 else ""
     made = Made(root.image, [step(root.slug, root.image, root_id)])
     for environment in chain[1:]:
         building = f"building environment {environment.slug} (its first use; later ones reuse it)"
@@ -115,7 +139,11 @@ def environment_state(chain: list[Environment], builder: EnvironmentBuilder) -> 
     """Whether this node has the environment's image now (``on_node``; None: the engine could
     not say), its size and last use; nothing is built."""
     try:
+        if chain[0].approved_image_id:
+            approved_image(chain[0], builder)
         return builder.describe(chain[0].image, [requirements_of(e) for e in chain[1:]])
+    except ApprovedImageGone:
+        return {"on_node": False, "image": chain[-1].image, "size_bytes": None, "last_used": None}
     except Exception as err:  # the engine is away, a stock list unreadable: unknown, not a 500
         builder.log.warning("could not describe %s: %s", chain[-1].slug, err)
         return {"on_node": None, "image": "", "size_bytes": None, "last_used": None}

@@ -41,7 +41,7 @@ from .container_spec import (
 from .custom_environments import trusted_finder
 from .docker_settings import mounts_from_binds, mounts_from_docker, unsupported_settings
 from .environment_builder import EnvironmentBuilder
-from .environment_images import environment_chain, environment_image
+from .environment_images import ApprovedImageGone, environment_chain, environment_image
 from .gpu import GPU_LABEL, gpus_on_labels
 from .home_disks import HomeDisks
 from .options import WorkspaceOptions, options_from_form
@@ -238,6 +238,8 @@ class WorkspaceSpawner(WorkspaceChoices, WorkspaceHome, WorkspaceGpus, DockerSpa
         try:
             # Not on the Docker threads every spawn and stop share: a build takes minutes.
             return await asyncio.get_running_loop().run_in_executor(None, build)
+        except ApprovedImageGone as err:
+            raise web.HTTPError(err.status, err.message) from err
         except FloeUserError as err:
             raise web.HTTPError(
                 500, f"the {environment.display_name} environment could not be built: {err}"

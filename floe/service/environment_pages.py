@@ -74,7 +74,8 @@ class PublicPage(EnvironmentPage):
     @web.authenticated
     def post(self, owner: str, name: str, number: str) -> None:
         row = self.row(owner, name, number)
-        made.set_public(self.db(), self.caller, row, self.get_body_argument("public", "") == "1")
+        public = self.get_body_argument("public", "") == "1"
+        made.set_public(self.db(), self.caller, row, public, self.settings["runner"].builder)
         self.redirect(f"{self.prefix}environments/{owner}/{name}/{number}")
 
 

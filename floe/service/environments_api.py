@@ -170,7 +170,7 @@ class PublicHandler(EnvironmentAPIHandler):
     async def put(self, owner: str, name: str, number: str) -> None:
         body = await self.body(schemas.EnvironmentPublic)
         row = self.row(owner, name, number)
-        made.set_public(self.db(), self.caller, row, body.public)
+        made.set_public(self.db(), self.caller, row, body.public, self.builder)
         self.send(await self.off_loop(self.describe, row), shape=schemas.EnvironmentInfo)
 
 

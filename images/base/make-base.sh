@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Build a Debian bookworm base image without a registry: debootstrap -> docker import.
-# Usage: make-base.sh IMAGE_TAG
+# Usage: make-base.sh IMAGE_TAG STRIP_SCRIPT LABEL (the script: spawner/strip_privileges.py,
+# run on the tree last; the label: KEY=VALUE, the recipe's hash).
 # Used only when the configured BASE_IMAGE can neither be found locally nor pulled.
 set -euo pipefail
 tag="$1"
+strip="$2"
+label="$3"
 
 if [[ $(id -u) -ne 0 ]]; then
   echo "floe: building the base image needs root (debootstrap); or set FLOE_BASE_IMAGE to an image you can pull." >&2
@@ -29,5 +32,6 @@ debootstrap --variant=minbase --include=python3,python3-venv,python3-pip,tini,gi
   bookworm "$rootfs" "$mirror" >"$rootfs.log" 2>&1 || { tail -n 30 "$rootfs.log" >&2; exit 1; }
 rm -f "$rootfs.log"
 rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
+python3 "$strip" "$rootfs" >/dev/null  # no setuid/setgid bit or file capability in the image
 echo "floe: importing $tag..."
-tar -C "$rootfs" -c . | docker import --change 'CMD ["/bin/bash"]' - "$tag" >/dev/null
+tar -C "$rootfs" -c . | docker import --change 'CMD ["/bin/bash"]' --change "LABEL $label" - "$tag" >/dev/null

@@ -43,6 +43,7 @@ def service_config(data: Path, database_url: str) -> Config:
     c.JobRunner.jobs_dir = str(data / "jobs")
     c.JobRunner.backend_class = FakeBackend
     c.JobRunner.builder_class = FakeBuilder
+    c.EnvironmentBuilder.lock_dir = str(data / "builds")
     c.EnvironmentBuilds.logs_dir = str(data / "environments")
     c.JobRunner.metrics_interval = 0.05
     c.JobLimits.max_metric_lines = 300

@@ -296,3 +296,62 @@ def test_the_pages_make_show_and_publish_an_environment(service):
     published = _form(service, f"environments/{alice}/web/1/public", admin_token, {"public": "1"})
     assert published.status_code == 302
     assert f"{alice}/web:1" in service.page("environments", bob_token).text
+
+
+def _published(service, name: str) -> tuple[str, str, dict]:
+    """alice's ``name`` built and made public by an admin: its ref, API path, and as built."""
+    alice, alice_token = service.user("alice")
+    _admin, admin_token = service.user("admin", admin=True)
+    env = built(service, alice_token, make(service, alice_token, name, f"{name}-{alice}==1"))
+    path = f"environments/{alice}/{name}/1"
+    put = service.api("PUT", path + "/public", admin_token, json={"public": True})
+    assert put.status_code == 200 and put.json()["public"], put.text
+    return f"{alice}/{name}:1", path, env
+
+
+def test_the_cache_never_removes_a_published_environment_s_image(service):
+    alice, alice_token = service.user("alice")
+    _bob, bob_token = service.user("bob")
+    loose = built(service, alice_token, make(service, alice_token, "loose", f"loose-{alice}==1"))
+    ref, _path, approved = _published(service, "nlp")
+    approved_id = FakeBuilder.built[approved["image"]]
+
+    # Over its size after the next build, the cache removes what it may; never the approved.
+    builder = service.runner.builder
+    budget, builder.cache_bytes = builder.cache_bytes, 0
+    try:
+        built(service, alice_token, make(service, alice_token, "later", f"later-{alice}==1"))
+    finally:
+        builder.cache_bytes = budget
+    assert loose["image"] not in FakeBuilder.built  # it did prune
+    assert FakeBuilder.built.get(approved["image"]) == approved_id
+    job = {"project": "p", "kind": "command", "command": "x", "environment": ref}
+    done = wait_for(service, bob_token, service.api("POST", "jobs", bob_token, json=job).json())
+    assert done["state"] == "complete" and done["provenance"][-1]["id"] == approved_id, done
+
+
+def test_a_published_environment_whose_image_is_gone_is_refused_never_built_again(service):
+    _bob, bob_token = service.user("bob")
+    _admin, admin_token = service.user("admin", admin=True)
+    ref, path, approved = _published(service, "nlp")
+    image = approved["image"]
+
+    del FakeBuilder.built[image]  # removed by hand, or lost with the engine's disk
+    builds = len(FakeBuilder.builds)
+    job = {"project": "p", "kind": "command", "command": "x", "environment": ref}
+    refused = service.api("POST", "jobs", bob_token, json=job)
+    assert refused.status_code == 409, refused.text
+    assert "approved" in refused.json()["error"] and "publish it again" in refused.json()["error"]
+    assert service.api("GET", path, bob_token).json()["on_node"] is False
+    assert len(FakeBuilder.builds) == builds and image not in FakeBuilder.built
+
+    # Publishing needs an image to approve: private, used once (built again), then published.
+    again = service.api("PUT", path + "/public", admin_token, json={"public": True})
+    assert again.status_code == 409 and "not on this node" in again.json()["error"], again.text
+    service.api("PUT", path + "/public", admin_token, json={"public": False})
+    wait_for(service, admin_token, service.api("POST", "jobs", admin_token, json=job).json())
+    assert image in FakeBuilder.built and len(FakeBuilder.builds) > builds  # as a private one
+    again = service.api("PUT", path + "/public", admin_token, json={"public": True})
+    assert again.status_code == 200, again.text
+    done = wait_for(service, bob_token, service.api("POST", "jobs", bob_token, json=job).json())
+    assert done["state"] == "complete", done
