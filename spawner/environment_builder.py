@@ -43,6 +43,7 @@ from environments.requirements import Requirements
 from floe.core.errors import FloeUserError
 from floe.core.text import without_secrets
 
+from .build_disk import MEASURE_EVERY_S, create_capped, past_cap, written_bytes
 from .catalog import Environment, Machine
 from .container_spec import Mount, build_container_spec
 from .environment_cache import BASE_LABEL, KEY_LABEL, KIND, KIND_LABEL, BuildCache
@@ -148,6 +149,15 @@ class EnvironmentBuilder(LoggingConfigurable):
         8 * 1024**3, config=True, help="Memory limit of a build container, in bytes."
     )
     cpu = Float(2.0, config=True, help="CPU cores a build container may use.")
+    max_bytes = Integer(
+        30 * 1024**3,
+        config=True,
+        help="""Bytes one build may write into its image (what pip installs, with its caches
+        and temporary files); past it the build fails saying so. The engine holds it where its
+        storage driver has quotas (overlay2 on xfs with pquota, btrfs, zfs); elsewhere Floe
+        measures the build every two seconds and once it ends, before committing, so it may
+        write a few seconds past it but never keeps it. 0: no limit.""",
+    )
     cache_bytes = Integer(
         40 * 1024**3,
         config=True,
@@ -321,11 +331,17 @@ class EnvironmentBuilder(LoggingConfigurable):
                 read_only=False,
                 scratch=(),
             )
-            container = self.api.create_container(**spec.create_kwargs(self.api))["Id"]
+            kwargs = spec.create_kwargs(self.api)
+            container, engine_capped = create_capped(self.api, kwargs, self.max_bytes)
+            measured = self.max_bytes and not engine_capped
             self.api.start(container)
-            tail = self._follow(container, say, cancelled, deadline)
+            tail = self._follow(container, say, cancelled, deadline, measured)
             code = self.api.inspect_container(container)["State"]["ExitCode"]
             lines = "\n".join([t for t in tail if t.strip()][-FAILURE_LINES:])
+            if measured and (written := written_bytes(self.api, container)) > self.max_bytes:
+                raise BuildFailed(past_cap(self.max_bytes, written))
+            if engine_capped and code and "No space left on device" in lines:
+                raise BuildFailed(f"{past_cap(self.max_bytes)}:\n{lines}")
             if code == STRIP_FAILED:
                 raise BuildFailed(
                     "the build could not remove every setuid/setgid bit and file capability "
@@ -384,10 +400,15 @@ class EnvironmentBuilder(LoggingConfigurable):
         return cert
 
     def _follow(
-        self, container: str, say: Say, cancelled: Callable[[], bool], deadline: float
+        self,
+        container: str,
+        say: Say,
+        cancelled: Callable[[], bool],
+        deadline: float,
+        measured: bool = False,
     ) -> list[str]:
-        """Pass the build's output on as it comes; stop it when the job stops or time is up.
-        Returns its last lines."""
+        """Pass the build's output on as it comes; stop it when the job stops, time is up
+        or (``measured``) it wrote past ``max_bytes``. Returns its last lines."""
         tail: list[str] = []
         said = [0]
 
@@ -407,6 +428,7 @@ class EnvironmentBuilder(LoggingConfigurable):
 
         reader = threading.Thread(target=read, name="floe-build-log", daemon=True)
         reader.start()
+        next_measure = time.monotonic() + MEASURE_EVERY_S
         while True:
             try:
                 self.api.wait(container, timeout=POLL_S)
@@ -415,8 +437,16 @@ class EnvironmentBuilder(LoggingConfigurable):
                 pass
             try:
                 _check(cancelled, deadline, "building")
+                if measured and time.monotonic() >= next_measure:
+                    written = written_bytes(self.api, container)
+                    if written > self.max_bytes:
+                        raise BuildFailed(past_cap(self.max_bytes, written))
+                    next_measure = time.monotonic() + MEASURE_EVERY_S
             except FloeUserError:
-                self.api.kill(container)
+                try:
+                    self.api.kill(container)
+                except docker.errors.APIError:
+                    pass  # it ended meanwhile: nothing to stop
                 raise
         reader.join(timeout=10)
         return tail

@@ -11,6 +11,8 @@ resources, the image read-only with every capability dropped. Swarm picks the no
 - the home and /output are Docker volumes on that node (``floe-home-<home>``, filled from
   the image's home the first time), and the user's next workspace is placed on the same
   node, so their files are there; a start while that node is down or drained is refused;
+  such a volume is not capped at ``c.HomeDisks.size_bytes`` as a home on one machine is
+  (the hub's log says so once, and an admin's spawn page each time);
 - JupyterLab's port is published on that node only (host mode); the proxy reaches it at the
   node's ``floe.address`` label, or else the address the node joined the swarm with.
 """
@@ -28,9 +30,11 @@ from tornado import web
 from traitlets import Float, Unicode, default
 
 from dataset_mounter.mounts import MountPlan, ResolvedMount, unlaid_mounts
+from floe.core.sizes import format_size
 
 from .catalog import Environment, Machine
 from .container_spec import CONTAINER_HOME, Mount
+from .home_disks import HomeDisks
 from .options import WorkspaceOptions
 from .swarm_cluster import SwarmCluster
 from .swarm_placement import can_run, gpus_held, node_gpus
@@ -137,6 +141,7 @@ class SwarmWorkspaceSpawner(SwarmCluster, WorkspaceSpawner):
 
     async def _prepare_home(self) -> None:
         """The home is a volume on its node: only that the node can run it is checked."""
+        self._warn_uncapped()
         if not self.home_node:
             self._report(25, "Your home will be made on the machine Swarm picks")
             return
@@ -166,6 +171,23 @@ class SwarmWorkspaceSpawner(SwarmCluster, WorkspaceSpawner):
                 "run; pick a machine type that can: " + (", ".join(runs) or "none"),
             )
         self._report(25, f"Your home is on the machine {name}")
+
+    _uncapped_said: ClassVar[bool] = False
+
+    def _warn_uncapped(self) -> None:
+        """Tell the deployer homes here have no size limit, where they think they have one."""
+        size = HomeDisks(config=self.config).size_bytes
+        if not size:
+            return
+        said = (
+            "Homes on swarm nodes are plain Docker volumes, not capped at "
+            f"c.HomeDisks.size_bytes ({format_size(size)}): a user can fill their node's disk"
+        )
+        if not SwarmWorkspaceSpawner._uncapped_said:
+            SwarmWorkspaceSpawner._uncapped_said = True
+            self.log.warning(said)
+        if self.user.admin:
+            self._report(20, f"Note for admins: {said}")
 
     def _runs_on(self, node: dict, machine: Machine) -> bool:
         return can_run(node, machine, self.placement(machine.slug))

@@ -101,6 +101,8 @@ def test_a_workspace_on_the_second_machine_reads_s3_data_and_keeps_its_home_ther
 
     running.stop_server(name)
     assert not manager.client.api.services(filters={"name": service["Spec"]["Name"]})
+    # Homes here are not the capped disks of one machine: the deployer is told.
+    assert "not capped at c.HomeDisks.size_bytes" in running.log_tail(5000)
 
     # A machine type that cannot run where the home is: refused at once, saying which can.
     refused = running.api("POST", f"/users/{name}/server", json={"machine": "first"})
