@@ -21,7 +21,8 @@ from traitlets.config import LoggingConfigurable
 
 from floe.core.access import Caller, can_write
 from floe.core.cron import Cron
-from floe.core.errors import FloeUserError, InvalidRequest, NotFound, TooManyRequests
+from floe.core.errors import Conflict, FloeUserError, InvalidRequest, NotFound, TooManyRequests
+from floe.db.accounts import is_retired
 from floe.db.base import aware, utcnow
 from floe.db.models import RUN, Job, Project, Schedule
 
@@ -136,9 +137,14 @@ def run_due(sessions: sessionmaker, ctx: JobContext, now: datetime) -> int:
             select(Schedule).where(Schedule.paused.is_(False), Schedule.next_run <= now)
         )
         for schedule in list(due):
+            # Not if paused since it was read (by its owner, or as its owner's account retired).
             claimed = db.execute(
                 update(Schedule)
-                .where(Schedule.id == schedule.id, Schedule.runs == schedule.runs)
+                .where(
+                    Schedule.id == schedule.id,
+                    Schedule.runs == schedule.runs,
+                    Schedule.paused.is_(False),
+                )
                 .values(next_run=next_time(schedule, now), runs=schedule.runs + 1, last_run=now)
             )
             db.commit()
@@ -192,7 +198,12 @@ def list_schedules(db: Session, caller: Caller, project: str | None = None) -> l
 
 def pause(db: Session, schedule: Schedule, paused: bool) -> Schedule:
     """Pause a schedule, or resume it: from the next time after now (a paused schedule's
-    times are not made up)."""
+    times are not made up). A retired account's stays paused: it would run for nobody."""
+    if not paused and is_retired(schedule.owner):
+        raise Conflict(
+            f"{schedule.owner}'s account was deleted: its schedules stay paused (remove it, "
+            "or make a schedule of your own)"
+        )
     if schedule.paused != paused:
         schedule.paused = paused
         if not paused:
