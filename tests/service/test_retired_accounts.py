@@ -7,9 +7,12 @@ from __future__ import annotations
 import re
 import time
 
+import requests
+
 from floe.db.accounts import HISTORY_COLUMNS, OWNER_COLUMNS, SCHEDULE_RETIRED
 from floe.db.base import Base
 from floe.db.models import Job
+from tests.service.helpers import submit, wait_for
 
 # Column names that say a user: whose a row is, or who did something.
 USER_COLUMN = re.compile(r"(.*_)?(owner|holder|user|username)|.+_by")
@@ -129,3 +132,29 @@ def test_a_retired_environment_is_not_the_newcomers_to_use(service):
     assert old_two["base"] == f"{old}/nlp:1"
     mine = built_environment(service, newcomer, alice, "nlp")
     assert mine["name"] == f"{alice}/nlp:1" and mine["base"] == "datascience"
+
+
+def test_a_retired_serving_job_answers_neither_the_newcomer_nor_to_their_management(service):
+    alice, token = service.user("alice")
+    job = submit(service, token, kind="command", command="serve", mode="serve")
+    job = wait_for(service, token, job, states=("running",))
+    made = service.api("POST", f"jobs/{job['id']}/tokens", token, json={"name": "app"})
+    assert made.status_code == 201, made.text
+    url = f"{service.url}{job['serve_url']}"
+
+    # The newcomer's first request is a call of the first alice's job, with a hub token.
+    newcomer, admin_token = remade(service, alice)
+    called = requests.get(url, headers={"Authorization": f"Bearer {newcomer}"}, timeout=30)
+    assert called.status_code in (403, 404), called.text
+    tokens = f"jobs/{job['id']}/tokens"
+    assert service.api("GET", tokens, newcomer).status_code == 404
+    assert service.api("POST", tokens, newcomer, json={"name": "mine"}).status_code == 404
+    (listed,) = service.api("GET", tokens, admin_token).json()
+    revoke = service.api("DELETE", f"serving-tokens/{listed['id']}", newcomer)
+    assert revoke.status_code == 404
+    # Its token still calls it, at its retired name, until an admin stops it.
+    moved = service.api("GET", f"jobs/{job['id']}", admin_token).json()
+    assert moved["serve_url"] != job["serve_url"] and f"/{moved['owner']}/" in moved["serve_url"]
+    bearer = {"Authorization": f"Bearer {made.json()['token']}"}
+    assert requests.get(f"{service.url}{moved['serve_url']}", headers=bearer, timeout=30).ok
+    assert service.api("POST", f"jobs/{job['id']}/stop", admin_token).status_code == 202
