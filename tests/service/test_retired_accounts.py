@@ -114,6 +114,9 @@ def test_a_retired_environment_is_not_the_newcomers_to_use(service):
     built_environment(service, token, alice, "nlp")
     two = built_environment(service, token, alice, "nlp", **{"from": "nlp:1"})
     assert two["base"] == f"{alice}/nlp:1"
+    ran = wait_for(
+        service, token, submit(service, token, kind="command", command="x", environment="nlp:2")
+    )
 
     newcomer, admin_token = remade(service, alice)
     assert service.api("GET", f"environments/{alice}/nlp/1", newcomer).status_code == 404
@@ -130,6 +133,8 @@ def test_a_retired_environment_is_not_the_newcomers_to_use(service):
     ]
     old = retired(old_two["owner"], alice)
     assert old_two["base"] == f"{old}/nlp:1"
+    rerun_in = service.api("GET", f"jobs/{ran['id']}", admin_token).json()["environment"]
+    assert rerun_in == f"{old}/nlp:2"
     mine = built_environment(service, newcomer, alice, "nlp")
     assert mine["name"] == f"{alice}/nlp:1" and mine["base"] == "datascience"
 
