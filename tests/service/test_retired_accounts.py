@@ -16,6 +16,7 @@ from tests.service.helpers import submit, wait_for
 
 # Column names that say a user: whose a row is, or who did something.
 USER_COLUMN = re.compile(r"(.*_)?(owner|holder|user|username)|.+_by")
+SERVE = {"kind": "command", "mode": "serve"}
 
 
 def key(column) -> tuple[str, str]:
@@ -141,8 +142,7 @@ def test_a_retired_environment_is_not_the_newcomers_to_use(service):
 
 def test_a_retired_serving_job_answers_neither_the_newcomer_nor_to_their_management(service):
     alice, token = service.user("alice")
-    job = submit(service, token, kind="command", command="serve", mode="serve")
-    job = wait_for(service, token, job, states=("running",))
+    job = wait_for(service, token, submit(service, token, command="serve", **SERVE), ("running",))
     made = service.api("POST", f"jobs/{job['id']}/tokens", token, json={"name": "app"})
     assert made.status_code == 201, made.text
     url = f"{service.url}{job['serve_url']}"
@@ -163,3 +163,26 @@ def test_a_retired_serving_job_answers_neither_the_newcomer_nor_to_their_managem
     bearer = {"Authorization": f"Bearer {made.json()['token']}"}
     assert requests.get(f"{service.url}{moved['serve_url']}", headers=bearer, timeout=30).ok
     assert service.api("POST", f"jobs/{job['id']}/stop", admin_token).status_code == 202
+
+
+def test_a_retired_accounts_queued_job_starts_in_its_own_environment_not_the_newcomers(service):
+    alice, token = service.user("alice")
+    built_environment(service, token, alice, "nlp")
+    # Two serving jobs hold the two runs one user may have (conftest): the next one waits.
+    serving = [
+        wait_for(service, token, submit(service, token, command="serve", **SERVE), ("running",))
+        for _ in range(2)
+    ]
+    queued = submit(service, token, kind="command", command="x", environment="nlp:1")
+    assert queued["state"] == "queued" and queued["environment"] == f"{alice}/nlp:1"
+
+    newcomer, admin_token = remade(service, alice)
+    theirs = built_environment(service, newcomer, alice, "nlp", requirements="rich==13.9.4")
+    assert theirs["name"] == f"{alice}/nlp:1"
+    for job in serving:
+        assert service.api("POST", f"jobs/{job['id']}/stop", admin_token).status_code == 202
+    ran = wait_for(service, admin_token, queued)
+    old = retired(ran["owner"], alice)
+    assert ran["state"] == "complete" and ran["environment"] == f"{old}/nlp:1", ran
+    last = ran["provenance"][-1]
+    assert last["environment"] == f"{old}/nlp:1" and last["requirements"] == "tabulate==0.9.0\n"
