@@ -2,7 +2,8 @@
 
 JupyterHub tells users apart by name only. Floe notes when the hub made each user it meets;
 when the same name comes back with another creation time, what the earlier user kept is
-retired to ``name~<when it was made>``: the new user sees none of it, admins still do.
+retired to ``name~<when it was made>``: the new user sees none of it, admins still do, and
+its schedules are paused (they would run its code for nobody).
 Such names are Floe's alone: a hub user named like one is refused (see ``check_not_retired``),
 so nobody can sign up as ``alice~2026…`` and take what the first alice kept.
 """
