@@ -159,6 +159,9 @@ def _run(db: Session, schedule: Schedule, ctx: JobContext) -> int:
     caller = Caller(schedule.owner)  # a schedule reads what its owner owns, or what is public
     try:
         with queueing.hold(schedule.owner):
+            if not _still_theirs(db, schedule, caller):
+                db.rollback()
+                return 0
             job = queue_again(
                 db,
                 caller,
@@ -178,6 +181,22 @@ def _run(db: Session, schedule: Schedule, ctx: JobContext) -> int:
     schedule.last_error = ""
     db.commit()
     return 1
+
+
+def _still_theirs(db: Session, schedule: Schedule, caller: Caller) -> bool:
+    """Whether the schedule is still ``caller``'s and not paused, asked by a write to its row,
+    held until the job is queued: an account retired meanwhile (``floe.db.accounts``) either
+    retired the schedule first, or waits for the job and then retires it with the rest."""
+    held = db.execute(
+        update(Schedule)
+        .where(
+            Schedule.id == schedule.id,
+            Schedule.owner == caller.name,
+            Schedule.paused.is_(False),
+        )
+        .values(last_run=schedule.last_run)
+    )
+    return held.rowcount == 1
 
 
 def get_schedule(db: Session, caller: Caller, schedule_id: int) -> Schedule:

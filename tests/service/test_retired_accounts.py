@@ -11,7 +11,8 @@ import requests
 
 from floe.db.accounts import HISTORY_COLUMNS, OWNER_COLUMNS, SCHEDULE_RETIRED
 from floe.db.base import Base
-from floe.db.models import Job
+from floe.db.models import Job, Schedule
+from jobs.schedules import _run
 from tests.service.helpers import submit, wait_for
 
 # Column names that say a user: whose a row is, or who did something.
@@ -186,3 +187,18 @@ def test_a_retired_accounts_queued_job_starts_in_its_own_environment_not_the_new
     assert ran["state"] == "complete" and ran["environment"] == f"{old}/nlp:1", ran
     last = ran["provenance"][-1]
     assert last["environment"] == f"{old}/nlp:1" and last["requirements"] == "tabulate==0.9.0\n"
+
+
+def test_a_schedule_read_just_before_its_owner_is_retired_runs_nothing(service):
+    alice, token = service.user("alice")
+    body = {"project": "yearly", "kind": "command", "command": "x", "cron": "0 0 1 1 *"}
+    made = service.api("POST", "schedules", token, json=body)
+    assert made.status_code == 201, made.text
+    with service.runner.sessions() as db:
+        # As the schedules' loop holds it, due, when the newcomer's first request comes.
+        schedule = db.get(Schedule, made.json()["id"])
+        newcomer, admin_token = remade(service, alice)
+        assert service.api("GET", "jobs", newcomer).json() == []
+        assert _run(db, schedule, service.runner.job_context()) == 0
+    assert service.api("GET", "jobs", newcomer).json() == []
+    assert service.api("GET", "jobs?project=yearly", admin_token).json() == []
