@@ -21,7 +21,8 @@ from traitlets.config import LoggingConfigurable
 
 from floe.core.access import Caller, can_write
 from floe.core.cron import Cron
-from floe.core.errors import FloeUserError, InvalidRequest, NotFound, TooManyRequests
+from floe.core.errors import Conflict, FloeUserError, InvalidRequest, NotFound, TooManyRequests
+from floe.db.accounts import is_retired
 from floe.db.base import aware, utcnow
 from floe.db.models import RUN, Job, Project, Schedule
 
@@ -136,9 +137,14 @@ def run_due(sessions: sessionmaker, ctx: JobContext, now: datetime) -> int:
             select(Schedule).where(Schedule.paused.is_(False), Schedule.next_run <= now)
         )
         for schedule in list(due):
+            # Not if paused since it was read (by its owner, or as its owner's account retired).
             claimed = db.execute(
                 update(Schedule)
-                .where(Schedule.id == schedule.id, Schedule.runs == schedule.runs)
+                .where(
+                    Schedule.id == schedule.id,
+                    Schedule.runs == schedule.runs,
+                    Schedule.paused.is_(False),
+                )
                 .values(next_run=next_time(schedule, now), runs=schedule.runs + 1, last_run=now)
             )
             db.commit()
@@ -153,6 +159,9 @@ def _run(db: Session, schedule: Schedule, ctx: JobContext) -> int:
     caller = Caller(schedule.owner)  # a schedule reads what its owner owns, or what is public
     try:
         with queueing.hold(schedule.owner):
+            if not _still_theirs(db, schedule, caller):
+                db.rollback()
+                return 0
             job = queue_again(
                 db,
                 caller,
@@ -174,6 +183,22 @@ def _run(db: Session, schedule: Schedule, ctx: JobContext) -> int:
     return 1
 
 
+def _still_theirs(db: Session, schedule: Schedule, caller: Caller) -> bool:
+    """Whether the schedule is still ``caller``'s and not paused, asked by a write to its row,
+    held until the job is queued: an account retired meanwhile (``floe.db.accounts``) either
+    retired the schedule first, or waits for the job and then retires it with the rest."""
+    held = db.execute(
+        update(Schedule)
+        .where(
+            Schedule.id == schedule.id,
+            Schedule.owner == caller.name,
+            Schedule.paused.is_(False),
+        )
+        .values(last_run=schedule.last_run)
+    )
+    return held.rowcount == 1
+
+
 def get_schedule(db: Session, caller: Caller, schedule_id: int) -> Schedule:
     schedule = db.get(Schedule, schedule_id)
     if schedule is None or not can_write(caller, schedule):
@@ -192,7 +217,12 @@ def list_schedules(db: Session, caller: Caller, project: str | None = None) -> l
 
 def pause(db: Session, schedule: Schedule, paused: bool) -> Schedule:
     """Pause a schedule, or resume it: from the next time after now (a paused schedule's
-    times are not made up)."""
+    times are not made up). A retired account's stays paused: it would run for nobody."""
+    if not paused and is_retired(schedule.owner):
+        raise Conflict(
+            f"{schedule.owner}'s account was deleted: its schedules stay paused (remove it, "
+            "or make a schedule of your own)"
+        )
     if schedule.paused != paused:
         schedule.paused = paused
         if not paused:

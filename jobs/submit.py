@@ -229,7 +229,8 @@ def queue_again(
 ) -> Job:
     """A job of ``fields`` (a ``Prepared``'s columns) queued now, as a schedule runs one: its
     environment, machine and datasets (``data``, mount specs) resolved anew, so a dataset
-    named without a version mounts its latest. The caller holds ``queueing``."""
+    named without a version mounts its latest. The caller holds ``queueing``; the job is
+    theirs, whatever name ``fields`` kept (a schedule's owner may have been retired since)."""
     environment = _environment(db, caller, ctx, fields["environment"])
     machine = _machine(ctx.catalog, fields["machine"], ctx.gpu_total, fields["kind"])
     datasets = _datasets(db, caller, data, ctx)
@@ -238,6 +239,7 @@ def queue_again(
     job = Job(
         **{
             **copy.deepcopy(fields),
+            "owner": caller.name,
             "environment": environment.slug,
             "machine": machine.slug,
             **_image(environment),

@@ -8,10 +8,13 @@ A part of ``WorkspaceSpawner``; it uses the spawner's ``catalog``, ``database``,
 
 from __future__ import annotations
 
+from jupyterhub.utils import isoformat
+from sqlalchemy.orm import Session
 from tornado import web
 
 from floe.core.access import Caller
 from floe.core.errors import FloeUserError
+from floe.db.accounts import claim_name
 
 from .catalog import Environment
 from .custom_environments import find_environment
@@ -28,6 +31,8 @@ class WorkspaceChoices:
 
     async def _render_options_form(self, spawner: object) -> str:
         gpus_free, gpus_total = await self._gpus_free_and_total()
+        with self.database.sessions() as db:
+            self._claim_name(db)
         return render_options_form(
             self.catalog,
             environment_choices(self.database.sessions, self.catalog, self._caller),
@@ -44,6 +49,12 @@ class WorkspaceChoices:
         # Jobs hold GPUs too: their containers' labels say which.
         running = await self.docker("containers", filters={"label": GPU_LABEL})
         return len(self.gpu_allocator.free_ids(gpus_on_labels(running))), self.gpu_allocator.total
+
+    def _claim_name(self, db: Session) -> None:
+        """What Floe keeps under this name is this hub user's (``floe.db.accounts``): asked
+        before anything of theirs is offered or used, a workspace being a newcomer's first
+        act (the hub's REST API writes ``created`` the same way, so both agree)."""
+        claim_name(db, self.user.name, isoformat(self.user.created))
 
     @property
     def _caller(self) -> Caller:
@@ -69,4 +80,5 @@ class WorkspaceChoices:
     def _find_environment(self, name: str) -> Environment:
         """A made environment the user may use (``owner/name:N``), or a catalog one."""
         with self.database.sessions() as db:
+            self._claim_name(db)
             return find_environment(db, self.catalog, name, self._caller)

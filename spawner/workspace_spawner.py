@@ -17,7 +17,6 @@ from typing import Any, ClassVar
 
 import docker
 from dockerspawner import DockerSpawner
-from jupyterhub.utils import isoformat
 from sqlalchemy.orm import Session
 from tornado import web
 from traitlets import Float, Instance, Integer, Unicode, default
@@ -26,7 +25,6 @@ from dataset_mounter.mounts import MountPlan, ResolvedMount, materialize_mounts,
 from dataset_mounter.node_volumes import tree_volume
 from dataset_mounter.settings import DatasetSettings
 from floe.core.errors import FloeUserError, GpuUnavailable
-from floe.db.accounts import claim_name
 from floe.db.database import FloeDatabase
 
 from .catalog import Catalog, Environment
@@ -251,7 +249,7 @@ class WorkspaceSpawner(WorkspaceChoices, WorkspaceHome, WorkspaceGpus, DockerSpa
 
         def plan() -> list[ResolvedMount]:
             with self.database.sessions() as db:
-                claim_name(db, self.user.name, isoformat(self.user.created))
+                self._claim_name(db)
                 plans = resolve_mounts(
                     db, self._caller, list(options.datasets), roots=list(self.datasets.mount_roots)
                 )

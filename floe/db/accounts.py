@@ -2,7 +2,8 @@
 
 JupyterHub tells users apart by name only. Floe notes when the hub made each user it meets;
 when the same name comes back with another creation time, what the earlier user kept is
-retired to ``name~<when it was made>``: the new user sees none of it, admins still do.
+retired to ``name~<when it was made>``: the new user sees none of it, admins still do, and
+its schedules are paused (they would run its code for nobody).
 Such names are Floe's alone: a hub user named like one is refused (see ``check_not_retired``),
 so nobody can sign up as ``alice~2026…`` and take what the first alice kept.
 """
@@ -11,24 +12,62 @@ from __future__ import annotations
 
 import re
 
-from sqlalchemy import update
+from sqlalchemy import String, func, literal, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from floe.core.errors import Forbidden
 
-from .models import Account, BlobHolder, Dataset, Job, Project, StorageUse
+from .models import (
+    Account,
+    BlobHolder,
+    CustomEnvironment,
+    Dataset,
+    Job,
+    Project,
+    Schedule,
+    ServingToken,
+    StorageUse,
+    Task,
+    Version,
+)
 
 _RETIRED = re.compile(r".+~[0-9]{1,20}")
+
+# Every column that says whose a row is, and so who may see and change it: retiring a name
+# moves them all. A column naming a user is here or in HISTORY_COLUMNS (a test checks).
+OWNER_COLUMNS = (
+    Dataset.owner,
+    Project.owner,
+    Job.owner,
+    Task.owner,
+    Schedule.owner,
+    CustomEnvironment.owner,
+    BlobHolder.holder,
+    StorageUse.holder,
+)
+# Columns that name a user but give them nothing: who did something, shown as it was.
+HISTORY_COLUMNS = (
+    (Version.created_by, "who committed the version; access follows the dataset's owner"),
+    (ServingToken.created_by, "who made the token; the job's owner manages its tokens"),
+    (Job.stop_requested_by, "who stopped the job, as its reason says"),
+    (Task.stop_requested_by, "who stopped the task, as its page says"),
+)
+# A retired account's schedules stop: they would run its code, on its data, for nobody.
+SCHEDULE_RETIRED = "paused: its owner's account was deleted"
 
 
 def retired_name(name: str, created: str) -> str:
     return f"{name}~{re.sub(r'[^0-9]', '', created)[:20] or '0'}"
 
 
+def is_retired(name: str) -> bool:
+    return _RETIRED.fullmatch(name) is not None
+
+
 def check_not_retired(name: str) -> None:
     """Refuse (403) a hub user whose name is one Floe gives what it retires."""
-    if _RETIRED.fullmatch(name):
+    if is_retired(name):
         raise Forbidden(
             f"the user name {name!r} ends in '~' and digits, the form Floe keeps for the "
             "accounts it retired; ask your hub's admin for a name without it"
@@ -44,17 +83,34 @@ def claim_name(db: Session, name: str, created: str) -> None:
         return
     try:
         if account is not None:
-            old = retired_name(name, account.created)
-            columns = (
-                Dataset.owner,
-                Project.owner,
-                Job.owner,
-                BlobHolder.holder,
-                StorageUse.holder,
-            )
-            for column in columns:
-                db.execute(update(column.class_).where(column == name).values({column.key: old}))
+            _retire(db, name, retired_name(name, account.created))
             account.created = created
         db.commit()
     except IntegrityError:
         db.rollback()  # a concurrent request of the same new user noted it first
+
+
+def _retire(db: Session, name: str, old: str) -> None:
+    stop = {"paused": True, "last_error": SCHEDULE_RETIRED}
+    db.execute(update(Schedule).where(Schedule.owner == name).values(stop))
+    for column in OWNER_COLUMNS:
+        db.execute(update(column.class_).where(column == name).values({column.key: old}))
+    _rename_environments(db, name, old)
+
+
+def _rename_environments(db: Session, name: str, old: str) -> None:
+    """Made environments are found again by name (``alice/nlp:2``: a job's when it starts, a
+    build's base, a schedule's at each run): every such name meant the earlier user's."""
+    mine = f"{name}/"
+    for column in (Job.environment, CustomEnvironment.base):
+        renamed = literal(old, String) + func.substr(column, len(name) + 1)
+        db.execute(
+            update(column.class_)
+            .where(column.startswith(mine, autoescape=True))
+            .values({column.key: renamed})
+        )
+    named = Schedule.template["environment"].as_string()
+    for schedule in db.scalars(select(Schedule).where(named.startswith(mine, autoescape=True))):
+        template = dict(schedule.template)
+        template["environment"] = old + template["environment"][len(name) :]
+        schedule.template = template

@@ -55,6 +55,35 @@ def error_answer(handler: web.RequestHandler, status: int, exc: BaseException | 
     return status, {"error": handler._reason}
 
 
+async def claim_account(settings: dict, model: dict | None) -> None:
+    """What Floe keeps under this hub user's name is this hub user's (``floe.db.accounts``):
+    asked of every request that acts as a user, before it reads anything of theirs."""
+    if not model or model.get("kind", "user") != "user":
+        return
+    name, seen = model["name"], settings["accounts"]
+    check_not_retired(name)
+    created = model.get("created")
+    if created is None:  # a token that may not read it (a workspace's): ask the hub
+        known = seen.get(name)
+        if known and time.monotonic() - known[1] < ACCOUNT_RECHECK_S:
+            return
+        auth = settings["hub_auth"]
+        user = await auth._api_request(
+            "GET", url_path_join(auth.api_url, "users", name), allow_403=True
+        )
+        created = (user or {}).get("created")
+        if created is None:
+            return
+    if seen.get(name, (None,))[0] != created:
+        await off_loop(_claim, settings["sessions"], name, created)
+    seen[name] = (created, time.monotonic())
+
+
+def _claim(sessions: sessionmaker, name: str, created: str) -> None:
+    with sessions() as db:
+        claim_name(db, name, created)
+
+
 class BaseHandler(HubOAuthenticated, web.RequestHandler):
     """Every request is a hub user's: by API token (``Authorization: token …``) or hub login."""
 
@@ -92,26 +121,7 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
         self.release_db()
 
     async def claim_account(self) -> None:
-        """What Floe keeps under this name is this hub user's (``floe.db.accounts``)."""
-        model = self.current_user
-        if not model or model.get("kind", "user") != "user":
-            return
-        name, seen = model["name"], self.settings["accounts"]
-        check_not_retired(name)
-        created = model.get("created")
-        if created is None:  # a token that may not read it (a workspace's): ask the hub
-            known = seen.get(name)
-            if known and time.monotonic() - known[1] < ACCOUNT_RECHECK_S:
-                return
-            user = await self.hub_auth._api_request(
-                "GET", url_path_join(self.hub_auth.api_url, "users", name), allow_403=True
-            )
-            created = (user or {}).get("created")
-            if created is None:
-                return
-        if seen.get(name, (None,))[0] != created:
-            await off_loop(self._claim, name, created)
-        seen[name] = (created, time.monotonic())
+        await claim_account(self.settings, self.current_user)
 
     @contextlib.asynccontextmanager
     async def queueing(self) -> AsyncIterator[None]:
@@ -119,10 +129,6 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
         loop, never holding a worker thread that others' requests need."""
         async with self.settings["queueing"][self.caller.name]:
             yield
-
-    def _claim(self, name: str, created: str) -> None:
-        with self.sessions() as db:
-            claim_name(db, name, created)
 
     @property
     def caller(self) -> Caller:

@@ -119,7 +119,9 @@ class PauseHandler(ScheduleAPIHandler):
 
 class ResumeHandler(ScheduleAPIHandler):
     @operation(
-        "Resume a schedule from its next time (what it missed is not made up)", response=Schedule
+        "Resume a schedule from its next time (what it missed is not made up)",
+        response=Schedule,
+        errors=(400, 404, 409),
     )
     def post(self, schedule_id: str) -> None:
         schedule = pause(self.db(), self.schedule(schedule_id), False)

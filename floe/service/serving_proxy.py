@@ -47,7 +47,7 @@ from jobs.runner import JobRunner
 from jobs.serving import TOKEN_PREFIX, Serving, ServingFigures, job_of_token
 
 from .files import inert
-from .handlers import close_if_body_unread, drain_past, error_answer
+from .handlers import claim_account, close_if_body_unread, drain_past, error_answer
 from .workers import off_loop
 
 STATE_FOR_S = 1.0  # how long a job's state is trusted without asking the database again
@@ -236,6 +236,9 @@ class ServeHandler(web.RequestHandler):
         user = await auth.user_for_token(token, sync=False)
         if not user or not auth.check_scopes(auth.access_scopes, user):
             raise Unauthorized("this token is neither a serving token nor a hub token of yours")
+        # A name deleted and made again: the first user's jobs are retired before the name
+        # is compared, or the newcomer's first call would reach them.
+        await claim_account(self.settings, user)
         if user.get("name") != ref.owner:
             raise Forbidden(
                 f"only {ref.owner} and those holding one of the job's serving tokens may call it"
