@@ -108,6 +108,8 @@ def test_a_refused_line_is_named_without_its_token():
 class _Engine:
     """What a build asks of Docker, acted out: pip's output names the index with its token."""
 
+    base_url = "http+docker://fake"
+
     def __init__(self, key: str):
         self.image = {"Id": "sha256:built", "Config": {"Labels": {KEY_LABEL: key}}}
         self.read, self.labels = "", {}

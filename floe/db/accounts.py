@@ -23,6 +23,7 @@ from .models import (
     BlobHolder,
     CustomEnvironment,
     Dataset,
+    EnvironmentName,
     Job,
     Project,
     Schedule,
@@ -43,6 +44,7 @@ OWNER_COLUMNS = (
     Task.owner,
     Schedule.owner,
     CustomEnvironment.owner,
+    EnvironmentName.owner,  # the numbers its environments gave go with them
     BlobHolder.holder,
     StorageUse.holder,
 )
