@@ -31,8 +31,9 @@ import jupyterhub
 
 from hub_config.registry import registry_password
 from hub_config.settings import read_settings
+from spawner.build_container import STRIP_SCRIPT
 from spawner.catalog import WORKSPACE_IMAGE, Catalog
-from spawner.environment_builder import STRIP_SCRIPT, EnvironmentBuilder
+from spawner.environment_builder import EnvironmentBuilder
 from spawner.environment_images import environment_chain, environment_image
 from spawner.image_registry import push
 

@@ -30,9 +30,10 @@ from dataset_mounter.settings import DatasetSettings
 from floe.core.errors import GpuUnavailable
 from floe.core.sizes import format_size
 from floe.db.models import CREATED, ERROR, QUEUED, RUNNING, STARTING, STOPPED, Job, Task
+from spawner.build_container import BuildStopped
 from spawner.catalog import Catalog
 from spawner.custom_environments import trusted_finder
-from spawner.environment_builder import BuildStopped, EnvironmentBuilder
+from spawner.environment_builder import EnvironmentBuilder
 from spawner.environment_builds import EnvironmentBuilds
 from spawner.environment_images import environment_chain
 from spawner.gpu import GpuSettings

@@ -22,12 +22,10 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
-import re
 import secrets
 import shutil
 import ssl
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -35,15 +33,24 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import docker
-import requests
 from traitlets import Float, Integer, Unicode, default
 from traitlets.config import LoggingConfigurable
 
 from environments.requirements import Requirements
-from floe.core.errors import FloeUserError
 from floe.core.text import without_secrets
 
-from .build_disk import MEASURE_EVERY_S, create_capped, past_cap, written_bytes
+from .build_container import (
+    CONTEXT,
+    FAILURE_LINES,
+    POLL_S,
+    STRIP_SCRIPT,
+    BuildFailed,
+    Say,
+    check_time,
+    follow,
+    write_context,
+)
+from .build_disk import create_capped, past_cap, written_bytes
 from .catalog import Environment, Machine
 from .container_spec import Mount, build_container_spec
 from .environment_cache import BASE_LABEL, KEY_LABEL, KIND, KIND_LABEL, BuildCache
@@ -52,23 +59,6 @@ REQUIREMENTS_LABEL = "floe.env.requirements"
 # Labels hold the requirements for `docker inspect` and provenance; a long file is cut there
 # (the key still covers all of it).
 LABEL_TEXT_MAX = 16 * 1024
-# What of a failed build the job's reason shows.
-FAILURE_LINES = 12
-_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-
-Say = Callable[[str], None]
-
-
-class BuildFailed(FloeUserError):
-    """The requirements did not install; the message ends with what pip said."""
-
-    status = 400
-
-
-class BuildStopped(FloeUserError):
-    """The job whose environment was being built was stopped."""
-
-    status = 409
 
 
 @dataclass(frozen=True)
@@ -88,8 +78,6 @@ def build_key(base_image_id: str, requirements: Requirements) -> str:
     return h.hexdigest()
 
 
-CONTEXT = "/floe-env"
-STRIP_SCRIPT = Path(__file__).with_name("strip_privileges.py")
 # The build's exit status when the strip could not remove everything.
 STRIP_FAILED = 86
 # pip as the image's root (its packages are root's), told nothing it was not given; then every
@@ -101,7 +89,6 @@ BUILD_COMMAND = (
     f'env -i PATH="$PATH" python3 {CONTEXT}/{STRIP_SCRIPT.name} / || exit {STRIP_FAILED}'
 )
 BUILD_USER = "0:0"
-POLL_S = 1.0
 
 
 def default_ca_bundle() -> str:
@@ -295,7 +282,7 @@ class EnvironmentBuilder(LoggingConfigurable):
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                     break
                 except BlockingIOError:
-                    _check(cancelled, deadline, "waiting for another build of it")
+                    check_time(cancelled, deadline, "waiting for another build of it")
                     time.sleep(POLL_S)
             yield
         finally:
@@ -316,7 +303,7 @@ class EnvironmentBuilder(LoggingConfigurable):
         context = Path(tempfile.mkdtemp(prefix="floe-env-"))
         container = None
         try:
-            cert = self._write_context(context, requirements)
+            cert = write_context(context, requirements, self.ca_bundle)
             spec = build_container_spec(
                 name=f"floe-build-{key[:12]}-{secrets.token_hex(3)}",
                 environment=Environment(slug="build", display_name="build", image=base_id),
@@ -333,9 +320,11 @@ class EnvironmentBuilder(LoggingConfigurable):
             )
             kwargs = spec.create_kwargs(self.api)
             container, engine_capped = create_capped(self.api, kwargs, self.max_bytes)
-            measured = self.max_bytes and not engine_capped
+            measured = 0 if engine_capped else self.max_bytes
             self.api.start(container)
-            tail = self._follow(container, say, cancelled, deadline, measured)
+            tail = follow(
+                self.api, container, say, cancelled, deadline, self.max_log_bytes, measured
+            )
             code = self.api.inspect_container(container)["State"]["ExitCode"]
             lines = "\n".join([t for t in tail if t.strip()][-FAILURE_LINES:])
             if measured and (written := written_bytes(self.api, container)) > self.max_bytes:
@@ -381,83 +370,6 @@ class EnvironmentBuilder(LoggingConfigurable):
             raise BuildFailed(f"the build of {tag} ended without its image")
         return image_id
 
-    def _write_context(self, context: Path, requirements: Requirements) -> str:
-        """The build's read-only folder; returns pip's --cert option (or nothing)."""
-        (context / "requirements.txt").write_text(requirements.text)
-        shutil.copy(STRIP_SCRIPT, context / STRIP_SCRIPT.name)
-        for name, data in requirements.local_files:
-            target = context / "local" / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(data)
-        cert = ""
-        if self.ca_bundle and Path(self.ca_bundle).is_file():
-            shutil.copy(self.ca_bundle, context / "ca.crt")
-            cert = f"--cert {CONTEXT}/ca.crt "
-        for folder, _dirs, files in os.walk(context):
-            os.chmod(folder, 0o755)
-            for name in files:
-                os.chmod(os.path.join(folder, name), 0o644)
-        return cert
-
-    def _follow(
-        self,
-        container: str,
-        say: Say,
-        cancelled: Callable[[], bool],
-        deadline: float,
-        measured: bool = False,
-    ) -> list[str]:
-        """Pass the build's output on as it comes; stop it when the job stops, time is up
-        or (``measured``) it wrote past ``max_bytes``. Returns its last lines."""
-        tail: list[str] = []
-        said = [0]
-
-        def read() -> None:
-            pending = b""
-            for chunk in self.api.logs(container, stream=True, follow=True):
-                pending += chunk
-                *lines, pending = pending.split(b"\n")
-                for raw in lines:
-                    # The log and a failure's reason are shown: an index's token is not.
-                    line = _ANSI.sub("", raw.decode("utf-8", "replace")).rstrip("\r")
-                    line = without_secrets(line)
-                    tail[:] = [*tail[-(FAILURE_LINES - 1) :], line]
-                    said[0] += len(line) + 1
-                    if said[0] <= self.max_log_bytes:
-                        say(line)
-
-        reader = threading.Thread(target=read, name="floe-build-log", daemon=True)
-        reader.start()
-        next_measure = time.monotonic() + MEASURE_EVERY_S
-        while True:
-            try:
-                self.api.wait(container, timeout=POLL_S)
-                break
-            except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
-                pass
-            try:
-                _check(cancelled, deadline, "building")
-                if measured and time.monotonic() >= next_measure:
-                    written = written_bytes(self.api, container)
-                    if written > self.max_bytes:
-                        raise BuildFailed(past_cap(self.max_bytes, written))
-                    next_measure = time.monotonic() + MEASURE_EVERY_S
-            except FloeUserError:
-                try:
-                    self.api.kill(container)
-                except docker.errors.APIError:
-                    pass  # it ended meanwhile: nothing to stop
-                raise
-        reader.join(timeout=10)
-        return tail
-
     def _remove_builds_of(self, key: str) -> None:
         for leftover in self.api.containers(all=True, filters={"label": f"{KEY_LABEL}={key}"}):
             self.api.remove_container(leftover["Id"], force=True)
-
-
-def _check(cancelled: Callable[[], bool], deadline: float, doing: str) -> None:
-    if cancelled():
-        raise BuildStopped("the job was stopped while its environment was " + doing)
-    if time.monotonic() > deadline:
-        raise BuildFailed(f"the environment's build took too long ({doing})")

@@ -18,8 +18,9 @@ from environments.stock import requirements_path
 from floe.core.errors import Conflict
 from floe.core.text import without_secrets
 
+from .build_container import BuildFailed
 from .catalog import Environment
-from .environment_builder import LABEL_TEXT_MAX, BuildFailed, EnvironmentBuilder
+from .environment_builder import LABEL_TEXT_MAX, EnvironmentBuilder
 
 Say = Callable[[str], None]
 # How deep environments may build on each other (a made one on a made one on ...).

@@ -11,8 +11,9 @@ import pytest
 
 from environments.requirements import parse_requirements
 from spawner import build_disk
+from spawner.build_container import BuildFailed
 from spawner.catalog import WORKSPACE_IMAGE
-from spawner.environment_builder import BuildFailed, EnvironmentBuilder
+from spawner.environment_builder import EnvironmentBuilder
 from tests.wheels import make_wheel
 
 pytestmark = pytest.mark.integration

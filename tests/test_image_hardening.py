@@ -14,8 +14,9 @@ import pytest
 
 from environments.requirements import parse_requirements
 from images.build import LOCAL_BASE
+from spawner.build_container import BuildFailed
 from spawner.catalog import WORKSPACE_IMAGE
-from spawner.environment_builder import BuildFailed, EnvironmentBuilder
+from spawner.environment_builder import EnvironmentBuilder
 from tests.wheels import make_wheel
 
 pytestmark = pytest.mark.integration

@@ -16,12 +16,11 @@ import time
 from collections.abc import Callable
 
 from environments.requirements import Requirements
+from spawner.build_container import BuildFailed, BuildStopped
 from spawner.environment_builder import (
     KEY_LABEL,
     KIND,
     KIND_LABEL,
-    BuildFailed,
-    BuildStopped,
     BuiltImage,
     EnvironmentBuilder,
     build_key,
