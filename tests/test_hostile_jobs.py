@@ -1,7 +1,8 @@
-"""The shared store stays true on the default single-machine Floe (a local blob store, SQLite):
-a hostile job cannot change a blob other trees share, and ``floe-admin check-store`` proves
-every blob is what its name says, finds one that is not, names what it belongs to, and moves
-it aside so the next upload stores it again."""
+"""Hostile jobs on the default single-machine Floe (a local blob store, SQLite), as issue 28
+found them: a job cannot change a blob other trees share, and ``floe-admin check-store``
+proves every blob is what its name says, finds one that is not, names what it belongs to and
+moves it aside so the next upload stores it again; a job deleted and submitted again is a new
+job whose limits hold."""
 
 from __future__ import annotations
 
@@ -55,10 +56,9 @@ def admin(hub: HubProcess, *args: str) -> subprocess.CompletedProcess:
     )
 
 
-def run_job(hub: HubProcess, token: str, command: str) -> dict:
-    made = hub.floe(
-        "POST", "jobs", token, json={"project": "store", "kind": "command", "command": command}
-    )
+def run_job(hub: HubProcess, token: str, command: str, **body: object) -> dict:
+    body = {"project": "store", "kind": "command", "command": command, **body}
+    made = hub.floe("POST", "jobs", token, json=body)
     assert made.status_code == 201, made.text
     deadline = time.monotonic() + JOB_TIMEOUT
     while time.monotonic() < deadline:
@@ -138,3 +138,17 @@ def test_check_store_names_a_damaged_blob_and_the_next_upload_stores_it_again(lo
     assert fetched.returncode == 0, fetched.stderr
     assert (tmp_path / "d" / "big.bin").read_bytes() == big
     assert admin(local_hub, "check-store").returncode == 0
+
+
+def test_a_job_deleted_and_submitted_again_is_a_new_job_whose_runtime_cap_holds(local_hub):
+    _name, token = user(local_hub)
+    body = {"project": "reuse", "max_runtime": 3}
+    first = run_job(local_hub, token, "sleep 60", **body)
+    assert first["state"] == "stopped" and "maximum runtime" in first["reason"], first
+    assert local_hub.floe("DELETE", f"jobs/{first['id']}", token).status_code == 200
+
+    started = time.monotonic()
+    again = run_job(local_hub, token, "sleep 60", **body)
+    assert again["id"] > first["id"] and again["number"] == first["number"] + 1
+    assert again["state"] == "stopped" and "maximum runtime" in again["reason"], again
+    assert time.monotonic() - started < 45  # stopped near its 3 s, not after its 60
