@@ -26,3 +26,15 @@ def floe(hub, token, *args, cwd=None, home=None, env=None):
     return subprocess.run(
         [str(FLOE), *args], cwd=cwd, env=environ, capture_output=True, text=True, timeout=300
     )
+
+
+def floe_admin(hub, *args: str) -> subprocess.CompletedProcess:
+    """``floe-admin ARGS`` with the hub's own settings (its data dir, databases, store)."""
+    return subprocess.run(
+        [sys.executable, "-m", "hub_config.admin", *args],
+        cwd=Path(__file__).resolve().parent.parent,
+        env=hub.env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )

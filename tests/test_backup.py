@@ -5,28 +5,14 @@ logs in, the dataset downloads and verifies, the job's log and output are there.
 from __future__ import annotations
 
 import secrets
-import subprocess
-import sys
 import uuid
 
 import pytest
 
-from tests.floe_cli import floe
-from tests.hub_process import REPO_ROOT, HubProcess
+from tests.floe_cli import floe, floe_admin
+from tests.hub_process import HubProcess
 
 pytestmark = pytest.mark.integration
-
-
-def admin(hub: HubProcess, *args: str) -> subprocess.CompletedProcess:
-    """``floe-admin ARGS`` with the hub's own settings (its data dir, databases, store)."""
-    return subprocess.run(
-        [sys.executable, "-m", "hub_config.admin", *args],
-        cwd=REPO_ROOT,
-        env=hub.env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
 
 
 def test_a_backup_restored_into_a_fresh_data_dir_has_everything(tmp_path):
@@ -59,10 +45,10 @@ def test_a_backup_restored_into_a_fresh_data_dir_has_everything(tmp_path):
         assert ran.returncode == 0 and "job-ran" in ran.stdout, ran.stderr
 
         # Backed up while the hub runs.
-        made = admin(first, "backup", str(tmp_path / "backup"))
+        made = floe_admin(first, "backup", str(tmp_path / "backup"))
         assert made.returncode == 0, made.stderr
         assert "backed up" in made.stdout
-        again = admin(first, "backup", str(tmp_path / "backup"))
+        again = floe_admin(first, "backup", str(tmp_path / "backup"))
         assert again.returncode == 1 and "not empty" in again.stderr
         first.stop()
         first.remove_docker_objects()
@@ -73,9 +59,9 @@ def test_a_backup_restored_into_a_fresh_data_dir_has_everything(tmp_path):
             admin_password=password,
         )
         second.data_dir.mkdir()
-        back = admin(second, "restore", str(tmp_path / "backup"))
+        back = floe_admin(second, "restore", str(tmp_path / "backup"))
         assert back.returncode == 0, back.stderr
-        twice = admin(second, "restore", str(tmp_path / "backup"))
+        twice = floe_admin(second, "restore", str(tmp_path / "backup"))
         assert twice.returncode == 1 and "already holds a Floe" in twice.stderr
         second.start()
 

@@ -9,15 +9,13 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
-import subprocess
-import sys
 import time
 import uuid
 
 import pytest
 
-from tests.floe_cli import floe
-from tests.hub_process import REPO_ROOT, HubProcess
+from tests.floe_cli import floe, floe_admin
+from tests.hub_process import HubProcess
 
 pytestmark = pytest.mark.integration
 
@@ -43,17 +41,6 @@ def user(hub: HubProcess) -> tuple[str, str]:
     name = f"u{uuid.uuid4().hex[:6]}"
     assert hub.api("POST", f"/users/{name}").status_code == 201
     return name, hub.api("POST", f"/users/{name}/tokens", json={"note": "t"}).json()["token"]
-
-
-def admin(hub: HubProcess, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "hub_config.admin", *args],
-        cwd=REPO_ROOT,
-        env=hub.env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
 
 
 def run_job(hub: HubProcess, token: str, command: str, **body: object) -> dict:
@@ -87,7 +74,7 @@ def test_a_job_that_links_its_log_into_output_cannot_change_the_blob_it_became(l
     assert hashlib.sha256(got.content).hexdigest() == entry["sha256"]
     assert len(got.content) == entry["size"] and "not kept" not in got.text
 
-    checked = admin(local_hub, "check-store")
+    checked = floe_admin(local_hub, "check-store")
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "0 damaged, 0 changeable" in checked.stdout
     blobs = local_hub.data_dir / "blobs" / "sha256"
@@ -114,18 +101,18 @@ def test_check_store_names_a_damaged_blob_and_the_next_upload_stores_it_again(lo
     with open(blob, "r+b") as damaged:
         damaged.write(b"\0\0\0")
 
-    found = admin(local_hub, "check-store")
+    found = floe_admin(local_hub, "check-store")
     assert found.returncode == 3, found.stdout + found.stderr
     assert f"DAMAGED {sha}" in found.stdout and f"named by dataset {name}/photos:1" in found.stdout
     assert "1 damaged" in found.stdout and "--move-aside" in found.stdout
-    assert admin(local_hub, "check-store", "--sample", "0").returncode == 1
-    sampled = admin(local_hub, "check-store", "--sample", "1")
+    assert floe_admin(local_hub, "check-store", "--sample", "0").returncode == 1
+    sampled = floe_admin(local_hub, "check-store", "--sample", "1")
     assert "1 blobs" in sampled.stdout
 
-    moved = admin(local_hub, "check-store", "--move-aside")
+    moved = floe_admin(local_hub, "check-store", "--move-aside")
     assert moved.returncode == 0 and "moved aside to" in moved.stdout, moved.stdout
     assert not blob.exists() and list((local_hub.data_dir / "blobs" / "damaged").iterdir())
-    assert admin(local_hub, "check-store").returncode == 0
+    assert floe_admin(local_hub, "check-store").returncode == 0
 
     # The bytes are missing now, so the next upload of them (any dataset) stores them again.
     again = tmp_path / "again"
@@ -137,7 +124,7 @@ def test_check_store_names_a_damaged_blob_and_the_next_upload_stores_it_again(lo
     fetched = floe(local_hub, token, "data", "download", "photos:1", str(tmp_path / "d"))
     assert fetched.returncode == 0, fetched.stderr
     assert (tmp_path / "d" / "big.bin").read_bytes() == big
-    assert admin(local_hub, "check-store").returncode == 0
+    assert floe_admin(local_hub, "check-store").returncode == 0
 
 
 def test_a_job_deleted_and_submitted_again_is_a_new_job_whose_runtime_cap_holds(local_hub):

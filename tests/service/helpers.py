@@ -112,3 +112,13 @@ def assert_swapped_folder_read_nothing_of_the_node(
     output = service.api("GET", f"jobs/{job['id']}/output", token)
     assert output.status_code in (404, 409) or output.json()["files"] == [], output.text
     assert NODE_SECRET not in output.text
+
+
+def until(check, timeout: float = 30):
+    """What ``check()`` gives once it is true, asked every 50 ms (an assertion after
+    ``timeout`` seconds)."""
+    deadline = time.monotonic() + timeout
+    while not (found := check()):
+        assert time.monotonic() < deadline, "never happened"
+        time.sleep(0.05)
+    return found

@@ -13,7 +13,7 @@ from floe.db.accounts import HISTORY_COLUMNS, OWNER_COLUMNS, SCHEDULE_RETIRED
 from floe.db.base import Base
 from floe.db.models import Job, Schedule
 from jobs.schedules import _run
-from tests.service.helpers import submit, wait_for
+from tests.service.helpers import submit, until, wait_for
 
 # Column names that say a user: whose a row is, or who did something.
 USER_COLUMN = re.compile(r"(.*_)?(owner|holder|user|username)|.+_by")
@@ -38,14 +38,6 @@ def test_every_column_naming_a_user_is_retired_or_kept_as_history():
     # A new table with an ``owner`` (or ``*_by``) column fails here until it is listed.
     assert naming - moved - set(history) == set()
     assert (moved | set(history)) - naming == set(), "listed columns that no longer exist"
-
-
-def until(check, timeout: float = 30):
-    deadline = time.monotonic() + timeout
-    while not (found := check()):
-        assert time.monotonic() < deadline, "never happened"
-        time.sleep(0.05)
-    return found
 
 
 def built_environment(service, token: str, owner: str, name: str, **body) -> dict:

@@ -9,15 +9,7 @@ from datetime import timedelta
 
 from floe.db.base import utcnow
 from floe.db.models import Job, Schedule
-from tests.service.helpers import floe_fast, make_dataset, upload_files
-
-
-def until(check, timeout: float = 30):
-    deadline = time.monotonic() + timeout
-    while not (found := check()):
-        assert time.monotonic() < deadline, "never happened"
-        time.sleep(0.05)
-    return found
+from tests.service.helpers import floe_fast, make_dataset, until, upload_files
 
 
 def add(service, token: str, **body) -> dict:
