@@ -32,7 +32,7 @@ class TooBig(BadTree):
 @dataclass(frozen=True)
 class LocalFile:
     rel: str
-    path: str
+    path: str  # where its bytes are read: for a link inside the folder, the file it names
     size: int
     mode: int
     key: tuple[int, int, int]  # size, mtime_ns, inode
@@ -127,6 +127,7 @@ def list_files(
                     refuse(rel, "is a link to nothing")
                     continue
                 st = os.stat(entry.path)
+                source = target  # read as the file it names: what is opened is never a link
             elif entry.is_dir(follow_symlinks=False):
                 if depth >= MAX_DEPTH:
                     refuse(rel + "/", f"is more than {MAX_DEPTH} folders deep")
@@ -135,10 +136,11 @@ def list_files(
                 continue
             else:
                 st = entry.stat(follow_symlinks=False)
+                source = entry.path
             if not stat.S_ISREG(st.st_mode):
                 continue  # sockets, fifos: nothing to keep
             key = (st.st_size, st.st_mtime_ns, st.st_ino)
-            files.append(LocalFile(rel, entry.path, st.st_size, stat.S_IMODE(st.st_mode), key))
+            files.append(LocalFile(rel, source, st.st_size, stat.S_IMODE(st.st_mode), key))
 
     walk(root_dir, "", 1)
     return files

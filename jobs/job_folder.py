@@ -15,6 +15,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from dataset_mounter.stores import write_all
 from floe.core.text import printable
 from spawner.container_spec import CONTAINER_UID, give_to_container_user
 
@@ -70,17 +71,31 @@ class JobFolder:
         if lines:
             self.append("".join(f"[floe] {line}\n" for line in lines))
 
+    def open_log(self) -> int | None:
+        """A descriptor to add to the log's end, never through a link and never waiting on
+        a fifo; None when the job put something other than a plain file in its place (then
+        nothing is added: a job's own doing)."""
+        flags = os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY
+        try:
+            fd = os.open(self.log, flags | os.O_CLOEXEC)
+        except OSError:
+            return None
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            return None
+        return fd
+
     def append(self, text: str) -> None:
         """Add ``text`` to the end of the log as it is (a build's output)."""
-        fd = os.open(self.log, os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW)
-        with os.fdopen(fd, "a", encoding="utf-8", errors="replace") as log:
-            log.write(text)
+        self.append_bytes(text.encode("utf-8", "replace"))
 
     def append_bytes(self, data: bytes) -> None:
-        """Add the job's own bytes to the log (sent by the node it ran on)."""
-        fd = os.open(self.log, os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW)
+        """Add bytes to the end of the log (the job's own, sent by the node it ran on)."""
+        fd = self.open_log()
+        if fd is None:
+            return
         try:
-            os.write(fd, data)
+            write_all(fd, data)
         finally:
             os.close(fd)
 

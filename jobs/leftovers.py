@@ -122,10 +122,12 @@ def _keep_log(
 def _cut_log(folder: JobFolder, most: int) -> None:
     """Cut the log to ``most`` bytes (what it wrote after the last check, past its cap or the
     quota's room), saying so at its end."""
-    size = folder.log.stat().st_size
+    size = os.lstat(folder.log).st_size
     if size <= most:
         return
-    fd = os.open(folder.log, os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW)
+    fd = folder.open_log()
+    if fd is None:
+        return
     try:
         os.ftruncate(fd, most)
         os.write(fd, b"\n")  # Floe's line starts a line of its own

@@ -183,3 +183,16 @@ def test_a_blob_others_could_change_is_told_and_made_the_stores_own(tmp_path, db
     assert stat.S_IMODE(store.local_path(sha(data)).stat().st_mode) == 0o444
     assert check_store(db, store).sound
     assert db.scalar(select(Blob.sha256)) == sha(data)
+
+
+def test_a_link_inside_output_to_a_kept_file_keeps_both(tmp_path, db):
+    store = LocalStore(root=str(tmp_path / "blobs"))
+    output = tmp_path / "output"
+    output.mkdir()
+    (output / "model.pt").write_bytes(b"weights")
+    (output / "model_latest.pt").symlink_to("model.pt")  # sorts after: its path is the source
+    skipped: list = []
+    tree = keep_folder(db, store, output, "alice", skipped)
+    assert [e.path for e in tree.entries] == ["model.pt", "model_latest.pt"] and skipped == []
+    with store.open(sha(b"weights")) as kept:
+        assert kept.read() == b"weights"

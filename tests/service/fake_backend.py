@@ -132,6 +132,11 @@ class FakeBackend(RunnerBackend):
             os.symlink(secrets, folder / "output")
             os.unlink(folder / "result.json")
             os.mkfifo(folder / "result.json")  # a read of it would wait forever
+        elif command == "fifo log":  # a log no note can be added to without waiting forever
+            folder = container.source("/floe-job")
+            os.symlink("/nope", container.source("/output") / "dangling")  # a note to add
+            os.unlink(folder / "log")
+            os.mkfifo(folder / "log")
         elif command == "sparse":
             out = container.source("/output")
             with open(out / "huge.bin", "wb") as huge:

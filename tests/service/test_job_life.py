@@ -236,3 +236,10 @@ def test_submits_in_parallel_never_pass_a_users_share_of_the_queue(service):
         service.api("POST", f"jobs/{job['id']}/stop", token)
     for job in accepted:
         wait_for(service, token, job)
+
+
+def test_a_job_whose_log_became_a_fifo_still_ends_and_keeps_its_output(service):
+    _alice, token = service.user("alice")
+    job = wait_for(service, token, submit(service, token, kind="command", command="fifo log"))
+    assert job["state"] == "complete", job["reason"]  # nothing waited on the fifo
+    assert service.api("GET", f"jobs/{job['id']}/output", token).status_code == 200

@@ -217,3 +217,14 @@ def test_a_job_writing_past_its_caps_on_its_machine_is_stopped_and_kept_within_t
     assert job["reason"] == "stopped by its /output passing 1 MiB, the most a job keeps"
     log = remote.api("GET", f"jobs/{job['id']}/logs", token).text
     assert "[floe] not kept from /output: big (2 MiB, past the cap of 1 MiB)" in log
+
+
+def test_a_job_whose_log_became_a_fifo_still_ends_and_keeps_its_output(remote):
+    _alice, token = remote.user("alice")
+    job = wait_for(remote, token, submit(remote, token, kind="command", command="fifo log"))
+    assert job["state"] == "complete", job["reason"]  # nothing waited on the fifo
+    assert remote.api("GET", f"jobs/{job['id']}/output", token).status_code == 200
+    deadline = time.monotonic() + 10  # sent back: no sender of the node waits on the fifo
+    while _node_folder(remote, job).exists():
+        assert time.monotonic() < deadline, "the node never sent the job's folder back"
+        time.sleep(0.05)
