@@ -54,6 +54,7 @@ from .build_disk import create_capped, past_cap, written_bytes
 from .catalog import Environment, Machine
 from .container_spec import Mount, build_container_spec
 from .environment_cache import BASE_LABEL, KEY_LABEL, KIND, KIND_LABEL, BuildCache
+from .layer_check import layers_of, privileged_files
 
 REQUIREMENTS_LABEL = "floe.env.requirements"
 # Labels hold the requirements for `docker inspect` and provenance; a long file is cut there
@@ -86,7 +87,7 @@ BUILD_COMMAND = (
     'env -i PATH="$PATH" HOME=/tmp/floe-home LANG=C.UTF-8 python3 -m pip install '
     "--no-cache-dir --no-input --disable-pip-version-check {cert}-r requirements.txt "
     "|| exit $?; kill -9 -1 2>/dev/null; "
-    f'env -i PATH="$PATH" python3 {CONTEXT}/{STRIP_SCRIPT.name} / || exit {STRIP_FAILED}'
+    f'env -i PATH="$PATH" python3 -I -S {CONTEXT}/{STRIP_SCRIPT.name} / || exit {STRIP_FAILED}'
 )
 BUILD_USER = "0:0"
 
@@ -339,6 +340,7 @@ class EnvironmentBuilder(LoggingConfigurable):
                 )
             if code:
                 raise BuildFailed(f"the requirements did not install (pip exited {code}):\n{lines}")
+            self._refuse_privileged(container)
             labels = {
                 **(base.get("Labels") or {}),
                 KIND_LABEL: KIND,
@@ -369,6 +371,20 @@ class EnvironmentBuilder(LoggingConfigurable):
         if not image_id or self._existing(tag, key) != image_id:
             raise BuildFailed(f"the build of {tag} ended without its image")
         return image_id
+
+    def _refuse_privileged(self, container: str) -> None:
+        """Read here what the build would commit: a setuid/setgid file or a file capability
+        left (the strip inside defeated) fails it."""
+        layers = layers_of(self.api, container)
+        if layers is None:
+            self.log.info("build %s: its layers are not on this machine; not read", container)
+            return
+        left = privileged_files(layers)
+        if left:
+            raise BuildFailed(
+                "the build left files that would let a job's user become another (setuid, "
+                "setgid or file capabilities), which Floe does not keep: " + ", ".join(left)
+            )
 
     def _remove_builds_of(self, key: str) -> None:
         for leftover in self.api.containers(all=True, filters={"label": f"{KEY_LABEL}={key}"}):

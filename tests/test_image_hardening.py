@@ -112,3 +112,25 @@ def test_a_capability_a_build_may_not_remove_fails_it_by_name(tmp_path, base_wit
         for image in client.images.list(builder.repository):
             client.images.remove(image.id, force=True)
     assert "/usr/local/bin/pinger" in failed.value.message
+
+
+def test_a_strip_defeated_inside_the_image_is_caught_from_outside(tmp_path, base_with, monkeypatch):
+    """Code from pip runs as root before the strip and could stop it (a .pth file, a python
+    shim): what the build would commit is read from its layers here all the same."""
+    from spawner import environment_builder
+
+    base = base_with("cp /bin/sh /usr/local/bin/rootsh && chmod 4755 /usr/local/bin/rootsh")
+    pip_only = environment_builder.BUILD_COMMAND.split("; kill -9")[0]
+    monkeypatch.setattr(environment_builder, "BUILD_COMMAND", pip_only)
+    builder = EnvironmentBuilder(
+        lock_dir=str(tmp_path), repository=f"floetest-{secrets.token_hex(3)}/env"
+    )
+    client = docker.from_env()
+    try:
+        with pytest.raises(BuildFailed, match="setuid, setgid or file capabilities") as failed:
+            builder.ensure(base, _requirements(tmp_path))
+    finally:
+        for image in client.images.list(builder.repository):
+            client.images.remove(image.id, force=True)
+    assert "/usr/local/bin/rootsh" in failed.value.message
+    assert client.images.list(builder.repository) == []

@@ -1,0 +1,42 @@
+"""What a build leaves is read from its layers as overlayfs merges them: a setuid file or a
+file capability that shows in the image is found; one a higher layer replaced, deleted
+(a whiteout) or hid (an opaque folder) is not."""
+
+from __future__ import annotations
+
+import os
+import struct
+
+from spawner.layer_check import privileged_files
+
+NET_RAW = struct.pack("<IIIII", 0x02000001, 1 << 13, 0, 0, 0)
+
+
+def _file(layer, rel: str, mode: int = 0o755) -> str:
+    path = layer / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"#!/bin/sh\n")
+    os.chmod(path, mode)
+    return str(path)
+
+
+def test_privileged_files_in_the_merged_view_and_only_those(tmp_path):
+    upper, middle, base = (tmp_path / n for n in ("upper", "middle", "base"))
+    for layer in (upper, middle, base):
+        layer.mkdir()
+    _file(base, "usr/bin/su", 0o4755)  # the base's, stripped by a copy without the bit above
+    _file(upper, "usr/bin/su", 0o755)
+    _file(base, "usr/bin/passwd", 0o4755)  # deleted above: a whiteout
+    os.mknod(upper / "usr/bin/passwd", 0o600 | 0o020000, os.makedev(0, 0))
+    _file(base, "opt/tool/rootsh", 0o6755)  # under a folder made opaque above
+    (upper / "opt" / "tool").mkdir(parents=True)
+    os.setxattr(upper / "opt" / "tool", "trusted.overlay.opaque", b"y")
+    _file(base, "srv/x/hidden", 0o4755)  # its folder replaced by a file above
+    _file(middle, "srv/x", 0o644)
+    _file(base, "usr/local/bin/left", 0o4755)  # the base's, left as it was: shows
+    _file(middle, "usr/lib/pinger")  # a capability added in the middle: shows
+    os.setxattr(middle / "usr" / "lib" / "pinger", "security.capability", NET_RAW)
+    _file(upper, "usr/local/lib/.p", 0o2755)  # what the build made: shows
+    found = privileged_files([str(upper), str(middle), str(base)])
+    assert sorted(found) == ["/usr/lib/pinger", "/usr/local/bin/left", "/usr/local/lib/.p"]
+    assert privileged_files([str(upper), str(middle), str(base)], most=1) != []
