@@ -115,6 +115,21 @@ def tree_dir(cache_dir: Path, digest: str) -> Path:
     return Path(cache_dir) / "trees" / digest
 
 
+def forget_tree(cache_dir: Path, digest: str) -> None:
+    """Remove the tree laid out here (a container still using it keeps what it has)."""
+    folder = tree_dir(cache_dir, digest)
+    if folder.is_dir():
+        make_writable(folder)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def forget_blob(cache_dir: Path, sha256: str) -> None:
+    """Remove this node's copies of a blob (plain and runnable), laid out again from the
+    store when next needed."""
+    for kind in ("blobs", "blobs-exec"):
+        (Path(cache_dir) / kind / blob_key(sha256)).unlink(missing_ok=True)
+
+
 def materialize(tree: Tree, store: BlobStore, cache_dir: Path) -> Path:
     """Return a read-only directory laid out as ``tree``, building it the first time."""
     final = tree_dir(cache_dir, tree.digest)

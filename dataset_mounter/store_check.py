@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
@@ -23,6 +24,7 @@ from sqlalchemy.orm import Session
 from floe.db.models import Blob, Dataset, Job, Project, TreeRow, Version
 
 from .keep import collecting
+from .materialize import forget_blob, forget_tree
 from .stores import COPY_CHUNK, BlobStore
 from .tree import Tree
 
@@ -119,19 +121,29 @@ def _problems(store: BlobStore, batch: list[tuple[str, int]], pool: ThreadPoolEx
             yield sha, seen[1], ""
 
 
-def names_of(db: Session, shas: Iterable[str]) -> dict[str, list[str]]:
-    """What names each of ``shas``, in users' words: dataset versions, jobs' code, /output
-    and logs. Reads every tree once (only when there is damage to tell)."""
-    wanted = set(shas)
-    named: dict[str, list[str]] = {sha: [] for sha in wanted}
-    if not wanted:
-        return named
+def trees_naming(db: Session, wanted: set[str]) -> dict[str, set[str]]:
+    """The trees that name any of ``wanted``: digest -> those it names. Reads every tree."""
     trees: dict[str, set[str]] = {}
+    if not wanted:
+        return trees
     query = select(TreeRow.digest, TreeRow.manifest).execution_options(yield_per=100)
     for digest, manifest in db.execute(query):
         hit = wanted & Tree.decode(manifest).blob_ids()
         if hit:
             trees[digest] = hit
+    return trees
+
+
+def names_of(
+    db: Session, shas: Iterable[str], trees: dict[str, set[str]] | None = None
+) -> dict[str, list[str]]:
+    """What names each of ``shas``, in users' words: dataset versions, jobs' code, /output
+    and logs (``trees``: ``trees_naming`` of them, when already read)."""
+    wanted = set(shas)
+    named: dict[str, list[str]] = {sha: [] for sha in wanted}
+    if not wanted:
+        return named
+    trees = trees_naming(db, wanted) if trees is None else trees
     versions = select(Dataset.owner, Dataset.name, Version.number, Version.tree_digest).join(
         Dataset, Dataset.id == Version.dataset_id
     )
@@ -161,12 +173,14 @@ def check_store(
     move_aside: bool = False,
     progress: Callable[[int, int], None] | None = None,
     workers: int = 4,
+    cache_dir: Path | None = None,
 ) -> StoreCheck:
     """Hash every blob the database says is stored (or ``sample`` of them, at random) and
     compare with its name. With ``move_aside``, damaged blobs leave the store and the
     database (the next upload of their bytes stores them again) and blobs that others could
-    change are made the store's own and read-only. ``progress(blobs, bytes)`` after each
-    batch."""
+    change are made the store's own and read-only, and this node's cache (``cache_dir``)
+    forgets its copies of the damaged ones and the trees laid out with them.
+    ``progress(blobs, bytes)`` after each batch."""
     report = StoreCheck()
     started = time.monotonic()
     with ThreadPoolExecutor(workers) as pool:
@@ -181,21 +195,29 @@ def check_store(
             if progress:
                 progress(report.checked, report.bytes)
     report.seconds = time.monotonic() - started
-    for sha, names in names_of(db, [d.sha256 for d in report.damaged]).items():
-        next(d for d in report.damaged if d.sha256 == sha).named_by = sorted(names)
+    damaged = {d.sha256: d for d in report.damaged}
+    trees = trees_naming(db, set(damaged))
+    for sha, names in names_of(db, damaged, trees).items():
+        damaged[sha].named_by = sorted(names)
     if move_aside:
         _move_aside(db, store, report)
+        if cache_dir is not None:
+            for digest in trees:
+                forget_tree(cache_dir, digest)
+            for sha in damaged:
+                forget_blob(cache_dir, sha)
     return report
 
 
 def _move_aside(db: Session, store: BlobStore, report: StoreCheck) -> None:
-    with collecting():  # no blob is being stored meanwhile
+    with collecting():  # no blob is being stored by this process meanwhile
         for damage in report.damaged:
-            # The row first: from now on the blob is missing to anyone who names it, so
-            # they send its bytes (checked against its name) and it is stored anew.
+            # The bytes first, then the row: a keeper elsewhere that finds the row gone
+            # stores the bytes anew (there is no file in its way), and one that stored them
+            # just before the row went sends them again next time: never a row without bytes.
+            damage.moved_to = store.move_aside(damage.sha256)
             db.execute(delete(Blob).where(Blob.sha256 == damage.sha256))
             db.commit()
-            damage.moved_to = store.move_aside(damage.sha256)
         for loose in report.loose:
             store.tighten(loose.sha256)
             report.tightened += 1

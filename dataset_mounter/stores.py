@@ -487,6 +487,8 @@ class S3Store(BlobStore):
 
     def move_aside(self, sha256: str) -> str:
         key = f"{self.prefix}damaged/{sha256}.{uuid.uuid4().hex[:8]}"
+        if not self.has(sha256):
+            return ""  # missing already: nothing to keep aside
         source = {"Bucket": self.bucket, "Key": self._key(sha256)}
         self._client.copy(source, self.bucket, key, Config=self._transfer)
         self.delete(sha256)

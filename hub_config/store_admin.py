@@ -35,11 +35,19 @@ def run_check(
     say: Callable[[str], object] = print,
 ) -> StoreCheck:
     """Check the store of the Floe ``settings`` describe, telling what it finds."""
-    store = DatasetSettings(config=settings.service_config()).store
+    datasets = DatasetSettings(config=settings.service_config())
+    store = datasets.store
     engine = make_engine(settings.floe_db_url)
     try:
         with Session(engine) as db:
-            report = check_store(db, store, sample, move_aside, progress=told_every(say))
+            report = check_store(
+                db,
+                store,
+                sample,
+                move_aside,
+                progress=told_every(say),
+                cache_dir=datasets.cache_path,
+            )
     finally:
         engine.dispose()
     for damage in report.damaged:

@@ -66,24 +66,44 @@ def overdue(db: Session) -> list[tuple[int, str]]:
     return found
 
 
+_FOLDER = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
 def folder_size(path: Path, enough: int, enough_entries: int) -> tuple[int, int]:
     """Bytes of the files under ``path`` (as big as they say, sparse or not) and how many
-    entries it holds, counting no further once past either ``enough``."""
+    entries it holds, counting no further once past either ``enough``.
+
+    Walked by folder descriptors opened without following links: a folder the job swaps for
+    a link meanwhile is left out, never walked where it leads."""
     total = count = 0
-    folders = [str(path)]
-    while folders and total <= enough and count <= enough_entries:
-        try:
-            with os.scandir(folders.pop()) as entries:
-                for entry in entries:
-                    count += 1
-                    if count > enough_entries:
-                        break
-                    if entry.is_dir(follow_symlinks=False):
-                        folders.append(entry.path)
-                    elif entry.is_file(follow_symlinks=False):
-                        total += entry.stat(follow_symlinks=False).st_size
-        except OSError:
-            continue  # gone or unreadable: the job's own business
+    try:
+        top = os.open(path, _FOLDER)
+    except OSError:
+        return 0, 0
+    folders = [top]
+    try:
+        while folders and total <= enough and count <= enough_entries:
+            fd = folders.pop()
+            try:
+                with os.scandir(fd) as entries:
+                    for entry in entries:
+                        count += 1
+                        if count > enough_entries:
+                            break
+                        if entry.is_dir(follow_symlinks=False):
+                            try:
+                                folders.append(os.open(entry.name, _FOLDER, dir_fd=fd))
+                            except OSError:
+                                continue  # gone, or no longer a folder: the job's business
+                        elif entry.is_file(follow_symlinks=False):
+                            total += entry.stat(follow_symlinks=False).st_size
+            except OSError:
+                continue
+            finally:
+                os.close(fd)
+    finally:
+        for fd in folders:
+            os.close(fd)
     return total, count
 
 

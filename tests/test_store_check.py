@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from dataset_mounter.keep import keep_folder, missing_blobs, record_blobs
+from dataset_mounter.materialize import materialize
 from dataset_mounter.store_check import check_store
 from dataset_mounter.stores import BlobChanged, LocalStore, S3Store
 from floe.db.database import make_sessionmaker
@@ -142,6 +143,8 @@ def test_check_store_finds_damaged_and_missing_blobs_names_their_trees_and_moves
     os.chmod(path, 0o644)
     with open(path, "r+b") as blob:
         blob.write(b"XX")
+    laid_out = materialize(tree, store, tmp_path / "cache")  # links the damaged bytes
+    assert (laid_out / "big.bin").read_bytes() != big
     small_db = store.small._db()
     small_db.execute("UPDATE blobs SET data = ? WHERE sha256 = ?", (b"other", sha(small)))
     report = check_store(db, store)
@@ -153,8 +156,9 @@ def test_check_store_finds_damaged_and_missing_blobs_names_their_trees_and_moves
     assert problems[sha(small)].named_by == ["dataset alice/photos:1"]
     assert len(check_store(db, store, sample=2).damaged) <= 2
 
-    moved = check_store(db, store, move_aside=True)
+    moved = check_store(db, store, move_aside=True, cache_dir=tmp_path / "cache")
     assert all(d.moved_to for d in moved.damaged if d.sha256 != sha(gone))
+    assert not laid_out.exists()  # laid out again, from the bytes sent again, when next used
     assert (tmp_path / "blobs" / "damaged").is_dir()
     assert check_store(db, store).sound
     # The blobs are missing to whoever names them, so the next upload stores them again.
@@ -166,6 +170,7 @@ def test_check_store_finds_damaged_and_missing_blobs_names_their_trees_and_moves
     assert again.sound and again.checked == 2
     with store.open(sha(big)) as data:
         assert data.read() == big
+    assert (materialize(tree, store, tmp_path / "cache") / "big.bin").read_bytes() == big
     assert db.scalar(select(Version.number).join(Dataset)) == 1
 
 

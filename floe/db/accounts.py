@@ -98,6 +98,22 @@ def _retire(db: Session, name: str, old: str) -> None:
     for column in OWNER_COLUMNS:
         db.execute(update(column.class_).where(column == name).values({column.key: old}))
     _rename_environments(db, name, old)
+    _rename_schedule_data(db, name, old)
+
+
+def _rename_schedule_data(db: Session, name: str, old: str) -> None:
+    """Anyone's schedule resolves its datasets again at each run (``alice/mnist`` its
+    latest): those of the earlier user stay theirs, never a dataset the newcomer makes under
+    the same name."""
+    mine = f"{name}/"
+    for schedule in db.scalars(select(Schedule).where(Schedule.data.is_not(None))):
+        data = list(schedule.data or [])
+        renamed = [
+            old + spec[len(name) :] if isinstance(spec, str) and spec.startswith(mine) else spec
+            for spec in data
+        ]
+        if renamed != data:
+            schedule.data = renamed
 
 
 def _rename_environments(db: Session, name: str, old: str) -> None:

@@ -13,7 +13,7 @@ from floe.db.accounts import HISTORY_COLUMNS, OWNER_COLUMNS, SCHEDULE_RETIRED
 from floe.db.base import Base
 from floe.db.models import Job, Schedule
 from jobs.schedules import _run
-from tests.service.helpers import submit, until, wait_for
+from tests.service.helpers import make_dataset, submit, until, wait_for
 
 # Column names that say a user: whose a row is, or who did something.
 USER_COLUMN = re.compile(r"(.*_)?(owner|holder|user|username)|.+_by")
@@ -87,6 +87,26 @@ def test_a_retired_schedule_stops_and_never_runs_as_the_newcomer(service):
     resumed = service.api("POST", f"{path}/resume", admin_token)
     assert resumed.status_code == 409 and "account was deleted" in resumed.json()["error"]
     assert service.api("DELETE", path, admin_token).status_code == 204
+
+
+def test_anothers_schedule_keeps_reading_the_retired_users_dataset_not_the_newcomers(service):
+    alice, alice_token = service.user("alice")
+    make_dataset(service, alice_token, "weights", {"w.txt": b"the first alice's"}, public=True)
+    _bob, bob_token = service.user("bob")
+    body = {"project": "nightly", "kind": "command", "command": "x", "cron": "@every 1s"}
+    made = service.api(
+        "POST", "schedules", bob_token, json={**body, "datasets": [f"{alice}/weights"]}
+    )
+    assert made.status_code == 201, made.text
+
+    newcomer, _admin = remade(service, alice)
+    make_dataset(service, newcomer, "weights", {"w.txt": b"the newcomer's"}, public=True)
+    after = len(service.api("GET", "jobs?project=nightly", bob_token).json())
+    jobs = until(lambda: service.api("GET", "jobs?project=nightly", bob_token).json()[after:])
+    source = jobs[-1]["datasets"][0]["source"]
+    assert retired(source.partition("/")[0], alice) and source.endswith("/weights:1"), source
+    schedule = service.api("GET", f"schedules/{made.json()['id']}", bob_token).json()
+    assert schedule["datasets"][0].startswith(f"{alice}~")
 
 
 def test_a_retired_task_is_out_of_the_newcomers_reach(service):
