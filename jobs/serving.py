@@ -62,9 +62,10 @@ class Serving(LoggingConfigurable):
         256 * 1024**2,
         config=True,
         help="""Bytes of request bodies to serving jobs the service holds in memory at once,
-        all requests together (each is held until it is sent on). A request whose body would
-        go past it gets 503 with Retry-After. Keep it above max_body_bytes (a body larger than
-        it never fits); e.g. 1024**3 for 1 GiB.""",
+        all requests together (each is held until it is sent on); the jobs of one owner at
+        most half of it. A request whose body would go past either gets 503 with
+        Retry-After. Keep it above twice max_body_bytes (a body larger than an owner's half
+        never fits); e.g. 1024**3 for 1 GiB.""",
     )
     figures_every_s = Float(
         5,

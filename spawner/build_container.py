@@ -20,13 +20,14 @@ from environments.requirements import Requirements
 from floe.core.errors import FloeUserError
 from floe.core.text import without_secrets
 
-from .build_disk import MEASURE_EVERY_S, past_cap, written_bytes
+from .build_disk import MEASURE_EVERY_S, BuildDisk
 
 CONTEXT = "/floe-env"
 STRIP_SCRIPT = Path(__file__).with_name("strip_privileges.py")
 # What of a failed build the job's reason shows.
 FAILURE_LINES = 12
 POLL_S = 1.0
+LINE_MAX = 64 * 1024
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 Say = Callable[[str], None]
@@ -78,11 +79,10 @@ def follow(
     cancelled: Callable[[], bool],
     deadline: float,
     max_log_bytes: int,
-    measure_past: int = 0,
+    disk: BuildDisk | None = None,
 ) -> list[str]:
     """Pass the build's output on as it comes (up to ``max_log_bytes``); stop it when the job
-    stops, time is up or it wrote past ``measure_past`` bytes (0: not measured). Returns its
-    last lines."""
+    stops, time is up or ``disk`` finds it past its cap. Returns its last lines."""
     tail: list[str] = []
     said = [0]
 
@@ -91,6 +91,9 @@ def follow(
         for chunk in api.logs(container, stream=True, follow=True):
             pending += chunk
             *lines, pending = pending.split(b"\n")
+            if len(pending) > LINE_MAX:  # output without line ends is passed on in pieces
+                lines.append(pending)
+                pending = b""
             for raw in lines:
                 # The log and a failure's reason are shown: an index's token is not.
                 line = _ANSI.sub("", raw.decode("utf-8", "replace")).rstrip("\r")
@@ -111,10 +114,9 @@ def follow(
             pass
         try:
             check_time(cancelled, deadline, "building")
-            if measure_past and time.monotonic() >= next_measure:
-                written = written_bytes(api, container)
-                if written > measure_past:
-                    raise BuildFailed(past_cap(measure_past, written))
+            if disk and time.monotonic() >= next_measure:
+                if why := disk.past():
+                    raise BuildFailed(why)
                 next_measure = time.monotonic() + MEASURE_EVERY_S
         except FloeUserError:
             try:

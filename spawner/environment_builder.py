@@ -50,7 +50,7 @@ from .build_container import (
     follow,
     write_context,
 )
-from .build_disk import create_capped, past_cap, written_bytes
+from .build_disk import BuildDisk
 from .catalog import Environment, Machine
 from .container_spec import Mount, build_container_spec
 from .environment_cache import BASE_LABEL, KEY_LABEL, KIND, KIND_LABEL, BuildCache
@@ -319,19 +319,14 @@ class EnvironmentBuilder(LoggingConfigurable):
                 read_only=False,
                 scratch=(),
             )
-            kwargs = spec.create_kwargs(self.api)
-            container, engine_capped = create_capped(self.api, kwargs, self.max_bytes)
-            measured = 0 if engine_capped else self.max_bytes
+            disk = BuildDisk(self.api, self.max_bytes)
+            container = disk.create(spec.create_kwargs(self.api))
             self.api.start(container)
-            tail = follow(
-                self.api, container, say, cancelled, deadline, self.max_log_bytes, measured
-            )
+            tail = follow(self.api, container, say, cancelled, deadline, self.max_log_bytes, disk)
             code = self.api.inspect_container(container)["State"]["ExitCode"]
             lines = "\n".join([t for t in tail if t.strip()][-FAILURE_LINES:])
-            if measured and (written := written_bytes(self.api, container)) > self.max_bytes:
-                raise BuildFailed(past_cap(self.max_bytes, written))
-            if engine_capped and code and "No space left on device" in lines:
-                raise BuildFailed(f"{past_cap(self.max_bytes)}:\n{lines}")
+            if why := disk.past(code, lines):
+                raise BuildFailed(why)
             if code == STRIP_FAILED:
                 raise BuildFailed(
                     "the build could not remove every setuid/setgid bit and file capability "

@@ -56,28 +56,34 @@ def test_a_build_writing_past_its_cap_fails_saying_so_and_keeps_no_image(tmp_pat
 
 def test_where_the_engine_has_no_quota_the_cap_is_measured(tmp_path):
     """This machine's engine (overlay2 on ext4) refuses a size quota: Floe notes it and
-    measures instead; an engine with quotas would be given the size with the container."""
-    api = docker.APIClient()
+    measures instead; no file may pass the cap whatever the engine."""
     from spawner.catalog import Environment, Machine
     from spawner.container_spec import build_container_spec
 
+    api = docker.APIClient()
     spec = build_container_spec(
         name=f"floetest-quota-{secrets.token_hex(3)}",
         environment=Environment(slug="b", display_name="b", image=WORKSPACE_IMAGE),
         machine=Machine("b", "b", cpu=0.5, memory_bytes=256 * MIB),
         labels={},
         env={},
-        command=["true"],
+        command=["sh", "-c", "head -c 8M /dev/zero > /tmp/big"],
         mounts=[],
         read_only=False,
         scratch=(),
+        user="0:0",
     )
-    container, engine_capped = build_disk.create_capped(api, spec.create_kwargs(api), 4 * MIB)
+    disk = build_disk.BuildDisk(api, 4 * MIB)
+    container = disk.create(spec.create_kwargs(api))
     try:
-        driver = api.info()["Driver"]
-        backing = dict(api.info().get("DriverStatus") or []).get("Backing Filesystem", "")
-        if driver == "overlay2" and backing != "xfs":
-            assert not engine_capped and api.base_url in build_disk._quota_refused
-        assert build_disk.written_bytes(api, container) == 0
+        info = api.info()
+        backing = dict(info.get("DriverStatus") or []).get("Backing Filesystem", "")
+        if info["Driver"] == "overlay2" and backing != "xfs":
+            assert not disk.engine_capped and api.base_url in build_disk._quota_refused
+        assert disk.written() == 0 and disk.past() == ""
+        api.start(container)
+        code = api.wait(container, timeout=60)["StatusCode"]
+        assert code != 0  # the one file could not pass 4 MiB
+        assert "wrote more than 4 MiB" in disk.past(code=build_disk.FILE_TOO_BIG)
     finally:
         api.remove_container(container, force=True)

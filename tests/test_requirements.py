@@ -93,6 +93,8 @@ def test_a_url_or_a_marker_is_a_requirement_not_a_local_file():
         ("Looking in indexes: 'https://t@h/simple'", "Looking in indexes: 'https://***@h/simple'"),
         ("pkg @ https://h/a@b/pkg.whl  # none here", "pkg @ https://h/a@b/pkg.whl  # none here"),
         ("numpy==2.1 ; python_version > '3'", "numpy==2.1 ; python_version > '3'"),
+        ("x @ https://f/x.whl#sha256=1&token=T", "x @ https://f/x.whl#sha256=1&token=***"),
+        ("-i https://h/simple;auth=T/", "-i https://h/simple;auth=***"),
     ],
 )
 def test_any_credential_in_a_url_is_masked_for_showing(text, shown):
@@ -116,6 +118,9 @@ class _Engine:
 
     def containers(self, **_filters):
         return []
+
+    def info(self):
+        return {}
 
     def create_host_config(self, **config):
         return config

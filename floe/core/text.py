@@ -35,11 +35,11 @@ def _masked_rest(rest: str) -> str:
     authority, tail = rest[:end], rest[end:]
     if "@" in authority:
         authority = _MASK + authority[authority.rindex("@") :]
-    path, mark, query = tail.partition("?")
-    if mark:
-        query, hash_mark, fragment = query.partition("#")
-        query = "&".join(_masked_param(p) for p in query.split("&")) + hash_mark + fragment
-    return authority + path + mark + query
+    # Parameters may come in the query, the fragment or a path's ;params: each masked alike.
+    return authority + _PARAMS.sub(lambda m: _masked_param(m[0]), tail)
+
+
+_PARAMS = re.compile(r"[^?#&;/]+=[^?#&;]*")
 
 
 def _masked_param(param: str) -> str:

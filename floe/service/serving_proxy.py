@@ -102,21 +102,33 @@ class JobView:
 
 
 class HeldBodies:
-    """Bytes of request bodies held for serving jobs, all requests together, within a bound."""
+    """Bytes of request bodies held for serving jobs, all requests together, within a bound;
+    the jobs of one owner at most half of it, so one user's stalled uploads cannot take all
+    of it from everyone else."""
 
     def __init__(self, settings: Serving) -> None:
         self.settings = settings
         self.held = 0
+        self.by_owner: dict[str, int] = {}
 
-    def take(self, size: int) -> bool:
-        """Hold ``size`` more bytes, unless that would go past ``c.Serving.max_buffered_bytes``."""
-        if self.held + size > self.settings.max_buffered_bytes:
+    def take(self, size: int, owner: str = "") -> bool:
+        """Hold ``size`` more bytes for a job of ``owner``, unless that would go past
+        ``c.Serving.max_buffered_bytes`` (or half of it for that owner)."""
+        most = self.settings.max_buffered_bytes
+        theirs = self.by_owner.get(owner, 0)
+        if self.held + size > most or theirs + size > most // 2:
             return False
         self.held += size
+        self.by_owner[owner] = theirs + size
         return True
 
-    def give_back(self, size: int) -> None:
+    def give_back(self, size: int, owner: str = "") -> None:
         self.held -= size
+        left = self.by_owner.get(owner, 0) - size
+        if left > 0:
+            self.by_owner[owner] = left
+        else:
+            self.by_owner.pop(owner, None)
 
 
 class ServingState:
@@ -209,6 +221,7 @@ class ServeHandler(web.RequestHandler):
         self._began = time.monotonic()
         self._failed = False
         self._job: JobView | None = None
+        self._owner = ""  # whose job: their bodies together may hold half the bound
         self._chunks: list[bytes] = []  # the body so far, while it fits what may be held
         self._held = self._received = 0
         self._over = self._busy = False
@@ -216,6 +229,7 @@ class ServeHandler(web.RequestHandler):
     async def prepare(self) -> None:
         drain_past(self.request, self.state.settings.max_body_bytes)
         owner, project, number = self.path_args[:3]
+        self._owner = owner
         ref = JobRef(owner=owner, project=project, number=int(number))
         self._job = await self._allowed(ref)
 
@@ -281,7 +295,7 @@ class ServeHandler(web.RequestHandler):
     async def data_received(self, chunk: bytes) -> None:
         self._received += len(chunk)
         self._over = self._received > self.state.settings.max_body_bytes
-        if not (self._over or self._busy) and self.state.bodies.take(len(chunk)):
+        if not (self._over or self._busy) and self.state.bodies.take(len(chunk), self._owner):
             self._chunks.append(chunk)
             self._held += len(chunk)
             return
@@ -292,7 +306,7 @@ class ServeHandler(web.RequestHandler):
     def _let_body_go(self) -> None:
         """What this request holds of its body, given back (sent on, refused, or gone)."""
         self._chunks = []
-        self.state.bodies.give_back(self._held)
+        self.state.bodies.give_back(self._held, self._owner)
         self._held = 0
 
     async def _send_body(self, write: Any) -> None:

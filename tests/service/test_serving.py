@@ -290,12 +290,16 @@ def test_bodies_held_at_once_stay_within_their_bound_and_past_it_get_503(
     url = f"{service.url}{job['serve_url']}in"
     headers = {"Authorization": f"Bearer {token}"}
     bodies = service.app.settings["serving"].bodies
-    monkeypatch.setattr(service.runner.serving, "max_buffered_bytes", 3 * BODY)
+    _other, other_token = service.user("other")
+    other_job = serve_job(service, other_token, project="elsewhere")
+    assert call(service, other_job, other_token).status_code == 200  # it listens
+    # The bound is six bodies: one owner's jobs may hold three of them.
+    monkeypatch.setattr(service.runner.serving, "max_buffered_bytes", 6 * BODY)
     most = [0]
     take = bodies.take
 
-    def watched(size: int) -> bool:
-        taken = take(size)
+    def watched(size: int, owner: str = "") -> bool:
+        taken = take(size, owner)
         most[0] = max(most[0], bodies.held)
         return taken
 
@@ -317,13 +321,16 @@ def test_bodies_held_at_once_stay_within_their_bound_and_past_it_get_503(
             time.sleep(0.01)
         # The bound is all but taken: more large bodies at once are turned away, not held.
         refused = list(pool.map(post, [b"y" * BODY] * 8))
+        # Another user's job still has the other half.
+        elsewhere = call(service, other_job, other_token, "in", "POST", data=b"o" * BODY)
         go.set()
         answered = [h.result() for h in holders]
     for answer in refused:
         assert answer.status_code == 503 and answer.headers["Retry-After"] == "1", answer.text
         assert "try again shortly" in answer.json()["error"]
     assert [a.json()["body_bytes"] for a in answered] == [BODY] * 3
-    assert most[0] <= 3 * BODY
+    assert elsewhere.status_code == 200 and elsewhere.json()["body_bytes"] == BODY
+    assert most[0] <= 6 * BODY and bodies.by_owner == {}
     # All given back once answered, and room again for the next.
     assert bodies.held == 0
     assert post(b"z" * BODY).json()["body_bytes"] == BODY
