@@ -30,7 +30,6 @@ from .tree import Tree
 
 BATCH = 500  # blob rows read at once
 MISSING_CODES = ("404", "NoSuchKey", "NotFound")
-GROUP = 50  # blobs hashed by one worker at a time: one hand-off per blob costs more than a KiB
 
 
 @dataclass
@@ -98,17 +97,19 @@ def _read_hash(store: BlobStore, sha256: str) -> tuple[str, int] | None:
 
 
 def _problems(store: BlobStore, batch: list[tuple[str, int]], pool: ThreadPoolExecutor):
-    """``(sha256, bytes read, problem)`` for each blob of ``batch``: small blobs read together,
-    the others each on its own (in parallel: hashing lets go of the GIL)."""
+    """``(sha256, bytes read, problem)`` for each blob of ``batch``: the store's small blobs
+    read together, the others each on its own."""
     small = {sha: data for sha, data in store.read_small(sha for sha, _size in batch)}
     found: dict[str, tuple[str, int] | None] = {
         sha: (hashlib.sha256(data).hexdigest(), len(data)) for sha, data in small.items()
     }
-    rest = [sha for sha, _size in batch if sha not in small]
-    groups = [rest[i : i + GROUP] for i in range(0, len(rest), GROUP)]
-    hashed = pool.map(lambda group: [_read_hash(store, sha) for sha in group], groups)
-    for group, hashes in zip(groups, hashed, strict=True):
-        found.update(zip(group, hashes, strict=True))
+    # Large blobs are hashed in parallel (hashing lets go of the GIL); small files here,
+    # where handing each to a thread costs more than reading it.
+    large = [sha for sha, size in batch if sha not in small and size >= COPY_CHUNK]
+    found.update(zip(large, pool.map(lambda sha: _read_hash(store, sha), large), strict=True))
+    for sha, _size in batch:
+        if sha not in found:
+            found[sha] = _read_hash(store, sha)
     for sha, size in batch:
         seen = found[sha]
         if seen is None:
