@@ -116,11 +116,14 @@ def tree_dir(cache_dir: Path, digest: str) -> Path:
 
 
 def forget_tree(cache_dir: Path, digest: str) -> None:
-    """Remove the tree laid out here (a container still using it keeps what it has)."""
+    """Put the tree laid out here out of use: the next container gets it laid out anew,
+    while one running keeps what it mounted (moved beside the trees, a hidden folder that the
+    node's volume plugin removes at its next start)."""
     folder = tree_dir(cache_dir, digest)
-    if folder.is_dir():
-        make_writable(folder)
-        shutil.rmtree(folder, ignore_errors=True)
+    try:
+        os.rename(folder, folder.parent / f".forgotten-{digest}-{uuid.uuid4().hex}")
+    except FileNotFoundError:
+        pass
 
 
 def forget_blob(cache_dir: Path, sha256: str) -> None:

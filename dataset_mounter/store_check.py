@@ -103,9 +103,11 @@ def _problems(store: BlobStore, batch: list[tuple[str, int]], pool: ThreadPoolEx
     found: dict[str, tuple[str, int] | None] = {
         sha: (hashlib.sha256(data).hexdigest(), len(data)) for sha, data in small.items()
     }
-    # Large blobs are hashed in parallel (hashing lets go of the GIL); small files here,
-    # where handing each to a thread costs more than reading it.
-    large = [sha for sha, size in batch if sha not in small and size >= COPY_CHUNK]
+    # Large blobs are hashed in parallel (hashing lets go of the GIL); a local store's small
+    # files here, where handing each to a thread costs more than reading it (not S3's, each
+    # a request that waits).
+    here = type(store).local_path is not BlobStore.local_path
+    large = [sha for sha, size in batch if sha not in small and (size >= COPY_CHUNK or not here)]
     found.update(zip(large, pool.map(lambda sha: _read_hash(store, sha), large), strict=True))
     for sha, _size in batch:
         if sha not in found:

@@ -63,9 +63,9 @@ class Serving(LoggingConfigurable):
         config=True,
         help="""Bytes of request bodies to serving jobs the service holds in memory at once,
         all requests together (each is held until it is sent on); the jobs of one owner at
-        most half of it. A request whose body would go past either gets 503 with
-        Retry-After. Keep it above twice max_body_bytes (a body larger than an owner's half
-        never fits); e.g. 1024**3 for 1 GiB.""",
+        most half of it (or max_body_bytes, if more). A request whose body would go past
+        either gets 503 with Retry-After. Keep it above max_body_bytes (a larger body never
+        fits); e.g. 1024**3 for 1 GiB.""",
     )
     figures_every_s = Float(
         5,

@@ -67,42 +67,49 @@ def overdue(db: Session) -> list[tuple[int, str]]:
 
 
 _FOLDER = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+# Levels walked: deeper than a tree may be (128) is never kept anyway, and each level holds
+# two descriptors while it is read.
+WALK_DEPTH = 130
 
 
 def folder_size(path: Path, enough: int, enough_entries: int) -> tuple[int, int]:
     """Bytes of the files under ``path`` (as big as they say, sparse or not) and how many
     entries it holds, counting no further once past either ``enough``.
 
-    Walked by folder descriptors opened without following links: a folder the job swaps for
-    a link meanwhile is left out, never walked where it leads."""
+    Walked depth first by folder descriptors opened without following links (one open
+    folder a level, at most ``WALK_DEPTH`` levels): a folder the job swaps for a link
+    meanwhile is left out, never walked where it leads."""
     total = count = 0
     try:
         top = os.open(path, _FOLDER)
     except OSError:
         return 0, 0
-    folders = [top]
+    stack = [(top, os.scandir(top))]
     try:
-        while folders and total <= enough and count <= enough_entries:
-            fd = folders.pop()
+        while stack and total <= enough and count <= enough_entries:
+            fd, entries = stack[-1]
             try:
-                with os.scandir(fd) as entries:
-                    for entry in entries:
-                        count += 1
-                        if count > enough_entries:
-                            break
-                        if entry.is_dir(follow_symlinks=False):
-                            try:
-                                folders.append(os.open(entry.name, _FOLDER, dir_fd=fd))
-                            except OSError:
-                                continue  # gone, or no longer a folder: the job's business
-                        elif entry.is_file(follow_symlinks=False):
-                            total += entry.stat(follow_symlinks=False).st_size
+                entry = next(entries, None)
             except OSError:
-                continue
-            finally:
+                entry = None  # unreadable: the job's own business
+            if entry is None:
+                entries.close()
                 os.close(fd)
+                stack.pop()
+                continue
+            count += 1
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    if len(stack) < WALK_DEPTH:
+                        child = os.open(entry.name, _FOLDER, dir_fd=fd)
+                        stack.append((child, os.scandir(child)))
+                elif entry.is_file(follow_symlinks=False):
+                    total += entry.stat(follow_symlinks=False).st_size
+            except OSError:
+                continue  # gone, or no longer a folder
     finally:
-        for fd in folders:
+        for fd, entries in stack:
+            entries.close()
             os.close(fd)
     return total, count
 

@@ -6,9 +6,9 @@ btrfs, zfs): the build's writes past it fail with "No space left on device". Els
 layer is measured while it runs and once more when it has ended, before anything is
 committed: a build past the cap is stopped, at most a few seconds of writing beyond it, and
 never becomes an image. Everywhere, no one file may pass the cap (``RLIMIT_FSIZE``), and the
-free space of the engine's disk is watched too, for what no layer counts (a file deleted but
-held open): a build under which it falls by more than twice the cap (and at least
-``SLACK_BYTES``, for what else writes there meanwhile) is stopped.
+free space of the engine's disk (an engine of this machine) is watched too, for what no
+layer counts (a file deleted but held open): a build is stopped once that disk is all but
+full (less than ``SLACK_BYTES`` free) and has lost more than the cap since it began.
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ class BuildDisk:
         if not self.max_bytes:
             self.container = self.api.create_container(**kwargs)["Id"]
             return self.container
+        self._watch_free_space()
         limit = {"Name": "fsize", "Soft": self.max_bytes, "Hard": self.max_bytes}
         host_config = {**kwargs["host_config"], "Ulimits": [limit]}
         if self.api.base_url not in _quota_refused:
@@ -58,12 +59,18 @@ class BuildDisk:
         if not self.container:
             made = self.api.create_container(**{**kwargs, "host_config": host_config})
             self.container = made["Id"]
-        self._watch_free_space()
         return self.container
 
     def _watch_free_space(self) -> None:
-        root = (self.api.info() or {}).get("DockerRootDir") or ""
-        if root and os.path.isdir(root):  # the engine is on this machine
+        """Note the engine's disk and its free space, where the engine is on this machine
+        (its socket here); nothing where it is elsewhere or will not say."""
+        if not str(self.api.base_url).startswith("http+docker://"):
+            return  # a TCP engine: its DockerRootDir is another machine's path
+        try:
+            root = (self.api.info() or {}).get("DockerRootDir") or ""
+        except docker.errors.APIError:  # a socket proxy refusing /info
+            return
+        if root and os.path.isdir(root):
             self._root, self._free_at_start = root, _free(root)
 
     def written(self) -> int:
@@ -81,9 +88,9 @@ class BuildDisk:
             return f"{past_cap(self.max_bytes)}:\n{lines}"
         if not self.engine_capped and (written := self.written()) > self.max_bytes:
             return past_cap(self.max_bytes, written)
-        if self._root:
-            fallen = self._free_at_start - _free(self._root)
-            if fallen > max(2 * self.max_bytes, SLACK_BYTES):
+        if self._root and (free := _free(self._root)) < SLACK_BYTES:
+            fallen = self._free_at_start - free
+            if fallen > self.max_bytes:
                 return past_cap(self.max_bytes, fallen)
         return ""
 

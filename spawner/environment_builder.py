@@ -367,14 +367,25 @@ class EnvironmentBuilder(LoggingConfigurable):
             raise BuildFailed(f"the build of {tag} ended without its image")
         return image_id
 
+    _unread_said = False
+
     def _refuse_privileged(self, container: str) -> None:
         """Read here what the build would commit: a setuid/setgid file or a file capability
         left (the strip inside defeated) fails it."""
         layers = layers_of(self.api, container)
         if layers is None:
-            self.log.info("build %s: its layers are not on this machine; not read", container)
+            if not EnvironmentBuilder._unread_said:
+                EnvironmentBuilder._unread_said = True
+                self.log.warning(
+                    "builds' layers are not overlay2 folders of this machine: what a build "
+                    "commits is not read here for setuid files (the strip inside alone)"
+                )
             return
-        left = privileged_files(layers)
+        try:
+            left = privileged_files(layers)
+        except OSError as err:
+            self.log.warning("build %s: its layers could not be read (%s)", container, err)
+            return
         if left:
             raise BuildFailed(
                 "the build left files that would let a job's user become another (setuid, "

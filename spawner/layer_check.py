@@ -18,7 +18,9 @@ from collections.abc import Iterator
 import docker
 
 CAPABILITY = "security.capability"
-OPAQUE = ("trusted.overlay.opaque", "user.overlay.opaque")
+# What a rootful engine's overlay reads (user.overlay.* only counts on a rootless one, and
+# a build may set user.* attributes itself: they hide nothing here).
+OPAQUE = "trusted.overlay.opaque"
 PRIVILEGE_BITS = stat.S_ISUID | stat.S_ISGID
 
 
@@ -66,16 +68,19 @@ def privileged_files(layers: list[str], most: int = 20) -> list[str]:
             if _hidden(path.rpartition("/")[0], blocked) or path in blocked:
                 continue
             folder = stat.S_ISDIR(info.st_mode)
+            whiteout = stat.S_ISCHR(info.st_mode) and info.st_rdev == 0
             if path in seen:
                 if not seen[path]:  # a file above this folder hides all of it
                     blocked.add(path)
+                elif not folder or whiteout or _xattr(here, OPAQUE) == b"y":
+                    opaque.add(path)  # a folder above; this still hides what lies below
                 continue  # a higher layer's entry is what shows (folders merge below it)
             seen[path] = folder
-            if stat.S_ISCHR(info.st_mode) and info.st_rdev == 0:
+            if whiteout:
                 blocked.add(path)  # a whiteout: this path is deleted from here down
                 continue
             if folder:
-                if any(_xattr(here, name) == b"y" for name in OPAQUE):
+                if _xattr(here, OPAQUE) == b"y":
                     opaque.add(path)
                 continue
             privileged = info.st_mode & PRIVILEGE_BITS and stat.S_ISREG(info.st_mode)

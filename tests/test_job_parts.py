@@ -176,3 +176,22 @@ def test_a_node_sends_only_the_files_it_listed_never_one_swapped_in_after(tmp_pa
     with tarfile.open(archive) as tar:
         assert tar.getnames() == ["b.txt"]
         assert tar.extractfile("b.txt").read() == b"the job's too"
+
+
+def test_output_is_measured_whole_with_few_descriptors_and_never_through_a_link(tmp_path):
+    import resource
+
+    from jobs.watch import folder_size
+
+    output = tmp_path / "output"
+    for i in range(600):  # more folders than descriptors left below
+        (output / f"d{i}").mkdir(parents=True)
+        (output / f"d{i}" / "w.bin").write_bytes(b"x" * 10)
+    (output / "elsewhere").symlink_to("/usr")
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))
+    try:
+        measured = folder_size(output, 10**9, 10**6)
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert measured == (6000, 1201)

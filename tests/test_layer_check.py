@@ -40,3 +40,27 @@ def test_privileged_files_in_the_merged_view_and_only_those(tmp_path):
     found = privileged_files([str(upper), str(middle), str(base)])
     assert sorted(found) == ["/usr/lib/pinger", "/usr/local/bin/left", "/usr/local/lib/.p"]
     assert privileged_files([str(upper), str(middle), str(base)], most=1) != []
+
+
+def test_what_a_lower_layer_hides_below_a_folder_kept_above_stays_hidden(tmp_path):
+    upper, middle, base = (tmp_path / n for n in ("upper", "middle", "base"))
+    for layer in (upper, middle, base):
+        layer.mkdir()
+    # The middle layer made /opt/tool afresh (opaque) and deleted /opt/gone (a whiteout); the
+    # build then wrote into /opt/tool: the base's setuid files there never show.
+    _file(base, "opt/tool/helper", 0o4755)
+    _file(base, "opt/gone/rootsh", 0o4755)
+    (middle / "opt" / "tool").mkdir(parents=True)
+    os.setxattr(middle / "opt" / "tool", "trusted.overlay.opaque", b"y")
+    os.mknod(middle / "opt" / "gone", 0o600 | 0o020000, os.makedev(0, 0))
+    _file(upper, "opt/tool/new.txt", 0o644)
+    (upper / "opt" / "gone").mkdir()
+    assert privileged_files([str(upper), str(middle), str(base)]) == []
+
+
+def test_a_user_xattr_a_build_may_set_hides_nothing(tmp_path):
+    upper, base = tmp_path / "upper", tmp_path / "base"
+    _file(base, "usr/bin/su", 0o4755)
+    (upper / "usr" / "bin").mkdir(parents=True)
+    os.setxattr(upper / "usr" / "bin", "user.overlay.opaque", b"y")  # rootful: not opaque
+    assert privileged_files([str(upper), str(base)]) == ["/usr/bin/su"]

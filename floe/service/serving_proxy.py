@@ -116,7 +116,8 @@ class HeldBodies:
         ``c.Serving.max_buffered_bytes`` (or half of it for that owner)."""
         most = self.settings.max_buffered_bytes
         theirs = self.by_owner.get(owner, 0)
-        if self.held + size > most or theirs + size > most // 2:
+        share = max(most // 2, self.settings.max_body_bytes)  # one body always fits alone
+        if self.held + size > most or theirs + size > share:
             return False
         self.held += size
         self.by_owner[owner] = theirs + size

@@ -369,3 +369,16 @@ def test_a_job_s_answer_comes_no_faster_than_its_caller_reads_it(service, servin
         taken = BIG_ANSWERED[0] - before
         assert taken < 64 * 1024**2, taken
         assert sum(len(c) for c in answer.iter_content(1024**2)) == size
+
+
+def test_one_body_as_large_as_a_request_may_be_always_fits_an_owners_share():
+    from types import SimpleNamespace
+
+    from floe.service.serving_proxy import HeldBodies
+
+    bodies = HeldBodies(SimpleNamespace(max_buffered_bytes=256, max_body_bytes=200))
+    assert bodies.take(200, "alice") and not bodies.take(1, "alice")
+    assert bodies.take(56, "bob") and not bodies.take(1, "carol")
+    bodies.give_back(200, "alice")
+    bodies.give_back(56, "bob")
+    assert (bodies.held, bodies.by_owner) == (0, {})
