@@ -14,15 +14,12 @@ tree that names it shares.
 
 from __future__ import annotations
 
-import ctypes
 import hashlib
 import io
 import os
 import shutil
-import sqlite3
 import stat
 import tempfile
-import threading
 import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -31,27 +28,13 @@ from typing import BinaryIO
 from traitlets import Integer, Unicode
 from traitlets.config import LoggingConfigurable
 
+from floe.core import disk
+from floe.core.disk import sync_filesystem, write_all
+
+from .small_blobs import SmallBlobs
+
 # Up to this many blobs at once are flushed one by one; more, with one syncfs.
 FSYNC_EACH = 16
-
-
-def sync_filesystem(path: Path) -> None:
-    """Flush the filesystem holding ``path`` (Linux ``syncfs``); ``sync`` where there is none."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        if ctypes.CDLL(None, use_errno=True).syncfs(fd) != 0:
-            os.sync()
-    except (OSError, AttributeError):
-        os.sync()
-    finally:
-        os.close(fd)
-
-
-def write_all(fd: int, data: bytes) -> None:
-    """``data`` written to ``fd`` whole (``os.write`` may write less than it is given)."""
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
 
 
 def blob_key(sha256: str) -> str:
@@ -66,17 +49,12 @@ class BlobChanged(ValueError):
 
 
 def open_plain(path: str | os.PathLike) -> int:
-    """A descriptor of the plain file at ``path``, never through a link at its end, never
-    blocking on a fifo; ``BlobChanged`` when it is anything else."""
-    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+    """A descriptor of the plain file at ``path`` (``floe.core.disk``); ``BlobChanged`` when
+    it is anything else."""
     try:
-        fd = os.open(path, flags)
+        return disk.open_plain(path)
     except OSError as err:
-        raise BlobChanged(f"{path} cannot be read as a plain file: {err.strerror}") from None
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
-        raise BlobChanged(f"{path} is not a plain file")
-    return fd
+        raise BlobChanged(f"{path} cannot be read as a plain file: {err.strerror or err}") from None
 
 
 def copy_hashed(source: int, target: int, sha256: str) -> int:
@@ -152,77 +130,6 @@ class BlobStore(LoggingConfigurable):
 
     def tighten(self, sha256: str) -> None:
         """Make the blob the store's own and read-only again (see ``looseness``)."""
-
-
-class SmallBlobs:
-    """Small blobs as rows of one SQLite file: one write and one flush for a pack of two
-    thousand, where files would cost two thousand inodes. Readers in other processes (the
-    hub, the runner) see them as soon as they are stored (WAL)."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self._local = threading.local()  # a connection per thread (and per process)
-
-    def _db(self) -> sqlite3.Connection:
-        db = getattr(self._local, "db", None)
-        if db is None or self._local.pid != os.getpid():
-            db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=FULL")  # a blob stored is on the disk
-            db.execute(
-                "CREATE TABLE IF NOT EXISTS blobs (sha256 TEXT PRIMARY KEY, data BLOB NOT NULL)"
-            )
-            self._local.db, self._local.pid = db, os.getpid()
-        return db
-
-    def exists(self) -> bool:
-        return os.path.exists(self.path)
-
-    def put(self, items: list[tuple[str, bytes]]) -> None:
-        db = self._db()
-        with _transaction(db):
-            db.executemany("INSERT OR IGNORE INTO blobs VALUES (?, ?)", items)
-
-    def get(self, sha256: str) -> bytes | None:
-        if not self.exists():
-            return None
-        row = self._db().execute("SELECT data FROM blobs WHERE sha256 = ?", (sha256,)).fetchone()
-        return row[0] if row else None
-
-    def get_many(self, shas: Iterable[str]) -> Iterator[tuple[str, bytes]]:
-        if not self.exists():
-            return
-        wanted = sorted(set(shas))
-        db = self._db()
-        for start in range(0, len(wanted), 500):
-            chunk = wanted[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            yield from db.execute(
-                f"SELECT sha256, data FROM blobs WHERE sha256 IN ({marks})",  # noqa: S608
-                chunk,
-            )
-
-    def delete(self, shas: list[str]) -> None:
-        """Remove these blobs, in one transaction (one flush)."""
-        if shas and self.exists():
-            db = self._db()
-            with _transaction(db):
-                db.executemany("DELETE FROM blobs WHERE sha256 = ?", [(sha,) for sha in shas])
-
-
-class _transaction:
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self.db = db
-
-    def __enter__(self) -> None:
-        self.db.execute("BEGIN IMMEDIATE")
-
-    def __exit__(self, kind: object, *_rest: object) -> None:
-        try:
-            self.db.execute("COMMIT" if kind is None else "ROLLBACK")
-        finally:
-            if self.db.in_transaction:  # a failed COMMIT: the write lock is not kept
-                self.db.execute("ROLLBACK")
 
 
 class LocalStore(BlobStore):

@@ -3,8 +3,9 @@
 The folder is the service's: the job (uid 1000) may write the files in it but not add, remove
 or swap them, so its log is never a link to a host file. Should a job become root in its
 container all the same (a setuid file where no-new-privileges cannot be set), what reads
-the folder still opens the log and the result note without following links and takes only
-an /output that is still the folder Floe made (``kept_output``).
+the folder still opens the log and the result note as plain files only
+(``floe.core.disk``) and takes only an /output that is still the folder Floe made
+(``kept_output``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from dataset_mounter.stores import write_all
+from floe.core.disk import open_plain, write_all
 from floe.core.text import printable
 from spawner.container_spec import CONTAINER_UID, give_to_container_user
 
@@ -47,16 +48,6 @@ class JobFolder:
             return self.output
         return None
 
-    def open_note(self, path: Path) -> int:
-        """A descriptor of the log or the result note, read as a plain file: never through a
-        link, never blocking on a fifo (``OSError`` otherwise)."""
-        flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
-        fd = os.open(path, flags)
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            os.close(fd)
-            raise OSError(f"{path.name} is not a plain file")
-        return fd
-
     def prepare(self) -> None:
         self.path.mkdir(mode=0o755, parents=True, exist_ok=True)
         os.chmod(self.path, 0o755)
@@ -75,15 +66,10 @@ class JobFolder:
         """A descriptor to add to the log's end, never through a link and never waiting on
         a fifo; None when the job put something other than a plain file in its place (then
         nothing is added: a job's own doing)."""
-        flags = os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY
         try:
-            fd = os.open(self.log, flags | os.O_CLOEXEC)
+            return open_plain(self.log, os.O_WRONLY | os.O_APPEND)
         except OSError:
             return None
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            os.close(fd)
-            return None
-        return fd
 
     def append(self, text: str) -> None:
         """Add ``text`` to the end of the log as it is (a build's output)."""

@@ -29,6 +29,7 @@ from pathlib import Path
 from dataset_mounter.node_volumes import JOB_VOLUME, RUNNER_VOLUME
 from dataset_mounter.scan import LocalFile, select_files
 from floe.client.api import FloeClient, FloeError
+from floe.core.disk import open_plain
 
 from .job_container import RUNNER_DIR
 from .job_folder import OUTPUT_REPLACED, JobFolder, skipped_lines
@@ -209,7 +210,7 @@ class JobVolumes:
         sent = 0
         folder = self._folder(container)
         try:
-            job_log = os.fdopen(folder.open_note(folder.log), "rb")
+            job_log = os.fdopen(open_plain(folder.log), "rb")
         except OSError:
             return  # none yet, or a link or fifo in its place: nothing of it is read
         with job_log:
@@ -261,7 +262,7 @@ class JobVolumes:
             self.sent[container] = offset
         self._send_log(container, most=None)
         try:
-            with os.fdopen(folder.open_note(folder.result_note), "rb") as note:
+            with os.fdopen(open_plain(folder.result_note), "rb") as note:
                 result = note.read(RESULT_NOTE_BYTES)  # the job may have made it huge (sparse)
         except OSError:
             result = b""  # none, or a link or fifo in its place: no note to read

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import os
 import re
-import stat
 from pathlib import Path
 
+from floe.core.disk import open_plain
 from floe.core.jsonvalues import NotKeepable, loads_keepable
 
 _METRIC_LINE = re.compile(rb"^[ \t]*(\{[^\n]*\})[ \t\r]*$", re.MULTILINE)
@@ -54,12 +54,11 @@ def read_from(path: Path, offset: int, limit: int = READ_CHUNK) -> bytes:
     Never follows a link: what a job wrote is read, not a host file it pointed at.
     """
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except (FileNotFoundError, OSError):
+        fd = open_plain(path)
+    except OSError:
         return b""
     with os.fdopen(fd, "rb") as f:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode) or offset >= info.st_size:
+        if offset >= os.fstat(fd).st_size:
             return b""
         f.seek(offset)
         return f.read(limit)
