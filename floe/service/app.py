@@ -57,6 +57,7 @@ from . import (
     schedules_api,
     serving_api,
     serving_proxy,
+    serving_state,
     task_pages,
     tasks_api,
 )
@@ -114,7 +115,7 @@ def make_app(
         datasets=datasets,
         catalog=catalog,
         runner=runner,
-        serving=serving_proxy.ServingState(runner.serving),
+        serving=serving_state.ServingState(runner.serving),
         api_routes=API_ROUTES,
         # What submitting a job needs besides the request; the same for every request.
         job_context=runner.job_context(),

@@ -10,8 +10,7 @@ A request's body is held until it is sent on, within ``c.Serving.max_body_bytes`
 ``c.Serving.max_buffered_bytes`` for all together (past it: 503, try again shortly); the job's
 answer streams back no faster than the caller reads it, so nothing of it piles up here.
 
-Everything a request needs is held in memory after the first one (the job's state for a
-second, a token for ``c.Serving.token_check_s``, the job's address until it ends), so a
+Everything a request needs is held in memory after the first one (``serving_state``), so a
 forwarded request costs no database query and no thread.
 """
 
@@ -19,15 +18,12 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
 from typing import Any
 
 from tornado import httputil, web
 from tornado.httpclient import HTTPClientError, HTTPRequest
-from tornado.ioloop import PeriodicCallback
 from tornado.iostream import StreamClosedError
-from tornado.log import app_log
-from tornado.simple_httpclient import HTTPTimeoutError, SimpleAsyncHTTPClient
+from tornado.simple_httpclient import HTTPTimeoutError
 
 from floe.core.errors import (
     FloeUserError,
@@ -41,17 +37,15 @@ from floe.core.errors import (
 )
 from floe.core.refs import JobRef
 from floe.core.sizes import format_size
-from floe.db.lookup import find_job
-from floe.db.models import FINISHED, RUNNING, SERVE, Job
+from floe.db.models import FINISHED, RUNNING, SERVE
 from jobs.runner import JobRunner
-from jobs.serving import TOKEN_PREFIX, Serving, ServingFigures, job_of_token
+from jobs.serving import TOKEN_PREFIX
 
 from .files import inert
 from .handlers import claim_account, close_if_body_unread, drain_past, error_answer
+from .serving_state import JobView, ServingState
 from .workers import off_loop
 
-STATE_FOR_S = 1.0  # how long a job's state is trusted without asking the database again
-MOST_HELD = 10_000  # tokens, and jobs, held in memory at once
 # Headers that belong to one connection, or to Floe: never passed on.
 HOP_BY_HOP = frozenset(
     {
@@ -87,120 +81,6 @@ ASK_FOR_TOKEN = (
 
 class TimedOut(FloeUserError):
     status = 504
-
-
-@dataclass
-class JobView:
-    """What a request needs of a serving job, read from the database at most once a second."""
-
-    id: int
-    name: str
-    mode: str
-    state: str
-    kept: dict | None  # its request figures as last written down
-    read_at: float
-
-
-class HeldBodies:
-    """Bytes of request bodies held for serving jobs, all requests together, within a bound;
-    the jobs of one owner at most half of it, so one user's stalled uploads cannot take all
-    of it from everyone else."""
-
-    def __init__(self, settings: Serving) -> None:
-        self.settings = settings
-        self.held = 0
-        self.by_owner: dict[str, int] = {}
-
-    def take(self, size: int, owner: str = "") -> bool:
-        """Hold ``size`` more bytes for a job of ``owner``, unless that would go past
-        ``c.Serving.max_buffered_bytes`` (or half of it for that owner)."""
-        most = self.settings.max_buffered_bytes
-        theirs = self.by_owner.get(owner, 0)
-        share = max(most // 2, self.settings.max_body_bytes)  # one body always fits alone
-        if self.held + size > most or theirs + size > share:
-            return False
-        self.held += size
-        self.by_owner[owner] = theirs + size
-        return True
-
-    def give_back(self, size: int, owner: str = "") -> None:
-        self.held -= size
-        left = self.by_owner.get(owner, 0) - size
-        if left > 0:
-            self.by_owner[owner] = left
-        else:
-            self.by_owner.pop(owner, None)
-
-
-class ServingState:
-    """The service's memory of serving jobs: the jobs, tokens, figures, bodies held, and the one
-    client."""
-
-    def __init__(self, settings: Serving) -> None:
-        self.settings = settings
-        self.bodies = HeldBodies(settings)
-        self.jobs: dict[tuple[str, str, int], JobView] = {}
-        self.tokens: dict[str, tuple[int, float]] = {}  # token -> (job id, trusted until)
-        self.figures = ServingFigures()
-        self._client: SimpleAsyncHTTPClient | None = None
-        self._writing: PeriodicCallback | None = None
-
-    @property
-    def client(self) -> SimpleAsyncHTTPClient:
-        if self._client is None:  # made on the event loop that serves
-            self._client = SimpleAsyncHTTPClient(
-                force_instance=True,
-                max_clients=self.settings.max_in_flight,
-                max_body_size=1 << 40,  # answers stream through; nothing is held whole
-            )
-        return self._client
-
-    def forget_tokens(self) -> None:
-        """Look every token up again (one was revoked)."""
-        self.tokens.clear()
-
-    def forget_job(self, job_id: int) -> None:
-        """Hold nothing more of a deleted job: its view, its tokens, its figures."""
-        self.jobs = {key: view for key, view in self.jobs.items() if view.id != job_id}
-        self.tokens = {token: held for token, held in self.tokens.items() if held[0] != job_id}
-        self.figures.forget(job_id)
-
-    def keep_writing(self, sessions: Any) -> None:
-        if self._writing is None:
-            self._writing = PeriodicCallback(
-                lambda: self.write_figures(sessions), self.settings.figures_every_s * 1000
-            )
-            self._writing.start()
-
-    async def write_figures(self, sessions: Any) -> None:
-        changed = self.figures.take_changed()
-        if changed:
-            try:
-                await off_loop(_write_figures, sessions, changed)
-            except Exception:
-                app_log.exception("keeping serving jobs' request figures")
-
-
-def _write_figures(sessions: Any, changed: dict[int, dict]) -> None:
-    with sessions() as db:
-        for job_id, figures in changed.items():
-            job = db.get(Job, job_id)
-            if job is not None:
-                job.serving = figures
-        db.commit()
-
-
-def _read_job(sessions: Any, ref: JobRef) -> JobView | None:
-    with sessions() as db:
-        job = find_job(db, ref, "")
-        if job is None:
-            return None
-        return JobView(job.id, job.full_name, job.mode, job.state, job.serving, time.monotonic())
-
-
-def _token_job(sessions: Any, token: str) -> int | None:
-    with sessions() as db:
-        return job_of_token(db, token)
 
 
 @web.stream_request_body
@@ -240,10 +120,10 @@ class ServeHandler(web.RequestHandler):
         if not token:
             raise Unauthorized(ASK_FOR_TOKEN)
         if token.startswith(TOKEN_PREFIX):
-            job_id = await self._token_job(token)
+            job_id = await self.state.token_job(self.settings["sessions"], token)
             if job_id is None:
                 raise Unauthorized("this serving token is not known (revoked, or mistyped)")
-            job = await self._view(ref)
+            job = await self.state.view(self.settings["sessions"], ref)
             if job is None or job.id != job_id:
                 raise Forbidden("this serving token is for another job")
             return job
@@ -258,7 +138,7 @@ class ServeHandler(web.RequestHandler):
             raise Forbidden(
                 f"only {ref.owner} and those holding one of the job's serving tokens may call it"
             )
-        job = await self._view(ref)
+        job = await self.state.view(self.settings["sessions"], ref)
         if job is None:
             raise NotFound(f"{ref.owner} has no job {ref.project}/{ref.number}")
         return job
@@ -266,32 +146,6 @@ class ServeHandler(web.RequestHandler):
     def _bearer(self) -> str:
         scheme, _, value = self.request.headers.get("Authorization", "").strip().partition(" ")
         return value.strip() if scheme.lower() in ("bearer", "token") else ""
-
-    async def _token_job(self, token: str) -> int | None:
-        held = self.state.tokens.get(token)
-        if held and held[1] > time.monotonic():
-            return held[0]
-        job_id = await off_loop(_token_job, self.settings["sessions"], token)
-        if job_id is not None:
-            if len(self.state.tokens) >= MOST_HELD:
-                self.state.tokens.clear()
-            until = time.monotonic() + self.state.settings.token_check_s
-            self.state.tokens[token] = (job_id, until)
-        return job_id
-
-    async def _view(self, ref: JobRef) -> JobView | None:
-        key = (ref.owner, ref.project, ref.number)
-        view = self.state.jobs.get(key)
-        if view is None or (
-            view.state not in FINISHED and time.monotonic() - view.read_at > STATE_FOR_S
-        ):
-            view = await off_loop(_read_job, self.settings["sessions"], ref)
-            if view is None:
-                return None
-            if len(self.state.jobs) >= MOST_HELD:
-                self.state.jobs.clear()
-            self.state.jobs[key] = view
-        return view
 
     async def data_received(self, chunk: bytes) -> None:
         self._received += len(chunk)

@@ -23,7 +23,7 @@ from tornado.netutil import bind_sockets
 from traitlets.config import Config
 
 from floe.service.app import make_service
-from floe.service.serving_proxy import ServingState
+from floe.service.serving_state import ServingState
 from jobs.runner import JobRunner
 from spawner.catalog import DEFAULT_ENVIRONMENTS, DEFAULT_MACHINES
 from tests.postgres import PostgresServer
