@@ -97,28 +97,13 @@ def _retire(db: Session, name: str, old: str) -> None:
     db.execute(update(Schedule).where(Schedule.owner == name).values(stop))
     for column in OWNER_COLUMNS:
         db.execute(update(column.class_).where(column == name).values({column.key: old}))
-    _rename_environments(db, name, old)
-    _rename_schedule_data(db, name, old)
+    _rename_references(db, name, old)
 
 
-def _rename_schedule_data(db: Session, name: str, old: str) -> None:
-    """Anyone's schedule resolves its datasets again at each run (``alice/mnist`` its
-    latest): those of the earlier user stay theirs, never a dataset the newcomer makes under
-    the same name."""
-    mine = f"{name}/"
-    for schedule in db.scalars(select(Schedule).where(Schedule.data.is_not(None))):
-        data = list(schedule.data or [])
-        renamed = [
-            old + spec[len(name) :] if isinstance(spec, str) and spec.startswith(mine) else spec
-            for spec in data
-        ]
-        if renamed != data:
-            schedule.data = renamed
-
-
-def _rename_environments(db: Session, name: str, old: str) -> None:
-    """Made environments are found again by name (``alice/nlp:2``: a job's when it starts, a
-    build's base, a schedule's at each run): every such name meant the earlier user's."""
+def _rename_references(db: Session, name: str, old: str) -> None:
+    """Made environments and datasets are found again by name (``alice/nlp:2``: a job's
+    environment when it starts, a build's base, a schedule's at each run): every such name
+    meant the earlier user's."""
     mine = f"{name}/"
     for column in (Job.environment, CustomEnvironment.base):
         renamed = literal(old, String) + func.substr(column, len(name) + 1)
@@ -127,8 +112,24 @@ def _rename_environments(db: Session, name: str, old: str) -> None:
             .where(column.startswith(mine, autoescape=True))
             .values({column.key: renamed})
         )
-    named = Schedule.template["environment"].as_string()
-    for schedule in db.scalars(select(Schedule).where(named.startswith(mine, autoescape=True))):
-        template = dict(schedule.template)
-        template["environment"] = old + template["environment"][len(name) :]
-        schedule.template = template
+    _rename_in_schedules(db, mine, old + "/")
+
+
+def _rename_in_schedules(db: Session, mine: str, theirs: str) -> None:
+    """A schedule resolves its environment and datasets again at each run (``alice/nlp:2``,
+    ``alice/mnist``: the latest): in anyone's schedule, those names stay the earlier user's,
+    never what the newcomer makes under the same name."""
+
+    def renamed(text: object) -> object:
+        if isinstance(text, str) and text.startswith(mine):
+            return theirs + text[len(mine) :]
+        return text
+
+    for schedule in db.scalars(select(Schedule)):
+        template = schedule.template or {}
+        environment = renamed(template.get("environment"))
+        if environment != template.get("environment"):
+            schedule.template = {**template, "environment": environment}
+        data = [renamed(spec) for spec in schedule.data or ()]
+        if data != list(schedule.data or ()):
+            schedule.data = data
