@@ -16,7 +16,7 @@ run: images tools ## serve Floe on http://127.0.0.1:$${FLOE_PORT:-8000}
 
 test: images tools chromium postgres registry lint ## unit, integration and browser tests; the database tests again on PostgreSQL
 	$(VENV)/bin/pytest
-	FLOE_TEST_DATABASE=postgresql $(VENV)/bin/pytest -p no:cacheprovider tests/service tests/test_database.py
+	FLOE_TEST_DATABASE=postgresql $(VENV)/bin/pytest -p no:cacheprovider tests/service tests/platform/test_database.py
 
 bench: images tools ## spawn-to-ready vs plain DockerSpawner; datasets; jobs vs docker run; environments; serving; traefik vs chp; transfers vs cp and DVC; jobs on a swarm vs one machine; check-store vs sha256sum
 	$(PY) -m bench.spawn

@@ -26,12 +26,12 @@ import docker
 
 from bench.harness import save_report, scratch_hub
 from bench.jobs import wait_state
+from containers.catalog import WORKSPACE_IMAGE, Catalog
+from environments.build_container import CONTEXT
+from environments.builder import BUILD_COMMAND, EnvironmentBuilder, build_key
+from environments.images import environment_chain, environment_image
 from environments.requirements import parse_requirements
 from floe.client.api import FloeClient
-from spawner.build_container import CONTEXT
-from spawner.catalog import WORKSPACE_IMAGE, Catalog
-from spawner.environment_builder import BUILD_COMMAND, EnvironmentBuilder, build_key
-from spawner.environment_images import environment_chain, environment_image
 
 # pandas as the datascience environment pins it (numpy comes with it).
 PANDAS = next(

@@ -64,7 +64,7 @@ def hub_cpu_seconds(hub: HubProcess) -> dict[str, float]:
             program = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
             if "traefik" in program.split(" ")[0] or "configurable-http-proxy" in program:
                 spent["proxy"] += cpu_seconds(int(pid))
-            elif "floe.service" in program:
+            elif "floe_service" in program:
                 spent["floe_service"] += cpu_seconds(int(pid))
             else:
                 spent["hub"] += cpu_seconds(int(pid))

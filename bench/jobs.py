@@ -20,9 +20,9 @@ import time
 from pathlib import Path
 
 from bench.harness import save_report, scratch_hub
+from containers.catalog import WORKSPACE_IMAGE
 from floe.client.api import FloeClient
 from jobs.job_container import RUNNER_DIR
-from spawner.catalog import WORKSPACE_IMAGE
 from tests.notebooks import notebook
 
 FIRST = "first-output-marker"

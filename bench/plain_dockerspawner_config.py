@@ -2,7 +2,7 @@
 # starting the same workspace image (no options, no machine limits, no GPU allocator).
 import os
 
-from spawner.catalog import WORKSPACE_IMAGE
+from containers.catalog import WORKSPACE_IMAGE
 
 load_subconfig(
     os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "jupyterhub_config.py")

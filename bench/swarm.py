@@ -30,16 +30,16 @@ from pathlib import Path
 
 from bench.harness import save_report
 from bench.spawn import spawn_to_ready
+from containers.catalog import WORKSPACE_IMAGE
 from floe.client.api import FloeClient
 from floe.client.transfer import upload_folder
 from images.build import LOCAL_BASE
-from spawner.catalog import WORKSPACE_IMAGE
 from tests.hub_process import HubProcess
 from tests.s3_server import CREDENTIALS, S3Server
 from tests.swarm_setup import SWARM_WORKSPACES_CONFIG, swarm_hub, two_node_swarm
 
 ONE_MACHINE_CONFIG = f"""
-from spawner.catalog import DEFAULT_ENVIRONMENTS, DEFAULT_MACHINES
+from containers.catalog import DEFAULT_ENVIRONMENTS, DEFAULT_MACHINES
 c.Catalog.environments = DEFAULT_ENVIRONMENTS + [
     {{"slug": "plain", "display_name": "Plain", "image": "{LOCAL_BASE}"}}
 ]

@@ -11,10 +11,10 @@ from sqlalchemy.orm import Session
 
 from floe.db.base import utcnow
 from floe.db.models import Blob, BlobHolder, Job, TreeRow
+from floe.trees.tree import Tree
 
 from .keep import add_storage_use, collecting
 from .stores import BlobStore
-from .tree import Tree
 
 CHUNK = 100  # blobs removed per step: keepers wait for one step at most
 

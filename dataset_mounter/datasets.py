@@ -19,9 +19,9 @@ from floe.core.refs import DatasetRef, check_name
 from floe.db.base import add_numbered
 from floe.db.lookup import find_dataset
 from floe.db.models import Dataset, Version
+from floe.trees.tree import Tree
 
 from .keep import require_uploaded, save_tree
-from .tree import Tree
 
 
 def get_dataset(db: Session, caller: Caller, owner: str, name: str) -> Dataset:

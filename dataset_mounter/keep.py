@@ -28,10 +28,10 @@ from floe.core.locks import NamedLocks
 from floe.core.sizes import format_size
 from floe.db.base import utcnow
 from floe.db.models import Blob, BlobHolder, StorageUse, TreeRow
+from floe.trees.scan import scan_folder
+from floe.trees.tree import MAX_ENTRIES, Entry, Tree, hash_file
 
-from .scan import scan_folder
 from .stores import BlobChanged, BlobStore
-from .tree import MAX_ENTRIES, Entry, Tree, hash_file
 
 CHUNK = 500
 

@@ -17,8 +17,9 @@ import shutil
 import uuid
 from pathlib import Path
 
+from floe.trees.tree import Tree, hash_file
+
 from .stores import BlobStore, LocalStore, blob_key
-from .tree import Tree, hash_file
 
 
 def _blob_source(store: BlobStore, cache: LocalStore, sha256: str, spool: Path) -> Path:

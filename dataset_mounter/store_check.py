@@ -22,11 +22,11 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from floe.db.models import Blob, Dataset, Job, Project, TreeRow, Version
+from floe.trees.tree import Tree
 
 from .keep import collecting
 from .materialize import forget_blob, forget_tree
 from .stores import COPY_CHUNK, BlobStore
-from .tree import Tree
 
 BATCH = 500  # blob rows read at once
 MISSING_CODES = ("404", "NoSuchKey", "NotFound")

@@ -1,7 +1,7 @@
 """``floe-admin``: what a deployer does to a Floe from its machine's shell.
 
 ``backup DIR`` / ``restore DIR`` (``hub_config.backup``); ``node-token``: the secret a node's
-volume plugin shows the floe service (``floe.service.nodes_api``), made the first time;
+volume plugin shows the floe service (``floe_service.nodes_api``), made the first time;
 ``check-store [--sample N] [--move-aside]``: every blob hashed again (``store_admin``).
 """
 

@@ -10,7 +10,7 @@ registry's own trusts it as an insecure registry, or the deployer puts TLS in fr
 (``docs/deploy.md``).
 
 :func:`write_config` makes its configuration; the hub runs ``docker-registry serve CONFIG``.
-Pushing is ``spawner.image_registry`` (jobs on a swarm push theirs too).
+Pushing is ``environments.image_registry`` (jobs on a swarm push theirs too).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from pathlib import Path
 
 import bcrypt
 
-from spawner.image_registry import USER
+from environments.image_registry import USER
 
 from .settings import secret_file
 

@@ -38,7 +38,7 @@ def configure_services(c: object, settings: Settings, gateway: str = "127.0.0.1"
             # Datasets and jobs: REST API and pages at /services/floe/.
             "name": "floe",
             "url": floe_service_url(settings, gateway),
-            "command": [sys.executable, "-m", "floe.service"],
+            "command": [sys.executable, "-m", "floe_service"],
             "environment": _service_environment(settings),
             "oauth_no_confirm": True,
             "display": True,

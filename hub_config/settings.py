@@ -9,14 +9,42 @@ from __future__ import annotations
 import ipaddress
 import os
 import secrets
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from traitlets.config import Config
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-# In the data dir: the secret nodes' volume plugins show the floe service (floe.service.nodes_api).
+from floe.core.moved import moved_settings
+
+# The source tree when Floe runs from one (`make run`); an installed Floe finds its tools and
+# its data dir from the environment instead (FLOE_TOOLS_DIR, FLOE_DATA_DIR).
+CHECKOUT = Path(__file__).resolve().parent.parent
+
+
+def source_tree() -> Path | None:
+    """The checkout this code runs from, or None when it is installed (site-packages)."""
+    return CHECKOUT if (CHECKOUT / "Makefile").is_file() else None
+
+
+def default_data_dir() -> Path:
+    """``FLOE_DATA_DIR``, else ``.floe`` in the checkout, else ``~/.floe``."""
+    tree = source_tree()
+    fallback = tree / ".floe" if tree else Path.home() / ".floe"
+    return Path(os.environ.get("FLOE_DATA_DIR") or fallback).resolve()
+
+
+def tools_dir() -> Path:
+    """Where `make tools` put configurable-http-proxy and Chart.js (npm's node_modules):
+    ``FLOE_TOOLS_DIR``, else ``.tools`` in the checkout, else ``tools`` in the data dir."""
+    if os.environ.get("FLOE_TOOLS_DIR"):
+        return Path(os.environ["FLOE_TOOLS_DIR"]).resolve()
+    tree = source_tree()
+    return tree / ".tools" if tree else default_data_dir() / "tools"
+
+
+# In the data dir: the secret nodes' volume plugins show the floe service (floe_service.nodes_api).
 NODE_TOKEN_FILE = "node_token"
 
 
@@ -69,7 +97,9 @@ class Settings:
 
     @property
     def proxy_command(self) -> Path:
-        return REPO_ROOT / ".tools" / "node_modules" / ".bin" / "configurable-http-proxy"
+        installed = tools_dir() / "node_modules" / ".bin" / "configurable-http-proxy"
+        on_path = shutil.which("configurable-http-proxy")
+        return installed if installed.exists() or not on_path else Path(on_path)
 
     @property
     def network_name(self) -> str:
@@ -100,7 +130,7 @@ class Settings:
         c.SwarmCluster.registry_password_file = str(self.data_dir / "registry_password")
         if self.gpu_devices is not None:
             # A fixed GPU list instead of asking nvidia-smi (tests use made-up ids).
-            c.GpuSettings.inventory_class = "spawner.gpu.StaticGpuInventory"
+            c.GpuSettings.inventory_class = "containers.gpu.StaticGpuInventory"
             c.StaticGpuInventory.devices = self.gpu_devices
         return c
 
@@ -130,12 +160,13 @@ RENAMED = {
 
 
 def renamed_settings(config: Config) -> list[str]:
-    """A line for each setting in ``config`` that Floe has renamed, naming the new one."""
+    """A line for each setting in ``config`` that Floe has renamed, naming the new one, and
+    each naming a class whose module moved."""
     return [
         f"c.{section}.{name} is now {new}"
         for (section, name), new in RENAMED.items()
         if section in config and name in config[section]
-    ]
+    ] + moved_settings(config)
 
 
 def _int(name: str, default: int) -> int:
@@ -242,7 +273,7 @@ def _public_address(proxy: str) -> PublicAddress | None:
 
 
 def read_settings() -> Settings:
-    data_dir = Path(os.environ.get("FLOE_DATA_DIR") or REPO_ROOT / ".floe").resolve()
+    data_dir = default_data_dir()
     # The databases, secrets, logs and blobs live here: only their owner may look inside,
     # whoever made the folder first (the Docker script writes its log here too).
     data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)

@@ -29,4 +29,4 @@ def configure_workspaces(c: object, settings: Settings, gateway: str) -> None:
     c.Spawner.start_timeout = 180
     c.Spawner.http_timeout = 120
     # Environments and machine types: c.Catalog.environments / c.Catalog.machines
-    # (see spawner/catalog.py for the defaults and their format).
+    # (see containers/catalog.py for the defaults and their format).

@@ -10,7 +10,7 @@ The base: ``FLOE_BASE_IMAGE`` when set; otherwise ``debian:bookworm-slim`` if pr
 pullable, else ``floe/base:bookworm``, built here by ``base/make-base.sh`` (debootstrap ->
 docker import) for machines without a container registry, again when its recipe changes.
 
-Every image made here ends with ``spawner/strip_privileges.py`` (no setuid/setgid bit or file
+Every image made here ends with ``environments/strip_privileges.py`` (no setuid/setgid bit or file
 capability left), as every environment build does.
 """
 
@@ -29,13 +29,13 @@ from pathlib import Path
 import docker
 import jupyterhub
 
+from containers.catalog import WORKSPACE_IMAGE, Catalog
+from environments.build_container import STRIP_SCRIPT
+from environments.builder import EnvironmentBuilder
+from environments.image_registry import push
+from environments.images import environment_chain, environment_image
 from hub_config.registry import registry_password
 from hub_config.settings import read_settings
-from spawner.build_container import STRIP_SCRIPT
-from spawner.catalog import WORKSPACE_IMAGE, Catalog
-from spawner.environment_builder import EnvironmentBuilder
-from spawner.environment_images import environment_chain, environment_image
-from spawner.image_registry import push
 
 HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parent
@@ -60,8 +60,8 @@ CLIENT_SOURCES = (
     "floe/__init__.py",
     "floe/core/*.py",
     "floe/client/*.py",
-    "floe/cli/*.py",  # the image has the floe command too
-    "dataset_mounter/*.py",
+    "floe_cli/*.py",  # the image has the floe command too
+    "floe/trees/*.py",
 )
 WHEEL_CACHE = REPO_ROOT / ".tools" / "wheels"
 DEFAULT_BASE = "debian:bookworm-slim"

@@ -16,8 +16,8 @@ import docker
 from traitlets import Integer
 from traitlets.config import LoggingConfigurable
 
-from spawner.container_spec import ContainerSpec
-from spawner.gpu import GPU_LABEL, gpus_on_labels
+from containers.gpu import GPU_LABEL, gpus_on_labels
+from containers.spec import ContainerSpec
 
 
 class ContainerGone(Exception):

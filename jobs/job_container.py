@@ -1,6 +1,6 @@
 """What a job's container is: its environment variables, labels and mounts.
 
-Built on the container-spec builder workspaces use (``spawner.container_spec``); the runner
+Built on the container-spec builder workspaces use (``containers.spec``); the runner
 only adds where the pieces live on this node and asks Docker for the container.
 """
 
@@ -9,18 +9,18 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from dataset_mounter.mounts import ResolvedMount
-from dataset_mounter.node_volumes import RUNNER_VOLUME, job_volume, output_volume, tree_volume
-from floe.db.models import SERVE, Job
-from spawner.catalog import Environment, Machine
-from spawner.container_spec import (
+from containers.catalog import Environment, Machine
+from containers.gpu import GPU_LABEL
+from containers.spec import (
     CONTAINER_HOME,
     CONTAINER_USER,
     ContainerSpec,
     Mount,
     build_container_spec,
 )
-from spawner.gpu import GPU_LABEL
+from dataset_mounter.mounts import ResolvedMount
+from dataset_mounter.node_volumes import RUNNER_VOLUME, job_volume, output_volume, tree_volume
+from floe.db.models import SERVE, Job
 
 from .job_folder import JobFolder
 

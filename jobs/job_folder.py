@@ -16,9 +16,9 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from containers.spec import CONTAINER_UID, give_to_container_user
 from floe.core.disk import open_plain, write_all
 from floe.core.text import printable
-from spawner.container_spec import CONTAINER_UID, give_to_container_user
 
 
 @dataclass(frozen=True)

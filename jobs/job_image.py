@@ -15,12 +15,12 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
+from containers.catalog import Environment
+from environments.builder import EnvironmentBuilder
+from environments.images import Made, environment_image, step
 from environments.requirements import FILE_NAME as REQUIREMENTS_FILE
 from environments.requirements import read_requirements
 from floe.db.models import STARTING, Job
-from spawner.catalog import Environment
-from spawner.environment_builder import EnvironmentBuilder
-from spawner.environment_images import Made, environment_image, step
 
 from .job_folder import JobFolder
 from .records import set_state

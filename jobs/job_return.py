@@ -1,7 +1,7 @@
 """A job's folder coming back from the machine it ran on (``SwarmBackend`` with the volume
 plugin): the service's side.
 
-The node's plugin (``jobs.job_volumes``) sends the log as it grows, then, once the container
+The node's plugin (``floe_node.job_volumes``) sends the log as it grows, then, once the container
 has exited, the rest of the log, the result note and ``/output`` (a tar stream), and last says
 the folder is back. Each piece lands in the job's folder here, so the runner reads metrics and
 keeps the output exactly as it does for a job on this machine. Everything the node sends was

@@ -11,11 +11,11 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 
 from dataset_mounter.keep import keep_file, keep_folder, room_left
-from dataset_mounter.scan import PAST_CAP
 from dataset_mounter.stores import BlobStore
 from floe.core.errors import QuotaExceeded
 from floe.core.sizes import format_size
 from floe.db.models import Job
+from floe.trees.scan import PAST_CAP
 
 from .job_folder import OUTPUT_REPLACED, JobFolder, skipped_lines
 from .limits import JobLimits

@@ -7,7 +7,7 @@ from __future__ import annotations
 from traitlets import Dict, Integer, TraitError, validate
 from traitlets.config import LoggingConfigurable
 
-from dataset_mounter.tree import MAX_ENTRIES
+from floe.trees.tree import MAX_ENTRIES
 
 from .queue import Shares
 

@@ -1,7 +1,7 @@
 """The runner: starts queued jobs as containers, watches them, and keeps what they leave.
 
 Jobs are containers built by the same container-spec builder as workspaces
-(``spawner.container_spec``) and run by a backend (``jobs.backend``: this node's Docker
+(``containers.spec``) and run by a backend (``jobs.backend``: this node's Docker
 engine by default). Each job has a folder on this node holding its log (written by the
 container as it prints) and its ``/output`` until the output is kept as a tree. The database
 says what should be; on start, :meth:`JobRunner.start` reconciles it with the containers the
@@ -20,6 +20,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from traitlets import Float, Integer, Type, Unicode
 from traitlets.config import LoggingConfigurable
 
+from containers.catalog import Catalog
+from containers.gpu import GpuSettings
 from dataset_mounter.mounts import (
     MountPlan,
     materialize_mounts,
@@ -27,16 +29,14 @@ from dataset_mounter.mounts import (
     unlaid_mounts,
 )
 from dataset_mounter.settings import DatasetSettings
+from environments.build_container import BuildStopped
+from environments.builder import EnvironmentBuilder
+from environments.builds import EnvironmentBuilds
+from environments.custom import trusted_finder
+from environments.images import environment_chain
 from floe.core.errors import GpuUnavailable
 from floe.core.sizes import format_size
 from floe.db.models import CREATED, ERROR, QUEUED, RUNNING, STARTING, STOPPED, Job, Task
-from spawner.build_container import BuildStopped
-from spawner.catalog import Catalog
-from spawner.custom_environments import trusted_finder
-from spawner.environment_builder import EnvironmentBuilder
-from spawner.environment_builds import EnvironmentBuilds
-from spawner.environment_images import environment_chain
-from spawner.gpu import GpuSettings
 
 from .backend import ContainerGone, ContainerInfo, DockerBackend, MachineInfo, RunnerBackend
 from .job_container import job_container_spec
@@ -89,7 +89,7 @@ class JobRunner(LoggingConfigurable):
         klass=EnvironmentBuilder,
         config=True,
         help="""What builds environments (an environment plus requirements, into an image):
-        spawner.environment_builder.EnvironmentBuilder, on this node's Docker engine.""",
+        environments.builder.EnvironmentBuilder, on this node's Docker engine.""",
     )
     backend_class = Type(
         DockerBackend,

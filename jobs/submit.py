@@ -3,7 +3,7 @@
 A request names its project, kind, environment, machine, datasets and parameters; what it
 runs comes as a notebook (JSON) or a command, with optional code uploaded as a tree the way
 dataset versions are (blobs first, then the manifest). The service has checked the request's
-shape already (``floe.service.schemas.NewJob``: known fields, types, the kind); here is what
+shape already (``floe_service.schemas.NewJob``: known fields, types, the kind); here is what
 needs the catalog and the database. Every error names its field.
 """
 
@@ -19,10 +19,14 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from containers.catalog import Catalog, Environment, Machine
+from containers.options import parse_user_options
 from dataset_mounter.keep import keep_bytes, require_uploaded, save_tree, storage_used
 from dataset_mounter.mounts import resolve_mounts
 from dataset_mounter.settings import DatasetSettings
-from dataset_mounter.tree import Entry, Tree, check_path
+from environments.builder import EnvironmentBuilder
+from environments.custom import find_environment
+from environments.images import approved_image
 from floe.core.access import Caller
 from floe.core.durations import format_duration
 from floe.core.errors import (
@@ -37,11 +41,7 @@ from floe.core.locks import NamedLocks
 from floe.core.refs import check_name, check_project_name
 from floe.core.sizes import format_size
 from floe.db.models import COMPLETE, CREATED, MODES, QUEUED, RUN, SERVE, Job, Project
-from spawner.catalog import Catalog, Environment, Machine
-from spawner.custom_environments import find_environment
-from spawner.environment_builder import EnvironmentBuilder
-from spawner.environment_images import approved_image
-from spawner.options import parse_user_options
+from floe.trees.tree import Entry, Tree, check_path
 
 from .container.parameterize import check_parameters
 from .limits import JobLimits

@@ -1,2 +1,1 @@
-"""Workspaces: the spawner, and what it shares with the job runner (the catalog of environments
-and machine types, GPUs, the one container-spec builder, spawn options)."""
+"""Workspaces: the JupyterHub spawner, its home disks, GPUs held, spawn form and readiness."""

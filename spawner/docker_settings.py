@@ -14,7 +14,7 @@ from collections.abc import Iterable
 
 from traitlets.config import Config
 
-from .container_spec import Mount, UnsupportedSetting, check_extras
+from containers.spec import Mount, UnsupportedSetting, check_extras
 
 SPAWNER_SECTIONS = ("Spawner", "DockerSpawner", "WorkspaceSpawner", "SwarmWorkspaceSpawner")
 # Settings Floe decides itself, and what a deployer uses instead.

@@ -31,10 +31,9 @@ from pathlib import Path
 from traitlets import Integer, Unicode
 from traitlets.config import LoggingConfigurable
 
+from containers.spec import CONTAINER_GID, CONTAINER_UID, give_to_container_user
 from floe.core.locks import NamedLocks
 from floe.core.sizes import format_size
-
-from .container_spec import CONTAINER_GID, CONTAINER_UID, give_to_container_user
 
 # discard: what a user deletes is given back to the node's disk, not kept by the image.
 MOUNT_OPTIONS = "loop,nosuid,nodev,noatime,discard"

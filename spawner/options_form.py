@@ -6,11 +6,10 @@ from __future__ import annotations
 import jinja2
 from sqlalchemy.orm import sessionmaker
 
+from containers.catalog import Catalog, Environment
 from dataset_mounter.datasets import visible_datasets
+from environments.custom import usable_environments
 from floe.core.access import Caller
-
-from .catalog import Catalog, Environment
-from .custom_environments import usable_environments
 
 _templates = jinja2.Environment(
     loader=jinja2.PackageLoader("spawner", "templates"),

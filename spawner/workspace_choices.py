@@ -12,14 +12,14 @@ from jupyterhub.utils import isoformat
 from sqlalchemy.orm import Session
 from tornado import web
 
+from containers.catalog import Environment
+from containers.gpu import GPU_LABEL, gpus_on_labels
+from containers.options import WorkspaceOptions, parse_user_options
+from environments.custom import find_environment
 from floe.core.access import Caller
 from floe.core.errors import FloeUserError
 from floe.db.accounts import claim_name
 
-from .catalog import Environment
-from .custom_environments import find_environment
-from .gpu import GPU_LABEL, gpus_on_labels
-from .options import WorkspaceOptions, parse_user_options
 from .options_form import dataset_choices, environment_choices, render_options_form
 
 

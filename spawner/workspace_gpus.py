@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from .gpu import GpuAllocator, GpuSettings
+from containers.gpu import GpuAllocator, GpuSettings
 
 
 class WorkspaceGpus:

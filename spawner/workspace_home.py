@@ -14,7 +14,8 @@ from pathlib import Path
 import docker
 from tornado import web
 
-from .container_spec import CONTAINER_HOME
+from containers.spec import CONTAINER_HOME
+
 from .home_disks import HomeDisk, HomeDiskError, fill_home
 
 # The most of an image's home copied into a new one (dotfiles, a sample notebook...).

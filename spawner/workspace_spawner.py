@@ -21,14 +21,10 @@ from sqlalchemy.orm import Session
 from tornado import web
 from traitlets import Float, Instance, Integer, Unicode, default
 
-from dataset_mounter.mounts import MountPlan, ResolvedMount, materialize_mounts, resolve_mounts
-from dataset_mounter.node_volumes import tree_volume
-from dataset_mounter.settings import DatasetSettings
-from floe.core.errors import FloeUserError, GpuUnavailable
-from floe.db.database import FloeDatabase
-
-from .catalog import Catalog, Environment
-from .container_spec import (
+from containers.catalog import Catalog, Environment
+from containers.gpu import GPU_LABEL, gpus_on_labels
+from containers.options import WorkspaceOptions, options_from_form
+from containers.spec import (
     CONTAINER_HOME,
     ContainerSpec,
     Mount,
@@ -36,13 +32,17 @@ from .container_spec import (
     UnsupportedSetting,
     build_container_spec,
 )
-from .custom_environments import trusted_finder
+from dataset_mounter.mounts import MountPlan, ResolvedMount, materialize_mounts, resolve_mounts
+from dataset_mounter.node_volumes import tree_volume
+from dataset_mounter.settings import DatasetSettings
+from environments.builder import EnvironmentBuilder
+from environments.custom import trusted_finder
+from environments.images import ApprovedImageGone, environment_chain, environment_image
+from floe.core.errors import FloeUserError, GpuUnavailable
+from floe.db.database import FloeDatabase
+
 from .docker_settings import mounts_from_binds, mounts_from_docker, unsupported_settings
-from .environment_builder import EnvironmentBuilder
-from .environment_images import ApprovedImageGone, environment_chain, environment_image
-from .gpu import GPU_LABEL, gpus_on_labels
 from .home_disks import HomeDisks
-from .options import WorkspaceOptions, options_from_form
 from .readiness import ServerExited, wait_until_answering
 from .workspace_choices import WorkspaceChoices
 from .workspace_gpus import WorkspaceGpus

@@ -11,7 +11,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from spawner.catalog import WORKSPACE_IMAGE
+from containers.catalog import WORKSPACE_IMAGE
 from tests.hub_process import REPO_ROOT, HubProcess
 from tests.postgres import PostgresServer
 from tests.s3_server import CREDENTIALS, S3Server
@@ -29,7 +29,7 @@ c.HomeDisks.size_bytes = {HOME_DISK_BYTES}
 # Schedules every few seconds, looked at every second, so a test sees them fire.
 c.Schedules.min_interval_s = 2
 c.Schedules.check_every_s = 1
-from spawner.catalog import DEFAULT_ENVIRONMENTS, DEFAULT_MACHINES
+from containers.catalog import DEFAULT_ENVIRONMENTS, DEFAULT_MACHINES
 c.Catalog.environments = DEFAULT_ENVIRONMENTS + [
     {{"slug": "broken", "display_name": "Broken on purpose", "image": "{BROKEN_IMAGE}"}}
 ]

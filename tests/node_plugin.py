@@ -32,7 +32,7 @@ def start_plugin(hub, socket: Path, cache: Path, config: str = "") -> subprocess
         [
             sys.executable,
             "-m",
-            "floe.node.volume_plugin",
+            "floe_node.volume_plugin",
             f"--socket={socket}",
             f"--service-url={hub.url}",
             f"--token-file={hub.data_dir / 'node_token'}",

@@ -15,8 +15,8 @@ from pathlib import Path
 from floe.client.api import FloeClient
 from floe.client.transfer import upload_folder
 from images.build import LOCAL_BASE
-from spawner.swarm_placement import GPU_KIND
-from spawner.swarm_workspaces import ADDRESS_LABEL
+from swarm.placement import GPU_KIND
+from swarm.workspaces import ADDRESS_LABEL
 from tests.hub_process import HubProcess
 from tests.node_plugin import s3_config, start_plugin, stop_plugin
 from tests.s3_server import CREDENTIALS, S3Server
@@ -25,8 +25,8 @@ from tests.second_engine import SecondEngine
 FAKE_GPU = "GPU-0f0e0d0c"
 
 SWARM_HUB_CONFIG = """
-from spawner.catalog import DEFAULT_ENVIRONMENTS, DEFAULT_MACHINES
-c.JobRunner.backend_class = "jobs.swarm_backend.SwarmBackend"
+from containers.catalog import DEFAULT_ENVIRONMENTS, DEFAULT_MACHINES
+c.JobRunner.backend_class = "swarm.backend.SwarmBackend"
 c.SwarmCluster.manager_url = "unix://{manager}"
 c.SwarmCluster.volume_driver = "floe"
 c.SwarmBackend.poll_seconds = 0.3

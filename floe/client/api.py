@@ -12,8 +12,8 @@ from urllib.parse import quote
 import requests
 from requests.adapters import HTTPAdapter
 
-from dataset_mounter.pack import pack_bytes
 from floe.core.refs import JobRef, TaskRef
+from floe.trees.pack import pack_bytes
 
 
 class FloeError(Exception):

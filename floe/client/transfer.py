@@ -10,10 +10,10 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from urllib.parse import quote
 
-from dataset_mounter.scan import HashCache, LocalFile, hash_files, select_files, tree_of
-from dataset_mounter.tree import hash_file
 from floe.core.durations import format_elapsed
 from floe.core.sizes import format_size, parse_size
+from floe.trees.scan import HashCache, LocalFile, hash_files, select_files, tree_of
+from floe.trees.tree import hash_file
 
 from .api import FloeClient, FloeError, job_path
 from .ignore import IgnoreRules

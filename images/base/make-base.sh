@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Build a Debian bookworm base image without a registry: debootstrap -> docker import.
-# Usage: make-base.sh IMAGE_TAG STRIP_SCRIPT LABEL (the script: spawner/strip_privileges.py,
+# Usage: make-base.sh IMAGE_TAG STRIP_SCRIPT LABEL (the script: environments/strip_privileges.py,
 # run on the tree last; the label: KEY=VALUE, the recipe's hash).
 # Used only when the configured BASE_IMAGE can neither be found locally nor pulled.
 set -euo pipefail

@@ -29,7 +29,7 @@ def _declared(dist: str, seen: set[str]) -> set[str]:
 
 def _allowed_modules() -> set[str]:
     """Floe's own packages and those of what it declares; the import graph decides which of
-    Floe's the command line reaches (tests/test_architecture.py), not a list here."""
+    Floe's the command line reaches (tests/unit/test_architecture.py), not a list here."""
     dists = _declared("floe", set())
     allowed = set()
     for module, owners in metadata.packages_distributions().items():

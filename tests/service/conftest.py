@@ -22,10 +22,10 @@ from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
 from traitlets.config import Config
 
-from floe.service.app import make_service
-from floe.service.serving_state import ServingState
+from containers.catalog import DEFAULT_ENVIRONMENTS, DEFAULT_MACHINES
+from floe_service.app import make_service
+from floe_service.serving_state import ServingState
 from jobs.runner import JobRunner
-from spawner.catalog import DEFAULT_ENVIRONMENTS, DEFAULT_MACHINES
 from tests.postgres import PostgresServer
 from tests.service.fake_backend import FakeBackend
 from tests.service.fake_builder import FakeBuilder
@@ -54,7 +54,7 @@ def service_config(data: Path, database_url: str) -> Config:
     c.JobLimits.max_log_bytes = 1024**2
     c.JobLimits.max_output_files = 200
     c.DatasetSettings.user_quota_bytes = 8 * 1024**2
-    c.GpuSettings.inventory_class = "spawner.gpu.StaticGpuInventory"
+    c.GpuSettings.inventory_class = "containers.gpu.StaticGpuInventory"
     c.StaticGpuInventory.devices = ["fake-gpu-0"]
     c.Catalog.machines = DEFAULT_MACHINES + [
         {"slug": "cpu-tiny", "display_name": "CPU tiny", "cpu": 0.5, "memory": "256Mi"}

@@ -25,10 +25,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from wsgiref.simple_server import make_server
 
+from containers.gpu import GPU_LABEL
+from containers.spec import ContainerSpec
 from jobs.backend import ContainerGone, ContainerInfo, RunnerBackend
 from jobs.container.serve_wsgi import QuietHandler, ThreadingServer
-from spawner.container_spec import ContainerSpec
-from spawner.gpu import GPU_LABEL
 
 NODE_SECRET = "a node's own secret"
 

@@ -15,9 +15,8 @@ import threading
 import time
 from collections.abc import Callable
 
-from environments.requirements import Requirements
-from spawner.build_container import BuildFailed, BuildStopped
-from spawner.environment_builder import (
+from environments.build_container import BuildFailed, BuildStopped
+from environments.builder import (
     KEY_LABEL,
     KIND,
     KIND_LABEL,
@@ -25,6 +24,7 @@ from spawner.environment_builder import (
     EnvironmentBuilder,
     build_key,
 )
+from environments.requirements import Requirements
 
 
 def _id(text: str) -> str:

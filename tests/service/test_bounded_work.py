@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from dataset_mounter.tree import MAX_DEPTH, MAX_ENTRIES, MAX_PATH_BYTES
+from floe.trees.tree import MAX_DEPTH, MAX_ENTRIES, MAX_PATH_BYTES
 
 
 def _chunks(data: bytes, size: int = 64 * 1024):
@@ -74,8 +74,8 @@ def test_deep_paths_cost_little(service):
 
 
 def test_a_tree_holds_a_bounded_number_of_files():
-    from dataset_mounter.tree import Entry, Tree
     from floe.core.errors import BadTree
+    from floe.trees.tree import Entry, Tree
 
     entries = [Entry(f"f{i}", "a" * 64, 1) for i in range(MAX_ENTRIES + 1)]
     with pytest.raises(BadTree, match="at most 1000000 files"):
@@ -192,7 +192,7 @@ def test_a_job_printing_metric_lines_without_end_holds_up_nobody(service):
 
 
 def test_a_pack_of_too_many_blobs_is_refused(service):
-    from dataset_mounter.pack import MAX_PACKED_BLOBS
+    from floe.trees.pack import MAX_PACKED_BLOBS
 
     _name, token = service.user("alice")
     resp = service.api("POST", "blobs/pack", token, data=b"0\n" * (MAX_PACKED_BLOBS + 1))
@@ -201,7 +201,7 @@ def test_a_pack_of_too_many_blobs_is_refused(service):
 
 
 def test_one_user_follows_a_bounded_number_of_logs(service):
-    from floe.service.jobs_api import MAX_FOLLOWS
+    from floe_service.jobs_api import MAX_FOLLOWS
     from tests.service.helpers import submit, wait_for
 
     _alice, token = service.user("alice")

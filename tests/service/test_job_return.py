@@ -1,5 +1,5 @@
 """A job that runs on another machine (Swarm with Floe's volume plugin): its folder is made on
-the node by the plugin's job volumes (``jobs.job_volumes``), and its log, result note and
+the node by the plugin's job volumes (``floe_node.job_volumes``), and its log, result note and
 /output come back through the service's node API (``jobs.job_return``). Here the "node" is a
 folder of this machine and the container a fake, but the plugin's sender, the HTTP endpoints
 and the runner are the real ones."""
@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from floe.client.api import FloeClient
+from floe_node.job_volumes import JobVolumes
 from jobs import job_return
 from jobs.job_folder import JobFolder
-from jobs.job_volumes import JobVolumes
 from tests.service.conftest import running_service, service_config
 from tests.service.fake_backend import FakeBackend, FakeContainer
 from tests.service.helpers import (

@@ -1,6 +1,6 @@
 """Environments people make (``alice/nlp:2``): making, versions, who may see and use them, what
 a job records of them. The builder is the fast tier's (``fake_builder``); the real one builds in
-``tests/test_environments.py``."""
+``tests/platform/test_environments.py``."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from types import SimpleNamespace
 import pytest
 import requests
 
+from environments.builder import build_key
 from environments.requirements import parse_requirements
-from spawner.environment_builder import build_key
 from tests.service.conftest import PREFIX
 from tests.service.fake_builder import FakeBuilder
 from tests.service.helpers import floe_fast, submit, wait_for

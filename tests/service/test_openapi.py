@@ -6,8 +6,8 @@ import re
 
 from openapi_spec_validator import validate
 
-from floe.service.app import API_ROUTES
-from floe.service.operations import PATH_PARAMS
+from floe_service.app import API_ROUTES
+from floe_service.operations import PATH_PARAMS
 
 
 def test_the_document_is_valid_openapi(service):

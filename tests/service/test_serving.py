@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from floe.db.models import Job
-from floe.service.serving_state import STATE_FOR_S
+from floe_service.serving_state import STATE_FOR_S
 from tests.service.conftest import PREFIX
 from tests.service.fake_backend import BIG_ANSWERED
 from tests.service.helpers import submit, upload_files, wait_for
@@ -374,7 +374,7 @@ def test_a_job_s_answer_comes_no_faster_than_its_caller_reads_it(service, servin
 def test_one_body_as_large_as_a_request_may_be_always_fits_an_owners_share():
     from types import SimpleNamespace
 
-    from floe.service.serving_state import HeldBodies
+    from floe_service.serving_state import HeldBodies
 
     bodies = HeldBodies(SimpleNamespace(max_buffered_bytes=256, max_body_bytes=200))
     assert bodies.take(200, "alice") and not bodies.take(1, "alice")

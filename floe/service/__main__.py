@@ -1,5 +1,0 @@
-"""``python -m floe.service``: run the floe service (``--help-all`` lists its settings)."""
-
-from .app import main
-
-main()

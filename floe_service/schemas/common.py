@@ -1,0 +1,74 @@
+"""What every shape shares: Floe's checks as validators, the name and path types, request
+bodies that refuse unknown fields, query strings, the error body and what a delete answers."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic_core import PydanticCustomError
+
+from floe.core.errors import FloeUserError
+from floe.core.refs import MAX_NUMBER, NAME_PATTERN, check_name, check_project_name
+from floe.trees.tree import check_path, check_sha256
+
+
+def checked(check: Any) -> AfterValidator:
+    """A Floe check as a pydantic validator: its message, as written, becomes the error."""
+
+    def run(value: Any) -> Any:
+        try:
+            check(value)
+        except FloeUserError as err:
+            raise PydanticCustomError("floe", err.message) from None
+        return value
+
+    return AfterValidator(run)
+
+
+Name = Annotated[
+    str, Field(json_schema_extra={"pattern": f"^{NAME_PATTERN}$"}), checked(check_name)
+]
+ProjectName = Annotated[
+    str, Field(json_schema_extra={"pattern": f"^{NAME_PATTERN}$"}), checked(check_project_name)
+]
+Count = Annotated[int, Field(ge=0, le=MAX_NUMBER)]
+Sha256 = Annotated[
+    str, Field(json_schema_extra={"pattern": "^[0-9a-f]{64}$"}), checked(check_sha256)
+]
+FilePath = Annotated[
+    str,
+    Field(description="relative POSIX path, no '..'", json_schema_extra={"maxLength": 4096}),
+    checked(check_path),
+]
+
+
+class Request(BaseModel):
+    """A request body: unknown fields are refused, values are not coerced across types."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class Error(BaseModel):
+    error: str = Field(description="what was wrong, and what would be right")
+    field: str | None = Field(None, description="the request field the error is about")
+    missing: list[str] | None = Field(None, description="blobs to upload before retrying")
+
+
+# A query flag: ?follow=1, ?follow=true; given empty (?download=) it is off.
+Flag = Annotated[bool, BeforeValidator(lambda value: value or False)]
+
+
+class Query(BaseModel):
+    """A query string: unknown arguments are ignored, text is read as the declared type."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+class Deleted(BaseModel):
+    deleted: str = Field(description="what was deleted: a job, a dataset or a version")
+    versions: list[int] | None = Field(None, description="a dataset's versions deleted")
+    freed_bytes: int = Field(
+        description="bytes removed from the store at once; blobs stored in the last hour "
+        "go with the next collection"
+    )

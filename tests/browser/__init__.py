@@ -1,0 +1,1 @@
+"""Chromium through Playwright against the real hub: what a user clicks."""

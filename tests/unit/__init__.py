@@ -1,0 +1,1 @@
+"""Pure tests: no process, server, engine or device; seconds."""
