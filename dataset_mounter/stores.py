@@ -404,3 +404,8 @@ class S3Store(BlobStore):
         self._client.copy(source, self.bucket, key, Config=self._transfer)
         self.delete(sha256)
         return f"s3://{self.bucket}/{key}"
+
+
+# Every blob store Floe ships: the service and a node's plug-in list their settings
+# (``--help-all``) from here, so a new store is one class and one entry.
+STORES = (LocalStore, S3Store)

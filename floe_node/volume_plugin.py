@@ -23,7 +23,7 @@ from tornado.netutil import bind_unix_socket
 from traitlets import Float, Type, Unicode
 from traitlets.config import Application
 
-from dataset_mounter.stores import BlobStore, LocalStore, S3Store
+from dataset_mounter.stores import STORES, BlobStore
 from floe.client.api import FloeClient
 from floe.core.moved import moved_settings
 from floe_node.job_volumes import JobVolumes
@@ -75,7 +75,7 @@ class VolumePlugin(Application):
         "f": "VolumePlugin.config_file",
     }
     config_file = Unicode("", config=True, help="A traitlets config file to load first.")
-    classes = [LocalStore, S3Store]
+    classes = list(STORES)
 
     def initialize(self, argv: list[str] | None = None) -> None:
         self.parse_command_line(argv)

@@ -28,7 +28,7 @@ from containers.catalog import Catalog
 from containers.gpu import GpuInventory, GpuSettings, NvidiaSmiGpuInventory, StaticGpuInventory
 from dataset_mounter.collect import collect_unnamed
 from dataset_mounter.settings import DatasetSettings
-from dataset_mounter.stores import LocalStore, S3Store
+from dataset_mounter.stores import STORES
 from environments.builder import EnvironmentBuilder
 from environments.builds import EnvironmentBuilds
 from floe.db.database import FloeDatabase
@@ -164,8 +164,7 @@ class FloeService(Application):
     classes = [
         FloeDatabase,
         DatasetSettings,
-        LocalStore,
-        S3Store,
+        *STORES,
         Catalog,
         JobRunner,
         JobLimits,
