@@ -22,6 +22,7 @@ from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_unix_socket
 from traitlets import Float, Type, Unicode
 from traitlets.config import Application
+from traitlets.config.loader import PyFileConfigLoader
 
 from dataset_mounter.stores import STORES, BlobStore
 from floe.client.api import FloeClient
@@ -80,11 +81,13 @@ class VolumePlugin(Application):
     def initialize(self, argv: list[str] | None = None) -> None:
         self.parse_command_line(argv)
         if self.config_file:
+            path = Path(self.config_file)
+            # Read before it is applied: a class path that moved is named, not an ImportError.
+            moved = moved_settings(PyFileConfigLoader(path.name, str(path.parent)).load_config())
+            if moved:
+                raise SystemExit("floe-volume-plugin: refusing to start:\n  " + "\n  ".join(moved))
             self.load_config_file(self.config_file)
             self.parse_command_line(argv)  # the command line wins
-        moved = moved_settings(self.config)
-        if moved:
-            raise SystemExit("floe-volume-plugin: refusing to start:\n  " + "\n  ".join(moved))
 
     def volumes(self) -> NodeVolumes:
         if not self.service_url or not self.token_file:
