@@ -33,10 +33,11 @@ from floe.core.errors import (
     QuotaExceeded,
     TooManyJobs,
 )
+from floe.core.job_states import JobState
 from floe.core.locks import NamedLocks
 from floe.core.refs import check_name, check_project_name
 from floe.core.sizes import format_size
-from floe.db.models import COMPLETE, CREATED, MODES, QUEUED, RUN, SERVE, Job, Project
+from floe.db.models import MODES, RUN, SERVE, Job, Project
 from spawner.catalog import Catalog, Environment, Machine
 from spawner.custom_environments import find_environment
 from spawner.environment_builder import EnvironmentBuilder
@@ -108,9 +109,9 @@ def _submit_job(db: Session, caller: Caller, body: dict, ctx: JobContext) -> Job
     db.commit()
     add_job(db, job, project_for(db, caller, prepared.project))
     if job.kind == "snapshot":
-        set_state(db, job, COMPLETE, "saved from a workspace")
+        set_state(db, job, JobState.COMPLETE, "saved from a workspace")
     else:
-        set_state(db, job, QUEUED)
+        set_state(db, job, JobState.QUEUED)
     return job
 
 
@@ -214,7 +215,7 @@ def _rerun_job(db: Session, caller: Caller, old: Job, changes: dict, ctx: JobCon
     )
     # The new job is the caller's (an admin re-running someone's job runs it as their own).
     add_job(db, job, project_for(db, caller, old.project.name))
-    set_state(db, job, QUEUED)
+    set_state(db, job, JobState.QUEUED)
     return job
 
 
@@ -248,7 +249,7 @@ def queue_again(
         }
     )
     add_job(db, job, project)
-    set_state(db, job, QUEUED)
+    set_state(db, job, JobState.QUEUED)
     return job
 
 
@@ -325,7 +326,9 @@ def _max_runtime(ctx: JobContext, seconds: int | None, mode: str = RUN) -> int |
 
 def _check_queue_room(db: Session, caller: Caller, ctx: JobContext, count: int = 1) -> None:
     waiting = db.scalar(
-        select(func.count(Job.id)).where(Job.owner == caller.name, Job.state.in_([CREATED, QUEUED]))
+        select(func.count(Job.id)).where(
+            Job.owner == caller.name, Job.state.in_([JobState.CREATED, JobState.QUEUED])
+        )
     )
     most = ctx.limits.max_queued_per_user
     if waiting + count > most:

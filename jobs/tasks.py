@@ -20,10 +20,11 @@ from sqlalchemy.orm import Session
 
 from floe.core.access import Caller, can_read
 from floe.core.errors import InvalidRequest, NotFound
+from floe.core.job_states import FINISHED, JobState
 from floe.core.refs import TaskRef
 from floe.db.base import add_numbered
 from floe.db.lookup import find_task
-from floe.db.models import FINISHED, QUEUED, RUN, RUNNING, STARTING, Job, Project, Task
+from floe.db.models import RUN, Job, Project, Task
 
 from .container.parameterize import check_parameters
 from .records import add_job, iso, job_json, project_for, set_state
@@ -179,7 +180,7 @@ def submit_task(db: Session, caller: Caller, body: dict, ctx: JobContext) -> Tas
         for combo in combos:
             job = prepared.job(parameters={**base, **combo}, task_id=task.id)
             add_job(db, job, project)
-            set_state(db, job, QUEUED)
+            set_state(db, job, JobState.QUEUED)
         return task
 
 
@@ -242,13 +243,15 @@ def best_per_metric(jobs: list[Job], goals: dict[str, str]) -> dict[str, dict]:
 def task_state(task: Task, counts: Counter) -> str:
     """One word for the task: queued or running while any job is; then complete when every
     job is, stopped when it was stopped, error when any job failed."""
-    if counts[STARTING] or counts[RUNNING]:
-        return RUNNING
+    if counts[JobState.STARTING] or counts[JobState.RUNNING]:
+        return JobState.RUNNING
     if sum(n for state, n in counts.items() if state not in FINISHED):
-        return "running" if sum(counts[s] for s in FINISHED) else QUEUED
-    if counts["complete"] == sum(counts.values()):
-        return "complete"
-    return "stopped" if task.stop_requested_by else ("error" if counts["error"] else "stopped")
+        return JobState.RUNNING if sum(counts[s] for s in FINISHED) else JobState.QUEUED
+    if counts[JobState.COMPLETE] == sum(counts.values()):
+        return JobState.COMPLETE
+    if task.stop_requested_by or not counts[JobState.ERROR]:
+        return JobState.STOPPED
+    return JobState.ERROR
 
 
 def task_json(task: Task, jobs: list[Job], *, detail: bool = True) -> dict:

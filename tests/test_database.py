@@ -193,20 +193,22 @@ def test_upgrading_gives_each_owner_the_blobs_they_kept_so_far(tmp_path):
 
 
 def test_a_job_stopped_while_the_queue_starts_it_stays_stopped(fresh_db_url):
-    from floe.db.models import QUEUED, STARTING, STOPPED
+    from floe.core.job_states import JobState
     from jobs.records import set_state
 
     sessions = make_sessionmaker(fresh_db_url)
     alice = Caller("alice")
     with sessions() as db:
-        job = add_job(db, Job(state=QUEUED, **_fields()), project_for(db, alice, "cats"))
+        job = add_job(db, Job(state=JobState.QUEUED, **_fields()), project_for(db, alice, "cats"))
     with sessions() as queue, sessions() as user:
         seen_by_queue = queue.get(Job, job.id)  # the queue read it as queued…
         stopping = user.get(Job, job.id)
-        assert set_state(user, stopping, STOPPED, "stopped by alice", only_from=(QUEUED,))
+        assert set_state(
+            user, stopping, JobState.STOPPED, "stopped by alice", only_from=(JobState.QUEUED,)
+        )
         # …and its move to starting, a moment later, must not undo the stop.
-        assert not set_state(queue, seen_by_queue, STARTING, only_from=(QUEUED,))
-        assert seen_by_queue.state == STOPPED
+        assert not set_state(queue, seen_by_queue, JobState.STARTING, only_from=(JobState.QUEUED,))
+        assert seen_by_queue.state == JobState.STOPPED
     with sessions() as db:
         states = [e.state for e in db.get(Job, job.id).events]
         assert states == ["queued", "stopped"]

@@ -14,7 +14,8 @@ from tornado.iostream import StreamClosedError
 from dataset_mounter.keep import load_tree
 from dataset_mounter.tree import Tree
 from floe.core.errors import NotFound, NotReady, TooManyRequests
-from floe.db.models import FINISHED, SERVE, Job, Metric
+from floe.core.job_states import FINISHED
+from floe.db.models import SERVE, Job, Metric
 from jobs import records
 from jobs.deletion import delete_job
 from jobs.logs import read_from

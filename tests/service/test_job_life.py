@@ -85,6 +85,21 @@ def test_how_a_job_ended_is_said_plainly(service):
     assert (oom["state"], oom["reason"]) == ("error", "out of memory (limit 256 MiB)")
 
 
+def test_pages_list_live_jobs_first_and_tell_the_job_page_which_states_are_final(service):
+    alice, token = service.user("alice")
+    done = wait_for(service, token, submit(service, token, kind="command", command="train"))
+    failed = wait_for(service, token, submit(service, token, kind="command", command="exit 3"))
+    sleep = submit(service, token, kind="command", command="sleep")
+    running = wait_for(service, token, sleep, ("running",))
+    page = service.page(f"projects/{alice}/cats?sort=state&order=asc", token).text
+    links = [page.index(f'jobs/{job["id"]}"') for job in (running, failed, done)]
+    assert links == sorted(links), "running, then error, then complete"
+    script = service.page(f"jobs/{running['id']}", token).text
+    assert '"finished": false, "finished_states": ["complete", "error", "stopped"]' in script
+    service.api("POST", f"jobs/{running['id']}/stop", token)
+    wait_for(service, token, running)
+
+
 def test_stop_a_running_job(service):
     alice, token = service.user("alice")
     job = wait_for(

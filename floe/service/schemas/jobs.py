@@ -8,8 +8,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, Field
 
+from floe.core.job_states import JobState
 from floe.core.refs import MAX_NUMBER
-from floe.db.models import KINDS, MODES, STATES
+from floe.db.models import KINDS, MODES
 
 from .common import Flag, ProjectName, Query, Request
 from .datasets import DatasetFile, FileEntry
@@ -18,7 +19,7 @@ MAX_JOBS_LISTED = 1000
 
 Kind = Literal[KINDS]  # type: ignore[valid-type]
 Mode = Literal[MODES]  # type: ignore[valid-type]
-State = Literal[STATES]  # type: ignore[valid-type]
+State = Literal[tuple(s.value for s in JobState)]  # type: ignore[valid-type]
 MountSpecs = Annotated[
     list[str],
     Field(
