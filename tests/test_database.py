@@ -135,7 +135,7 @@ def test_a_submit_that_loses_the_race_for_its_number_keeps_its_code(fresh_db_url
     from dataset_mounter.settings import DatasetSettings
     from floe.db.models import TreeRow
     from jobs.limits import JobLimits
-    from jobs.submit import JobContext, submit_job
+    from jobs.submit import JobContext, JobRequest, submit_job
     from spawner.catalog import Catalog
 
     sessions = make_sessionmaker(fresh_db_url)
@@ -154,8 +154,8 @@ def test_a_submit_that_loses_the_race_for_its_number_keeps_its_code(fresh_db_url
                     other.add(Job(project_id=project_id, number=1, **_fields()))
                     other.commit()
 
-        body = {"project": "cats", "kind": "command", "command": "true"}
-        job = submit_job(db, alice, body, ctx)
+        request = JobRequest(project="cats", kind="command", command="true")
+        job = submit_job(db, alice, request, ctx)
         assert raced and job.number == 2
     with sessions() as db:
         assert db.get(TreeRow, db.get(Job, job.id).code_tree) is not None
@@ -285,7 +285,7 @@ def test_numbers_are_never_given_twice_even_after_the_newest_is_deleted(fresh_db
     from dataset_mounter.tree import Tree
     from floe.db.models import ENV_READY, CustomEnvironment, JobEvent, Task, Version
     from jobs.limits import JobLimits
-    from jobs.submit import JobContext
+    from jobs.submit import JobContext, JobRequest
     from jobs.tasks import submit_task
     from spawner.catalog import Catalog
     from spawner.custom_environments import create_environment
@@ -294,7 +294,7 @@ def test_numbers_are_never_given_twice_even_after_the_newest_is_deleted(fresh_db
     alice = Caller("alice")
     catalog = Catalog()
     ctx = JobContext(catalog, DatasetSettings(), gpu_total=0, limits=JobLimits())
-    task_body = {"project": "cats", "kind": "command", "command": "true", "sweep": {"a": [1]}}
+    task_request = JobRequest(project="cats", kind="command", command="true")
     with sessions() as db:
         project = project_for(db, alice, "cats")
         dataset = Dataset(owner="alice", name="mnist")
@@ -305,7 +305,7 @@ def test_numbers_are_never_given_twice_even_after_the_newest_is_deleted(fresh_db
             return add_job(db, Job(**_fields()), project)
 
         def newest_task() -> Task:
-            return submit_task(db, alice, task_body, ctx)
+            return submit_task(db, alice, task_request, ctx, sweep={"a": [1]})
 
         def newest_version() -> Version:
             return commit_version(db, alice, dataset, Tree.from_entries([]))

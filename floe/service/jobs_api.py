@@ -86,7 +86,7 @@ class JobsHandler(JobAPIHandler):
         errors=(400, 404, 409, 413, 429, 503),
     )
     async def post(self) -> None:
-        request = (await self.body(schemas.NewJob)).model_dump(exclude_none=True)
+        request = (await self.body(schemas.NewJob)).job_request()
         async with self.queueing():
             job = await self.off_loop(
                 submit_job, self.db(), self.caller, request, self.job_context()
