@@ -15,6 +15,7 @@ from pathlib import Path
 from floe.client.api import FloeClient, job_path
 from floe.client.transfer import download_job_tree, submit_with_code
 from floe.core.durations import parse_duration
+from floe.core.job_states import JobState
 from floe.core.params import parse_goals, parse_params
 from floe.core.refs import check_project_name
 from floe.core.sizes import format_size
@@ -84,7 +85,7 @@ def follow(client: FloeClient, job: dict) -> int:
         sys.stdout.buffer.write(chunk)
         sys.stdout.flush()
     job = client.job(job["id"])
-    if job["state"] == "complete":
+    if job["state"] == JobState.COMPLETE:
         return 0
     print(f"floe: {job['name']} {job['state']}: {printable(job['reason'])}", file=sys.stderr)
     return job["exit_code"] if job["exit_code"] else 1

@@ -8,13 +8,13 @@ import json
 import time
 
 from floe.client.api import FloeClient, task_path
+from floe.core.job_states import FINISHED, JobState
 from floe.core.refs import TaskRef, is_number
 from floe.core.text import printable
 
 from .markers import project_here
 from .verbs import group, verb
 
-FINISHED = ("complete", "error", "stopped")
 WATCH_EVERY_S = 2.0
 
 
@@ -73,7 +73,7 @@ def watch(client: FloeClient, task: dict) -> int:
             break
         time.sleep(WATCH_EVERY_S)
     print("\n".join(table(task)))
-    return 0 if task["state"] == "complete" else 1
+    return 0 if task["state"] == JobState.COMPLETE else 1
 
 
 def cmd_status(client: FloeClient, args: argparse.Namespace) -> int:

@@ -9,6 +9,7 @@ from tornado import web
 
 from dataset_mounter.keep import load_tree
 from floe.core.errors import NotFound, TooLarge
+from floe.core.job_states import FINISHED, ORDER, JobState
 from floe.core.sizes import format_size
 from floe.db.models import SERVE, Job, Task
 from jobs import records
@@ -21,12 +22,7 @@ from .handlers import PageHandler
 from .operations import PATH_PARAMS
 from .workers import off_loop
 
-STATE_ORDER = {
-    s: i
-    for i, s in enumerate(
-        ("running", "starting", "queued", "created", "error", "stopped", "complete")
-    )
-}
+STATE_ORDER = {state: i for i, state in enumerate(ORDER)}
 COLUMNS = [
     ("number", "#"),
     ("state", "State"),
@@ -113,6 +109,7 @@ class JobPage(PageHandler):
                 "url": serve_path(self.prefix, job),
                 "figures": self.settings["serving"].figures.of(job.id, job.serving),
                 "tokens": len(tokens_of(db, job)),
+                "answering": job.state == JobState.RUNNING,
             }
         self.render_page(
             "job.html",
@@ -120,6 +117,7 @@ class JobPage(PageHandler):
             serving=serving,
             output=output,
             notebook_url=f"{self.prefix}jobs/{job.id}/notebook" if has_notebook else None,
+            finished_states=sorted(FINISHED),
             xsrf=self.xsrf_token.decode(),
         )
 

@@ -14,7 +14,8 @@ from tornado.iostream import StreamClosedError
 from dataset_mounter.keep import load_tree
 from environments.custom import usable_environments
 from floe.core.errors import NotFound, NotReady, TooManyRequests
-from floe.db.models import FINISHED, SERVE, Job, Metric
+from floe.core.job_states import FINISHED
+from floe.db.models import SERVE, Job, Metric
 from floe.trees.tree import Tree
 from jobs import records
 from jobs.deletion import delete_job
@@ -85,7 +86,7 @@ class JobsHandler(JobAPIHandler):
         errors=(400, 404, 409, 413, 429, 503),
     )
     async def post(self) -> None:
-        request = (await self.body(schemas.NewJob)).model_dump(exclude_none=True)
+        request = (await self.body(schemas.NewJob)).job_request()
         async with self.queueing():
             job = await self.off_loop(
                 submit_job, self.db(), self.caller, request, self.job_context()

@@ -21,8 +21,9 @@ from pathlib import Path
 from dataset_mounter.keep import stored_sizes
 from dataset_mounter.spool import Spool
 from floe.core.errors import Conflict, Forbidden, NotFound, TooLarge, Unauthorized
+from floe.core.job_states import JobState
 from floe.core.sizes import format_size
-from floe.db.models import RUNNING, STARTING, Job, TreeRow
+from floe.db.models import Job, TreeRow
 from jobs import job_return
 from jobs.job_folder import JobFolder
 from jobs.watch import output_over
@@ -99,7 +100,7 @@ class NodeJobHandler(NodeHandler):
         job = await self.off_loop(self.db().get, Job, int(container[len(prefix) :]))
         if job is None:
             raise NotFound(f"no job container {container} in this Floe")
-        if job.state not in (STARTING, RUNNING):
+        if job.state not in (JobState.STARTING, JobState.RUNNING):
             raise Conflict(f"job {job.full_name} has ended ({job.state}): nothing more is taken")
         self.release_db()
         folder = runner.folder(job.id)

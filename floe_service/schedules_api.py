@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from typing import Any
 
@@ -89,11 +90,12 @@ class SchedulesHandler(ScheduleAPIHandler):
         errors=(400, 404, 409, 413, 429, 503),
     )
     async def post(self) -> None:
-        request = (await self.body(NewSchedule)).model_dump(exclude_none=True)
+        body = await self.body(NewSchedule)
+        add = functools.partial(add_schedule, cron=body.cron, timezone=body.timezone)
         settings = self.runner.schedules
         async with self.queueing():
             schedule = await self.off_loop(
-                add_schedule, self.db(), self.caller, request, self.job_context(), settings
+                add, self.db(), self.caller, body.job_request(), self.job_context(), settings
             )
         self.send(self.schedule_body(schedule), 201, shape=Schedule)
 

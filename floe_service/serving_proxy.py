@@ -35,9 +35,10 @@ from floe.core.errors import (
     TooLarge,
     Unauthorized,
 )
+from floe.core.job_states import FINISHED, JobState
 from floe.core.refs import JobRef
 from floe.core.sizes import format_size
-from floe.db.models import FINISHED, RUNNING, SERVE
+from floe.db.models import SERVE
 from jobs.runner import JobRunner
 from jobs.serving import TOKEN_PREFIX
 
@@ -175,7 +176,7 @@ class ServeHandler(web.RequestHandler):
         if job.state in FINISHED:
             raise Gone(f"{job.name} has ended ({job.state}): it serves no more")
         address = None
-        if job.state == RUNNING:
+        if job.state == JobState.RUNNING:
             address = self.runner.known_address(job.id) or await off_loop(
                 self.runner.serving_address, job.id
             )

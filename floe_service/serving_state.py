@@ -15,9 +15,10 @@ from tornado.ioloop import PeriodicCallback
 from tornado.log import app_log
 from tornado.simple_httpclient import SimpleAsyncHTTPClient
 
+from floe.core.job_states import FINISHED
 from floe.core.refs import JobRef
 from floe.db.lookup import find_job
-from floe.db.models import FINISHED, Job
+from floe.db.models import Job
 from jobs.serving import Serving, ServingFigures, job_of_token
 
 from .workers import off_loop

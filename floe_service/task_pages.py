@@ -8,6 +8,7 @@ import json
 from tornado import web
 
 from floe.core.errors import InvalidRequest
+from floe.core.job_states import FINISHED
 from jobs.tasks import get_task, stop_task, task_jobs, task_json
 
 from .handlers import PageHandler
@@ -69,6 +70,7 @@ class TaskPage(PageHandler):
         else:
             descending = False
         rows = sort_rows(body["jobs"], sort, descending)
+        finished = body["state"] in FINISHED
         chart = {
             "metrics": metrics,
             "jobs": [
@@ -80,7 +82,7 @@ class TaskPage(PageHandler):
                 }
                 for r in rows
             ],
-            "finished": body["state"] in ("complete", "error", "stopped"),
+            "finished": finished,
         }
         self.render_page(
             "task.html",
@@ -93,6 +95,7 @@ class TaskPage(PageHandler):
             sort=sort,
             descending=descending,
             chart=chart,
+            finished=finished,
             xsrf=self.xsrf_token.decode(),
         )
 

@@ -3,6 +3,7 @@ compared by their metrics, stopped together (``jobs.tasks``)."""
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from typing import Any, Literal
 
@@ -114,10 +115,17 @@ class TasksHandler(TaskAPIHandler):
         errors=(400, 404, 409, 413, 429, 503),
     )
     async def post(self) -> None:
-        request = (await self.body(NewTask)).model_dump(exclude_none=True)
+        body = await self.body(NewTask)
+        submit = functools.partial(
+            submit_task,
+            sweep=body.sweep,
+            random=body.random,
+            parallel=body.parallel,
+            goals=body.goals,
+        )
         async with self.queueing():
             task = await self.off_loop(
-                submit_task, self.db(), self.caller, request, self.job_context()
+                submit, self.db(), self.caller, body.job_request(), self.job_context()
             )
         self.runner.wake()
         self.send(self.task_body(task), 201, shape=Task)

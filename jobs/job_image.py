@@ -20,7 +20,8 @@ from environments.builder import EnvironmentBuilder
 from environments.images import Made, environment_image, step
 from environments.requirements import FILE_NAME as REQUIREMENTS_FILE
 from environments.requirements import read_requirements
-from floe.db.models import STARTING, Job
+from floe.core.job_states import JobState
+from floe.db.models import Job
 
 from .job_folder import JobFolder
 from .records import set_state
@@ -61,7 +62,7 @@ def job_image(
     def note(line: str) -> None:
         folder.note([line])
         if line.startswith("building environment"):  # the job's page says so meanwhile
-            set_state(db, job, STARTING, line, only_from=(STARTING,))
+            set_state(db, job, JobState.STARTING, line, only_from=(JobState.STARTING,))
 
     made = environment_image(chain, builder, note, say, cancelled)
     if requirements is None:

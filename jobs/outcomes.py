@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from floe.core.errors import FloeUserError
-from floe.db.models import COMPLETE, ERROR, STOPPED
+from floe.core.job_states import JobState
 
 from .logs import read_from
 
@@ -18,16 +18,16 @@ def ending(
     """The job's final state and reason, from Docker's ``State`` of its container."""
     code = container_state.get("ExitCode")
     if stopped_by:
-        return STOPPED, f"stopped by {stopped_by}"
+        return JobState.STOPPED, f"stopped by {stopped_by}"
     if container_state.get("NodeLost"):  # a Swarm node that stopped answering
-        return ERROR, "node lost: the machine it ran on stopped answering"
+        return JobState.ERROR, "node lost: the machine it ran on stopped answering"
     if code is None and container_state.get("Error"):  # a Swarm task that never ran
-        return ERROR, f"could not start its container: {container_state['Error']}"
+        return JobState.ERROR, f"could not start its container: {container_state['Error']}"
     if container_state.get("OOMKilled"):
-        return ERROR, f"out of memory (limit {limit})"
+        return JobState.ERROR, f"out of memory (limit {limit})"
     if code == 0:
-        return COMPLETE, ""
-    return ERROR, failure_reason(result_note, code, limit)
+        return JobState.COMPLETE, ""
+    return JobState.ERROR, failure_reason(result_note, code, limit)
 
 
 def failure_reason(result_note: Path, code: int | None, limit: str) -> str:

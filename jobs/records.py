@@ -10,11 +10,12 @@ from sqlalchemy.orm import Session
 
 from floe.core.access import Caller, can_read
 from floe.core.errors import FloeUserError, NotFound
+from floe.core.job_states import FINISHED, JobState
 from floe.core.refs import JobRef, ProjectRef, check_project_name
 from floe.core.text import without_secrets
 from floe.db.base import add_numbered, aware, utcnow
 from floe.db.lookup import find_job, find_project
-from floe.db.models import FINISHED, RUNNING, STARTING, Job, JobEvent, Project
+from floe.db.models import Job, JobEvent, Project
 
 
 def project_for(db: Session, caller: Caller, name: str) -> Project:
@@ -119,7 +120,7 @@ def set_state(
             return False
     job.state = state
     job.reason = reason
-    if state == RUNNING and job.started is None:
+    if state == JobState.RUNNING and job.started is None:
         job.started = now
     if state in FINISHED:
         job.finished = now
@@ -189,7 +190,7 @@ def job_json(job: Job, *, events: bool = False) -> dict:
         "task": job.task.full_name if job.task_id else None,
         "schedule": job.schedule_id,
     }
-    if job.state in (STARTING, RUNNING) and job.started:
+    if job.state in (JobState.STARTING, JobState.RUNNING) and job.started:
         body["running_for_s"] = round((utcnow() - aware(job.started)).total_seconds(), 1)
     if events:
         body["events"] = [

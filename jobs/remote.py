@@ -10,7 +10,8 @@ import time
 
 from sqlalchemy.orm import sessionmaker
 
-from floe.db.models import RUNNING, STARTING, Job
+from floe.core.job_states import JobState
+from floe.db.models import Job
 
 from .backend import ContainerGone, RunnerBackend
 from .job_folder import JobFolder
@@ -28,7 +29,9 @@ def wait_started(
 
     def say(reason: str) -> None:
         with sessions() as db:
-            set_state(db, db.get(Job, job_id), STARTING, reason, only_from=(STARTING,))
+            set_state(
+                db, db.get(Job, job_id), JobState.STARTING, reason, only_from=(JobState.STARTING,)
+            )
 
     while True:
         try:
@@ -41,7 +44,7 @@ def wait_started(
             threading.Event().wait(2)
     if started:  # not a job stopped (or failed to start) while it waited
         with sessions() as db:
-            set_state(db, db.get(Job, job_id), RUNNING, only_from=(STARTING,))
+            set_state(db, db.get(Job, job_id), JobState.RUNNING, only_from=(JobState.STARTING,))
 
 
 def await_return(backend: RunnerBackend, job_id: int, folder: JobFolder, state: dict) -> None:

@@ -35,8 +35,9 @@ from environments.builds import EnvironmentBuilds
 from environments.custom import trusted_finder
 from environments.images import environment_chain
 from floe.core.errors import GpuUnavailable
+from floe.core.job_states import JobState
 from floe.core.sizes import format_size
-from floe.db.models import CREATED, ERROR, QUEUED, RUNNING, STARTING, STOPPED, Job, Task
+from floe.db.models import Job, Task
 
 from .backend import ContainerGone, ContainerInfo, DockerBackend, MachineInfo, RunnerBackend
 from .job_container import job_container_spec
@@ -196,24 +197,30 @@ class JobRunner(LoggingConfigurable):
     def reconcile(self) -> None:
         """Pick up where the last run of the service left off."""
         with self.sessions() as db:
-            for job in db.scalars(select(Job).where(Job.state.in_([CREATED, STARTING, RUNNING]))):
-                if job.state == CREATED:
-                    set_state(db, job, QUEUED)
+            for job in db.scalars(
+                select(Job).where(
+                    Job.state.in_([JobState.CREATED, JobState.STARTING, JobState.RUNNING])
+                )
+            ):
+                if job.state == JobState.CREATED:
+                    set_state(db, job, JobState.QUEUED)
                     continue
                 info = self._inspect(job.id)
                 if info is None:
-                    if job.state == STARTING:
-                        set_state(db, job, QUEUED, "the service restarted while starting it")
+                    if job.state == JobState.STARTING:
+                        set_state(
+                            db, job, JobState.QUEUED, "the service restarted while starting it"
+                        )
                     else:
                         self._release(job)
-                        set_state(db, job, ERROR, "its container disappeared")
+                        set_state(db, job, JobState.ERROR, "its container disappeared")
                     continue
                 if job.gpu_ids:
                     self.gpus.restore(f"job:{job.id}", list(job.gpu_ids))
-                if job.state == STARTING:
+                if job.state == JobState.STARTING:
                     job.container_id = info.id
                     if not self.backend.starts_pending:
-                        set_state(db, job, RUNNING, "found running after a restart")
+                        set_state(db, job, JobState.RUNNING, "found running after a restart")
                 self.log.info("job %s: following its container again", job.full_name)
                 self._watch(job.id, info.id)
 
@@ -235,10 +242,10 @@ class JobRunner(LoggingConfigurable):
         with self.sessions() as db:
             active = db.execute(
                 select(Job.owner, Job.machine, Job.task_id).where(
-                    Job.state.in_([STARTING, RUNNING])
+                    Job.state.in_([JobState.STARTING, JobState.RUNNING])
                 )
             ).all()
-            queued = {j.id: j for j in db.scalars(select(Job).where(Job.state == QUEUED))}
+            queued = {j.id: j for j in db.scalars(select(Job).where(Job.state == JobState.QUEUED))}
             tasks = {j.task_id for j in queued.values() if j.task_id is not None}
             parallel = dict(
                 db.execute(select(Task.id, Task.parallel).where(Task.id.in_(tasks))).all()
@@ -260,7 +267,7 @@ class JobRunner(LoggingConfigurable):
                     except GpuUnavailable as err:
                         self._say_why(db, job, f"waiting for a GPU: {err.message}")
                         return False
-                if not set_state(db, job, STARTING, only_from=(QUEUED,)):
+                if not set_state(db, job, JobState.STARTING, only_from=(JobState.QUEUED,)):
                     self._release(job)  # stopped a moment ago
                     return False
                 self._pool.submit(self._start_job, job.id)
@@ -275,7 +282,7 @@ class JobRunner(LoggingConfigurable):
     def _say_why(db: Session, job: Job, reason: str) -> None:
         """A queued job's reason for waiting, noted once (not on every turn of the queue)."""
         if job.reason != reason:  # unless it was stopped a moment ago
-            set_state(db, job, QUEUED, reason, only_from=(QUEUED,))
+            set_state(db, job, JobState.QUEUED, reason, only_from=(JobState.QUEUED,))
 
     # --- one job ---------------------------------------------------------------------------
 
@@ -288,7 +295,7 @@ class JobRunner(LoggingConfigurable):
                 if job.stop_requested_by:  # stopped while its container was being made
                     self._remove_container(job_id)
                     self._release(job)
-                    set_state(db, job, STOPPED, f"stopped by {job.stop_requested_by}")
+                    set_state(db, job, JobState.STOPPED, f"stopped by {job.stop_requested_by}")
                     self.wake()
                     return
                 self.backend.start(container_id)
@@ -298,13 +305,13 @@ class JobRunner(LoggingConfigurable):
                 self._release(job)
                 if isinstance(err, BuildStopped):  # stopped while its environment was built
                     db.refresh(job)
-                    set_state(db, job, STOPPED, f"stopped by {job.stop_requested_by}")
+                    set_state(db, job, JobState.STOPPED, f"stopped by {job.stop_requested_by}")
                 else:
-                    set_state(db, job, ERROR, start_failure(err, job.machine))
+                    set_state(db, job, JobState.ERROR, start_failure(err, job.machine))
                 self.wake()
                 return
             if not self.backend.starts_pending:  # else once it runs (_wait_and_finish)
-                set_state(db, job, RUNNING)
+                set_state(db, job, JobState.RUNNING)
         self._watch(job_id, container_id)
 
     def _create_container(self, db: Session, job: Job) -> str:
@@ -408,7 +415,7 @@ class JobRunner(LoggingConfigurable):
                 db, self.datasets.store, job, folder, self.limits, quota
             )
             if not_kept:
-                state, reason = ERROR, f"{reason + '; ' if reason else ''}{not_kept}"
+                state, reason = JobState.ERROR, f"{reason + '; ' if reason else ''}{not_kept}"
             job.exit_code = container_state.get("ExitCode")
             self._release(job)
             set_state(db, job, state, reason)
@@ -459,9 +466,11 @@ class JobRunner(LoggingConfigurable):
         """Stop a job for user ``by``; a queued job stops at once, a running one in seconds."""
         with self.sessions() as db:
             job = db.get(Job, job_id)
-            waiting = (CREATED, QUEUED)
+            waiting = (JobState.CREATED, JobState.QUEUED)
             reason = f"stopped by {by} before it started"
-            if job.state in waiting and set_state(db, job, STOPPED, reason, only_from=waiting):
+            if job.state in waiting and set_state(
+                db, job, JobState.STOPPED, reason, only_from=waiting
+            ):
                 self._release(job)
                 return
             # Starting or running (perhaps since a moment ago): its container is stopped.

@@ -27,9 +27,7 @@ from floe.db.base import aware, utcnow
 from floe.db.models import RUN, Job, Project, Schedule
 
 from .records import iso, project_for
-from .submit import JobContext, prepare_job, queue_again, queueing
-
-SCHEDULE_FIELDS = ("cron", "timezone")
+from .submit import JobContext, JobRequest, prepare_job, queue_again, queueing
 
 
 class Schedules(LoggingConfigurable):
@@ -81,14 +79,20 @@ class Schedules(LoggingConfigurable):
 
 
 def add_schedule(
-    db: Session, caller: Caller, body: dict, ctx: JobContext, settings: Schedules
+    db: Session,
+    caller: Caller,
+    request: JobRequest,
+    ctx: JobContext,
+    settings: Schedules,
+    *,
+    cron: str,
+    timezone: str | None = None,
 ) -> Schedule:
-    """Check ``body`` (a job's request plus ``cron`` and ``timezone``), keep its code and
-    make the schedule; its first run is at the first time the expression allows."""
-    cron = Cron.parse(body.get("cron"), body.get("timezone"), settings.min_interval_s)
-    job_body = {k: v for k, v in body.items() if k not in SCHEDULE_FIELDS}
-    kind = job_body.get("kind") or "notebook"
-    if kind == "snapshot" or (job_body.get("mode") or RUN) != RUN:
+    """Check ``request`` and its times (``cron`` in ``timezone``), keep its code and make the
+    schedule; its first run is at the first time the expression allows."""
+    times = Cron.parse(cron, timezone, settings.min_interval_s)
+    kind = request.kind
+    if kind == "snapshot" or request.mode != RUN:
         raise InvalidRequest(
             "kind: a schedule runs a notebook or a command to its end, at each of its times",
             field="kind" if kind == "snapshot" else "mode",
@@ -99,7 +103,7 @@ def add_schedule(
             f"you keep {kept} schedules, the most one user may; remove one (floe schedule rm)"
         )
     with queueing.hold(caller.name):
-        prepared = prepare_job(db, caller, job_body, ctx, count=0)
+        prepared = prepare_job(db, caller, request, ctx, count=0)
     db.commit()  # the trees first (see submit_job)
     project = project_for(db, caller, prepared.project)
     now = utcnow()
@@ -107,11 +111,11 @@ def add_schedule(
     schedule = Schedule(
         owner=caller.name,
         project_id=project.id,
-        cron=cron.text,
-        timezone=cron.timezone,
+        cron=times.text,
+        timezone=times.timezone,
         template=template,
-        data=list(job_body.get("datasets") or []),
-        next_run=cron.next_after(now, anchor=now),
+        data=list(request.datasets or []),
+        next_run=times.next_after(now, anchor=now),
         created=now,
     )
     db.add(schedule)
@@ -167,7 +171,7 @@ def _run(db: Session, schedule: Schedule, ctx: JobContext) -> int:
                 caller,
                 schedule.project,
                 schedule.template,
-                schedule.data,
+                _request(schedule),
                 ctx,
                 schedule_id=schedule.id,
                 message=schedule.template.get("message") or f"scheduled: {schedule.cron}",
@@ -181,6 +185,19 @@ def _run(db: Session, schedule: Schedule, ctx: JobContext) -> int:
     schedule.last_error = ""
     db.commit()
     return 1
+
+
+def _request(schedule: Schedule) -> JobRequest:
+    """What a run asks to be resolved, from the schedule's row: its datasets as its owner
+    wrote them."""
+    template = schedule.template
+    return JobRequest(
+        project=schedule.project.name,
+        kind=template["kind"],
+        environment=template["environment"],
+        machine=template["machine"],
+        datasets=list(schedule.data),
+    )
 
 
 def _still_theirs(db: Session, schedule: Schedule, caller: Caller) -> bool:

@@ -1,10 +1,12 @@
 """Submitting and re-running jobs: every field checked, inputs pinned, code kept as a tree.
 
-A request names its project, kind, environment, machine, datasets and parameters; what it
-runs comes as a notebook (JSON) or a command, with optional code uploaded as a tree the way
-dataset versions are (blobs first, then the manifest). The service has checked the request's
-shape already (``floe_service.schemas.NewJob``: known fields, types, the kind); here is what
-needs the catalog and the database. Every error names its field.
+A request (``JobRequest``) names its project, kind, environment, machine, datasets and
+parameters; what it runs comes as a notebook (JSON) or a command, with optional code uploaded
+as a tree the way dataset versions are (blobs first, then the manifest). The service made the
+request from its ``floe_service.schemas.NewJob``, which checked its shape (known fields, their
+types, the kind and mode, the project's name); here is what needs the catalog, the database
+or the deployer's limits, and what every way of making a job shares: ``resolve``. Every error
+names its field.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import hashlib
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -37,10 +39,11 @@ from floe.core.errors import (
     QuotaExceeded,
     TooManyJobs,
 )
+from floe.core.job_states import JobState
 from floe.core.locks import NamedLocks
-from floe.core.refs import check_name, check_project_name
+from floe.core.refs import check_name
 from floe.core.sizes import format_size
-from floe.db.models import COMPLETE, CREATED, MODES, QUEUED, RUN, SERVE, Job, Project
+from floe.db.models import RUN, SERVE, Job, Project
 from floe.trees.tree import Entry, Tree, check_path
 
 from .container.parameterize import check_parameters
@@ -76,10 +79,60 @@ class JobContext:
     builder: EnvironmentBuilder | None = None
 
 
-def submit_job(db: Session, caller: Caller, body: dict, ctx: JobContext) -> Job:
-    """Check ``body``, keep its code (and, for snapshots, its output) and queue the job."""
+@dataclass(frozen=True)
+class JobRequest:
+    """What someone asks to run, its shape checked where it was made (the service's
+    ``NewJob``); a schedule makes one of its row at each run, a re-run of the job it repeats."""
+
+    project: str
+    kind: str = "notebook"
+    mode: str = RUN
+    name: str | None = None  # the notebook's file name
+    step: str | None = None
+    notebook: dict | None = None  # nbformat 4 JSON
+    command: str | None = None
+    code: list[dict] | None = None  # a manifest, its blobs uploaded first
+    output: list[dict] | None = None  # a snapshot's /output, a manifest too
+    environment: str | None = None
+    machine: str | None = None
+    datasets: list[str] | None = None  # mount specs
+    parameters: dict | None = None
+    message: str | None = None
+    max_runtime: int | None = None
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """What a request names, found now: its environment, machine and datasets (``None``
+    where it named none: a re-run keeps its job's)."""
+
+    environment: Environment
+    machine: Machine
+    datasets: list[dict] | None
+
+
+def resolve(
+    db: Session, caller: Caller, request: JobRequest, ctx: JobContext, *, count: int = 1
+) -> Resolved:
+    """Find the environment, machine and datasets ``request`` names, then check the caller's
+    queue has room for ``count`` more jobs and their storage room for what a job keeps (a
+    snapshot runs nothing: no room needed). Every way of making a job does this, in this
+    order; the caller holds ``queueing``."""
+    environment = _environment(db, caller, ctx, request.environment)
+    machine = _machine(ctx.catalog, request.machine, ctx.gpu_total, request.kind)
+    datasets = None
+    if request.datasets is not None:
+        datasets = _datasets(db, caller, request.datasets, ctx)
+    if request.kind != "snapshot":
+        _check_queue_room(db, caller, ctx, count)
+        _check_storage_room(db, caller, ctx)
+    return Resolved(environment, machine, datasets)
+
+
+def submit_job(db: Session, caller: Caller, request: JobRequest, ctx: JobContext) -> Job:
+    """Check ``request``, keep its code (and, for snapshots, its output) and queue the job."""
     with queueing.hold(caller.name):
-        return _submit_job(db, caller, body, ctx)
+        return _submit_job(db, caller, request, ctx)
 
 
 # One submit of a user's at a time, so submits in parallel cannot pass their share of the
@@ -99,8 +152,8 @@ class Prepared:
         return Job(**{**copy.deepcopy(self.fields), **changes})
 
 
-def _submit_job(db: Session, caller: Caller, body: dict, ctx: JobContext) -> Job:
-    prepared = prepare_job(db, caller, body, ctx)
+def _submit_job(db: Session, caller: Caller, request: JobRequest, ctx: JobContext) -> Job:
+    prepared = prepare_job(db, caller, request, ctx)
     job = prepared.job()
     # The trees first: a submit that loses the race for a job number rolls back what is
     # pending, and a job must never point at a tree that was rolled back with it. The
@@ -108,39 +161,33 @@ def _submit_job(db: Session, caller: Caller, body: dict, ctx: JobContext) -> Job
     db.commit()
     add_job(db, job, project_for(db, caller, prepared.project))
     if job.kind == "snapshot":
-        set_state(db, job, COMPLETE, "saved from a workspace")
+        set_state(db, job, JobState.COMPLETE, "saved from a workspace")
     else:
-        set_state(db, job, QUEUED)
+        set_state(db, job, JobState.QUEUED)
     return job
 
 
 def prepare_job(
-    db: Session, caller: Caller, body: dict, ctx: JobContext, *, count: int = 1
+    db: Session, caller: Caller, request: JobRequest, ctx: JobContext, *, count: int = 1
 ) -> Prepared:
-    """Check ``body`` and keep its code (and a snapshot's output): what ``count`` jobs of it
-    need, with room for them in the caller's queue. The caller holds ``queueing``."""
-    kind = body.get("kind") or "notebook"
-    mode = _mode(body.get("mode"), kind)
-    with checking("project"):
-        project_name = check_project_name(body.get("project"))
-    environment = _environment(db, caller, ctx, body.get("environment"))
-    machine = _machine(ctx.catalog, body.get("machine"), ctx.gpu_total, kind)
-    datasets = _datasets(db, caller, body.get("datasets") or [], ctx)
-    parameters = _parameters(body.get("parameters") or {})
-    message = _text("message", body.get("message", ""))
-    step = _step(body.get("step"))
-    max_runtime = _max_runtime(ctx, body.get("max_runtime"), mode)
-    if kind != "snapshot":
-        _check_queue_room(db, caller, ctx, count)
-        _check_storage_room(db, caller, ctx)
+    """Check ``request`` and keep its code (and a snapshot's output): what ``count`` jobs of
+    it need, with room for them in the caller's queue. The caller holds ``queueing``."""
+    kind, mode = request.kind, request.mode
+    _check_mode(kind, mode)
+    parameters = _parameters(request.parameters or {})
+    step = _step(request.step)
+    max_runtime = _max_runtime(ctx, request.max_runtime, mode)
+    found = resolve(db, caller, request, ctx, count=count)
     with checking("code"):
-        code = Tree.from_manifest(body["code"]) if body.get("code") is not None else Tree(())
+        code = Tree.from_manifest(request.code) if request.code is not None else Tree(())
     notebook_name = command = ""
     if kind in ("notebook", "snapshot"):
-        notebook_name, entry = _keep_notebook(db, caller, ctx, body)
+        notebook_name, entry = _keep_notebook(db, caller, ctx, request)
         code = _with_entry(code, entry)
     else:
-        command = _text("command", body.get("command"), required=mode == RUN)
+        command = request.command or ""
+        if mode == RUN and not command.strip():
+            raise InvalidRequest("command: must be a non-empty string", field="command")
         if not command.strip() and code.find(SERVE_APP) is None:
             raise InvalidRequest(
                 f"command: a serving job runs a command listening on $PORT, or with none the "
@@ -151,7 +198,7 @@ def prepare_job(
     output_tree = None
     if kind == "snapshot":
         with checking("output"):
-            output = Tree.from_manifest(body.get("output") or [])
+            output = Tree.from_manifest(request.output or [])
         output = _with_entry(output, code.find(notebook_name))
         output = require_uploaded(db, output, caller, "output")
         output_tree = save_tree(db, output)
@@ -160,19 +207,19 @@ def prepare_job(
         "kind": kind,
         "notebook": notebook_name,
         "command": command,
-        "environment": environment.slug,
-        "machine": machine.slug,
-        "image": environment.image,
-        "datasets": datasets,
+        "environment": found.environment.slug,
+        "machine": found.machine.slug,
+        "image": found.environment.image,
+        "datasets": found.datasets or [],
         "parameters": parameters,
         "code_tree": save_tree(db, code),
         "output_tree": output_tree,
-        "message": message,
+        "message": request.message or "",
         "max_runtime": max_runtime,
         "mode": mode,
         "step": step,
     }
-    return Prepared(project_name, fields)
+    return Prepared(request.project, fields)
 
 
 def rerun_job(db: Session, caller: Caller, old: Job, changes: dict, ctx: JobContext) -> Job:
@@ -185,28 +232,36 @@ def rerun_job(db: Session, caller: Caller, old: Job, changes: dict, ctx: JobCont
 def _rerun_job(db: Session, caller: Caller, old: Job, changes: dict, ctx: JobContext) -> Job:
     if old.kind == "snapshot":
         raise Conflict(f"{old.full_name} was saved from a workspace; snapshots are never re-run")
-    environment = _environment(db, caller, ctx, changes.get("environment", old.environment))
-    machine = _machine(ctx.catalog, changes.get("machine", old.machine), ctx.gpu_total, old.kind)
-    datasets = (
-        _datasets(db, caller, changes["datasets"], ctx) if "datasets" in changes else old.datasets
+    request = replace(
+        JobRequest(
+            project=old.project.name,
+            kind=old.kind,
+            mode=old.mode,
+            environment=old.environment,
+            machine=old.machine,
+            max_runtime=old.max_runtime,
+            message=f"re-run of {old.full_name}",
+        ),
+        **{**changes, "parameters": {**old.parameters, **changes.get("parameters", {})}},
     )
-    parameters = _parameters({**old.parameters, **(changes.get("parameters") or {})})
-    max_runtime = _max_runtime(ctx, changes.get("max_runtime", old.max_runtime), old.mode)
-    _check_queue_room(db, caller, ctx)
-    _check_storage_room(db, caller, ctx)
+    parameters = _parameters(request.parameters)
+    max_runtime = _max_runtime(ctx, request.max_runtime, old.mode)
+    found = resolve(db, caller, request, ctx)
+    environment = found.environment
     job = Job(
         owner=caller.name,
         kind=old.kind,
         notebook=old.notebook,
         command=old.command,
         environment=environment.slug,
-        machine=machine.slug,
-        datasets=datasets,
+        machine=found.machine.slug,
+        # No datasets asked for: the very versions it mounted.
+        datasets=old.datasets if found.datasets is None else found.datasets,
         parameters=parameters,
         code_tree=old.code_tree,
         # The same environment: the very image the job ran in, while the node has it.
         **(_same_image(old) if environment.slug == old.environment else _image(environment)),
-        message=_text("message", changes.get("message", f"re-run of {old.full_name}")),
+        message=request.message,
         rerun_of=old.id,
         max_runtime=max_runtime,
         mode=old.mode,
@@ -214,7 +269,7 @@ def _rerun_job(db: Session, caller: Caller, old: Job, changes: dict, ctx: JobCon
     )
     # The new job is the caller's (an admin re-running someone's job runs it as their own).
     add_job(db, job, project_for(db, caller, old.project.name))
-    set_state(db, job, QUEUED)
+    set_state(db, job, JobState.QUEUED)
     return job
 
 
@@ -223,32 +278,28 @@ def queue_again(
     caller: Caller,
     project: Project,
     fields: dict,
-    data: list,
+    request: JobRequest,
     ctx: JobContext,
     **changes: object,
 ) -> Job:
-    """A job of ``fields`` (a ``Prepared``'s columns) queued now, as a schedule runs one: its
-    environment, machine and datasets (``data``, mount specs) resolved anew, so a dataset
-    named without a version mounts its latest. The caller holds ``queueing``; the job is
-    theirs, whatever name ``fields`` kept (a schedule's owner may have been retired since)."""
-    environment = _environment(db, caller, ctx, fields["environment"])
-    machine = _machine(ctx.catalog, fields["machine"], ctx.gpu_total, fields["kind"])
-    datasets = _datasets(db, caller, data, ctx)
-    _check_queue_room(db, caller, ctx)
-    _check_storage_room(db, caller, ctx)
+    """A job of ``fields`` (a ``Prepared``'s columns) queued now, as a schedule runs one: the
+    environment, machine and datasets ``request`` names resolved anew, so a dataset named
+    without a version mounts its latest. The caller holds ``queueing``; the job is theirs,
+    whatever name ``fields`` kept (a schedule's owner may have been retired since)."""
+    found = resolve(db, caller, request, ctx)
     job = Job(
         **{
             **copy.deepcopy(fields),
             "owner": caller.name,
-            "environment": environment.slug,
-            "machine": machine.slug,
-            **_image(environment),
-            "datasets": datasets,
+            "environment": found.environment.slug,
+            "machine": found.machine.slug,
+            **_image(found.environment),
+            "datasets": found.datasets,
             **changes,
         }
     )
     add_job(db, job, project)
-    set_state(db, job, QUEUED)
+    set_state(db, job, JobState.QUEUED)
     return job
 
 
@@ -295,16 +346,12 @@ def _step(value: object) -> str:
         return check_name(value, "step name")
 
 
-def _mode(value: object, kind: str) -> str:
-    with checking("mode"):
-        mode = value or RUN
-        if mode not in MODES:
-            raise InvalidRequest(f"must be one of {', '.join(MODES)}, not {mode!r}")
-        if mode == SERVE and kind != "command":
-            raise InvalidRequest(
-                f"a {kind} job cannot serve; serve mode runs a command (or app.py's WSGI app)"
-            )
-        return mode
+def _check_mode(kind: str, mode: str) -> None:
+    if mode == SERVE and kind != "command":
+        raise InvalidRequest(
+            f"mode: a {kind} job cannot serve; serve mode runs a command (or app.py's WSGI app)",
+            field="mode",
+        )
 
 
 def _max_runtime(ctx: JobContext, seconds: int | None, mode: str = RUN) -> int | None:
@@ -325,7 +372,9 @@ def _max_runtime(ctx: JobContext, seconds: int | None, mode: str = RUN) -> int |
 
 def _check_queue_room(db: Session, caller: Caller, ctx: JobContext, count: int = 1) -> None:
     waiting = db.scalar(
-        select(func.count(Job.id)).where(Job.owner == caller.name, Job.state.in_([CREATED, QUEUED]))
+        select(func.count(Job.id)).where(
+            Job.owner == caller.name, Job.state.in_([JobState.CREATED, JobState.QUEUED])
+        )
     )
     most = ctx.limits.max_queued_per_user
     if waiting + count > most:
@@ -352,26 +401,18 @@ def _parameters(value: object) -> dict:
         return check_parameters(value)
 
 
-def _text(name: str, value: object, *, required: bool = False) -> str:
-    if value is None:
-        value = ""
-    if not isinstance(value, str) or (required and not value.strip()):
-        raise InvalidRequest(
-            f"{name}: must be {'a non-empty' if required else 'a'} string", field=name
-        )
-    return value
-
-
-def _keep_notebook(db: Session, caller: Caller, ctx: JobContext, body: dict) -> tuple[str, Entry]:
+def _keep_notebook(
+    db: Session, caller: Caller, ctx: JobContext, request: JobRequest
+) -> tuple[str, Entry]:
     """Store the notebook's JSON as a blob; return its file name and tree entry."""
     with checking("name"):
-        name = body.get("name") or "notebook.ipynb"
-        if not isinstance(name, str) or not name.endswith(".ipynb"):
+        name = request.name or "notebook.ipynb"
+        if not name.endswith(".ipynb"):
             raise InvalidRequest(f"{name!r} must be a notebook file name ending in .ipynb")
         check_path(name)
     with checking("notebook"):
-        notebook = body.get("notebook")
-        if not isinstance(notebook, dict) or not isinstance(notebook.get("cells"), list):
+        notebook = request.notebook
+        if notebook is None or not isinstance(notebook.get("cells"), list):
             raise InvalidRequest("must be a notebook's JSON (nbformat 4) with a list of cells")
         if notebook.get("nbformat") != 4:
             raise InvalidRequest(

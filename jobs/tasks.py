@@ -20,17 +20,16 @@ from sqlalchemy.orm import Session
 
 from floe.core.access import Caller, can_read
 from floe.core.errors import InvalidRequest, NotFound
+from floe.core.job_states import FINISHED, JobState
 from floe.core.refs import TaskRef
 from floe.db.base import add_numbered
 from floe.db.lookup import find_task
-from floe.db.models import FINISHED, QUEUED, RUN, RUNNING, STARTING, Job, Project, Task
+from floe.db.models import RUN, Job, Project, Task
 
 from .container.parameterize import check_parameters
 from .records import add_job, iso, job_json, project_for, set_state
-from .submit import JobContext, checking, prepare_job, queueing
+from .submit import JobContext, JobRequest, checking, prepare_job, queueing
 
-# What a task's request holds besides an ordinary job's.
-TASK_FIELDS = ("sweep", "random", "parallel", "goals")
 MAX_SWEPT = 20  # parameters one sweep may vary
 MAX_VALUES = 1000  # values of one parameter
 MIN, MAX = "min", "max"
@@ -111,45 +110,47 @@ def _combination(sweep: dict[str, list], names: list[str], index: int) -> dict:
     return {name: combo[name] for name in names}
 
 
-def _parallel(value: object) -> int | None:
-    if value is None:
-        return None
-    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_VALUES:
-        raise InvalidRequest(f"parallel: a number of jobs from 1 to {MAX_VALUES}", field="parallel")
-    return value
-
-
-def _goals(value: object) -> dict[str, str]:
+def _goals(value: dict[str, str] | None) -> dict[str, str]:
+    """``goals`` as the request's shape allowed them (metric names to "min" or "max"), held
+    within bounds."""
     with checking("goals"):
         if value is None:
             return {}
-        if not isinstance(value, dict) or len(value) > 100:
+        if len(value) > 100:
             raise InvalidRequest('must map metric names to "min" or "max", e.g. {"loss": "min"}')
-        for name, goal in value.items():
-            if not isinstance(name, str) or not name or len(name) > 200 or goal not in (MIN, MAX):
+        for name in value:
+            if not name or len(name) > 200:
                 raise InvalidRequest(f'{name!r}: say "min" or "max" for a metric name')
         return dict(value)
 
 
-def submit_task(db: Session, caller: Caller, body: dict, ctx: JobContext) -> Task:
-    """Check ``body`` (a job's request plus ``sweep``, ``random``, ``parallel``, ``goals``),
-    keep its code once and queue one job per combination, all of one new task."""
-    sweep = check_sweep(body.get("sweep"))
-    parallel = _parallel(body.get("parallel"))
-    goals = _goals(body.get("goals"))
-    sample = body.get("random")
-    combos = combinations(sweep, sample, ctx.limits.max_task_jobs)
-    job_body = {k: v for k, v in body.items() if k not in TASK_FIELDS}
-    kind = job_body.get("kind") or "notebook"
-    if kind == "snapshot" or (job_body.get("mode") or RUN) != RUN:
+def submit_task(
+    db: Session,
+    caller: Caller,
+    request: JobRequest,
+    ctx: JobContext,
+    *,
+    sweep: object,
+    random: int | None = None,
+    parallel: int | None = None,
+    goals: dict[str, str] | None = None,
+) -> Task:
+    """Check ``request`` and the grid its jobs ``sweep`` (all of it, or ``random``
+    combinations of it; at most ``parallel`` at once; ``goals`` say which way each metric is
+    best), keep its code once and queue one job per combination, all of one new task."""
+    sweep = check_sweep(sweep)
+    goals = _goals(goals)
+    combos = combinations(sweep, random, ctx.limits.max_task_jobs)
+    kind = request.kind
+    if kind == "snapshot" or request.mode != RUN:
         raise InvalidRequest(
             "kind: a task runs a notebook or a command to its end; snapshots and serving "
             "jobs are one of a kind",
             field="kind" if kind == "snapshot" else "mode",
         )
-    base = job_body.get("parameters") or {}
+    base = request.parameters or {}
     with queueing.hold(caller.name):
-        prepared = prepare_job(db, caller, job_body, ctx, count=len(combos))
+        prepared = prepare_job(db, caller, request, ctx, count=len(combos))
         db.commit()  # the trees first (see submit_job)
         project = project_for(db, caller, prepared.project)
         project_id = project.id
@@ -160,7 +161,7 @@ def submit_task(db: Session, caller: Caller, body: dict, ctx: JobContext) -> Tas
                 number=number,
                 owner=caller.name,
                 sweep=sweep,
-                random=sample,
+                random=random,
                 parallel=parallel,
                 goals=goals,
                 message=prepared.fields["message"],
@@ -179,7 +180,7 @@ def submit_task(db: Session, caller: Caller, body: dict, ctx: JobContext) -> Tas
         for combo in combos:
             job = prepared.job(parameters={**base, **combo}, task_id=task.id)
             add_job(db, job, project)
-            set_state(db, job, QUEUED)
+            set_state(db, job, JobState.QUEUED)
         return task
 
 
@@ -242,13 +243,15 @@ def best_per_metric(jobs: list[Job], goals: dict[str, str]) -> dict[str, dict]:
 def task_state(task: Task, counts: Counter) -> str:
     """One word for the task: queued or running while any job is; then complete when every
     job is, stopped when it was stopped, error when any job failed."""
-    if counts[STARTING] or counts[RUNNING]:
-        return RUNNING
+    if counts[JobState.STARTING] or counts[JobState.RUNNING]:
+        return JobState.RUNNING
     if sum(n for state, n in counts.items() if state not in FINISHED):
-        return "running" if sum(counts[s] for s in FINISHED) else QUEUED
-    if counts["complete"] == sum(counts.values()):
-        return "complete"
-    return "stopped" if task.stop_requested_by else ("error" if counts["error"] else "stopped")
+        return JobState.RUNNING if sum(counts[s] for s in FINISHED) else JobState.QUEUED
+    if counts[JobState.COMPLETE] == sum(counts.values()):
+        return JobState.COMPLETE
+    if task.stop_requested_by or not counts[JobState.ERROR]:
+        return JobState.STOPPED
+    return JobState.ERROR
 
 
 def task_json(task: Task, jobs: list[Job], *, detail: bool = True) -> dict:

@@ -16,9 +16,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from floe.core.durations import format_duration
+from floe.core.job_states import JobState
 from floe.core.sizes import format_size
 from floe.db.base import aware, utcnow
-from floe.db.models import RUNNING, Job, Metric
+from floe.db.models import Job, Metric
 
 from .job_folder import JobFolder
 from .limits import JobLimits
@@ -58,7 +59,7 @@ def overdue(db: Session) -> list[tuple[int, str]]:
     now = utcnow()
     found = []
     query = select(Job).where(
-        Job.state == RUNNING, Job.max_runtime.is_not(None), Job.stop_requested_by == ""
+        Job.state == JobState.RUNNING, Job.max_runtime.is_not(None), Job.stop_requested_by == ""
     )
     for job in db.scalars(query):
         if job.started and now - aware(job.started) > timedelta(seconds=job.max_runtime):

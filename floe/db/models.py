@@ -23,6 +23,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from floe.core.job_states import FINISHED, JobState
+
 from .base import Base, utcnow
 
 # On SQLite a row's id is one past the highest left unless AUTOINCREMENT: ids of jobs, tasks,
@@ -126,10 +128,7 @@ class StorageUse(Base):
 
 # --- jobs -----------------------------------------------------------------------------
 
-CREATED, QUEUED, STARTING, RUNNING = "created", "queued", "starting", "running"
-COMPLETE, ERROR, STOPPED = "complete", "error", "stopped"
-STATES = (CREATED, QUEUED, STARTING, RUNNING, COMPLETE, ERROR, STOPPED)
-FINISHED = frozenset({COMPLETE, ERROR, STOPPED})
+# A job's states are floe.core.job_states' JobState.
 KINDS = ("notebook", "command", "snapshot")
 RUN, SERVE = "run", "serve"
 MODES = (RUN, SERVE)
@@ -230,7 +229,7 @@ class Job(Base):
     # The whole log as a blob, kept when the job ends (the node's copy may go).
     log_blob: Mapped[str | None] = mapped_column(String(64), nullable=True)
     message: Mapped[str] = mapped_column(Text, default="")
-    state: Mapped[str] = mapped_column(String(16), default=CREATED, index=True)
+    state: Mapped[str] = mapped_column(String(16), default=JobState.CREATED, index=True)
     reason: Mapped[str] = mapped_column(Text, default="")
     exit_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -8,8 +8,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, Field
 
+from floe.core.job_states import JobState
 from floe.core.refs import MAX_NUMBER
-from floe.db.models import KINDS, MODES, STATES
+from floe.db.models import KINDS, MODES
+from jobs.submit import JobRequest
 
 from .common import Flag, ProjectName, Query, Request
 from .datasets import DatasetFile, FileEntry
@@ -18,7 +20,7 @@ MAX_JOBS_LISTED = 1000
 
 Kind = Literal[KINDS]  # type: ignore[valid-type]
 Mode = Literal[MODES]  # type: ignore[valid-type]
-State = Literal[STATES]  # type: ignore[valid-type]
+State = Literal[tuple(s.value for s in JobState)]  # type: ignore[valid-type]
 MountSpecs = Annotated[
     list[str],
     Field(
@@ -54,6 +56,11 @@ class NewJob(Request):
     max_runtime: int | None = Field(
         None, ge=1, le=MAX_NUMBER, description="seconds before Floe stops the job"
     )
+
+    def job_request(self) -> JobRequest:
+        """The job this asks for, as ``jobs`` takes it (a task's or a schedule's own fields
+        left out): every field of this model is one of ``JobRequest``'s."""
+        return JobRequest(**self.model_dump(include=set(NewJob.model_fields), exclude_none=True))
 
 
 class Rerun(Request):

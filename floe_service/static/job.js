@@ -39,7 +39,7 @@ function floeJobPage(cfg) {
     badge.textContent = job.state;
     badge.className = `state state-${job.state}`;
     document.getElementById("reason").textContent = job.reason;
-    if (!finished && ["complete", "error", "stopped"].includes(job.state)) {
+    if (!finished && cfg.finished_states.includes(job.state)) {
       finished = true;
       // The output, the executed notebook and the history are on the finished page.
       window.setTimeout(() => window.location.reload(), 500);

@@ -136,7 +136,7 @@ def test_a_submit_that_loses_the_race_for_its_number_keeps_its_code(fresh_db_url
     from dataset_mounter.settings import DatasetSettings
     from floe.db.models import TreeRow
     from jobs.limits import JobLimits
-    from jobs.submit import JobContext, submit_job
+    from jobs.submit import JobContext, JobRequest, submit_job
 
     sessions = make_sessionmaker(fresh_db_url)
     alice = Caller("alice")
@@ -154,8 +154,8 @@ def test_a_submit_that_loses_the_race_for_its_number_keeps_its_code(fresh_db_url
                     other.add(Job(project_id=project_id, number=1, **_fields()))
                     other.commit()
 
-        body = {"project": "cats", "kind": "command", "command": "true"}
-        job = submit_job(db, alice, body, ctx)
+        request = JobRequest(project="cats", kind="command", command="true")
+        job = submit_job(db, alice, request, ctx)
         assert raced and job.number == 2
     with sessions() as db:
         assert db.get(TreeRow, db.get(Job, job.id).code_tree) is not None
@@ -193,20 +193,22 @@ def test_upgrading_gives_each_owner_the_blobs_they_kept_so_far(tmp_path):
 
 
 def test_a_job_stopped_while_the_queue_starts_it_stays_stopped(fresh_db_url):
-    from floe.db.models import QUEUED, STARTING, STOPPED
+    from floe.core.job_states import JobState
     from jobs.records import set_state
 
     sessions = make_sessionmaker(fresh_db_url)
     alice = Caller("alice")
     with sessions() as db:
-        job = add_job(db, Job(state=QUEUED, **_fields()), project_for(db, alice, "cats"))
+        job = add_job(db, Job(state=JobState.QUEUED, **_fields()), project_for(db, alice, "cats"))
     with sessions() as queue, sessions() as user:
         seen_by_queue = queue.get(Job, job.id)  # the queue read it as queued…
         stopping = user.get(Job, job.id)
-        assert set_state(user, stopping, STOPPED, "stopped by alice", only_from=(QUEUED,))
+        assert set_state(
+            user, stopping, JobState.STOPPED, "stopped by alice", only_from=(JobState.QUEUED,)
+        )
         # …and its move to starting, a moment later, must not undo the stop.
-        assert not set_state(queue, seen_by_queue, STARTING, only_from=(QUEUED,))
-        assert seen_by_queue.state == STOPPED
+        assert not set_state(queue, seen_by_queue, JobState.STARTING, only_from=(JobState.QUEUED,))
+        assert seen_by_queue.state == JobState.STOPPED
     with sessions() as db:
         states = [e.state for e in db.get(Job, job.id).events]
         assert states == ["queued", "stopped"]
@@ -285,14 +287,14 @@ def test_numbers_are_never_given_twice_even_after_the_newest_is_deleted(fresh_db
     from floe.db.models import ENV_READY, CustomEnvironment, JobEvent, Task, Version
     from floe.trees.tree import Tree
     from jobs.limits import JobLimits
-    from jobs.submit import JobContext
+    from jobs.submit import JobContext, JobRequest
     from jobs.tasks import submit_task
 
     sessions = make_sessionmaker(fresh_db_url)
     alice = Caller("alice")
     catalog = Catalog()
     ctx = JobContext(catalog, DatasetSettings(), gpu_total=0, limits=JobLimits())
-    task_body = {"project": "cats", "kind": "command", "command": "true", "sweep": {"a": [1]}}
+    task_request = JobRequest(project="cats", kind="command", command="true")
     with sessions() as db:
         project = project_for(db, alice, "cats")
         dataset = Dataset(owner="alice", name="mnist")
@@ -303,7 +305,7 @@ def test_numbers_are_never_given_twice_even_after_the_newest_is_deleted(fresh_db
             return add_job(db, Job(**_fields()), project)
 
         def newest_task() -> Task:
-            return submit_task(db, alice, task_body, ctx)
+            return submit_task(db, alice, task_request, ctx, sweep={"a": [1]})
 
         def newest_version() -> Version:
             return commit_version(db, alice, dataset, Tree.from_entries([]))

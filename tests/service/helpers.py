@@ -7,6 +7,7 @@ import subprocess
 import time
 from types import SimpleNamespace
 
+from floe.core.job_states import FINISHED
 from tests.floe_cli import floe
 from tests.notebooks import notebook
 
@@ -43,7 +44,7 @@ def submit(service, token: str, **body) -> dict:
     return resp.json()
 
 
-def wait_for(service, token: str, job: dict, states=("complete", "error", "stopped")) -> dict:
+def wait_for(service, token: str, job: dict, states=FINISHED) -> dict:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         model = service.api("GET", f"jobs/{job['id']}", token).json()

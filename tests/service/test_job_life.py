@@ -11,6 +11,7 @@ from tests.service.helpers import (
     floe_fast,
     make_dataset,
     submit,
+    until,
     wait_for,
 )
 
@@ -83,6 +84,21 @@ def test_how_a_job_ended_is_said_plainly(service):
     oom = submit(service, token, kind="command", command="oom", machine="cpu-tiny")
     oom = wait_for(service, token, oom)
     assert (oom["state"], oom["reason"]) == ("error", "out of memory (limit 256 MiB)")
+
+
+def test_pages_list_live_jobs_first_and_tell_the_job_page_which_states_are_final(service):
+    alice, token = service.user("alice")
+    done = wait_for(service, token, submit(service, token, kind="command", command="train"))
+    failed = wait_for(service, token, submit(service, token, kind="command", command="exit 3"))
+    sleep = submit(service, token, kind="command", command="sleep")
+    running = wait_for(service, token, sleep, ("running",))
+    page = service.page(f"projects/{alice}/cats?sort=state&order=asc", token).text
+    links = [page.index(f'jobs/{job["id"]}"') for job in (running, failed, done)]
+    assert links == sorted(links), "running, then error, then complete"
+    script = service.page(f"jobs/{running['id']}", token).text
+    assert '"finished": false, "finished_states": ["complete", "error", "stopped"]' in script
+    service.api("POST", f"jobs/{running['id']}/stop", token)
+    wait_for(service, token, running)
 
 
 def test_stop_a_running_job(service):
@@ -235,6 +251,29 @@ def test_submits_in_parallel_never_pass_a_users_share_of_the_queue(service):
     for job in accepted:
         service.api("POST", f"jobs/{job['id']}/stop", token)
     for job in accepted:
+        wait_for(service, token, job)
+
+
+def test_a_full_queue_refuses_a_submit_a_rerun_and_a_scheduled_run_alike(service):
+    _erin, token = service.user("erin")
+    running = [submit(service, token, kind="command", command="sleep") for _ in range(2)]
+    for job in running:
+        wait_for(service, token, job, ("running",))  # their share: the rest wait
+    body = {"project": "cats", "kind": "command", "command": "sleep"}
+    waiting = []
+    while (resp := service.api("POST", "jobs", token, json=body)).status_code == 201:
+        waiting.append(resp.json())
+    full = "you have 5 jobs waiting and 5 is the most one user may queue"
+    assert (resp.status_code, len(waiting)) == (429, 5) and full in resp.json()["error"]
+    rerun = service.api("POST", f"jobs/{running[0]['id']}/rerun", token)
+    assert rerun.status_code == 429 and full in rerun.json()["error"]
+    made = service.api("POST", "schedules", token, json={**body, "cron": "@every 1s"})
+    path = f"schedules/{made.json()['id']}"
+    assert full in until(lambda: service.api("GET", path, token).json()["last_error"])
+    service.api("DELETE", path, token)
+    for job in running + waiting:
+        service.api("POST", f"jobs/{job['id']}/stop", token)
+    for job in running + waiting:
         wait_for(service, token, job)
 
 

@@ -240,6 +240,7 @@ def test_the_job_page_shows_where_it_serves_and_how_busy_it_is(service, serving)
     assert page.status_code == 200
     assert f'<code id="serve-url">{job["serve_url"]}</code>' in page.text
     assert "1 requests, 0 failed" in page.text and "median" in page.text
+    assert '<span class="muted">answering</span>' in page.text
 
 
 def test_a_job_that_does_not_listen_or_answer_in_time_is_a_clear_5xx(service, serving):
