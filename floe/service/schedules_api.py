@@ -90,7 +90,7 @@ class SchedulesHandler(ScheduleAPIHandler):
     )
     async def post(self) -> None:
         request = (await self.body(NewSchedule)).model_dump(exclude_none=True)
-        settings = self.runner.schedules
+        settings = self.settings["schedules"]
         async with self.queueing():
             schedule = await self.off_loop(
                 add_schedule, self.db(), self.caller, request, self.job_context(), settings
