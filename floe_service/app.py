@@ -1,4 +1,5 @@
-"""The floe service: a tornado app JupyterHub runs at /services/floe/, and the job runner.
+"""The floe service: a tornado app JupyterHub runs at /services/floe/, the job runner, and
+what the service owns beside it (schedules, environment builds, serving: ``ServiceParts``).
 
 ``python -m floe_service`` — started by the hub (see hub_config/services.py), which hands it
 ``JUPYTERHUB_*`` variables for authentication and Floe's own settings through ``FLOE_*``;
@@ -13,6 +14,7 @@ import os
 import threading
 import time
 from collections import Counter, defaultdict
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlparse
@@ -23,6 +25,7 @@ from sqlalchemy.orm import sessionmaker
 from tornado import web
 from traitlets import Integer
 from traitlets.config import Application
+from traitlets.config.loader import Config, DeferredConfig
 
 from containers.catalog import Catalog
 from containers.gpu import GpuInventory, GpuSettings, NvidiaSmiGpuInventory, StaticGpuInventory
@@ -80,13 +83,70 @@ API_ROUTES = (
 )
 
 
+@dataclass
+class ServiceParts:
+    """What the service runs beside its handlers, each made from the deployer's settings: the
+    runner (jobs), and what the service owns itself, handed to the runner where it runs jobs
+    (the limits, the builder of their images, the serving port)."""
+
+    runner: JobRunner
+    limits: JobLimits
+    serving: Serving
+    builder: EnvironmentBuilder
+    builds: EnvironmentBuilds
+    schedules: Schedules
+
+    def start(self) -> None:
+        # The builds first: the cache learns which images are published before any job
+        # builds one (and a build may prune what is not).
+        self.builds.resume()
+        self.runner.start()
+        self.schedules.start()
+
+    def close(self) -> None:
+        self.schedules.close()
+        self.builds.close()
+        self.runner.close()
+
+
+def make_parts(
+    sessions: sessionmaker, datasets: DatasetSettings, catalog: Catalog, **config: object
+) -> ServiceParts:
+    """The runner and the service's parts, each setting read from ``config`` (``parent=`` an
+    application, or ``config=`` a traitlets Config) in the section it always had."""
+    limits = JobLimits(**config)
+    serving = Serving(**config)
+    builder = _builder_class(config)(**config)
+    runner = JobRunner(sessions, datasets, catalog, limits, builder, serving.port, **config)
+    return ServiceParts(
+        runner=runner,
+        limits=limits,
+        serving=serving,
+        builder=builder,
+        builds=EnvironmentBuilds(sessions, catalog, builder, **config),
+        schedules=Schedules(sessions, runner.job_context, runner.wake, **config),
+    )
+
+
+def _builder_class(config: dict) -> type[EnvironmentBuilder]:
+    """The class ``c.JobRunner.builder_class`` names: the service makes the builder, and the
+    setting keeps the section deployers know."""
+    parent = config.get("parent")
+    found = config.get("config") or (parent.config if parent is not None else Config())
+    trait = JobRunner.class_traits()["builder_class"]
+    value = found.get("JobRunner", {}).get("builder_class", trait.default_value)
+    if isinstance(value, DeferredConfig):  # from the command line
+        value = value.get_value(trait)
+    return trait.validate(None, value)  # a dotted name imported, the class checked
+
+
 def make_app(
     *,
     limits: RequestLimits,
     sessions: sessionmaker,
     datasets: DatasetSettings,
     catalog: Catalog,
-    runner: JobRunner,
+    parts: ServiceParts,
     prefix: str,
     cookie_secret: str,
     hub_auth: HubOAuth,
@@ -114,11 +174,15 @@ def make_app(
         sessions=sessions,
         datasets=datasets,
         catalog=catalog,
-        runner=runner,
-        serving=serving_state.ServingState(runner.serving),
+        runner=parts.runner,
+        job_limits=parts.limits,
+        builder=parts.builder,
+        builds=parts.builds,
+        schedules=parts.schedules,
+        serving=serving_state.ServingState(parts.serving),
         api_routes=API_ROUTES,
         # What submitting a job needs besides the request; the same for every request.
-        job_context=runner.job_context(),
+        job_context=parts.runner.job_context(),
         service_prefix=prefix,
         cookie_secret=cookie_secret,
         # No tornado-wide check: HubAuth checks XSRF itself for cookie-authenticated
@@ -135,29 +199,30 @@ def make_app(
 
 def make_service(
     *, prefix: str, cookie_secret: str, hub_auth: HubOAuth, node_token: str = "", **config: object
-) -> tuple[web.Application, JobRunner]:
-    """The application and its (not yet started) runner, each setting read from ``config``
+) -> tuple[web.Application, ServiceParts]:
+    """The application and its (not yet started) parts, each setting read from ``config``
     (``parent=`` an application, or ``config=`` a traitlets Config)."""
     database = FloeDatabase(**config)
     datasets = DatasetSettings(**config)
     catalog = Catalog(**config)
-    runner = JobRunner(database.sessions, datasets, catalog, **config)
+    parts = make_parts(database.sessions, datasets, catalog, **config)
     app = make_app(
         limits=RequestLimits(**config),
         sessions=database.sessions,
         datasets=datasets,
         catalog=catalog,
-        runner=runner,
+        parts=parts,
         prefix=prefix,
         cookie_secret=cookie_secret,
         hub_auth=hub_auth,
         node_token=node_token,
     )
-    return app, runner
+    return app, parts
 
 
 class FloeService(Application):
-    """Floe's REST API and pages, and the job runner, as a JupyterHub managed service."""
+    """Floe's REST API and pages, the job runner, schedules, environment builds and serving, as
+    a JupyterHub managed service."""
 
     name = "floe-service"
     description = __doc__
@@ -204,16 +269,16 @@ class FloeService(Application):
     def start(self) -> None:
         prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/floe/")
         url = urlparse(os.environ.get("JUPYTERHUB_SERVICE_URL", "http://127.0.0.1:8003"))
-        app, runner = make_service(
+        app, self.parts = make_service(
             prefix=prefix,
             cookie_secret=secret_file(self.settings.data_dir / "floe_cookie_secret")[0],
             hub_auth=HubOAuth.instance(),
             node_token=secret_file(self.settings.data_dir / NODE_TOKEN_FILE)[0],
             parent=self,
         )
-        runner.start()
+        self.parts.start()
         threading.Thread(
-            target=self.collect_forever, args=(runner,), name="floe-collect", daemon=True
+            target=self.collect_forever, args=(self.parts.runner,), name="floe-collect", daemon=True
         ).start()
         # Tests and operators find the service by this file (e.g. to restart it mid-job).
         (self.settings.data_dir / "floe-service.pid").write_text(f"{os.getpid()}\n")
@@ -222,7 +287,7 @@ class FloeService(Application):
         try:
             asyncio.get_event_loop().run_forever()
         except KeyboardInterrupt:  # the hub stops its services with SIGINT
-            runner.close()
+            self.parts.close()
 
     def collect_forever(self, runner: JobRunner) -> None:
         """Remove blobs no tree names, once they are old enough (DatasetSettings)."""

@@ -22,9 +22,9 @@ LOG_TAIL_BYTES = 256 * 1024
 class EnvironmentsPage(PageHandler):
     @web.authenticated
     async def get(self) -> None:
-        runner, catalog = self.settings["runner"], self.settings["catalog"]
+        builder, catalog = self.settings["builder"], self.settings["catalog"]
         found = await off_loop(
-            list_environments, self.sessions, catalog, runner.builder, self.caller, self.prefix
+            list_environments, self.sessions, catalog, builder, self.caller, self.prefix
         )
         self.render_page(
             "environments.html",
@@ -43,7 +43,7 @@ class EnvironmentsPage(PageHandler):
         row = await off_loop(
             make_environment, self.db(), self.caller, self.settings["catalog"], fields
         )
-        self.settings["runner"].builds.start(row.id)
+        self.settings["builds"].start(row.id)
         self.redirect(f"{self.prefix}environments/{row.owner}/{row.name}/{row.number}")
 
 
@@ -55,10 +55,10 @@ class EnvironmentPage(PageHandler):
     @web.authenticated
     async def get(self, owner: str, name: str, number: str) -> None:
         row = self.row(owner, name, number)
-        runner, catalog = self.settings["runner"], self.settings["catalog"]
+        builder, catalog = self.settings["builder"], self.settings["catalog"]
         environment = made.as_environment(row)
-        info = await off_loop(describe, self.db(), catalog, runner.builder, environment, row, "")
-        log = await off_loop(_tail, runner.builds.log_path(row.id))
+        info = await off_loop(describe, self.db(), catalog, builder, environment, row, "")
+        log = await off_loop(_tail, self.settings["builds"].log_path(row.id))
         self.render_page(
             "environment.html",
             env=info,
@@ -75,7 +75,7 @@ class PublicPage(EnvironmentPage):
     def post(self, owner: str, name: str, number: str) -> None:
         row = self.row(owner, name, number)
         public = self.get_body_argument("public", "") == "1"
-        made.set_public(self.db(), self.caller, row, public, self.settings["runner"].builder)
+        made.set_public(self.db(), self.caller, row, public, self.settings["builder"])
         self.redirect(f"{self.prefix}environments/{owner}/{name}/{number}")
 
 

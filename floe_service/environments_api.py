@@ -105,7 +105,7 @@ def make_environment(
 class EnvironmentAPIHandler(APIHandler):
     @property
     def builder(self) -> EnvironmentBuilder:
-        return self.settings["runner"].builder
+        return self.settings["builder"]
 
     def row(self, owner: str, name: str, number: str) -> CustomEnvironment:
         return made.get_environment(
@@ -144,7 +144,7 @@ class EnvironmentsHandler(EnvironmentAPIHandler):
     async def post(self) -> None:
         body = await self.body(schemas.NewEnvironment)
         row = await self.off_loop(self._make, body)
-        self.settings["runner"].builds.start(row.id)
+        self.settings["builds"].start(row.id)
         self.send(await self.off_loop(self.describe, row), 202, shape=schemas.EnvironmentInfo)
 
     def _make(self, body: schemas.NewEnvironment) -> CustomEnvironment:
@@ -183,7 +183,7 @@ class BuildLogHandler(EnvironmentAPIHandler):
     async def get(self, owner: str, name: str, number: str) -> None:
         offset = self.query(schemas.BuildLogQuery).offset
         row = self.row(owner, name, number)
-        path = self.settings["runner"].builds.log_path(row.id)
+        path = self.settings["builds"].log_path(row.id)
         self.release_db()
         self.set_header("Content-Type", "text/plain; charset=utf-8")
         inert(self)  # what pip printed may hold anything

@@ -126,8 +126,7 @@ class NodeLogHandler(NodeJobHandler):
         query = self.query(schemas.NodeLogQuery)
         self.check_size()
         folder = await self.job_folder(container)
-        runner = self.settings["runner"]
-        limits = runner.limits
+        runner, limits = self.settings["runner"], self.settings["job_limits"]
         count = await self.off_loop(
             job_return.append_log, folder, query.offset, bytes(self._received), limits
         )
@@ -172,7 +171,7 @@ class NodeOutputHandler(NodeJobHandler):
 
     @property
     def body_limit(self) -> int:
-        limits = self.settings["runner"].limits
+        limits = self.settings["job_limits"]
         return limits.max_output_bytes + TAR_ENTRY_BYTES * (limits.max_output_files + 16)
 
     def _spooled(self) -> Spool:
@@ -198,7 +197,7 @@ class NodeOutputHandler(NodeJobHandler):
             raise TooLarge(f"/output's archive may be at most {format_size(self.body_limit)}")
         folder = await self.job_folder(container)
         await self._spooled().finish()
-        limits = self.settings["runner"].limits
+        limits = self.settings["job_limits"]
         await self.off_loop(job_return.unpack_output, folder, self._spool.path, limits)
         self.set_status(204)
         self.finish()

@@ -92,7 +92,7 @@ class SchedulesHandler(ScheduleAPIHandler):
     async def post(self) -> None:
         body = await self.body(NewSchedule)
         add = functools.partial(add_schedule, cron=body.cron, timezone=body.timezone)
-        settings = self.runner.schedules
+        settings = self.settings["schedules"]
         async with self.queueing():
             schedule = await self.off_loop(
                 add, self.db(), self.caller, body.job_request(), self.job_context(), settings

@@ -6,6 +6,9 @@ engine by default). Each job has a folder on this node holding its log (written 
 container as it prints) and its ``/output`` until the output is kept as a tree. The database
 says what should be; on start, :meth:`JobRunner.start` reconciles it with the containers the
 backend finds, so restarting the service loses no job, no log line and no output.
+
+The service (``floe_service.app``) owns the rest: schedules, environment builds, serving; it
+hands the runner the limits jobs run under and the builder that makes a job's image.
 """
 
 from __future__ import annotations
@@ -31,7 +34,6 @@ from dataset_mounter.mounts import (
 from dataset_mounter.settings import DatasetSettings
 from environments.build_container import BuildStopped
 from environments.builder import EnvironmentBuilder
-from environments.builds import EnvironmentBuilds
 from environments.custom import trusted_finder
 from environments.images import environment_chain
 from floe.core.errors import GpuUnavailable
@@ -49,8 +51,6 @@ from .outcomes import ending, start_failure
 from .queue import Running, Waiting, start_fairly
 from .records import set_state
 from .remote import await_return, wait_started
-from .schedules import Schedules
-from .serving import Serving
 from .submit import JobContext
 from .watch import Watched
 
@@ -90,7 +90,8 @@ class JobRunner(LoggingConfigurable):
         klass=EnvironmentBuilder,
         config=True,
         help="""What builds environments (an environment plus requirements, into an image):
-        environments.builder.EnvironmentBuilder, on this node's Docker engine.""",
+        environments.builder.EnvironmentBuilder, on this node's Docker engine. The
+        service makes it, for environments people make and for jobs' images.""",
     )
     backend_class = Type(
         DockerBackend,
@@ -105,22 +106,24 @@ class JobRunner(LoggingConfigurable):
         sessions: sessionmaker,
         datasets: DatasetSettings,
         catalog: Catalog,
+        limits: JobLimits,
+        builder: EnvironmentBuilder,
+        serving_port: int,
         **kwargs: object,
     ) -> None:
         super().__init__(**kwargs)
         self.sessions = sessions
         self.datasets = datasets
         self.catalog = catalog
+        self.limits = limits
+        self.builder = builder  # a job's image is its environment's plus its requirements
+        self.serving_port = serving_port  # where a serving job listens, in its container
         self.backend = self.backend_class(parent=self)
-        self.limits = JobLimits(parent=self)
-        self.serving = Serving(parent=self)
-        self.schedules = Schedules(sessions, self.job_context, self.wake, parent=self)
         self._addresses: dict[int, str] = {}  # serving jobs' host:port, once asked for
-        self.builder = self.builder_class(parent=self)
-        self.builds = EnvironmentBuilds(sessions, catalog, self.builder, parent=self)
         self.gpus = GpuSettings(parent=self).allocator(scope=f"{self.instance}/")
         self._wake = threading.Condition()
-        self._pool = ThreadPoolExecutor(8, thread_name_prefix="floe-job-start")
+        self._starting = threading.BoundedSemaphore(8)  # jobs' containers made at once
+        self._pool = ThreadPoolExecutor(8, thread_name_prefix="floe-job-stop")
         self.watched = Watched(
             sessions,
             self.limits,
@@ -179,15 +182,11 @@ class JobRunner(LoggingConfigurable):
         """Reconcile with Docker, then start scheduling and watching."""
         Path(self.jobs_dir).mkdir(parents=True, exist_ok=True)
         self.reconcile()
-        self.builds.resume()
-        self.schedules.start()
         threading.Thread(target=self._schedule_loop, name="floe-job-queue", daemon=True).start()
         threading.Thread(target=self.watched.loop, name="floe-job-watch", daemon=True).start()
 
     def close(self) -> None:
         self._stopping = self.watched.stopping = True
-        self.schedules.close()
-        self.builds.close()
         self.wake()
 
     def wake(self) -> None:
@@ -270,7 +269,9 @@ class JobRunner(LoggingConfigurable):
                 if not set_state(db, job, JobState.STARTING, only_from=(JobState.QUEUED,)):
                     self._release(job)  # stopped a moment ago
                     return False
-                self._pool.submit(self._start_job, job.id)
+                threading.Thread(
+                    target=self._run, args=(job.id,), name=f"floe-job-{job.id}", daemon=True
+                ).start()
                 return True
 
             running = [Running(*row) for row in active]
@@ -286,33 +287,42 @@ class JobRunner(LoggingConfigurable):
 
     # --- one job ---------------------------------------------------------------------------
 
-    def _start_job(self, job_id: int) -> None:
-        with self.sessions() as db:
+    def _run(self, job_id: int) -> None:
+        """A STARTING job's life, on a thread of its own, as jupyter-scheduler's executor's:
+        its container made (before_start) and started, or its failure to start its end
+        (on_failure); then followed to its container's exit, and ended (on_complete)."""
+        with self._starting, self.sessions() as db:
             job = db.get(Job, job_id)
             try:
                 container_id = self._create_container(db, job)
                 db.refresh(job)
                 if job.stop_requested_by:  # stopped while its container was being made
-                    self._remove_container(job_id)
-                    self._release(job)
-                    set_state(db, job, JobState.STOPPED, f"stopped by {job.stop_requested_by}")
-                    self.wake()
+                    self._not_started(
+                        db, job, JobState.STOPPED, f"stopped by {job.stop_requested_by}"
+                    )
                     return
                 self.backend.start(container_id)
             except Exception as err:  # any failure to start is the job's error, said plainly
                 self.log.warning("job %s did not start: %s", job.full_name, err)
-                self._remove_container(job_id)
-                self._release(job)
                 if isinstance(err, BuildStopped):  # stopped while its environment was built
                     db.refresh(job)
-                    set_state(db, job, JobState.STOPPED, f"stopped by {job.stop_requested_by}")
+                    self._not_started(
+                        db, job, JobState.STOPPED, f"stopped by {job.stop_requested_by}"
+                    )
                 else:
-                    set_state(db, job, JobState.ERROR, start_failure(err, job.machine))
-                self.wake()
+                    self._not_started(db, job, JobState.ERROR, start_failure(err, job.machine))
                 return
-            if not self.backend.starts_pending:  # else once it runs (_wait_and_finish)
+            if not self.backend.starts_pending:  # else once it runs (_follow)
                 set_state(db, job, JobState.RUNNING)
-        self._watch(job_id, container_id)
+        self.watched.add(job_id)
+        self._follow(job_id, container_id)
+
+    def _not_started(self, db: Session, job: Job, state: str, reason: str) -> None:
+        """A job that ends before its container runs: the container removed, its GPUs freed."""
+        self._remove_container(job.id)
+        self._release(job)
+        set_state(db, job, state, reason)
+        self.wake()
 
     def _create_container(self, db: Session, job: Job) -> str:
         find = trusted_finder(db, self.catalog)
@@ -346,7 +356,7 @@ class JobRunner(LoggingConfigurable):
             sources=[p.source for p in plans],
             network=self.network,
             flush_seconds=self.python_flush_seconds,
-            port=self.serving.port,
+            port=self.serving_port,
         )
         self._remove_container(job.id)  # a leftover of an interrupted start
         job.container_id = self.backend.create(spec)
@@ -365,28 +375,22 @@ class JobRunner(LoggingConfigurable):
             return None
 
     def _watch(self, job_id: int, container_id: str) -> None:
+        """Follow a job found running after a restart, on a thread of its own."""
         self.watched.add(job_id)
         threading.Thread(
-            target=self._wait_and_finish,
+            target=self._follow,
             args=(job_id, container_id),
             name=f"floe-job-{job_id}",
             daemon=True,
         ).start()
 
-    def _wait_and_finish(self, job_id: int, container_id: str) -> None:
+    def _follow(self, job_id: int, container_id: str) -> None:
+        """A started job, to its container's exit and its end."""
         if self.backend.starts_pending:
             wait_started(self.backend, self.sessions, job_id, container_id)
-        while True:
-            try:
-                self.backend.wait(container_id)
-                break
-            except ContainerGone:
-                break
-            except Exception as err:  # the engine went away for a moment: ask again
-                self.log.warning("job %s: waiting for its container: %s", job_id, err)
-                threading.Event().wait(2)
+        self._wait_for_exit(job_id, container_id)
         try:
-            self._finish(job_id)
+            self._end(job_id)
         except Exception:
             self.log.exception("job %s: finishing", job_id)
         finally:
@@ -395,7 +399,19 @@ class JobRunner(LoggingConfigurable):
                 self._stopped_for_limits.discard(job_id)
             self.wake()
 
-    def _finish(self, job_id: int) -> None:
+    def _wait_for_exit(self, job_id: int, container_id: str) -> None:
+        while True:
+            try:
+                self.backend.wait(container_id)
+                return
+            except ContainerGone:
+                return
+            except Exception as err:  # the engine went away for a moment: ask again
+                self.log.warning("job %s: waiting for its container: %s", job_id, err)
+                threading.Event().wait(2)
+
+    def _end(self, job_id: int) -> None:
+        """Record how the job ended, keep what it left within its limits, remove its container."""
         self._addresses.pop(job_id, None)  # it answers no more
         info = self._inspect(job_id)
         container_state = info.state if info else {}
@@ -431,7 +447,7 @@ class JobRunner(LoggingConfigurable):
         """``host:port`` of a running serving job (blocks on the backend the first time)."""
         address = self._addresses.get(job_id)
         if address is None:
-            address = self.backend.address(self.container_name(job_id), self.serving.port)
+            address = self.backend.address(self.container_name(job_id), self.serving_port)
             if address is not None:
                 self._addresses[job_id] = address
         return address

@@ -23,7 +23,7 @@ from tornado.netutil import bind_sockets
 from traitlets.config import Config
 
 from containers.catalog import DEFAULT_ENVIRONMENTS, DEFAULT_MACHINES
-from floe_service.app import make_service
+from floe_service.app import ServiceParts, make_service
 from floe_service.serving_state import ServingState
 from jobs.runner import JobRunner
 from tests.postgres import PostgresServer
@@ -73,11 +73,13 @@ def service_config(data: Path, database_url: str) -> Config:
 
 @dataclass
 class Service:
-    """The running service: its URL, the fake hub's users, the runner, its tornado app."""
+    """The running service: its URL, the fake hub's users, the runner and the service's other
+    parts, its tornado app."""
 
     url: str
     hub: FakeHubAuth
     runner: JobRunner
+    parts: ServiceParts  # the runner, the schedules, builds, builder, limits, serving settings
     data: Path
     serving: ServingState  # what the serving proxy holds in memory
     app: web.Application
@@ -114,12 +116,12 @@ def database_url(tmp_path_factory: pytest.TempPathFactory, postgres: PostgresSer
 
 @contextmanager
 def running_service(data: Path, config: Config, node_token: str = "") -> Iterator[Service]:
-    """The service of ``config`` in this process, on a port of 127.0.0.1, its runner started."""
+    """The service of ``config`` in this process, on a port of 127.0.0.1, its parts started."""
     hub = FakeHubAuth()
-    app, runner = make_service(
+    app, parts = make_service(
         prefix=PREFIX, cookie_secret="fast-tier", hub_auth=hub, node_token=node_token, config=config
     )
-    runner.start()
+    parts.start()
     sockets = bind_sockets(0, "127.0.0.1")
     port = sockets[0].getsockname()[1]
     ready = threading.Event()
@@ -135,9 +137,10 @@ def running_service(data: Path, config: Config, node_token: str = "") -> Iterato
     threading.Thread(target=serve, name="fast-service", daemon=True).start()
     ready.wait(10)
     try:
-        yield Service(f"http://127.0.0.1:{port}", hub, runner, data, app.settings["serving"], app)
+        serving = app.settings["serving"]
+        yield Service(f"http://127.0.0.1:{port}", hub, parts.runner, parts, data, serving, app)
     finally:
-        runner.close()
+        parts.close()
         loop.call_soon_threadsafe(loop.stop)
 
 

@@ -317,7 +317,7 @@ def test_the_cache_never_removes_a_published_environment_s_image(service):
     approved_id = FakeBuilder.built[approved["image"]]
 
     # Over its size after the next build, the cache removes what it may; never the approved.
-    builder = service.runner.builder
+    builder = service.parts.builder
     budget, builder.cache_bytes = builder.cache_bytes, 0
     try:
         built(service, alice_token, make(service, alice_token, "later", f"later-{alice}==1"))

@@ -295,7 +295,7 @@ def test_bodies_held_at_once_stay_within_their_bound_and_past_it_get_503(
     other_job = serve_job(service, other_token, project="elsewhere")
     assert call(service, other_job, other_token).status_code == 200  # it listens
     # The bound is six bodies: one owner's jobs may hold three of them.
-    monkeypatch.setattr(service.runner.serving, "max_buffered_bytes", 6 * BODY)
+    monkeypatch.setattr(service.parts.serving, "max_buffered_bytes", 6 * BODY)
     most = [0]
     take = bodies.take
 
