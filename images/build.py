@@ -75,6 +75,14 @@ def say(message: str) -> None:
     print(f"floe images: {message}", flush=True)
 
 
+def tell_step(outcome: str) -> None:
+    """Add a phrase to the one line `make images` prints of this build (scripts/step.sh)."""
+    path = os.environ.get("FLOE_STEP_OUTCOME")
+    if path:
+        with open(path, "a") as file:
+            file.write(outcome + "\n")
+
+
 def _image_id(client: docker.DockerClient, name: str) -> str | None:
     try:
         return client.images.get(name).id
@@ -198,6 +206,7 @@ def build_workspace(force: bool = False) -> str:
         current = None
     if current == wanted_hash and not force:
         say(f"{WORKSPACE_IMAGE} is up to date")
+        tell_step("up to date")
         return WORKSPACE_IMAGE
 
     say(f"building {WORKSPACE_IMAGE} from {base} (a few minutes the first time)...")
@@ -213,6 +222,7 @@ def build_workspace(force: bool = False) -> str:
         env = {**os.environ, "DOCKER_BUILDKIT": "0"}
         subprocess.run([*cmd, context], check=True, env=env)
     say(f"built {WORKSPACE_IMAGE} in {time.monotonic() - started:.0f} s")
+    tell_step("built")
     return WORKSPACE_IMAGE
 
 
@@ -234,6 +244,7 @@ def build_environments(names: str) -> list[str]:
         size = builder.api.inspect_image(image)["Size"]
         say(f"{environment.slug}: {image}, {size / 1e9:.1f} GB, {time.monotonic() - started:.0f} s")
         images.append(image)
+    tell_step(f"{len(images)} environment{'s' if len(images) != 1 else ''} ready")
     return images
 
 
@@ -259,7 +270,10 @@ def main() -> None:
             except (RuntimeError, docker.errors.APIError) as err:
                 # The hub runs the registry: on the very first `make run` it is not up yet.
                 say(f"not pushed to {settings.registry} ({err}); `make images` pushes once it runs")
+                tell_step(f"not pushed to {settings.registry} yet (`make images` once it runs)")
                 break
+        else:
+            tell_step(f"pushed to {settings.registry}")
 
 
 if __name__ == "__main__":

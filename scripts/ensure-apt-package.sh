@@ -10,6 +10,7 @@ if [[ $(id -u) -eq 0 ]] && [[ -f /etc/debian_version ]]; then
   echo "floe: installing $package for $why (apt-get install $package)..."
   export DEBIAN_FRONTEND=noninteractive
   apt-get install -y -q "$package" >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q "$package" >/dev/null; }
+  echo "installed $package" >>"${FLOE_STEP_OUTCOME:-/dev/null}"  # the setup step's line (step.sh)
   exit 0
 fi
 echo "floe: $why need(s) $glob; install Debian's '$package' package." >&2

@@ -5,6 +5,8 @@ set -euo pipefail
 
 data_dir="${FLOE_DATA_DIR:-$(pwd)/.floe}"
 mkdir -p "$data_dir"
+# What it did, for the setup step's line (scripts/step.sh).
+outcome="${FLOE_STEP_OUTCOME:-/dev/null}"
 
 if docker info >/dev/null 2>&1; then
   exit 0
@@ -28,6 +30,7 @@ MSG
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q >/dev/null
   apt-get install -y -q docker.io >/dev/null
+  echo "installed docker.io" >>"$outcome"
 fi
 
 if ! $can_install; then
@@ -38,6 +41,7 @@ fi
 if ! pgrep -x dockerd >/dev/null 2>&1; then
   echo "floe: starting dockerd (log: $data_dir/dockerd.log)..."
   setsid dockerd >>"$data_dir/dockerd.log" 2>&1 </dev/null &
+  echo "started dockerd" >>"$outcome"
 fi
 
 for _ in $(seq 1 120); do
