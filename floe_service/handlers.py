@@ -44,6 +44,16 @@ def adapter(shape: Any) -> TypeAdapter:
     return TypeAdapter(shape)
 
 
+def served_methods(handler: type[web.RequestHandler]) -> list[str]:
+    """The methods ``handler`` answers: tornado's that it defines (an API handler's are the
+    operations the OpenAPI document declares, ``operations.Route``)."""
+    return [
+        method
+        for method in handler.SUPPORTED_METHODS
+        if getattr(handler, method.lower()) is not getattr(web.RequestHandler, method.lower())
+    ]
+
+
 def error_answer(handler: web.RequestHandler, status: int, exc: BaseException | None) -> tuple:
     """``(status, body)`` for an error: the one map from exceptions to what a user reads."""
     if isinstance(exc, FloeUserError):
@@ -141,6 +151,8 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         status, body = error_answer(self, status_code, kwargs.get("exc_info", (None, None))[1])
         self.set_status(status)
+        if status == 405:  # a method this resource does not have: say which it has (RFC 9110)
+            self.set_header("Allow", ", ".join(served_methods(type(self))))
         if self.html_errors:
             self.set_header("Content-Type", "text/html; charset=utf-8")
             self.finish(

@@ -117,7 +117,9 @@ class JobHandler(JobAPIHandler):
 
 
 class StopHandler(JobAPIHandler):
-    @operation("Stop a job", ok=202, response=schemas.Job)
+    @operation(
+        "Stop a job (200: it had already ended)", ok=202, ok_too=(200,), response=schemas.Job
+    )
     async def post(self, ref: str) -> None:
         job = self.job(ref)
         if job.finished_state:

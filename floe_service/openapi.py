@@ -73,8 +73,9 @@ def _operation(route: Route, op: Operation, refs: dict) -> dict:
             **_content("application/json", refs[(op.body, "validation")]),
         }
     elif op.raw_body:
+        # Bytes, none at all too: the empty blob, a pack of no blobs.
         binary = {"type": "string", "format": "binary"}
-        doc["requestBody"] = {"required": True, **_content("application/octet-stream", binary)}
+        doc["requestBody"] = {"required": False, **_content("application/octet-stream", binary)}
     ok: dict[str, Any] = {"description": "success"}
     if op.response is not None:
         ok.update(_content("application/json", _schema_of(op.response, refs)))
@@ -82,9 +83,12 @@ def _operation(route: Route, op: Operation, refs: dict) -> dict:
         pass  # no content
     else:
         ok.update(_content(op.content, {"type": "string"}))
-    doc["responses"][str(op.ok)] = ok
+    for code in (op.ok, *op.ok_too):
+        doc["responses"][str(code)] = ok
     error = _content("application/json", refs[(schemas.Error, "serialization")])
     codes = {*op.errors, 401, *((413,) if op.body is not None or op.raw_body else ())}
+    if route.params():
+        codes.add(404)  # a path parameter its route does not take: no such resource
     for code in sorted(codes):
         doc["responses"][str(code)] = {"description": "what was wrong", **error}
     return doc

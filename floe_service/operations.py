@@ -12,7 +12,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from floe.core.refs import MAX_NUMBER
+from floe.core.refs import JOB_PATTERN, MAX_NUMBER, NAME_PATTERN, OWNER_PATTERN, TASK_PATTERN
+from floe.trees.tree import PATH_MAX_CHARS, PATH_PATTERN
 
 
 @dataclass(frozen=True)
@@ -22,42 +23,40 @@ class PathParam:
     description: str
 
 
+def _text(pattern: str, **schema: Any) -> dict[str, Any]:
+    """A string parameter's schema: ``pattern`` (a whole string) is what its handler takes."""
+    return {"type": "string", "pattern": f"^(?:{pattern})$", **schema}
+
+
+NUMBER = {"type": "integer", "minimum": 1, "maximum": MAX_NUMBER}
 PATH_PARAMS = {
-    "owner": PathParam(r"[^/]+", {"type": "string"}, "the owner's hub user name"),
-    "name": PathParam(r"[^/]+", {"type": "string"}, "the dataset's or environment's name"),
-    "number": PathParam(
-        r"[^/]+",
-        {"type": "integer", "minimum": 1, "maximum": MAX_NUMBER},
-        "the version's number",
-    ),
+    "owner": PathParam(r"[^/]+", _text(OWNER_PATTERN), "the owner's hub user name"),
+    "name": PathParam(r"[^/]+", _text(NAME_PATTERN), "the dataset's or environment's name"),
+    "number": PathParam(r"[^/]+", NUMBER, "the version's number"),
     # A task's id, owner/project/task/N or project/task/N (or one segment, percent-encoded).
     "task": PathParam(
         r"\d+|[^/]+|[^/]+/task/\d+|[^/]+/[^/]+/task/\d+",
-        {"type": "string", "pattern": r"^([^/]+/){0,2}(task/)?[0-9]{1,19}$"},
+        _text(TASK_PATTERN),
         "the task's id, or its name: owner/project/task/N or project/task/N",
     ),
-    "schedule_id": PathParam(
-        r"\d{1,18}", {"type": "integer", "minimum": 1, "maximum": MAX_NUMBER}, "the schedule's id"
+    "schedule_id": PathParam(r"\d{1,18}", NUMBER, "the schedule's id"),
+    "token_id": PathParam(r"\d{1,18}", NUMBER, "the token's id"),
+    "path": PathParam(
+        r".+", _text(PATH_PATTERN, maxLength=PATH_MAX_CHARS), "a file's path in the tree"
     ),
-    "token_id": PathParam(
-        r"\d{1,18}", {"type": "integer", "minimum": 1, "maximum": MAX_NUMBER}, "the token's id"
-    ),
-    "path": PathParam(r".+", {"type": "string"}, "a file's path in the tree"),
-    "sha256": PathParam(r"[0-9a-f]{64}", {"type": "string", "pattern": "^[0-9a-f]{64}$"}, ""),
+    "sha256": PathParam(r"[0-9a-f]{64}", _text("[0-9a-f]{64}"), "a blob's sha256"),
     # A job's container (<instance>-job-<id>), as a node's volume plugin names it.
     "container": PathParam(
         r"[a-z0-9][a-z0-9_.-]{0,100}-job-[0-9]{1,18}",
-        {"type": "string", "pattern": r"^[a-z0-9][a-z0-9_.-]{0,100}-job-[0-9]{1,18}$"},
+        _text(r"[a-z0-9][a-z0-9_.-]{0,100}-job-[0-9]{1,18}"),
         "a job's container name",
     ),
-    "digest": PathParam(
-        r"[0-9a-f]{64}", {"type": "string", "pattern": "^[0-9a-f]{64}$"}, "a tree's content id"
-    ),
+    "digest": PathParam(r"[0-9a-f]{64}", _text("[0-9a-f]{64}"), "a tree's content id"),
     # A job's id, owner/project/N, project/N or FloydHub's owner/projects/project/N; one
     # segment too, so a client may send the slashes percent-encoded.
     "job": PathParam(
         r"\d+|[^/]+|[^/]+/\d+|[^/]+/[^/]+/\d+|[^/]+/projects/[^/]+/\d+",
-        {"type": "string", "pattern": r"^([^/]+/){0,2}[0-9]{1,19}$"},
+        _text(JOB_PATTERN),
         "the job's id, or its name: owner/project/N or project/N",
     ),
 }
@@ -70,6 +69,7 @@ class Operation:
 
     summary: str
     ok: int = 200
+    ok_too: tuple[int, ...] = ()  # other success statuses, answering the same shape
     response: Any = None  # a model, list[model], or None with ``content`` for bytes and text
     content: str = "application/json"
     body: Any = None  # a model of the JSON body

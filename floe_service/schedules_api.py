@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -47,8 +46,8 @@ class Schedule(BaseModel):
     timezone: str
     state: str = Field(description="active or paused")
     paused: bool
-    next_run: datetime | None = Field(description="when it runs next (none while paused)")
-    last_run: datetime | None
+    next_run: schemas.Timestamp | None = Field(description="when it runs next (none while paused)")
+    last_run: schemas.Timestamp | None
     runs: int = Field(description="times it has fired")
     last_job: str | None = Field(description="the job its last run queued")
     last_job_state: schemas.State | None
@@ -61,7 +60,7 @@ class Schedule(BaseModel):
     machine: str
     datasets: list[str] = Field(description="as written: resolved to versions at each run")
     parameters: dict[str, Any]
-    created: datetime
+    created: schemas.Timestamp
     url: str = Field(description="its project's page")
 
 

@@ -4,8 +4,7 @@ compared by their metrics, stopped together (``jobs.tasks``)."""
 from __future__ import annotations
 
 import functools
-from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -32,11 +31,11 @@ class NewTask(schemas.NewJob):
     sweep: dict[str, list[Any]] = Field(
         description='each swept parameter\'s values, e.g. {"lr": [0.1, 0.01], "bs": [32, 64]}'
     )
-    random: int | None = Field(
-        None, ge=1, le=MAX_NUMBER, description="run this many combinations drawn at random"
+    random: Annotated[int, Field(ge=1, le=MAX_NUMBER), schemas.WHOLE] | None = Field(
+        None, description="run this many combinations drawn at random"
     )
-    parallel: int | None = Field(
-        None, ge=1, le=MAX_VALUES, description="at most this many of its jobs run at once"
+    parallel: Annotated[int, Field(ge=1, le=MAX_VALUES), schemas.WHOLE] | None = Field(
+        None, description="at most this many of its jobs run at once"
     )
     goals: dict[str, Literal["min", "max"]] | None = Field(
         None, description="which way each metric is best (default: min for loss, error, time…)"
@@ -51,9 +50,9 @@ class TaskJob(BaseModel):
     reason: str
     parameters: dict[str, Any]
     metrics: dict[str, Any] = Field(description="the last value of each metric")
-    created: datetime
-    started: datetime | None
-    finished: datetime | None
+    created: schemas.Timestamp
+    started: schemas.Timestamp | None
+    finished: schemas.Timestamp | None
 
 
 class Best(BaseModel):
@@ -77,7 +76,7 @@ class TaskSummary(BaseModel):
     parallel: int | None
     goals: dict[str, str]
     message: str
-    created: datetime
+    created: schemas.Timestamp
     stop_requested_by: str | None
     url: str = Field(description="the task's page")
 

@@ -13,6 +13,7 @@ from floe.core.errors import FloeUserError, NotFound
 from floe.core.job_states import FINISHED, JobState
 from floe.core.refs import JobRef, ProjectRef, check_project_name
 from floe.core.text import without_secrets
+from floe.core.times import rfc3339
 from floe.db.base import add_numbered, aware, utcnow
 from floe.db.lookup import find_job, find_project
 from floe.db.models import Job, JobEvent, Project
@@ -143,7 +144,8 @@ def _project_filter(text: str) -> ProjectRef:
 
 
 def iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
+    """A stored time as the API writes it (RFC 3339, UTC), or None."""
+    return rfc3339(value) if value else None
 
 
 def _shown_provenance(steps: list[dict] | None) -> list[dict] | None:

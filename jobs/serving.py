@@ -21,6 +21,7 @@ from traitlets.config import LoggingConfigurable
 
 from floe.core.access import Caller, can_write
 from floe.core.errors import Forbidden, InvalidRequest, NotFound, TooManyRequests
+from floe.core.times import rfc3339
 from floe.db.models import SERVE, Job, ServingToken
 
 # Every serving token starts so: the service tells it from a hub token at a glance.
@@ -95,7 +96,7 @@ def token_json(row: ServingToken) -> dict:
         "name": row.name,
         "prefix": row.prefix,
         "created_by": row.created_by,
-        "created": row.created.isoformat(),
+        "created": rfc3339(row.created),
     }
 
 

@@ -29,9 +29,18 @@ from .errors import BadMount, BadName
 
 NAME_PATTERN = r"[a-z0-9][a-z0-9._-]{0,99}"
 # Hub usernames are more varied than dataset names; this covers what JupyterHub allows here.
-OWNER_PATTERN = r"[^/:\s]{1,255}"
+# No '/', ':' or white space: Python's (str.isspace) spelt out, so that a JSON Schema reader,
+# whose \s is ECMAScript's, reads the same set.
+SPACE_CHARS = r"\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+OWNER_PATTERN = rf"[^/:{SPACE_CHARS}]{{1,255}}"
 # Ids and numbers are database integers: anything longer could not be one.
 MAX_NUMBER = 2**63 - 1
+# The names above as documents state them (the OpenAPI one), whole strings: what the parsers
+# take, numbers written plainly (1 to 18 digits, no leading zero; the parsers take 19 too).
+NUMBER_PATTERN = r"[1-9][0-9]{0,17}"
+PROJECT_PATTERN = rf"(?:{OWNER_PATTERN}/(?:projects/)?)?{NAME_PATTERN}"
+JOB_PATTERN = rf"{NUMBER_PATTERN}|{PROJECT_PATTERN}/{NUMBER_PATTERN}"
+TASK_PATTERN = rf"{NUMBER_PATTERN}|(?:{OWNER_PATTERN}/)?{NAME_PATTERN}/task/{NUMBER_PATTERN}"
 # Whole strings only (fullmatch): "$" would let a name end in a newline.
 _NAME = re.compile(NAME_PATTERN)
 _OWNER = re.compile(OWNER_PATTERN)

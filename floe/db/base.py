@@ -13,6 +13,7 @@ from sqlalchemy.orm import DeclarativeBase, Session
 from sqlalchemy.pool import QueuePool, StaticPool
 
 from floe.core.errors import Conflict
+from floe.core.times import utc
 
 
 def utcnow() -> datetime:
@@ -20,8 +21,8 @@ def utcnow() -> datetime:
 
 
 def aware(value: datetime) -> datetime:
-    """SQLite gives back naive datetimes; they were stored as UTC."""
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+    """SQLite gives back naive datetimes; they were stored as UTC (``floe.core.times``)."""
+    return utc(value)
 
 
 class Base(DeclarativeBase):

@@ -29,6 +29,12 @@ MAX_ENTRIES = 1_000_000
 MAX_PATH_BYTES = 4096  # PATH_MAX
 MAX_NAME_BYTES = 255  # NAME_MAX, one part of a path
 MAX_DEPTH = 128  # folders inside folders
+# A path as documents state it (the OpenAPI one): what check_path takes, a name's and a path's
+# byte limits read as characters of up to 4 bytes (a name of 63, a path of PATH_MAX_CHARS),
+# written without lookahead so every JSON Schema generator and validator reads it alike.
+_SEGMENT = r"(?:[^/\x00\\.][^/\x00\\]{0,62}|\.[^/\x00\\.][^/\x00\\]{0,61}|\.\.[^/\x00\\]{1,61})"
+PATH_PATTERN = rf"{_SEGMENT}(?:/{_SEGMENT}){{0,{MAX_DEPTH - 1}}}"
+PATH_MAX_CHARS = MAX_PATH_BYTES // 4
 
 
 def hash_file(path: str | os.PathLike) -> str:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from .catalog import (
     BuildLogQuery,
     Catalog,
-    Environment,
+    CatalogEnvironment,
     EnvironmentInfo,
     EnvironmentPublic,
     EnvState,
@@ -22,6 +22,7 @@ from .catalog import (
     NewEnvironment,
 )
 from .common import (
+    WHOLE,
     Count,
     Deleted,
     Error,
@@ -32,6 +33,7 @@ from .common import (
     Query,
     Request,
     Sha256,
+    Timestamp,
     checked,
 )
 from .datasets import (
@@ -93,7 +95,7 @@ __all__ = [
     "DatasetSummary",
     "Deleted",
     "EnvState",
-    "Environment",
+    "CatalogEnvironment",
     "EnvironmentInfo",
     "EnvironmentPublic",
     "Error",
@@ -139,7 +141,9 @@ __all__ = [
     "Sha256",
     "State",
     "Storage",
+    "Timestamp",
     "Version",
     "VersionFiles",
+    "WHOLE",
     "checked",
 ]

@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, Field
 
 from floe.core.refs import MAX_NUMBER
 
-from .common import Name, Query, Request
+from .common import Name, Query, Request, Timestamp
 
 
 class BuildLogQuery(Query):
     offset: int = Field(0, ge=0, le=MAX_NUMBER, description="start at this byte")
 
 
-class Environment(BaseModel):
+class CatalogEnvironment(BaseModel):
+    """One environment of the catalog (or one made that the caller may use)."""
+
     slug: str = Field(description="what jobs and workspaces name it by: 'alice/nlp:2'")
     display_name: str
     image: str
@@ -54,14 +55,14 @@ class EnvironmentInfo(BaseModel):
     public: bool
     state: EnvState
     reason: str
-    created: datetime | None
+    created: Timestamp | None
     image: str
     on_node: bool | None = Field(
         description="whether this node has its image now (false: built on its next use; "
         "null: the engine could not say)"
     )
     size_bytes: int | None
-    last_used: datetime | None = Field(description="when a job or workspace last used it")
+    last_used: Timestamp | None = Field(description="when a job or workspace last used it")
     url: str | None = Field(description="its page")
 
 
@@ -94,7 +95,7 @@ class Node(BaseModel):
 
 
 class Catalog(BaseModel):
-    environments: list[Environment]
+    environments: list[CatalogEnvironment]
     machines: list[Machine]
     gpus: Gpus
     nodes: list[Node] | None = Field(

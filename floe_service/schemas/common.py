@@ -3,14 +3,24 @@ bodies that refuse unknown fields, query strings, the error body and what a dele
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    WithJsonSchema,
+)
 from pydantic_core import PydanticCustomError
 
 from floe.core.errors import FloeUserError
 from floe.core.refs import MAX_NUMBER, NAME_PATTERN, check_name, check_project_name
-from floe.trees.tree import check_path, check_sha256
+from floe.core.times import rfc3339, utc
+from floe.trees.tree import PATH_MAX_CHARS, PATH_PATTERN, check_path, check_sha256
 
 
 def checked(check: Any) -> AfterValidator:
@@ -32,13 +42,34 @@ Name = Annotated[
 ProjectName = Annotated[
     str, Field(json_schema_extra={"pattern": f"^{NAME_PATTERN}$"}), checked(check_project_name)
 ]
-Count = Annotated[int, Field(ge=0, le=MAX_NUMBER)]
+
+
+def _whole(value: Any) -> Any:
+    # JSON has one kind of number: 3.0 is the whole number 3, as JSON Schema's "integer" says.
+    return int(value) if type(value) is float and value.is_integer() else value
+
+
+# After its bounds, an int's: a whole number in a request body is 3 or 3.0, never "3" or true.
+# (Before the bounds, pydantic would no longer write them as JSON Schema's minimum, maximum.)
+WHOLE = BeforeValidator(_whole)
+Count = Annotated[int, Field(ge=0, le=MAX_NUMBER), WHOLE]
 Sha256 = Annotated[
     str, Field(json_schema_extra={"pattern": "^[0-9a-f]{64}$"}), checked(check_sha256)
 ]
+# A time in an answer: read from a stored time or its text (any zone; none is UTC), written
+# as RFC 3339 in UTC ('2026-12-07T09:58:35.526976Z') by the one function that writes them.
+Timestamp = Annotated[
+    datetime,
+    AfterValidator(utc),
+    PlainSerializer(rfc3339, when_used="json"),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
 FilePath = Annotated[
     str,
-    Field(description="relative POSIX path, no '..'", json_schema_extra={"maxLength": 4096}),
+    Field(
+        description="relative POSIX path, no '..' (at most 4096 bytes, a name at most 255)",
+        json_schema_extra={"pattern": f"^(?:{PATH_PATTERN})$", "maxLength": PATH_MAX_CHARS},
+    ),
     checked(check_path),
 ]
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from typing import Annotated
 
 from pydantic import BaseModel, Field
 
-from .common import Count, FilePath, Name, Request, Sha256
+from .common import WHOLE, Count, FilePath, Name, Request, Sha256, Timestamp
 
 
 class NewDataset(Request):
@@ -19,7 +19,9 @@ class FileEntry(Request):
     path: FilePath
     sha256: Sha256
     size: Count
-    mode: int = Field(0o644, ge=0, le=0o7777, description="POSIX mode; only 0o111 is kept")
+    mode: Annotated[int, Field(ge=0, le=0o7777), WHOLE] = Field(
+        0o644, description="POSIX mode; only 0o111 is kept"
+    )
 
 
 class NewVersion(Request):
@@ -35,7 +37,7 @@ class Version(BaseModel):
     number: int
     message: str
     created_by: str
-    created: datetime
+    created: Timestamp
     size: int
     file_count: int
 
@@ -61,7 +63,7 @@ class DatasetSummary(BaseModel):
     full_name: str
     public: bool
     description: str
-    created: datetime
+    created: Timestamp
     latest_version: int | None
 
 

@@ -3,20 +3,25 @@ serving tokens too)."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, Field
 
 from floe.core.job_states import JobState
-from floe.core.refs import MAX_NUMBER
+from floe.core.refs import MAX_NUMBER, NAME_PATTERN, SPACE_CHARS
 from floe.db.models import KINDS, MODES
 from jobs.submit import JobRequest
 
-from .common import Flag, ProjectName, Query, Request
+from .common import WHOLE, Flag, ProjectName, Query, Request, Timestamp
 from .datasets import DatasetFile, FileEntry
 
 MAX_JOBS_LISTED = 1000
+# ?project= as tornado reads it (its control characters made spaces, then stripped of white
+# space) and then ProjectRef.parse: a project's name, or nothing for all of them.
+_CONTROLS = r"\x00-\x08\x0e-\x1b"
+_AROUND = rf"[{_CONTROLS}{SPACE_CHARS}]*"
+_OWNER = rf"[^/:{_CONTROLS}{SPACE_CHARS}]{{1,255}}"
+PROJECT_QUERY = rf"^{_AROUND}(?:(?:{_OWNER}/(?:projects/)?)?{NAME_PATTERN})?{_AROUND}$"
 
 Kind = Literal[KINDS]  # type: ignore[valid-type]
 Mode = Literal[MODES]  # type: ignore[valid-type]
@@ -53,8 +58,8 @@ class NewJob(Request):
     datasets: MountSpecs | None = None
     parameters: dict[str, Any] | None = None
     message: str | None = None
-    max_runtime: int | None = Field(
-        None, ge=1, le=MAX_NUMBER, description="seconds before Floe stops the job"
+    max_runtime: Annotated[int, Field(ge=1, le=MAX_NUMBER), WHOLE] | None = Field(
+        None, description="seconds before Floe stops the job"
     )
 
     def job_request(self) -> JobRequest:
@@ -71,13 +76,13 @@ class Rerun(Request):
     datasets: MountSpecs | None = None
     parameters: dict[str, Any] | None = None
     message: str | None = None
-    max_runtime: int | None = Field(None, ge=1, le=MAX_NUMBER)
+    max_runtime: Annotated[int, Field(ge=1, le=MAX_NUMBER), WHOLE] | None = None
 
 
 class JobEvent(BaseModel):
     state: State
     reason: str
-    time: datetime
+    time: Timestamp
 
 
 class JobInput(BaseModel):
@@ -112,7 +117,7 @@ class ServingToken(BaseModel):
     name: str
     prefix: str = Field(description="the token's first characters")
     created_by: str
-    created: datetime
+    created: Timestamp
 
 
 class MadeServingToken(ServingToken):
@@ -144,9 +149,9 @@ class JobSummary(BaseModel):
     code_tree: str | None
     output_tree: str | None
     output: str | None = Field(description="owner/project/N/output once the output is kept")
-    created: datetime
-    started: datetime | None
-    finished: datetime | None
+    created: Timestamp
+    started: Timestamp | None
+    finished: Timestamp | None
     rerun_of: int | None
     max_runtime: int | None = Field(description="seconds before Floe stops the job")
     running_for_s: float | None = Field(None, description="while starting or running")
@@ -166,7 +171,11 @@ class Job(JobSummary):
 
 
 class JobsQuery(Query):
-    project: str | None = Field(None, description="'cats' or 'alice/cats'")
+    project: str | None = Field(
+        None,
+        description="'cats' or 'alice/cats'",
+        json_schema_extra={"pattern": PROJECT_QUERY},
+    )
     state: State | None = None
     limit: Annotated[
         int,
@@ -211,7 +220,7 @@ class MetricsQuery(Query):
 
 class MetricLine(BaseModel):
     index: int = Field(description="which metric line of the job this is, from 1")
-    time: datetime
+    time: Timestamp
     values: dict[str, Any]
 
 
