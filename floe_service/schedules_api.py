@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from floe.core.cron import MAX_LENGTH
+from floe.core.refs import parse_number
 from jobs.schedules import (
     add_schedule,
     get_schedule,
@@ -71,7 +72,7 @@ class ScheduleAPIHandler(JobAPIHandler):
         return body
 
     def schedule(self, schedule_id: str) -> Any:
-        return get_schedule(self.db(), self.caller, int(schedule_id))
+        return get_schedule(self.db(), self.caller, parse_number(schedule_id, "a schedule id"))
 
 
 class SchedulesHandler(ScheduleAPIHandler):

@@ -5,6 +5,7 @@ The job itself answers at ``serve_url`` (``serving_proxy``); its figures come wi
 
 from __future__ import annotations
 
+from floe.core.refs import parse_number
 from jobs.serving import make_token, revoke_token, token_json, tokens_of
 
 from . import schemas
@@ -39,7 +40,7 @@ class TokensHandler(JobAPIHandler):
 class TokenHandler(JobAPIHandler):
     @operation("Revoke a serving token: it stops working at once", ok=204, errors=(400, 403, 404))
     def delete(self, token_id: str) -> None:
-        revoke_token(self.db(), self.caller, int(token_id))
+        revoke_token(self.db(), self.caller, parse_number(token_id, "a token id"))
         self.settings["serving"].forget_tokens()
         self.set_status(204)
         self.finish()

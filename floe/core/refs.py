@@ -29,15 +29,20 @@ from .errors import BadMount, BadName
 
 NAME_PATTERN = r"[a-z0-9][a-z0-9._-]{0,99}"
 # Hub usernames are more varied than dataset names; this covers what JupyterHub allows here.
-# No '/', ':' or white space: Python's (str.isspace) spelt out, so that a JSON Schema reader,
-# whose \s is ECMAScript's, reads the same set.
+# No '/', ':', control character (PostgreSQL's text holds no NUL) or white space: Python's
+# (str.isspace) spelt out, so that a JSON Schema reader, whose \s is ECMAScript's, reads the
+# same set.
 SPACE_CHARS = r"\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
-OWNER_PATTERN = rf"[^/:{SPACE_CHARS}]{{1,255}}"
-# Ids and numbers are database integers: anything longer could not be one.
-MAX_NUMBER = 2**63 - 1
+CONTROL_CHARS = r"\x00-\x1f\x7f"
+OWNER_PATTERN = rf"[^/:{CONTROL_CHARS}{SPACE_CHARS}]{{1,255}}"
+# Ids and numbers are INTEGER columns, 32 bits on PostgreSQL: a larger one names nothing, and
+# is refused before the database is asked (which would fail). Byte counts and offsets are wider.
+MAX_NUMBER = 2**31 - 1
+MAX_SIZE = 2**63 - 1
 # The names above as documents state them (the OpenAPI one), whole strings: what the parsers
-# take, numbers written plainly (1 to 18 digits, no leading zero; the parsers take 19 too).
-NUMBER_PATTERN = r"[1-9][0-9]{0,17}"
+# take, numbers written plainly (1 to 9 digits, no leading zero; the parsers take 10 up to
+# MAX_NUMBER too).
+NUMBER_PATTERN = r"[1-9][0-9]{0,8}"
 PROJECT_PATTERN = rf"(?:{OWNER_PATTERN}/(?:projects/)?)?{NAME_PATTERN}"
 JOB_PATTERN = rf"{NUMBER_PATTERN}|{PROJECT_PATTERN}/{NUMBER_PATTERN}"
 TASK_PATTERN = rf"{NUMBER_PATTERN}|(?:{OWNER_PATTERN}/)?{NAME_PATTERN}/task/{NUMBER_PATTERN}"
@@ -85,7 +90,7 @@ def check_owner(owner: str, text: str) -> str:
 
 
 def parse_number(text: object, what: str = "number", minimum: int = 1) -> int:
-    """A whole number as users write it in names and URLs (``3``), at most 19 digits."""
+    """A whole number as users write it in names and URLs (``3``), at most ``MAX_NUMBER``."""
     if not isinstance(text, str) or not _NUMBER.fullmatch(text) or int(text) > MAX_NUMBER:
         raise BadName(f"{what} {text!r} must be a number from {minimum} up, like 3")
     number = int(text)

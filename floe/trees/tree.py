@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from floe.core.errors import BadTree
-from floe.core.refs import MAX_NUMBER
+from floe.core.refs import MAX_SIZE
 
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 # A plain path, as nearly every one is: segments of anything but '/', NUL and backslash,
@@ -106,7 +106,7 @@ class Tree:
         for entry in entries:
             check_path(entry.path)
             check_sha256(entry.sha256)
-            if not 0 <= entry.size <= MAX_NUMBER:
+            if not 0 <= entry.size <= MAX_SIZE:
                 raise BadTree(f"{entry.path!r}: size {entry.size} is not a byte count")
             if entry.path in seen:
                 raise BadTree(f"{entry.path!r} appears twice")

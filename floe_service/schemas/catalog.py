@@ -6,13 +6,13 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from floe.core.refs import MAX_NUMBER
+from floe.core.refs import MAX_SIZE
 
 from .common import Name, Query, Request, Timestamp
 
 
 class BuildLogQuery(Query):
-    offset: int = Field(0, ge=0, le=MAX_NUMBER, description="start at this byte")
+    offset: int = Field(0, ge=0, le=MAX_SIZE, description="start at this byte")
 
 
 class CatalogEnvironment(BaseModel):

@@ -18,7 +18,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from floe.core.errors import FloeUserError
-from floe.core.refs import MAX_NUMBER, NAME_PATTERN, check_name, check_project_name
+from floe.core.refs import MAX_SIZE, NAME_PATTERN, check_name, check_project_name
 from floe.core.times import rfc3339, utc
 from floe.trees.tree import PATH_MAX_CHARS, PATH_PATTERN, check_path, check_sha256
 
@@ -52,7 +52,7 @@ def _whole(value: Any) -> Any:
 # After its bounds, an int's: a whole number in a request body is 3 or 3.0, never "3" or true.
 # (Before the bounds, pydantic would no longer write them as JSON Schema's minimum, maximum.)
 WHOLE = BeforeValidator(_whole)
-Count = Annotated[int, Field(ge=0, le=MAX_NUMBER), WHOLE]
+Count = Annotated[int, Field(ge=0, le=MAX_SIZE), WHOLE]
 Sha256 = Annotated[
     str, Field(json_schema_extra={"pattern": "^[0-9a-f]{64}$"}), checked(check_sha256)
 ]

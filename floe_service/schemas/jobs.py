@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, Field
 
 from floe.core.job_states import JobState
-from floe.core.refs import MAX_NUMBER, NAME_PATTERN, SPACE_CHARS
+from floe.core.refs import MAX_NUMBER, MAX_SIZE, NAME_PATTERN, SPACE_CHARS
 from floe.db.models import KINDS, MODES
 from jobs.submit import JobRequest
 
@@ -182,18 +182,18 @@ class JobsQuery(Query):
         Field(ge=1, description=f"at most {MAX_JOBS_LISTED}; more is read as {MAX_JOBS_LISTED}"),
         AfterValidator(lambda value: min(value, MAX_JOBS_LISTED)),
     ] = 100
-    offset: int = Field(0, ge=0, le=MAX_NUMBER)
+    offset: int = Field(0, ge=0, le=MAX_SIZE)
 
 
 class LogsQuery(Query):
     follow: Flag = Field(False, description="keep the answer open until the job ends")
-    offset: int = Field(0, ge=0, le=MAX_NUMBER, description="start at this byte")
+    offset: int = Field(0, ge=0, le=MAX_SIZE, description="start at this byte")
 
 
 class NodeLogQuery(Query):
-    offset: int = Field(ge=0, le=MAX_NUMBER, description="where in the job's log the bytes go")
+    offset: int = Field(ge=0, le=MAX_SIZE, description="where in the job's log the bytes go")
     output_bytes: int | None = Field(
-        None, ge=0, le=MAX_NUMBER, description="/output's bytes on the node, now"
+        None, ge=0, le=MAX_SIZE, description="/output's bytes on the node, now"
     )
     output_entries: int | None = Field(
         None, ge=0, le=MAX_NUMBER, description="/output's files and folders on the node, now"
