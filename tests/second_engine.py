@@ -21,11 +21,26 @@ from pathlib import Path
 import docker
 import requests
 
+from tests.leftovers import claim
+
 ROOTS = Path("/var/tmp")  # each engine's files, in a folder named as its namespace
 
 
+def _kill_namespace(name: str) -> None:
+    """Kill every process in the network namespace ``name``: the engine, its containerd and
+    the shims, which outlive a killed engine (a container's own processes are in its
+    cgroup, ``SecondEngine._kill_containers``)."""
+    shown = subprocess.run(["ip", "netns", "pids", name], capture_output=True, text=True)
+    for pid in shown.stdout.split():
+        try:
+            os.kill(int(pid), signal.SIGKILL)
+        except (ProcessLookupError, ValueError):
+            pass
+
+
 def _remove_namespace(name: str) -> None:
-    """An engine's link, network namespace and files (its engine already stopped)."""
+    """An engine's processes, link, network namespace and files (its engine stopped)."""
+    _kill_namespace(name)
     subprocess.run(["ip", "link", "del", f"{name}h"], capture_output=True)
     subprocess.run(["ip", "netns", "del", name], capture_output=True)
     shutil.rmtree(ROOTS / name, ignore_errors=True)
@@ -35,7 +50,7 @@ class SecondEngine:
     """``start()``, then ``client`` is its Docker API; ``stop()`` leaves nothing behind."""
 
     def __init__(self, subnet: int = 231) -> None:
-        self.name = f"floen{uuid.uuid4().hex[:6]}"
+        self.name = claim(f"floen{uuid.uuid4().hex[:6]}")
         # Short: its containerd's sockets live under it, and a socket's path has 104 bytes.
         self.root = ROOTS / self.name
         self.plugins = self.root / "plugins"  # its /run/docker/plugins
@@ -182,6 +197,7 @@ class SecondEngine:
         if self.proc is not None and self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
+        _kill_namespace(self.name)
         self._kill_containers()
         if self.client is not None:
             self.client.close()
