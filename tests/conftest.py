@@ -17,6 +17,9 @@ from tests.postgres import PostgresServer
 from tests.s3_server import CREDENTIALS, S3Server
 from tests.wheels import make_wheel
 
+# The run's own end: nothing it started may be left (tests/leftover_check.py).
+pytest_plugins = ["tests.leftover_check"]
+
 ARTIFACTS = REPO_ROOT / "test-artifacts"
 # One made-up GPU: the engine here has no GPU driver, which is exactly what the GPU tests need.
 FAKE_GPUS = "fake-gpu-0"

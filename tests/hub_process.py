@@ -20,6 +20,7 @@ import requests
 
 from hub_config import firewall
 from spawner.home_disks import HomeDisks
+from tests.leftovers import claim, end_processes, processes_naming
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 JUPYTERHUB = Path(sys.executable).parent / "jupyterhub"
@@ -60,7 +61,7 @@ class HubProcess:
         extra_env: dict[str, str] | None = None,
         floe_service: bool = True,
     ) -> None:
-        self.instance = instance
+        self.instance = claim(instance)  # its containers, volumes and network bear it
         self.floe_service = floe_service  # False for a plain JupyterHub (the benchmark's)
         self.data_dir = Path(data_dir)
         self.admin_password = admin_password
@@ -134,9 +135,11 @@ class HubProcess:
 
     def _kill_group(self) -> None:
         try:
-            os.killpg(self.proc.pid, signal.SIGKILL)  # the proxy it started, if it lives on
+            os.killpg(self.proc.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+        self.proc.wait()
+        self._end_what_it_started()
 
     def stop(self, timeout: float = 60) -> None:
         if self.proc and self.proc.poll() is None:
@@ -146,6 +149,15 @@ class HubProcess:
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
+        self._end_what_it_started()
+
+    def _end_what_it_started(self) -> None:
+        """The hub starts its proxy and services (the floe service, Floe's registry) in
+        sessions of their own, and stops them on its way out; a hub killed, or one that ended
+        before it could, leaves them running. What still names its data dir ends here."""
+        end_processes(
+            processes_naming(f"{self.data_dir}/", in_environ=f"FLOE_DATA_DIR={self.data_dir}")
+        )
 
     def log_tail(self, lines: int = 60) -> str:
         try:

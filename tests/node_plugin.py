@@ -52,6 +52,13 @@ def start_plugin(hub, socket: Path, cache: Path, config: str = "") -> subprocess
 
 
 def stop_plugin(plugin: subprocess.Popen, socket: Path) -> None:
+    """Stop it (killed, and the test failed, if it is still there 10 s after SIGTERM); it
+    must take its socket with it."""
     plugin.terminate()
-    plugin.wait(10)
+    try:
+        plugin.wait(10)
+    except subprocess.TimeoutExpired:
+        plugin.kill()
+        plugin.wait()
+        raise
     assert not socket.exists(), "the plugin left its socket"

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from tests.hub_process import free_port_block
+from tests.leftovers import claim
 
 
 def _bin(name: str) -> str:
@@ -28,6 +29,7 @@ class PostgresServer:
 
     def __init__(self) -> None:
         self.folder = Path(tempfile.mkdtemp(prefix="floe-postgres-", dir="/var/tmp"))
+        claim(str(self.folder))  # its processes name it
         self.port = free_port_block(1)
         self.proc: subprocess.Popen | None = None
         # initdb and postgres refuse to run as root: then they run as the package's user.

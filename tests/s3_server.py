@@ -48,7 +48,11 @@ class S3Server:
     def stop(self) -> None:
         if self.proc:
             self.proc.terminate()
-            self.proc.wait(10)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
 
     def make_bucket(self, name: str) -> str:
         client = boto3.client(

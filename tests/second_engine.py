@@ -10,6 +10,7 @@ would otherwise remember them, and wait on each once they are stopped
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import signal
@@ -21,11 +22,30 @@ from pathlib import Path
 import docker
 import requests
 
+from tests.leftovers import claim
+
 ROOTS = Path("/var/tmp")  # each engine's files, in a folder named as its namespace
+# One lock a subnet, held while an engine uses it: the kernel lets it go when its holder
+# dies, so an engine found on a subnet whose lock is free is a killed run's.
+LOCKS = Path("/run/lock")
+WAIT_FOR_SUBNET_S = 1200  # another run's engine on it: wait that long for it to go
+
+
+def _kill_namespace(name: str) -> None:
+    """Kill every process in the network namespace ``name``: the engine, its containerd and
+    the shims, which outlive a killed engine (a container's own processes are in its
+    cgroup, ``SecondEngine._kill_containers``)."""
+    shown = subprocess.run(["ip", "netns", "pids", name], capture_output=True, text=True)
+    for pid in shown.stdout.split():
+        try:
+            os.kill(int(pid), signal.SIGKILL)
+        except (ProcessLookupError, ValueError):
+            pass
 
 
 def _remove_namespace(name: str) -> None:
-    """An engine's link, network namespace and files (its engine already stopped)."""
+    """An engine's processes, link, network namespace and files (its engine stopped)."""
+    _kill_namespace(name)
     subprocess.run(["ip", "link", "del", f"{name}h"], capture_output=True)
     subprocess.run(["ip", "netns", "del", name], capture_output=True)
     shutil.rmtree(ROOTS / name, ignore_errors=True)
@@ -35,12 +55,14 @@ class SecondEngine:
     """``start()``, then ``client`` is its Docker API; ``stop()`` leaves nothing behind."""
 
     def __init__(self, subnet: int = 231) -> None:
-        self.name = f"floen{uuid.uuid4().hex[:6]}"
+        self.name = claim(f"floen{uuid.uuid4().hex[:6]}")
         # Short: its containerd's sockets live under it, and a socket's path has 104 bytes.
         self.root = ROOTS / self.name
         self.plugins = self.root / "plugins"  # its /run/docker/plugins
         self.socket = self.root / "docker.sock"
+        self.subnet = subnet
         self.host_ip, self.node_ip = f"10.{subnet}.0.1", f"10.{subnet}.0.2"
+        self._lock = None
         self.proc: subprocess.Popen | None = None
         self.client: docker.DockerClient | None = None
 
@@ -60,6 +82,7 @@ class SecondEngine:
         go to dockerd as they are. With ``bridge`` (an address and prefix, 172.31.5.1/24),
         its containers get a bridge network there, with NAT out of the namespace and
         published ports (iptables of its own namespace); without, no network but their own."""
+        self._take_subnet()
         self._clear_leftovers()
         self.plugins.mkdir(parents=True)
         host_end, node_end = f"{self.name}h", f"{self.name}n"
@@ -127,6 +150,23 @@ class SecondEngine:
             )
             saved.wait()
 
+    def _take_subnet(self) -> None:
+        """Hold this subnet's lock, waiting while another run's engine (another session
+        on this machine) uses it: clearing that one would pull it from under its tests."""
+        self._lock = open(LOCKS / f"floe-test-subnet-{self.subnet}", "w")  # noqa: SIM115
+        deadline = time.monotonic() + WAIT_FOR_SUBNET_S
+        while True:
+            try:
+                fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    self._lock.close()
+                    raise TimeoutError(
+                        f"10.{self.subnet}.0.0/24 stayed in use by another engine"
+                    ) from None
+                time.sleep(2)
+
     def _clear_leftovers(self) -> None:
         """A run that was killed, not torn down, may have left an engine on this subnet:
         its link would take the route to this one's, so it goes, with its namespace."""
@@ -182,6 +222,7 @@ class SecondEngine:
         if self.proc is not None and self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
+        _kill_namespace(self.name)
         self._kill_containers()
         if self.client is not None:
             self.client.close()
@@ -190,7 +231,11 @@ class SecondEngine:
     def _kill_containers(self) -> None:
         """Kill what is left in the engine's cgroup (containers outlive a killed engine)."""
         for procs in Path("/sys/fs/cgroup").glob(f"*/{self.name}/**/cgroup.procs"):
-            for pid in procs.read_text().split():
+            try:
+                pids = procs.read_text().split()
+            except OSError:
+                continue  # the cgroup went meanwhile
+            for pid in pids:
                 try:
                     os.kill(int(pid), signal.SIGKILL)
                 except (ProcessLookupError, ValueError):
@@ -225,3 +270,6 @@ class SecondEngine:
                 self.proc.wait()
         self._kill_containers()
         _remove_namespace(self.name)
+        if self._lock is not None:
+            self._lock.close()  # lets the subnet go
+            self._lock = None

@@ -109,8 +109,10 @@ def two_node_swarm(
             )
         yield manager, worker
     finally:
-        worker.stop()
-        manager.stop()
+        try:
+            worker.stop()
+        finally:
+            manager.stop()
 
 
 def _has_driver(node: dict, driver: str) -> bool:
@@ -172,10 +174,12 @@ def swarm_hub(
             time.sleep(0.5)
         yield hub, caches
     finally:
-        for plugin, socket in plugins:
-            stop_plugin(plugin, socket)
-        hub.stop()
-        hub.remove_docker_objects()
+        try:
+            for plugin, socket in plugins:
+                stop_plugin(plugin, socket)
+        finally:  # a plugin that failed to stop is ended with the hub: it names its data dir
+            hub.stop()
+            hub.remove_docker_objects()
 
 
 def user_with_dataset(

@@ -233,9 +233,11 @@ def test_the_cache_removes_the_least_recently_used_and_never_one_in_use(tmp_path
 
         # An image a container uses (running or not) stays, whatever the budget.
         container = client.containers.create(built["floecachea"][0].tag, "true")
-        builder.cache_bytes = 0
-        assert builder.prune() == []
-        container.remove()
+        try:
+            builder.cache_bytes = 0
+            assert builder.prune() == []
+        finally:
+            container.remove()
         assert builder.prune() == [built["floecachea"][0].tag]
     finally:
         for b, _ in built.values():

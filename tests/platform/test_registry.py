@@ -60,9 +60,11 @@ def test_a_second_machine_pulls_and_runs_what_was_built_here(tmp_path):
         assert out == b"pulled\n"
         assert engine.images.get(LOCAL_BASE).id == node.client.images.get(name).id
     finally:
-        node.stop()
-        registry.terminate()
-        registry.wait(10)
+        try:
+            node.stop()
+        finally:
+            registry.terminate()
+            registry.wait(10)
         try:
             engine.images.remove(f"127.0.0.1:{port}/{LOCAL_BASE}")
         except docker.errors.ImageNotFound:
