@@ -67,6 +67,7 @@ from . import (
 from .handlers import NotFoundHandler
 from .limits import RequestLimits
 from .openapi import OpenAPIHandler
+from .team_directory import TeamDirectory
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 # Chart.js, installed from npm by `make tools` (the job pages draw metric charts with it).
@@ -150,6 +151,7 @@ def make_app(
     prefix: str,
     cookie_secret: str,
     hub_auth: HubOAuth,
+    teams: TeamDirectory,
     node_token: str = "",
 ) -> web.Application:
     """The service's tornado application: the REST API under ``<prefix>api/``, the pages."""
@@ -170,6 +172,7 @@ def make_app(
         handlers,
         default_handler_class=NotFoundHandler,
         hub_auth=hub_auth,
+        teams=teams,  # the hub's groups, read every little while (team_directory)
         limits=limits,
         sessions=sessions,
         datasets=datasets,
@@ -215,6 +218,7 @@ def make_service(
         prefix=prefix,
         cookie_secret=cookie_secret,
         hub_auth=hub_auth,
+        teams=TeamDirectory(hub_auth, **config),
         node_token=node_token,
     )
     return app, parts
@@ -243,6 +247,7 @@ class FloeService(Application):
         StaticGpuInventory,
         NvidiaSmiGpuInventory,
         RequestLimits,
+        TeamDirectory,
     ]
 
     upload_chunk_bytes = Integer(

@@ -28,6 +28,7 @@ from floe.core.errors import FloeUserError, InvalidRequest, NotFound, TooLarge, 
 from floe.core.jsonvalues import NotKeepable, loads_keepable
 from floe.core.sizes import format_size
 from floe.db.accounts import check_not_retired, claim_name
+from floe.db.sharing import with_shares
 
 from .limits import RequestLimits
 from .rendering import render
@@ -132,6 +133,16 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
 
     async def claim_account(self) -> None:
         await claim_account(self.settings, self.current_user)
+        await self.know_caller()
+
+    async def know_caller(self) -> None:
+        """Who the caller is, once per request: their teams as the hub last said
+        (``TeamDirectory``), and what is shared with them or their teams (one query)."""
+        model = self.current_user
+        if model is None or model.get("kind", "user") != "user":
+            return
+        caller = await self.settings["teams"].caller(model)
+        self._caller = with_shares(self.db(), caller)
 
     @contextlib.asynccontextmanager
     async def queueing(self) -> AsyncIterator[None]:
@@ -142,7 +153,10 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
 
     @property
     def caller(self) -> Caller:
-        return Caller.from_hub(self.current_user)
+        known = getattr(self, "_caller", None)
+        if known is not None and known.name == self.current_user["name"]:
+            return known
+        return Caller.from_hub(self.current_user)  # before ``know_caller``: no teams yet
 
     @property
     def prefix(self) -> str:

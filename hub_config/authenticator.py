@@ -12,6 +12,8 @@ from nativeauthenticator import handlers as native_handlers
 from nativeauthenticator.orm import UserInfo
 from traitlets import Unicode
 
+from .teams import TEAM_HANDLERS, is_group
+
 
 class _NoStats:
     """Stands in for ``handler.statsd``, which JupyterHub 6 removed but
@@ -59,10 +61,17 @@ class FloeAuthenticator(NativeAuthenticator):
             self._ensure_admin_account()
 
     def get_handlers(self, app: object) -> list[tuple]:
-        return [
+        return TEAM_HANDLERS + [
             (route, LoginHandler if route == r"/login" else handler)
             for route, handler in super().get_handlers(app)
         ]
+
+    def validate_username(self, username: str) -> bool:
+        """NativeAuthenticator's rules, and no user named like a team (a hub group)."""
+        if is_group(getattr(self, "db", None), username):
+            self.log.warning("Refused the user name %r: %s", username, "a group has it")
+            return False
+        return super().validate_username(username)
 
     def _ensure_admin_account(self) -> None:
         """Create the admin account once; its password is then the admin's to change (a

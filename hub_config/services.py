@@ -55,8 +55,13 @@ def configure_services(c: object, settings: Settings, gateway: str = "127.0.0.1"
         # are named in jupyterhub_config.local.py. Nobody is one by default with OAuth.
         {"name": FLOE_ADMIN_ROLE, "scopes": [ADMIN_SCOPE], "users": []},
         # The service reads when each user was made, so a name deleted and made again
-        # starts with nothing of the earlier user's (floe/db/accounts.py).
-        {"name": "floe-service", "scopes": ["read:users"], "services": ["floe"]},
+        # starts with nothing of the earlier user's (floe/db/accounts.py). It reads the hub's
+        # groups, which are Floe's teams, and sets a team's maintainers (a group property).
+        {
+            "name": "floe-service",
+            "scopes": ["read:users", "list:groups", "read:groups", "groups"],
+            "services": ["floe"],
+        },
     ]
     if settings.registry:
         # Floe's image registry (FLOE_REGISTRY): every machine of a cluster pulls from it.

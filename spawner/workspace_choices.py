@@ -18,7 +18,9 @@ from containers.options import WorkspaceOptions, parse_user_options
 from environments.custom import find_environment
 from floe.core.access import Caller
 from floe.core.errors import FloeUserError
+from floe.core.teams import memberships
 from floe.db.accounts import claim_name
+from floe.db.sharing import with_shares
 
 from .options_form import dataset_choices, environment_choices, render_options_form
 
@@ -58,7 +60,18 @@ class WorkspaceChoices:
 
     @property
     def _caller(self) -> Caller:
-        return Caller(name=self.user.name, admin=bool(getattr(self.user, "admin", False)))
+        """The user as Floe's access rules see them: their teams are the hub groups they are
+        in (the hub's own database, in this process), with what is shared with them."""
+        groups = [(g.name, g.properties) for g in getattr(self.user, "groups", None) or ()]
+        teams, maintains = memberships(self.user.name, groups)
+        caller = Caller(
+            name=self.user.name,
+            admin=bool(getattr(self.user, "admin", False)),
+            teams=teams,
+            maintains=maintains,
+        )
+        with self.database.sessions() as db:
+            return with_shares(db, caller)
 
     def _apply_options(self, user_options: dict) -> WorkspaceOptions:
         """Check the options; a start on a built environment may build it first, so it gets

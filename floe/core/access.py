@@ -1,43 +1,125 @@
-"""Who is asking, and what they may read and change: the one place Floe's access rules live.
+"""Who is asking, and what they may read, add to and manage: the one place Floe's access rules
+live.
 
-Every object a user keeps has an owner. Datasets are private unless made public; projects,
-jobs and their outputs are private. Admins see and act on everything. Whoever may not read a
-thing is told it does not exist (see :class:`floe.core.errors.NotFound`).
+Every thing a user keeps (a dataset, a project with its jobs, logs and outputs, an
+environment) has an **owner**: a user, or a **team** (a JupyterHub group). Then:
+
+- **read**: the owner, members of an owning team, whoever the thing is **shared** with (a user,
+  or every member of a team it is shared with), everyone when it is public (datasets and
+  environments may be), and admins;
+- **write** (add a version, run a job in a project): the owner, an owning team's members, admins;
+- **manage** (delete, share, make public, change a team's settings): the owner, an owning
+  team's **maintainers**, admins.
+
+Whoever may not read a thing is told it does not exist (see :class:`floe.core.errors.NotFound`).
+A :class:`Caller` carries everything these rules need (their teams, what is shared with them),
+so each rule is a plain function, the same in the service, the hub's spawner and a test.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 # What makes a hub admin a Floe admin in the floe service: a scope their own tokens and logins
 # carry, and the tokens inside their workspaces and jobs do not (a notebook can read those).
 ADMIN_SCOPE = "custom:floe:admin"
 
+# The kinds of things that may be shared, as the shares table and the API name them.
+DATASET = "dataset"
+PROJECT = "project"
+ENVIRONMENT = "environment"
+SHARE_KINDS = (DATASET, PROJECT, ENVIRONMENT)
+
+# (kind, owner, name): one thing that may be shared, all its versions or jobs alike.
+ShareKey = tuple[str, str, str]
+
 
 @dataclass(frozen=True)
 class Caller:
-    """Who is asking: a hub user name and whether they are an admin."""
+    """Who is asking: a hub user name, whether they are an admin, the teams they are a member
+    of (and of those, which they maintain), and the things shared with them or their teams."""
 
     name: str
     admin: bool = False
+    teams: frozenset[str] = frozenset()
+    maintains: frozenset[str] = frozenset()
+    shared: frozenset[ShareKey] = field(default=frozenset(), compare=False)
 
     @classmethod
-    def from_hub(cls, model: dict) -> Caller:
+    def from_hub(
+        cls,
+        model: dict,
+        teams: frozenset[str] = frozenset(),
+        maintains: frozenset[str] = frozenset(),
+    ) -> Caller:
         """The caller a hub user model names: a Floe admin by the scope their token carries
         (the hub's admin flag alone is not enough: every token of theirs has it)."""
-        return cls(name=model["name"], admin=ADMIN_SCOPE in (model.get("scopes") or ()))
+        return cls(
+            name=model["name"],
+            admin=ADMIN_SCOPE in (model.get("scopes") or ()),
+            teams=frozenset(teams),
+            maintains=frozenset(maintains) & frozenset(teams),
+        )
+
+    @property
+    def owners(self) -> frozenset[str]:
+        """The namespaces whose things the caller may add to: their own and their teams'."""
+        return self.teams | {self.name}
+
+    def member_of(self, owner: str) -> bool:
+        """Whether ``owner`` is the caller or a team of theirs."""
+        return owner == self.name or owner in self.teams
+
+    def manages(self, owner: str) -> bool:
+        """Whether the caller may delete and share what ``owner`` keeps."""
+        return self.admin or owner == self.name or owner in self.maintains
+
+    def with_shared(self, shared: frozenset[ShareKey] | set[ShareKey]) -> Caller:
+        return replace(self, shared=frozenset(shared))
 
 
 class Owned(Protocol):
     owner: str
 
 
+def share_key(thing: object) -> ShareKey | None:
+    """The key a share of ``thing`` is kept under: a dataset's or environment's name, or the
+    project a job, task or schedule is of; None for what cannot be shared."""
+    kind = getattr(thing, "share_kind", None)
+    if kind is None:
+        return None
+    return kind, thing.owner, thing.share_name  # type: ignore[attr-defined]
+
+
+def is_shared(caller: Caller, thing: object) -> bool:
+    key = share_key(thing)
+    return key is not None and key in caller.shared
+
+
 def can_read(caller: Caller, thing: Owned) -> bool:
-    """Owners and admins read anything; everyone reads what is public (datasets may be)."""
-    return caller.admin or thing.owner == caller.name or bool(getattr(thing, "public", False))
+    """Owners, their teams and admins read anything; everyone reads what is public; whoever a
+    thing is shared with reads it."""
+    return (
+        caller.admin
+        or caller.member_of(thing.owner)
+        or bool(getattr(thing, "public", False))
+        or is_shared(caller, thing)
+    )
 
 
 def can_write(caller: Caller, thing: Owned) -> bool:
-    """Only owners and admins change a thing (add a version, stop a job)."""
-    return caller.admin or thing.owner == caller.name
+    """Owners, an owning team's members and admins add to a thing (a version, a job)."""
+    return caller.admin or caller.member_of(thing.owner)
+
+
+def can_manage(caller: Caller, thing: Owned) -> bool:
+    """Owners, an owning team's maintainers and admins delete and share a thing."""
+    return caller.manages(thing.owner)
+
+
+def can_stop(caller: Caller, job: Owned) -> bool:
+    """Who may stop a job (or a task, a serving job): whoever submitted it, while still one of
+    its owners, and whoever manages what it is of."""
+    submitter = getattr(job, "submitted_by", None) or job.owner
+    return can_manage(caller, job) or (submitter == caller.name and can_write(caller, job))

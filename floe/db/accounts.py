@@ -28,6 +28,7 @@ from .models import (
     Project,
     Schedule,
     ServingToken,
+    Share,
     StorageUse,
     Task,
     Version,
@@ -47,6 +48,8 @@ OWNER_COLUMNS = (
     EnvironmentName.owner,  # the numbers its environments gave go with them
     BlobHolder.holder,
     StorageUse.holder,
+    Share.owner,
+    Share.grantee,  # what was shared with the old user is not the new one's to read
 )
 # Columns that name a user but give them nothing: who did something, shown as it was.
 HISTORY_COLUMNS = (
@@ -54,6 +57,10 @@ HISTORY_COLUMNS = (
     (ServingToken.created_by, "who made the token; the job's owner manages its tokens"),
     (Job.stop_requested_by, "who stopped the job, as its reason says"),
     (Task.stop_requested_by, "who stopped the task, as its page says"),
+    (Job.submitted_by, "who ran a job; access follows its owner, the user or team"),
+    (Task.submitted_by, "who ran a task; access follows its owner"),
+    (Schedule.submitted_by, "who made a schedule; access follows its owner"),
+    (Share.created_by, "who shared the thing; its owner's maintainers manage the share"),
 )
 # A retired account's schedules stop: they would run its code, on its data, for nobody.
 SCHEDULE_RETIRED = "paused: its owner's account was deleted"

@@ -23,6 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from floe.core.access import DATASET, ENVIRONMENT, PROJECT
 from floe.core.job_states import FINISHED, JobState
 
 from .base import Base, utcnow
@@ -48,6 +49,12 @@ class Dataset(Base):
     versions: Mapped[list[Version]] = relationship(
         back_populates="dataset", order_by="Version.number"
     )
+
+    share_kind = DATASET
+
+    @property
+    def share_name(self) -> str:
+        return self.name
 
     @property
     def full_name(self) -> str:
@@ -177,6 +184,12 @@ class CustomEnvironment(Base):
     created: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     built: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
+    share_kind = ENVIRONMENT
+
+    @property
+    def share_name(self) -> str:
+        return self.name
+
     @property
     def full_name(self) -> str:
         return f"{self.owner}/{self.name}:{self.number}"
@@ -194,6 +207,12 @@ class Project(Base):
     last_job_number: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     last_task_number: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
+    share_kind = PROJECT
+
+    @property
+    def share_name(self) -> str:
+        return self.name
+
     @property
     def full_name(self) -> str:
         return f"{self.owner}/{self.name}"
@@ -208,6 +227,9 @@ class Job(Base):
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
     number: Mapped[int] = mapped_column(Integer)
     owner: Mapped[str] = mapped_column(String(255), index=True)
+    # Who ran it: the owner, or a member of the team that owns it ("" on jobs from before teams:
+    # their owner). Per-user limits count jobs by it, team limits by ``owner``.
+    submitted_by: Mapped[str] = mapped_column(String(255), default="", server_default="")
     kind: Mapped[str] = mapped_column(String(16))
     # The notebook's file name (notebook and snapshot jobs) or the shell command.
     notebook: Mapped[str] = mapped_column(Text, default="")
@@ -261,6 +283,17 @@ class Job(Base):
     task: Mapped[Task | None] = relationship(foreign_keys=[task_id])
     events: Mapped[list[JobEvent]] = relationship(order_by="JobEvent.id")
 
+    share_kind = PROJECT
+
+    @property
+    def share_name(self) -> str:
+        return self.project.name
+
+    @property
+    def runner(self) -> str:
+        """Who ran it (its owner for a job from before teams)."""
+        return self.submitted_by or self.owner
+
     @property
     def full_name(self) -> str:
         return f"{self.owner}/{self.project.name}/{self.number}"
@@ -292,8 +325,15 @@ class Task(Base):
     message: Mapped[str] = mapped_column(Text, default="")
     created: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     stop_requested_by: Mapped[str] = mapped_column(String(255), default="")
+    submitted_by: Mapped[str] = mapped_column(String(255), default="", server_default="")
 
     project: Mapped[Project] = relationship()
+
+    share_kind = PROJECT
+
+    @property
+    def share_name(self) -> str:
+        return self.project.name
 
     @property
     def full_name(self) -> str:
@@ -325,8 +365,16 @@ class Schedule(Base):
     runs: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str] = mapped_column(Text, default="")
     created: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # Who made it (its owner, or a member of the team that owns it).
+    submitted_by: Mapped[str] = mapped_column(String(255), default="", server_default="")
 
     project: Mapped[Project] = relationship()
+
+    share_kind = PROJECT
+
+    @property
+    def share_name(self) -> str:
+        return self.project.name
 
 
 class ServingToken(Base):
@@ -366,3 +414,37 @@ class Metric(Base):
     job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id"), index=True)
     time: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     values: Mapped[dict] = mapped_column(JSON)
+
+
+# --- teams and shares ----------------------------------------------------------------------
+
+
+class Share(Base):
+    """One thing (a dataset, a project with its jobs, an environment: all its versions) shared
+    read-only with a user or a team. Who is in a team is the hub's to say (its groups), never
+    kept here."""
+
+    __tablename__ = "shares"
+
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(255), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    # The user or team it is shared with.
+    grantee: Mapped[str] = mapped_column(String(255), primary_key=True, index=True)
+    created_by: Mapped[str] = mapped_column(String(255), default="")
+    created: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class TeamSettings(Base):
+    """A team's quotas and share of the machine types, as an admin set them (no row, or a
+    None: the deployer's defaults). Its members are the hub group's."""
+
+    __tablename__ = "team_settings"
+
+    team: Mapped[str] = mapped_column(String(255), primary_key=True)
+    storage_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    max_running: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    max_gpus: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # {machine slug: fraction of that machine type's capacity the queue keeps for the team}.
+    shares: Mapped[dict] = mapped_column(JSON, default=dict)
+    updated: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -68,6 +68,9 @@ def service_config(data: Path, database_url: str) -> Config:
     c.Serving.request_timeout = 3
     c.Schedules.check_every_s = 0.1
     c.Schedules.min_interval_s = 1
+    # Teams read again often, so a member removed from a group is seen at once.
+    c.TeamDirectory.refresh_seconds = 0.2
+    c.TeamDirectory.min_refresh_seconds = 0.05
     return c
 
 
@@ -87,6 +90,12 @@ class Service:
     def user(self, prefix: str = "user", *, admin: bool = False) -> tuple[str, str]:
         name = f"{prefix}{uuid.uuid4().hex[:5]}"
         return name, self.hub.add_user(name, admin=admin)
+
+    def team(self, prefix: str, members: list[str], maintainers: list[str] = ()) -> str:
+        """A new hub group of ``members``: a team."""
+        name = f"{prefix}{uuid.uuid4().hex[:5]}"
+        self.hub.add_group(name, members, maintainers)
+        return name
 
     def api(self, method: str, path: str, token: str | None, **kwargs: object):
         headers = {"Authorization": f"token {token}"} if token else {}

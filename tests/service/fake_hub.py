@@ -6,10 +6,12 @@ user model) runs as in production; only the HTTP call to ``/hub/api/user`` is an
 
 from __future__ import annotations
 
+import json
 import secrets
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from jupyterhub.services.auth import HubOAuth
+from tornado import web
 
 from floe.core.access import ADMIN_SCOPE
 
@@ -30,6 +32,7 @@ class FakeHubAuth(HubOAuth):
             **kwargs,
         )
         self.users: dict[str, dict] = {}  # token -> user model
+        self.groups: dict[str, dict] = {}  # name -> group model (Floe's teams)
         self.made = 0
 
     def add_user(self, name: str, *, admin: bool = False, scopes: tuple | None = None) -> str:
@@ -56,11 +59,38 @@ class FakeHubAuth(HubOAuth):
                 del self.users[token]
         return self.add_user(name)
 
+    def add_group(self, name: str, members: list[str], maintainers: list[str] = ()) -> None:
+        """A hub group (a team), as ``POST /hub/api/groups/NAME`` with its users makes it."""
+        self.groups[name] = {
+            "kind": "group",
+            "name": name,
+            "users": list(members),
+            "properties": {"maintainers": list(maintainers)} if maintainers else {},
+        }
+
+    def remove_member(self, group: str, name: str) -> None:
+        self.groups[group]["users"].remove(name)
+
     async def _api_request(self, method: str, url: str, /, **kwargs: object) -> dict | None:
         path = urlsplit(url).path
+        if "/groups" in path:
+            return self._groups(method, path, kwargs)
         assert method == "GET", url
         if path.endswith("/user"):
             token = kwargs["headers"]["Authorization"].removeprefix("token ")
             return self.users.get(token)  # None: the hub answered 403 for an unknown token
         name = path.rsplit("/", 1)[1]  # /users/<name>, as the service asks with its own token
         return next((m for m in self.users.values() if m["name"] == name), None)
+
+    def _groups(self, method: str, path: str, kwargs: dict) -> object:
+        rest = path.split("/groups", 1)[1].strip("/")
+        if not rest:
+            items = [json.loads(json.dumps(g)) for g in self.groups.values()]
+            return {"items": items, "_pagination": {"next": None}}
+        name, _, what = rest.partition("/")
+        name = unquote(name)
+        if name not in self.groups:
+            raise web.HTTPError(500, "Failed to check authorization")  # as HubAuth answers 404
+        if method == "PUT" and what == "properties":
+            self.groups[name]["properties"] = json.loads(kwargs["data"])
+        return json.loads(json.dumps(self.groups[name]))

@@ -16,7 +16,7 @@ from jobs.schedules import _run
 from tests.service.helpers import make_dataset, submit, until, wait_for
 
 # Column names that say a user: whose a row is, or who did something.
-USER_COLUMN = re.compile(r"(.*_)?(owner|holder|user|username)|.+_by")
+USER_COLUMN = re.compile(r"(.*_)?(owner|holder|user|username|grantee)|.+_by")
 SERVE = {"kind": "command", "mode": "serve"}
 
 
