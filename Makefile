@@ -23,7 +23,7 @@ test: images tools chromium postgres registry lint ## unit, integration and brow
 	@$(VENV)/bin/pytest
 	@FLOE_TEST_DATABASE=postgresql $(VENV)/bin/pytest -p no:cacheprovider tests/service tests/platform/test_database.py
 
-bench: images tools ## spawn-to-ready vs plain DockerSpawner; datasets; jobs vs docker run; environments; serving; traefik vs chp; transfers vs cp and DVC; jobs on a swarm vs one machine; check-store vs sha256sum
+bench: images tools ## spawn-to-ready vs plain DockerSpawner; datasets; jobs vs docker run; environments; serving; traefik vs chp; transfers vs cp and DVC; jobs on a swarm vs one machine; check-store vs sha256sum; teams vs none
 	$(PY) -m bench.spawn
 	$(PY) -m bench.datasets
 	$(PY) -m bench.jobs
@@ -33,6 +33,7 @@ bench: images tools ## spawn-to-ready vs plain DockerSpawner; datasets; jobs vs 
 	$(PY) -m bench.transfers
 	$(PY) -m bench.swarm
 	$(PY) -m bench.store_check
+	$(PY) -m bench.teams
 
 images: venv docker ## build floe/workspace (and a base image when no registry answers); ENVS=all builds every environment ahead
 	@$(STEP) images "image floe/workspace" done $(PY) -m images.build $(if $(ENVS),--envs $(ENVS))
