@@ -13,12 +13,13 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from floe.core.access import Caller, can_read, can_write
+from floe.core.access import DATASET, Caller, can_read, can_write, namespace_for
 from floe.core.errors import Conflict, Forbidden, NotFound
 from floe.core.refs import DatasetRef, check_name
 from floe.db.base import add_numbered
 from floe.db.lookup import find_dataset
 from floe.db.models import Dataset, Version
+from floe.db.sharing import readable
 from floe.trees.tree import Tree
 
 from .keep import require_uploaded, save_tree
@@ -40,23 +41,32 @@ def _suggest(db: Session, caller: Caller, name: str) -> str:
 
 
 def visible_datasets(db: Session, caller: Caller) -> list[Dataset]:
+    """Every dataset ``caller`` may read: theirs, their teams', shared with them, public."""
     query = select(Dataset).order_by(Dataset.owner, Dataset.name)
-    if not caller.admin:
-        query = query.where((Dataset.owner == caller.name) | Dataset.public)
+    query = query.where(readable(caller, DATASET, Dataset.owner, Dataset.name, Dataset.public))
     return list(db.scalars(query))
 
 
 def create_dataset(
-    db: Session, caller: Caller, name: str, *, public: bool = False, description: str = ""
+    db: Session,
+    caller: Caller,
+    name: str,
+    *,
+    public: bool = False,
+    description: str = "",
+    owner: str | None = None,
 ) -> Dataset:
+    """A new dataset of the caller's, or of a team of theirs (``owner``)."""
     check_name(name)
-    dataset = Dataset(owner=caller.name, name=name, public=public, description=description)
+    owner = namespace_for(caller, owner)
+    dataset = Dataset(owner=owner, name=name, public=public, description=description)
     db.add(dataset)
     try:
         db.commit()
     except IntegrityError:
         db.rollback()
-        raise Conflict(f"you already have a dataset named {name}") from None
+        whose = "you already have" if owner == caller.name else f"{owner} already has"
+        raise Conflict(f"{whose} a dataset named {name}") from None
     return dataset
 
 
@@ -86,6 +96,7 @@ def commit_version(
 ) -> Version:
     """Make ``tree`` the next version of ``dataset``, once every blob is durable."""
     if not can_write(caller, dataset):
+        # (A team's name here means its members: anyone else is not one.)
         raise Forbidden(f"only {dataset.owner} can add versions to {dataset.full_name}")
     tree = require_uploaded(db, tree, caller)
     dataset_id, full_name = dataset.id, dataset.full_name  # a rollback expires them

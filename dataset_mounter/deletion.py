@@ -15,11 +15,12 @@ from datetime import timedelta
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from floe.core.access import Caller, can_write
-from floe.core.errors import Conflict, FloeUserError, NotFound
+from floe.core.access import DATASET, Caller, can_manage, can_read
+from floe.core.errors import Conflict, FloeUserError, Forbidden, NotFound
 from floe.core.refs import DatasetRef, MountSpec, OutputRef
 from floe.db.base import utcnow
 from floe.db.models import Dataset, Job, Schedule, TreeRow, Version
+from floe.db.sharing import drop_shares
 
 from .collect import CHUNK, named_blobs, remove_blobs
 from .keep import collecting, load_tree
@@ -74,7 +75,7 @@ def collect_freed(db: Session, store: BlobStore, candidates: set[str]) -> int:
 def depending_names(items: list[tuple[str, str]], caller: Caller) -> str:
     """The things (owner, "job a/b/3") that depend on what ``caller`` deletes, as they may
     read them: their own by name (an admin: all), the rest only counted."""
-    mine = [text for owner, text in items if caller.admin or owner == caller.name]
+    mine = [text for owner, text in items if caller.admin or caller.member_of(owner)]
     shown = ", ".join(mine[:SHOWN])
     if len(mine) > SHOWN:
         shown += f" and {len(mine) - SHOWN} more"
@@ -124,7 +125,12 @@ def delete_dataset(
 ) -> tuple[list[int], int]:
     """Delete version ``number`` of ``dataset``, or (None) the dataset with every version;
     refused while anything depends on it. The numbers deleted and the bytes freed."""
-    if not can_write(caller, dataset):
+    if not can_manage(caller, dataset):
+        if can_read(caller, dataset) and dataset.owner in caller.teams:
+            raise Forbidden(
+                f"only {dataset.owner}'s maintainers (or an admin) may delete from "
+                f"{dataset.full_name}"
+            )
         raise NotFound(f"no dataset {dataset.full_name} that you may change")
     versions = [v for v in dataset.versions if number is None or v.number == number]
     if number is not None and not versions:
@@ -142,6 +148,7 @@ def delete_dataset(
         db.delete(version)
     if number is None:
         db.delete(dataset)
+        drop_shares(db, DATASET, dataset.owner, dataset.name)
     db.commit()
     return numbers, forget_trees(db, store, digests, set())
 

@@ -24,7 +24,10 @@ def dataset_ref(client: FloeClient, text: str) -> DatasetRef:
 
 def cmd_init(client: FloeClient, args: argparse.Namespace) -> int:
     try:
-        dataset = client.create_dataset(args.name, public=args.public, description=args.description)
+        wanted = DatasetRef.parse(args.name)  # `mnist`, or a team's `ml-lab/mnist`
+        dataset = client.create_dataset(
+            wanted.name, public=args.public, description=args.description, owner=wanted.owner
+        )
     except FloeError as err:
         if err.status != 409:
             raise
@@ -115,7 +118,12 @@ def cmd_add(client: FloeClient, args: argparse.Namespace) -> int:
 
 def add_verbs(verbs: argparse._SubParsersAction) -> argparse._SubParsersAction:
     data = group(verbs, "data", "versioned datasets")
-    init = verb(data, "init", cmd_init, "make this folder the dataset NAME (created if new)")
+    init = verb(
+        data,
+        "init",
+        cmd_init,
+        "make this folder the dataset NAME, or a team's TEAM/NAME (created if new)",
+    )
     init.add_argument("name")
     init.add_argument("--public", action="store_true", help="readable by every user")
     init.add_argument("--description", default="")

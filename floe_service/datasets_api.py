@@ -58,8 +58,14 @@ class DatasetsHandler(APIHandler):
     )
     async def post(self) -> None:
         new = await self.body(schemas.NewDataset)
+        caller = await self.caller_in(new.owner)
         dataset = ds.create_dataset(
-            self.db(), self.caller, new.name, public=new.public, description=new.description
+            self.db(),
+            caller,
+            new.name,
+            public=new.public,
+            description=new.description,
+            owner=new.owner,
         )
         self.send(dataset_json(dataset, versions=True), 201, shape=schemas.Dataset)
 

@@ -144,6 +144,15 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
         caller = await self.settings["teams"].caller(model)
         self._caller = with_shares(self.db(), caller)
 
+    async def caller_in(self, owner: str | None) -> Caller:
+        """The caller, sure to know ``owner`` if it is a team of theirs: a team the hub made a
+        moment ago is read at once (at most every ``c.TeamDirectory.min_refresh_seconds``)."""
+        caller = self.caller
+        if owner and not caller.member_of(owner):
+            await self.settings["teams"].refresh(soon=True)
+            await self.know_caller()
+        return self.caller
+
     @contextlib.asynccontextmanager
     async def queueing(self) -> AsyncIterator[None]:
         """One submit or re-run of the caller's at a time: the rest wait here, on the event

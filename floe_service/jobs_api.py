@@ -13,8 +13,10 @@ from tornado.iostream import StreamClosedError
 
 from dataset_mounter.keep import load_tree
 from environments.custom import usable_environments
+from floe.core.access import check_may_stop
 from floe.core.errors import NotFound, NotReady, TooManyRequests
 from floe.core.job_states import FINISHED
+from floe.core.refs import ProjectRef
 from floe.db.models import SERVE, Job, Metric
 from floe.trees.tree import Tree
 from jobs import records
@@ -87,10 +89,9 @@ class JobsHandler(JobAPIHandler):
     )
     async def post(self) -> None:
         request = (await self.body(schemas.NewJob)).job_request()
+        caller = await self.caller_in(ProjectRef.parse(request.project).owner)
         async with self.queueing():
-            job = await self.off_loop(
-                submit_job, self.db(), self.caller, request, self.job_context()
-            )
+            job = await self.off_loop(submit_job, self.db(), caller, request, self.job_context())
         self.runner.wake()
         self.send_job(job, 201)
 
@@ -122,6 +123,7 @@ class StopHandler(JobAPIHandler):
     )
     async def post(self, ref: str) -> None:
         job = self.job(ref)
+        check_may_stop(self.caller, job)
         if job.finished_state:
             self.send_job(job)  # stopping a finished job changes nothing
             return

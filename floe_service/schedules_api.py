@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from floe.core.cron import MAX_LENGTH
-from floe.core.refs import parse_number
+from floe.core.refs import ProjectRef, parse_number
 from jobs.schedules import (
     add_schedule,
     get_schedule,
@@ -91,6 +91,7 @@ class SchedulesHandler(ScheduleAPIHandler):
     )
     async def post(self) -> None:
         body = await self.body(NewSchedule)
+        await self.caller_in(ProjectRef.parse(body.project).owner)  # a team just made
         add = functools.partial(add_schedule, cron=body.cron, timezone=body.timezone)
         settings = self.settings["schedules"]
         async with self.queueing():

@@ -8,7 +8,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
-from floe.core.refs import MAX_NUMBER
+from floe.core.access import check_may_stop
+from floe.core.refs import MAX_NUMBER, ProjectRef
 from jobs.tasks import (
     MAX_VALUES,
     get_task,
@@ -115,6 +116,7 @@ class TasksHandler(TaskAPIHandler):
     )
     async def post(self) -> None:
         body = await self.body(NewTask)
+        await self.caller_in(ProjectRef.parse(body.project).owner)  # a team just made
         submit = functools.partial(
             submit_task,
             sweep=body.sweep,
@@ -143,6 +145,7 @@ class TaskStopHandler(TaskAPIHandler):
     async def post(self, ref: str) -> None:
         db = self.db()
         task = get_task(db, self.caller, ref)
+        check_may_stop(self.caller, task)
         await off_loop(stop_task, db, self.caller, task, self.runner.stop)
         db.expire_all()
         self.send(self.task_body(task), 202, shape=Task)

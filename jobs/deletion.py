@@ -12,14 +12,18 @@ from sqlalchemy.orm import Session
 
 from dataset_mounter.deletion import dependents_of_output, depending_names, forget_trees
 from dataset_mounter.stores import BlobStore
-from floe.core.access import Caller, can_write
-from floe.core.errors import Conflict, NotFound
+from floe.core.access import Caller, can_manage
+from floe.core.errors import Conflict, Forbidden, NotFound
 from floe.db.models import Job, JobEvent, Metric, ServingToken, Task
 
 
 def delete_job(db: Session, store: BlobStore, caller: Caller, job: Job, folder: Path) -> int:
     """Delete ``job`` (and ``folder``, its place on this node); the bytes freed at once."""
-    if not can_write(caller, job):
+    if not can_manage(caller, job):
+        if caller.member_of(job.owner):
+            raise Forbidden(
+                f"only {job.owner}'s maintainers (or an admin) may delete {job.full_name}"
+            )
         raise NotFound(f"no job {job.full_name} that you can see")
     if not job.finished_state:
         raise Conflict(f"{job.full_name} is {job.state}: stop it first (floe stop {job.full_name})")

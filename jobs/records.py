@@ -8,7 +8,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from floe.core.access import Caller, can_read
+from floe.core.access import PROJECT, Caller, can_read, namespace_for
 from floe.core.errors import FloeUserError, NotFound
 from floe.core.job_states import FINISHED, JobState
 from floe.core.refs import JobRef, ProjectRef, check_project_name
@@ -17,15 +17,24 @@ from floe.core.times import rfc3339
 from floe.db.base import add_numbered, aware, utcnow
 from floe.db.lookup import find_job, find_project
 from floe.db.models import Job, JobEvent, Project
+from floe.db.sharing import readable
+
+
+def project_owner(caller: Caller, name: str) -> str:
+    """Whose project ``name`` (``cats``, or a team's ``ml-lab/cats``) a job of the caller's
+    goes in: theirs, or a team's they are a member of (else NotFound)."""
+    return namespace_for(caller, ProjectRef.parse(name).owner)
 
 
 def project_for(db: Session, caller: Caller, name: str) -> Project:
-    """The caller's project ``name``, made on first use."""
-    check_project_name(name)
-    query = select(Project).where(Project.owner == caller.name, Project.name == name)
+    """The project ``name`` (``cats``: the caller's; ``ml-lab/cats``: a team's they are in),
+    made on first use."""
+    ref = ProjectRef.parse(name)
+    owner, name = namespace_for(caller, ref.owner), check_project_name(ref.name)
+    query = select(Project).where(Project.owner == owner, Project.name == name)
     project = db.scalar(query)
     if project is None:
-        db.add(Project(owner=caller.name, name=name))
+        db.add(Project(owner=owner, name=name))
         try:
             db.commit()
         except IntegrityError:
@@ -35,9 +44,9 @@ def project_for(db: Session, caller: Caller, name: str) -> Project:
 
 
 def visible_projects(db: Session, caller: Caller) -> list[Project]:
+    """The caller's projects, their teams', and those shared with them."""
     query = select(Project).order_by(Project.owner, Project.name)
-    if not caller.admin:
-        query = query.where(Project.owner == caller.name)
+    query = query.where(readable(caller, PROJECT, Project.owner, Project.name))
     return list(db.scalars(query))
 
 
@@ -68,8 +77,7 @@ def list_jobs(
     offset: int = 0,
 ) -> list[Job]:
     query = select(Job).join(Project).order_by(Job.id.desc()).offset(offset).limit(limit)
-    if not caller.admin:
-        query = query.where(Job.owner == caller.name)
+    query = query.where(readable(caller, PROJECT, Project.owner, Project.name))
     if project:
         wanted = _project_filter(project)
         query = query.where(Project.name == wanted.name)
@@ -163,6 +171,7 @@ def job_json(job: Job, *, events: bool = False) -> dict:
         "id": job.id,
         "name": job.full_name,
         "owner": job.owner,
+        "submitted_by": job.runner,
         "project": job.project.name,
         "number": job.number,
         "kind": job.kind,

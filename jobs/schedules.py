@@ -108,8 +108,10 @@ def add_schedule(
     project = project_for(db, caller, prepared.project)
     now = utcnow()
     template = {k: v for k, v in prepared.fields.items() if k != "datasets"}
+    # A schedule of a team's project is the team's: it runs as the team, whoever made it.
     schedule = Schedule(
-        owner=caller.name,
+        owner=project.owner,
+        submitted_by=caller.name,
         project_id=project.id,
         cron=times.text,
         timezone=times.timezone,
@@ -226,7 +228,7 @@ def get_schedule(db: Session, caller: Caller, schedule_id: int) -> Schedule:
 def list_schedules(db: Session, caller: Caller, project: str | None = None) -> list[Schedule]:
     query = select(Schedule).join(Project).order_by(Schedule.id)
     if not caller.admin:
-        query = query.where(Schedule.owner == caller.name)
+        query = query.where(Schedule.owner.in_(sorted(caller.owners)))
     if project:
         query = query.where(Project.name == project)
     return list(db.scalars(query))

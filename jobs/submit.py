@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from containers.catalog import Catalog, Environment, Machine
@@ -48,7 +48,7 @@ from floe.trees.tree import Entry, Tree, check_path
 
 from .container.parameterize import check_parameters
 from .limits import JobLimits
-from .records import add_job, project_for, set_state
+from .records import add_job, project_for, project_owner, set_state
 
 MAX_NOTEBOOK_BYTES = 64 << 20
 SERVE_APP = "app.py"  # FloydHub's convention: a serving job with no command serves its `app`
@@ -125,7 +125,7 @@ def resolve(
         datasets = _datasets(db, caller, request.datasets, ctx)
     if request.kind != "snapshot":
         _check_queue_room(db, caller, ctx, count)
-        _check_storage_room(db, caller, ctx)
+        _check_storage_room(db, project_owner(caller, request.project), ctx)
     return Resolved(environment, machine, datasets)
 
 
@@ -203,7 +203,8 @@ def prepare_job(
         output = require_uploaded(db, output, caller, "output")
         output_tree = save_tree(db, output)
     fields = {
-        "owner": caller.name,
+        "owner": project_owner(caller, request.project),
+        "submitted_by": caller.name,
         "kind": kind,
         "notebook": notebook_name,
         "command": command,
@@ -232,9 +233,12 @@ def rerun_job(db: Session, caller: Caller, old: Job, changes: dict, ctx: JobCont
 def _rerun_job(db: Session, caller: Caller, old: Job, changes: dict, ctx: JobContext) -> Job:
     if old.kind == "snapshot":
         raise Conflict(f"{old.full_name} was saved from a workspace; snapshots are never re-run")
+    # A team's job is re-run in the team's project by a member; anyone else (an admin, one it
+    # is shared with) re-runs it as their own.
+    project = old.project.full_name if caller.member_of(old.owner) else old.project.name
     request = replace(
         JobRequest(
-            project=old.project.name,
+            project=project,
             kind=old.kind,
             mode=old.mode,
             environment=old.environment,
@@ -249,7 +253,8 @@ def _rerun_job(db: Session, caller: Caller, old: Job, changes: dict, ctx: JobCon
     found = resolve(db, caller, request, ctx)
     environment = found.environment
     job = Job(
-        owner=caller.name,
+        owner=project_owner(caller, project),
+        submitted_by=caller.name,
         kind=old.kind,
         notebook=old.notebook,
         command=old.command,
@@ -268,7 +273,7 @@ def _rerun_job(db: Session, caller: Caller, old: Job, changes: dict, ctx: JobCon
         step=old.step,
     )
     # The new job is the caller's (an admin re-running someone's job runs it as their own).
-    add_job(db, job, project_for(db, caller, old.project.name))
+    add_job(db, job, project_for(db, caller, project))
     set_state(db, job, JobState.QUEUED)
     return job
 
@@ -291,6 +296,7 @@ def queue_again(
         **{
             **copy.deepcopy(fields),
             "owner": caller.name,
+            "submitted_by": fields.get("submitted_by") or caller.name,
             "environment": found.environment.slug,
             "machine": found.machine.slug,
             **_image(found.environment),
@@ -371,10 +377,12 @@ def _max_runtime(ctx: JobContext, seconds: int | None, mode: str = RUN) -> int |
 
 
 def _check_queue_room(db: Session, caller: Caller, ctx: JobContext, count: int = 1) -> None:
+    # Counted by who ran them: jobs of a team's count for the member who submitted them.
+    runner = or_(
+        Job.submitted_by == caller.name, and_(Job.submitted_by == "", Job.owner == caller.name)
+    )
     waiting = db.scalar(
-        select(func.count(Job.id)).where(
-            Job.owner == caller.name, Job.state.in_([JobState.CREATED, JobState.QUEUED])
-        )
+        select(func.count(Job.id)).where(runner, Job.state.in_([JobState.CREATED, JobState.QUEUED]))
     )
     most = ctx.limits.max_queued_per_user
     if waiting + count > most:
@@ -385,12 +393,13 @@ def _check_queue_room(db: Session, caller: Caller, ctx: JobContext, count: int =
         )
 
 
-def _check_storage_room(db: Session, caller: Caller, ctx: JobContext) -> None:
-    """A job whose owner's storage quota is full could keep neither output nor log."""
+def _check_storage_room(db: Session, owner: str, ctx: JobContext) -> None:
+    """A job whose owner's (a user's or team's) storage quota is full could keep neither
+    output nor log."""
     quota = ctx.datasets.user_quota_bytes
-    if quota and (used := storage_used(db, caller.name)) >= quota:
+    if quota and (used := storage_used(db, owner)) >= quota:
         raise QuotaExceeded(
-            f"{caller.name} keeps {format_size(used)}, their whole storage quota of "
+            f"{owner} keeps {format_size(used)}, their whole storage quota of "
             f"{format_size(quota)}: a job could keep nothing; remove what is not needed or "
             "ask an admin for more room"
         )

@@ -18,13 +18,14 @@ from collections import Counter
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from floe.core.access import Caller, can_read
+from floe.core.access import PROJECT, Caller, can_read
 from floe.core.errors import InvalidRequest, NotFound
 from floe.core.job_states import FINISHED, JobState
 from floe.core.refs import TaskRef
 from floe.db.base import add_numbered
 from floe.db.lookup import find_task
 from floe.db.models import RUN, Job, Project, Task
+from floe.db.sharing import readable
 
 from .container.parameterize import check_parameters
 from .records import add_job, iso, job_json, project_for, set_state
@@ -159,7 +160,8 @@ def submit_task(
             return Task(
                 project_id=project_id,
                 number=number,
-                owner=caller.name,
+                owner=project.owner,
+                submitted_by=caller.name,
                 sweep=sweep,
                 random=random,
                 parallel=parallel,
@@ -194,8 +196,7 @@ def get_task(db: Session, caller: Caller, ref: str) -> Task:
 
 def list_tasks(db: Session, caller: Caller, project: str | None, limit: int) -> list[Task]:
     query = select(Task).join(Project).order_by(Task.id.desc()).limit(limit)
-    if not caller.admin:
-        query = query.where(Task.owner == caller.name)
+    query = query.where(readable(caller, PROJECT, Project.owner, Project.name))
     if project:
         query = query.where(Project.name == project)
     return list(db.scalars(query))

@@ -70,8 +70,13 @@ class FloeClient:
     def datasets(self) -> list[dict]:
         return self.json("GET", "datasets")
 
-    def create_dataset(self, name: str, public: bool = False, description: str = "") -> dict:
+    def create_dataset(
+        self, name: str, public: bool = False, description: str = "", owner: str | None = None
+    ) -> dict:
+        """A new dataset of yours, or of a team of yours (``owner``)."""
         body = {"name": name, "public": public, "description": description}
+        if owner:
+            body["owner"] = owner
         return self.json("POST", "datasets", json=body)
 
     def dataset(self, full_name: str) -> dict:

@@ -21,6 +21,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
+from .errors import Forbidden as ForbiddenError
+from .errors import NotFound as NotFoundError
+
 # What makes a hub admin a Floe admin in the floe service: a scope their own tokens and logins
 # carry, and the tokens inside their workspaces and jobs do not (a notebook can read those).
 ADMIN_SCOPE = "custom:floe:admin"
@@ -123,3 +126,26 @@ def can_stop(caller: Caller, job: Owned) -> bool:
     its owners, and whoever manages what it is of."""
     submitter = getattr(job, "submitted_by", None) or job.owner
     return can_manage(caller, job) or (submitter == caller.name and can_write(caller, job))
+
+
+def namespace_for(caller: Caller, owner: str | None) -> str:
+    """The owner a new thing of ``caller``'s goes under: themselves, or a team of theirs when
+    they name one (``ml-lab/mnist``). Any other name is refused as unknown: nobody learns
+    which teams exist by trying."""
+    if not owner or owner == caller.name:
+        return caller.name
+    if owner in caller.teams:
+        return owner
+    raise NotFoundError(
+        f"no team {owner} that you are a member of: things are made under your own name "
+        f"({caller.name}) or a team's you are in"
+    )
+
+
+def check_may_stop(caller: Caller, job: Owned) -> None:
+    """Forbidden unless ``caller`` may stop ``job`` (a job or a task they can read)."""
+    if not can_stop(caller, job):
+        raise ForbiddenError(
+            f"only whoever ran {job.full_name} (while one of {job.owner}'s members), "  # type: ignore[attr-defined]
+            f"{job.owner}'s maintainers or an admin may stop it"
+        )

@@ -18,7 +18,14 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from floe.core.errors import FloeUserError
-from floe.core.refs import MAX_SIZE, NAME_PATTERN, check_name, check_project_name
+from floe.core.refs import (
+    MAX_SIZE,
+    NAME_PATTERN,
+    OWNER_PATTERN,
+    ProjectRef,
+    check_name,
+    check_owner,
+)
 from floe.core.times import rfc3339, utc
 from floe.trees.tree import PATH_MAX_CHARS, PATH_PATTERN, check_path, check_sha256
 
@@ -39,8 +46,25 @@ def checked(check: Any) -> AfterValidator:
 Name = Annotated[
     str, Field(json_schema_extra={"pattern": f"^{NAME_PATTERN}$"}), checked(check_name)
 ]
+
+
+def check_project(text: object) -> str:
+    """A project as a job names it: ``cats``, or a team's ``ml-lab/cats``."""
+    ProjectRef.parse(text)
+    return text
+
+
+# A project of the caller's (``cats``) or of a team of theirs (``ml-lab/cats``).
 ProjectName = Annotated[
-    str, Field(json_schema_extra={"pattern": f"^{NAME_PATTERN}$"}), checked(check_project_name)
+    str,
+    Field(json_schema_extra={"pattern": f"^(?:{OWNER_PATTERN}/)?{NAME_PATTERN}$"}),
+    checked(check_project),
+]
+# The user or team a new thing belongs to (left out: the caller).
+Owner = Annotated[
+    str,
+    Field(json_schema_extra={"pattern": f"^{OWNER_PATTERN}$"}),
+    checked(lambda text: check_owner(text, text)),
 ]
 
 

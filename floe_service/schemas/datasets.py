@@ -6,11 +6,14 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field
 
-from .common import WHOLE, Count, FilePath, Name, Request, Sha256, Timestamp
+from .common import WHOLE, Count, FilePath, Name, Owner, Request, Sha256, Timestamp
 
 
 class NewDataset(Request):
     name: Name
+    owner: Owner | None = Field(
+        None, description="a team of yours to own it (left out: you); also `owner/name`"
+    )
     public: bool = False
     description: str = ""
 

@@ -128,6 +128,9 @@ class JobSummary(BaseModel):
     id: int
     name: str = Field(description="owner/project/N")
     owner: str
+    submitted_by: str = Field(
+        description="who ran it: its owner, or a member of the team that owns it"
+    )
     project: str
     number: int
     kind: Kind

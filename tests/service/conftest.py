@@ -70,7 +70,7 @@ def service_config(data: Path, database_url: str) -> Config:
     c.Schedules.min_interval_s = 1
     # Teams read again often, so a member removed from a group is seen at once.
     c.TeamDirectory.refresh_seconds = 0.2
-    c.TeamDirectory.min_refresh_seconds = 0.05
+    c.TeamDirectory.min_refresh_seconds = 0
     return c
 
 
