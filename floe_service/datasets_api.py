@@ -54,7 +54,7 @@ class DatasetsHandler(APIHandler):
         ok=201,
         body=schemas.NewDataset,
         response=schemas.Dataset,
-        errors=(400, 409),
+        errors=(400, 404, 409),
     )
     async def post(self) -> None:
         new = await self.body(schemas.NewDataset)

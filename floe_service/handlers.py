@@ -142,7 +142,10 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
         if model is None or model.get("kind", "user") != "user":
             return
         caller = await self.settings["teams"].caller(model)
-        self._caller = with_shares(self.db(), caller)
+        # A session of its own, given back at once: a request that then waits (its turn to
+        # submit, a followed log) must not hold a connection of the pool meanwhile.
+        with self.sessions() as db:
+            self._caller = with_shares(db, caller)
 
     async def caller_in(self, owner: str | None) -> Caller:
         """The caller, sure to know ``owner`` if it is a team of theirs: a team the hub made a
