@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from containers.catalog import Catalog, Environment
 from environments.builder import EnvironmentBuilder
 from environments.requirements import parse_requirements
-from floe.core.access import Caller
+from floe.core.access import ENVIRONMENT, Caller, can_read, namespace_for
 from floe.core.errors import (
     Conflict,
     FloeUserError,
@@ -42,6 +42,7 @@ from floe.db.models import (
     CustomEnvironment,
     EnvironmentName,
 )
+from floe.db.sharing import readable
 
 MAX_DESCRIPTION = 2000
 # Builds one user may have waiting or running at once; each may take up to the build timeout.
@@ -65,8 +66,9 @@ def as_environment(row: CustomEnvironment) -> Environment:
 
 
 def may_use(caller: Caller | None, row: CustomEnvironment) -> bool:
-    """The owner, an admin, or anyone once it is public (``None``: Floe itself)."""
-    return caller is None or caller.admin or row.public or row.owner == caller.name
+    """The owner (a team's members), whoever it is shared with, an admin, or anyone once it
+    is public (``None``: Floe itself)."""
+    return caller is None or can_read(caller, row)
 
 
 def find_environment(
@@ -125,13 +127,34 @@ def trusted_finder(db: Session, catalog: Catalog) -> Callable[[str], Environment
 
 
 def visible_environments(db: Session, caller: Caller) -> list[CustomEnvironment]:
-    """Made environments ``caller`` may use: their own, public ones (an admin: all)."""
+    """Made environments ``caller`` may use: their own, their teams', those shared with them,
+    public ones (an admin: all)."""
     query = select(CustomEnvironment).order_by(
         CustomEnvironment.owner, CustomEnvironment.name, CustomEnvironment.number
     )
-    if not caller.admin:
-        query = query.where((CustomEnvironment.owner == caller.name) | CustomEnvironment.public)
+    query = query.where(
+        readable(
+            caller,
+            ENVIRONMENT,
+            CustomEnvironment.owner,
+            CustomEnvironment.name,
+            CustomEnvironment.public,
+        )
+    )
     return list(db.scalars(query))
+
+
+def get_named_environment(db: Session, caller: Caller, owner: str, name: str) -> CustomEnvironment:
+    """The latest version of ``owner/name`` that ``caller`` may use (what a share is of)."""
+    rows = db.scalars(
+        select(CustomEnvironment)
+        .where(CustomEnvironment.owner == owner, CustomEnvironment.name == name)
+        .order_by(CustomEnvironment.number.desc())
+    )
+    row = next((r for r in rows if may_use(caller, r)), None)
+    if row is None:
+        raise NotFound(f"no environment {owner}/{name}")
+    return row
 
 
 def usable_environments(db: Session, catalog: Catalog, caller: Caller) -> list[Environment]:
@@ -166,8 +189,9 @@ def create_environment(
 ) -> CustomEnvironment:
     """The next version of ``caller``'s environment ``name``: ``base`` (an environment they may
     use, pinned to its version now) plus ``requirements`` (pip's format; packages from the
-    index or by URL). Queued to build; the caller commits nothing, this does."""
-    name = check_name(name, "environment name")
+    index or by URL). ``name`` may be a team's (``ml-lab/nlp``), for a member. Queued to
+    build; the caller commits nothing, this does."""
+    owner, name = _new_name(caller, name)
     if catalog.environment_by_slug(name) is not None:
         raise Conflict(f"{name!r} is one of the catalog's environments; pick another name")
     if not isinstance(description, str) or len(description) > MAX_DESCRIPTION:
@@ -189,26 +213,23 @@ def create_environment(
         raise
     building = db.scalar(
         select(func.count(CustomEnvironment.id)).where(
-            CustomEnvironment.owner == caller.name,
+            CustomEnvironment.owner == owner,
             CustomEnvironment.state.in_((ENV_QUEUED, ENV_BUILDING)),
         )
     )
     if building >= BUILDS_PER_USER:
         raise TooManyRequests(
-            "one of your environments is being built already; make this one once it is "
-            "done (`floe env ls`)"
+            f"one of {owner}'s environments is being built already; make this one once it "
+            "is done (`floe env ls`)"
         )
     row = add_numbered(
         db,
         CustomEnvironment.number,
-        (CustomEnvironment.owner == caller.name) & (CustomEnvironment.name == name),
+        (CustomEnvironment.owner == owner) & (CustomEnvironment.name == name),
         EnvironmentName.last_number,
-        lambda: (
-            db.get(EnvironmentName, (caller.name, name))
-            or EnvironmentName(owner=caller.name, name=name)
-        ),
+        lambda: db.get(EnvironmentName, (owner, name)) or EnvironmentName(owner=owner, name=name),
         lambda number: CustomEnvironment(
-            owner=caller.name,
+            owner=owner,
             name=name,
             number=number,
             base=pinned,
@@ -216,10 +237,19 @@ def create_environment(
             description=description,
             state=ENV_QUEUED,
         ),
-        f"another version of {caller.name}/{name} was made at the same moment; try again",
+        f"another version of {owner}/{name} was made at the same moment; try again",
     )
     db.commit()
     return row
+
+
+def _new_name(caller: Caller, text: object) -> tuple[str, str]:
+    """(owner, name) of a new environment's name: ``nlp``, or a team's ``ml-lab/nlp``."""
+    owner = None
+    if isinstance(text, str) and "/" in text:
+        owner, text = text.split("/", 1)
+    name = check_name(text, "environment name")
+    return namespace_for(caller, owner), name
 
 
 def set_public(

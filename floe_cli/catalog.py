@@ -95,7 +95,8 @@ def cmd_env_create(client: FloeClient, args: argparse.Namespace) -> int:
     print(f"{env['name']}: {args.base} + {args.requirements}, {env['state']}")
     if args.no_follow:
         return 0
-    return follow_build(client, f"environments/{env['owner']}/{args.name}/{env['version']}")
+    name = args.name.rsplit("/", 1)[-1]  # `nlp`, or a team's `ml-lab/nlp`
+    return follow_build(client, f"environments/{env['owner']}/{name}/{env['version']}")
 
 
 def cmd_env_show(client: FloeClient, args: argparse.Namespace) -> int:
@@ -152,13 +153,16 @@ def cmd_machine_ls(client: FloeClient, args: argparse.Namespace) -> int:
     return 0
 
 
-def add_verbs(verbs: argparse._SubParsersAction) -> None:
+def add_verbs(verbs: argparse._SubParsersAction) -> argparse._SubParsersAction:
+    """The ``env`` and ``machine`` verbs; the ``env`` group, for verbs added elsewhere."""
     env = group(verbs, "env", "environments")
     verb(env, "ls", cmd_env_ls, "environments: their state, image size and last use").add_argument(
         "--json", action="store_true"
     )
     create = verb(env, "create", cmd_env_create, "make an environment: another plus requirements")
-    create.add_argument("name", help="its name; making it again makes the next version")
+    create.add_argument(
+        "name", help="its name, or a team's TEAM/NAME; making it again makes the next version"
+    )
     create.add_argument(
         "--from", dest="base", required=True, help="what it builds on: 'datascience', 'nlp:2'"
     )
@@ -182,3 +186,4 @@ def add_verbs(verbs: argparse._SubParsersAction) -> None:
     verb(machine, "ls", cmd_machine_ls, "machine types and free GPUs").add_argument(
         "--json", action="store_true"
     )
+    return env

@@ -17,7 +17,7 @@ from floe.client.transfer import download_job_tree, submit_with_code
 from floe.core.durations import parse_duration
 from floe.core.job_states import JobState
 from floe.core.params import parse_goals, parse_params
-from floe.core.refs import check_project_name
+from floe.core.refs import ProjectRef
 from floe.core.sizes import format_size
 from floe.core.text import printable
 
@@ -100,7 +100,7 @@ def serving_line(figures: dict) -> str:
 
 
 def cmd_init(_client: None, args: argparse.Namespace) -> int:
-    check_project_name(args.project)
+    ProjectRef.parse(args.project)  # `cats`, or a team's `ml-lab/cats`
     mark(Path(PROJECT_FILE), "project", args.project)
     print(f'this folder is now project {args.project}; `floe run "python train.py"` runs it')
     if floe_yml.write_template(Path("."), args.project):
@@ -298,7 +298,13 @@ def add_run_options(parser: argparse.ArgumentParser, *, follow: bool = True) -> 
 
 
 def add_verbs(verbs: argparse._SubParsersAction) -> None:
-    init = verb(verbs, "init", cmd_init, "make this folder the project PROJECT", client=False)
+    init = verb(
+        verbs,
+        "init",
+        cmd_init,
+        "make this folder the project PROJECT (a team's: TEAM/PROJECT)",
+        client=False,
+    )
     init.add_argument("project")
 
     run = verb(

@@ -12,16 +12,19 @@ from floe.client.api import FloeError
 from floe.client.login import NotLoggedIn
 from floe.core.errors import FloeUserError
 
-from . import catalog, data, deleting, job_info, jobs, login, schedules, serve, tasks
+from . import catalog, data, deleting, job_info, jobs, login, schedules, serve, tasks, teams
 from .verbs import UsageError
 
 
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="floe", description="Floe from the command line.")
     verbs = top.add_subparsers(dest="verb", required=True)
-    for group in (login, jobs, tasks, schedules, job_info, serve, catalog):
+    for group in (login, jobs, tasks, schedules, job_info, serve):
         group.add_verbs(verbs)
-    deleting.add_verbs(verbs, data=data.add_verbs(verbs))
+    env = catalog.add_verbs(verbs)
+    data_verbs = data.add_verbs(verbs)
+    deleting.add_verbs(verbs, data=data_verbs)
+    teams.add_verbs(verbs, data=data_verbs, env=env)
     return top
 
 

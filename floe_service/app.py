@@ -61,8 +61,11 @@ from . import (
     serving_api,
     serving_proxy,
     serving_state,
+    shares_api,
     task_pages,
     tasks_api,
+    team_pages,
+    teams_api,
 )
 from .handlers import NotFoundHandler
 from .limits import RequestLimits
@@ -73,6 +76,8 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 # Chart.js, installed from npm by `make tools` (the job pages draw metric charts with it).
 CHARTJS_DIR = tools_dir() / "node_modules" / "chart.js" / "dist"
 API_ROUTES = (
+    *shares_api.ROUTES,  # before environments' /{owner}/{name}/{number}
+    *teams_api.ROUTES,
     *datasets_api.ROUTES,
     *blobs_api.ROUTES,
     *jobs_api.ROUTES,
@@ -164,6 +169,7 @@ def make_app(
         *job_pages.routes(prefix),
         *task_pages.routes(prefix),
         *environment_pages.routes(prefix),
+        *team_pages.routes(prefix),
         *serving_proxy.routes(prefix),
         (prefix + r"static/vendor/(.*)", web.StaticFileHandler, {"path": str(CHARTJS_DIR)}),
         (prefix + r"static/(.*)", web.StaticFileHandler, {"path": str(STATIC_DIR)}),

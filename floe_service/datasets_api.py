@@ -74,7 +74,8 @@ class DatasetHandler(APIHandler):
     @operation("A dataset and its versions", response=schemas.Dataset)
     def get(self, owner: str, name: str) -> None:
         dataset = ds.get_dataset(self.db(), self.caller, owner, name)
-        self.send(dataset_json(dataset, versions=True), shape=schemas.Dataset)
+        answer = {**dataset_json(dataset, versions=True), "shared_with": self.shared_with(dataset)}
+        self.send(answer, shape=schemas.Dataset)
 
     @operation(
         "Delete a dataset and every version; refused (409) while a job or schedule uses one",

@@ -4,11 +4,13 @@ with its build's log (refreshed while it builds) and, for admins, making it publ
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 from tornado import web
 
 from environments import custom as made
-from floe.core.refs import parse_number
+from floe.core.access import ENVIRONMENT, Caller, sections
+from floe.core.refs import EnvironmentRef, parse_number
 from floe.db.models import ENV_BUILDING, ENV_QUEUED, CustomEnvironment
 
 from .environments_api import describe, list_environments, make_environment
@@ -17,6 +19,20 @@ from .workers import off_loop
 
 # What of a build's log the page shows: its end.
 LOG_TAIL_BYTES = 256 * 1024
+
+
+def environment_sections(caller: Caller, found: list[dict]) -> list[tuple[str, list]]:
+    """The catalog's first, then made ones: mine, each team's, shared with me, public."""
+    catalog = [e for e in found if e["kind"] == "catalog"]
+
+    def owned(e: dict) -> SimpleNamespace:
+        ref = EnvironmentRef.parse(e["name"])
+        return SimpleNamespace(
+            owner=ref.owner, public=e["public"], share_kind=ENVIRONMENT, share_name=ref.name
+        )
+
+    made_ones = [e for e in found if e["kind"] == "made"]
+    return [("Catalog", catalog), *sections(caller, made_ones, owned)]
 
 
 class EnvironmentsPage(PageHandler):
@@ -29,6 +45,7 @@ class EnvironmentsPage(PageHandler):
         self.render_page(
             "environments.html",
             environments=found,
+            sections=environment_sections(self.caller, found),
             bases=[e["name"] for e in found if e["state"] == "ready"],
             xsrf=self.xsrf_token.decode(),
         )

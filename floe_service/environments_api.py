@@ -90,12 +90,14 @@ def make_environment(
     db: Session, caller: Caller, catalog: Catalog, body: dict
 ) -> CustomEnvironment:
     """Make (queue) an environment from the API's or the page's fields."""
-    with _making.hold(caller.name):
+    name = body.get("name")
+    owner = name.split("/", 1)[0] if isinstance(name, str) and "/" in name else caller.name
+    with _making.hold(owner):
         return made.create_environment(
             db,
             caller,
             catalog,
-            body.get("name"),
+            name,
             body.get("from"),
             body.get("requirements"),
             body.get("description") or "",
@@ -139,10 +141,11 @@ class EnvironmentsHandler(EnvironmentAPIHandler):
         ok=202,
         body=schemas.NewEnvironment,
         response=schemas.EnvironmentInfo,
-        errors=(400, 409, 413, 429),
+        errors=(400, 404, 409, 413, 429),
     )
     async def post(self) -> None:
         body = await self.body(schemas.NewEnvironment)
+        await self.caller_in(body.name.split("/", 1)[0] if "/" in body.name else None)
         row = await self.off_loop(self._make, body)
         self.settings["builds"].start(row.id)
         self.send(await self.off_loop(self.describe, row), 202, shape=schemas.EnvironmentInfo)

@@ -23,12 +23,12 @@ from tornado import web
 from tornado.log import app_log
 
 from dataset_mounter.settings import DatasetSettings
-from floe.core.access import Caller
+from floe.core.access import Caller, can_write
 from floe.core.errors import FloeUserError, InvalidRequest, NotFound, TooLarge, Unauthorized
 from floe.core.jsonvalues import NotKeepable, loads_keepable
 from floe.core.sizes import format_size
 from floe.db.accounts import check_not_retired, claim_name
-from floe.db.sharing import with_shares
+from floe.db.sharing import shares_of, with_shares
 
 from .limits import RequestLimits
 from .rendering import render
@@ -169,6 +169,13 @@ class BaseHandler(HubOAuthenticated, web.RequestHandler):
         if known is not None and known.name == self.current_user["name"]:
             return known
         return Caller.from_hub(self.current_user)  # before ``know_caller``: no teams yet
+
+    def shared_with(self, thing: object) -> list[str] | None:
+        """Whom ``thing`` is shared with, for its owner's members (None for anyone else)."""
+        if not can_write(self.caller, thing):
+            return None
+        found = shares_of(self.db(), thing.share_kind, thing.owner, thing.share_name)
+        return [share.grantee for share in found]
 
     @property
     def prefix(self) -> str:

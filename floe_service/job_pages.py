@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 from tornado import web
 
 from dataset_mounter.keep import load_tree
+from floe.core.access import sections
 from floe.core.errors import NotFound, TooLarge
 from floe.core.job_states import FINISHED, ORDER, JobState
 from floe.core.sizes import format_size
@@ -44,7 +45,8 @@ class ProjectsPage(PageHandler):
                 select(Job).where(Job.project_id == project.id).order_by(Job.id.desc()).limit(1)
             )
             rows.append((project, count, latest))
-        self.render_page("projects.html", projects=rows)
+        grouped = sections(self.caller, rows, lambda row: row[0])
+        self.render_page("projects.html", projects=rows, sections=grouped)
 
 
 class ProjectPage(PageHandler):
@@ -70,6 +72,8 @@ class ProjectPage(PageHandler):
         self.render_page(
             "project.html",
             project=project,
+            shared_with=self.shared_with(project),
+            share_hint=f"floe share {project.full_name} USER_OR_TEAM",
             tasks=tasks,
             rows=rows,
             columns=columns,

@@ -13,7 +13,7 @@ from tornado.iostream import StreamClosedError
 
 from dataset_mounter.keep import load_tree
 from environments.custom import usable_environments
-from floe.core.access import check_may_stop
+from floe.core.access import can_write, check_may_stop
 from floe.core.errors import NotFound, NotReady, TooManyRequests
 from floe.core.job_states import FINISHED
 from floe.core.refs import ProjectRef
@@ -328,10 +328,22 @@ class CodeFileHandler(TreeHandler):
 
 
 class ProjectsHandler(JobAPIHandler):
-    @operation("Your projects", response=list[schemas.Project], errors=())
+    @operation(
+        "Your projects, your teams' and those shared with you",
+        response=list[schemas.Project],
+        errors=(),
+    )
     def get(self) -> None:
         projects = records.visible_projects(self.db(), self.caller)
-        found = [{"owner": p.owner, "name": p.name, "full_name": p.full_name} for p in projects]
+        found = [
+            {
+                "owner": p.owner,
+                "name": p.name,
+                "full_name": p.full_name,
+                "writable": can_write(self.caller, p),
+            }
+            for p in projects
+        ]
         self.send(found, shape=list[schemas.Project])
 
 

@@ -31,7 +31,12 @@ def _text(pattern: str, **schema: Any) -> dict[str, Any]:
 NUMBER = {"type": "integer", "minimum": 1, "maximum": MAX_NUMBER}
 PATH_PARAMS = {
     "owner": PathParam(r"[^/]+", _text(OWNER_PATTERN), "the owner's hub user name"),
-    "name": PathParam(r"[^/]+", _text(NAME_PATTERN), "the dataset's or environment's name"),
+    "name": PathParam(
+        r"[^/]+", _text(NAME_PATTERN), "the dataset's, project's or environment's name"
+    ),
+    "grantee": PathParam(r"[^/]+", _text(OWNER_PATTERN), "the user or team it is shared with"),
+    "team": PathParam(r"[^/]+", _text(OWNER_PATTERN), "the team's name (a hub group)"),
+    "user": PathParam(r"[^/]+", _text(OWNER_PATTERN), "a hub user's name"),
     "number": PathParam(r"[^/]+", NUMBER, "the version's number"),
     # A task's id, owner/project/task/N or project/task/N (or one segment, percent-encoded).
     "task": PathParam(

@@ -6,6 +6,7 @@ from tornado import web
 
 from dataset_mounter import datasets as ds
 from dataset_mounter.keep import load_tree
+from floe.core.access import sections
 from floe.core.refs import DatasetRef, parse_number
 
 from .handlers import PageHandler
@@ -14,14 +15,20 @@ from .handlers import PageHandler
 class DatasetsPage(PageHandler):
     @web.authenticated
     def get(self) -> None:
-        self.render_page("datasets.html", datasets=ds.visible_datasets(self.db(), self.caller))
+        found = ds.visible_datasets(self.db(), self.caller)
+        self.render_page("datasets.html", datasets=found, sections=sections(self.caller, found))
 
 
 class DatasetPage(PageHandler):
     @web.authenticated
     def get(self, owner: str, name: str) -> None:
         dataset = ds.get_dataset(self.db(), self.caller, owner, name)
-        self.render_page("dataset.html", dataset=dataset)
+        self.render_page(
+            "dataset.html",
+            dataset=dataset,
+            shared_with=self.shared_with(dataset),
+            share_hint=f"floe data share {dataset.full_name} USER_OR_TEAM",
+        )
 
 
 class VersionPage(PageHandler):

@@ -29,8 +29,7 @@ def project_owner(caller: Caller, name: str) -> str:
 def project_for(db: Session, caller: Caller, name: str) -> Project:
     """The project ``name`` (``cats``: the caller's; ``ml-lab/cats``: a team's they are in),
     made on first use."""
-    ref = ProjectRef.parse(name)
-    owner, name = namespace_for(caller, ref.owner), check_project_name(ref.name)
+    owner, name = project_owner(caller, name), check_project_name(ProjectRef.parse(name).name)
     query = select(Project).where(Project.owner == owner, Project.name == name)
     project = db.scalar(query)
     if project is None:

@@ -40,6 +40,7 @@ from floe.core.errors import GpuUnavailable
 from floe.core.job_states import JobState
 from floe.core.sizes import format_size
 from floe.db.models import Job, Task
+from floe.db.team_settings import storage_quota
 
 from .backend import ContainerGone, ContainerInfo, DockerBackend, MachineInfo, RunnerBackend
 from .job_container import job_container_spec
@@ -52,6 +53,7 @@ from .queue import Running, Waiting, start_fairly
 from .records import set_state
 from .remote import await_return, wait_started
 from .submit import JobContext
+from .team_shares import team_shares
 from .watch import Watched
 
 
@@ -240,7 +242,7 @@ class JobRunner(LoggingConfigurable):
     def _start_what_fits(self) -> None:
         with self.sessions() as db:
             active = db.execute(
-                select(Job.owner, Job.machine, Job.task_id).where(
+                select(Job.owner, Job.machine, Job.task_id, Job.submitted_by).where(
                     Job.state.in_([JobState.STARTING, JobState.RUNNING])
                 )
             ).all()
@@ -250,7 +252,15 @@ class JobRunner(LoggingConfigurable):
                 db.execute(select(Task.id, Task.parallel).where(Task.id.in_(tasks))).all()
             )
             waiting = [
-                Waiting(j.id, j.owner, j.machine, j.task_id, parallel.get(j.task_id))
+                Waiting(
+                    j.id,
+                    j.owner,
+                    j.machine,
+                    j.task_id,
+                    parallel.get(j.task_id),
+                    j.submitted_by or "",
+                    self._gpus_of(j.machine),
+                )
                 for j in queued.values()
             ]
 
@@ -274,10 +284,26 @@ class JobRunner(LoggingConfigurable):
                 ).start()
                 return True
 
-            running = [Running(*row) for row in active]
-            waits = start_fairly(waiting, running, self.limits.shares, start)
+            running = [
+                Running(owner, machine, task, user or "", self._gpus_of(machine))
+                for owner, machine, task, user in active
+            ]
+            shares = team_shares(db, self.limits.shares, self._capacity)
+            waits = start_fairly(waiting, running, shares, start)
             for job_id, why in waits.items():
                 self._say_why(db, queued[job_id], f"waiting: {why}")
+
+    def _gpus_of(self, slug: str) -> int:
+        machine = self.catalog.machine_by_slug(slug)
+        return machine.gpus if machine is not None else 0
+
+    def _capacity(self, slug: str) -> int:
+        """Jobs of machine type ``slug`` this node runs at once, at most: what its GPUs allow
+        for a GPU type (where this node places them), else the node's whole room."""
+        gpus = self._gpus_of(slug)
+        if gpus and not self.backend.places_gpus and self.gpus.total:
+            return min(self.limits.max_running, self.gpus.total // gpus)
+        return self.limits.max_running
 
     @staticmethod
     def _say_why(db: Session, job: Job, reason: str) -> None:
@@ -426,7 +452,7 @@ class JobRunner(LoggingConfigurable):
             state, reason = ending(
                 container_state, job.stop_requested_by, folder.result_note, limit
             )
-            quota = self.datasets.user_quota_bytes
+            quota = storage_quota(db, job.owner, self.datasets.user_quota_bytes)
             not_kept, drop = keep_leftovers(
                 db, self.datasets.store, job, folder, self.limits, quota
             )

@@ -44,6 +44,7 @@ from floe.core.locks import NamedLocks
 from floe.core.refs import check_name
 from floe.core.sizes import format_size
 from floe.db.models import RUN, SERVE, Job, Project
+from floe.db.team_settings import storage_quota
 from floe.trees.tree import Entry, Tree, check_path
 
 from .container.parameterize import check_parameters
@@ -396,7 +397,7 @@ def _check_queue_room(db: Session, caller: Caller, ctx: JobContext, count: int =
 def _check_storage_room(db: Session, owner: str, ctx: JobContext) -> None:
     """A job whose owner's (a user's or team's) storage quota is full could keep neither
     output nor log."""
-    quota = ctx.datasets.user_quota_bytes
+    quota = storage_quota(db, owner, ctx.datasets.user_quota_bytes)
     if quota and (used := storage_used(db, owner)) >= quota:
         raise QuotaExceeded(
             f"{owner} keeps {format_size(used)}, their whole storage quota of "

@@ -9,7 +9,7 @@ from sqlalchemy.orm import sessionmaker
 from containers.catalog import Catalog, Environment
 from dataset_mounter.datasets import visible_datasets
 from environments.custom import usable_environments
-from floe.core.access import Caller
+from floe.core.access import Caller, sections
 
 _templates = jinja2.Environment(
     loader=jinja2.PackageLoader("spawner", "templates"),
@@ -17,11 +17,16 @@ _templates = jinja2.Environment(
 )
 
 
-def dataset_choices(sessions: sessionmaker, caller: Caller) -> list[str]:
-    """``owner/name:N`` of every version ``caller`` may mount, newest first."""
+def dataset_choices(sessions: sessionmaker, caller: Caller) -> list[tuple[str, list[str]]]:
+    """``owner/name:N`` of every version ``caller`` may mount, newest first, under the
+    headings of the datasets page: mine, each team's, shared with me, public."""
     with sessions() as db:
         found = visible_datasets(db, caller)
-        return [f"{d.full_name}:{v.number}" for d in found for v in reversed(d.versions)]
+        return [
+            (title, [f"{d.full_name}:{v.number}" for d in datasets for v in reversed(d.versions)])
+            for title, datasets in sections(caller, found)
+            if any(d.versions for d in datasets)
+        ]
 
 
 def environment_choices(
@@ -36,7 +41,7 @@ def render_options_form(
     catalog: Catalog,
     environments: list[Environment],
     previous: dict,
-    dataset_versions: list[str],
+    dataset_versions: list[tuple[str, list[str]]],
     gpus_free: int,
     gpus_total: int,
 ) -> str:

@@ -18,6 +18,7 @@ so each rule is a plain function, the same in the service, the hub's spawner and
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
@@ -149,3 +150,40 @@ def check_may_stop(caller: Caller, job: Owned) -> None:
             f"only whoever ran {job.full_name} (while one of {job.owner}'s members), "  # type: ignore[attr-defined]
             f"{job.owner}'s maintainers or an admin may stop it"
         )
+
+
+MINE, SHARED, PUBLIC = "Mine", "Shared with me", "Public"
+
+
+def section_of(caller: Caller, thing: Owned) -> str:
+    """Which heading a list shows ``thing`` under for ``caller``: "Mine", "Team NAME", "Shared
+    with me", "Public", or (for an admin) its owner's name."""
+    if thing.owner == caller.name:
+        return MINE
+    if thing.owner in caller.teams:
+        return f"Team {thing.owner}"
+    if is_shared(caller, thing):
+        return SHARED
+    if getattr(thing, "public", False):
+        return PUBLIC
+    return f"{thing.owner}'s"  # an admin's view of another's
+
+
+def sections(
+    caller: Caller, things: list, thing_of: Callable = lambda x: x
+) -> list[tuple[str, list]]:
+    """``things`` under their headings, in the order a page shows them: mine, each team's (by
+    name), shared with me, public, then others' (an admin's view); each list keeps its order.
+    ``thing_of`` gives the owned thing an item of a list is about (a table row's)."""
+    found: dict[str, list] = {}
+    for item in things:
+        found.setdefault(section_of(caller, thing_of(item)), []).append(item)
+
+    def rank(title: str) -> tuple[int, str]:
+        if title == MINE:
+            return 0, ""
+        if title.startswith("Team "):
+            return 1, title
+        return {SHARED: (2, ""), PUBLIC: (3, "")}.get(title, (4, title))
+
+    return [(title, found[title]) for title in sorted(found, key=rank)]

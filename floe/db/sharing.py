@@ -99,6 +99,11 @@ def drop_shares(db: Session, kind: str, owner: str, name: str) -> None:
     db.execute(delete(Share).where(Share.kind == kind, Share.owner == owner, Share.name == name))
 
 
+def check_may_share(caller: Caller, thing: object) -> None:
+    """Forbidden (NotFound to one who may not read it) unless ``caller`` manages ``thing``."""
+    _key(caller, thing)
+
+
 def _key(caller: Caller, thing: object) -> tuple[str, str, str]:
     kind = getattr(thing, "share_kind", None)
     if kind not in SHARE_KINDS:

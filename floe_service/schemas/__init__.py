@@ -81,8 +81,16 @@ from .jobs import (
     ServingToken,
     State,
 )
+from .teams import QueuedJob, Share, Team, TeamSettings, TeamSettingsChange, TeamSummary, TeamUsage
 
 __all__ = [
+    "QueuedJob",
+    "Share",
+    "Team",
+    "TeamSettings",
+    "TeamSettingsChange",
+    "TeamSummary",
+    "TeamUsage",
     "BlobList",
     "BlobStats",
     "BlobStored",

@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field
 
 from floe.core.refs import MAX_SIZE
 
-from .common import Name, Query, Request, Timestamp
+from .common import OwnedName, Query, Request, Timestamp
 
 
 class BuildLogQuery(Query):
@@ -33,7 +33,7 @@ class NewEnvironment(Request):
     """The next version of one of your environments: ``from`` (an environment you may use)
     plus ``requirements`` (pip's format, packages from the index or by URL)."""
 
-    name: Name
+    name: OwnedName
     base: str = Field(alias="from", description="'datascience', 'nlp' or 'alice/nlp:2'")
     requirements: str = Field(description="a requirements.txt's text")
     description: str = ""

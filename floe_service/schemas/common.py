@@ -60,6 +60,25 @@ ProjectName = Annotated[
     Field(json_schema_extra={"pattern": f"^(?:{OWNER_PATTERN}/)?{NAME_PATTERN}$"}),
     checked(check_project),
 ]
+
+
+def check_owned_name(text: object) -> str:
+    """``nlp``, or a team's ``ml-lab/nlp``: a name, maybe under an owner."""
+    if isinstance(text, str) and "/" in text:
+        owner, name = text.split("/", 1)
+        check_owner(owner, owner)
+        check_name(name)
+    else:
+        check_name(text)
+    return text
+
+
+# A new thing's name: the caller's (``nlp``) or a team's of theirs (``ml-lab/nlp``).
+OwnedName = Annotated[
+    str,
+    Field(json_schema_extra={"pattern": f"^(?:{OWNER_PATTERN}/)?{NAME_PATTERN}$"}),
+    checked(check_owned_name),
+]
 # The user or team a new thing belongs to (left out: the caller).
 Owner = Annotated[
     str,

@@ -72,6 +72,9 @@ class DatasetSummary(BaseModel):
 
 class Dataset(DatasetSummary):
     versions: list[Version]
+    shared_with: list[str] | None = Field(
+        None, description="users and teams it is shared with (shown to its owner's members)"
+    )
 
 
 class Missing(BaseModel):

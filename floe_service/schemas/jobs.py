@@ -247,3 +247,4 @@ class Project(BaseModel):
     owner: str
     name: str
     full_name: str
+    writable: bool = Field(description="whether you may run jobs in it (yours or a team's)")

@@ -77,6 +77,11 @@ def test_new_user_signs_up_is_approved_and_works_in_jupyterlab(hub, page, artifa
     client = FloeClient(hub.url, token)
     client.create_dataset("notes")
     upload_folder(client, f"{name}/notes", notes, "first notes")
+    # And a team (a hub group) whose dataset she mounts too.
+    team = f"lab{uuid.uuid4().hex[:4]}"
+    assert hub.api("POST", f"/groups/{team}", json={"users": [name]}).status_code == 201
+    client.create_dataset("corpus", owner=team)
+    upload_folder(client, f"{team}/corpus", notes, "the team's copy")
 
     # Log in, choose environment and machine type on the spawn form.
     page.goto(f"{hub.url}/hub/login")
@@ -84,6 +89,13 @@ def test_new_user_signs_up_is_approved_and_works_in_jupyterlab(hub, page, artifa
     page.fill("#password_input", password)
     page.click("#login_submit")
     expect(page.locator("input[name=machine][value=cpu-large]")).to_be_visible()
+
+    # The datasets page shows hers under "Mine" and the team's under the team.
+    page.goto(f"{hub.url}/services/floe/datasets")
+    expect(page.locator("table[data-section='Mine']")).to_contain_text(f"{name}/notes")
+    expect(page.locator(f"table[data-section='Team {team}']")).to_contain_text(f"{team}/corpus")
+    expect(page.locator("h2", has_text=f"Team {team}")).to_be_visible()
+    shot(page, artifacts, "01b-datasets-by-team")
 
     # An environment of their own, made on its page: python plus a package from the index.
     page.goto(f"{hub.url}/services/floe/environments")
@@ -102,6 +114,8 @@ def test_new_user_signs_up_is_approved_and_works_in_jupyterlab(hub, page, artifa
     page.check("input[name=environment][value=python]")
     page.check("input[name=machine][value=cpu-large]")
     page.select_option("select[name=dataset] >> nth=0", f"{name}/notes:1")
+    team_group = page.locator(f"select[name=dataset] >> nth=1 >> optgroup[label='Team {team}']")
+    expect(team_group.locator("option")).to_have_text([f"{team}/corpus:1"])
     shot(page, artifacts, "03-options-form")
 
     # xterm draws on a canvas; in screen-reader mode (a user setting) it also writes its rows

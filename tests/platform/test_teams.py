@@ -4,6 +4,7 @@ the hub removes loses access within the directory's refresh (well under a minute
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from pathlib import Path
@@ -103,5 +104,47 @@ def test_a_team_dataset_is_uploaded_by_one_member_and_mounted_by_another(
         assert hub.floe("GET", f"jobs/{job['id']}", bob_token).status_code == 404
         assert hub.floe("GET", f"jobs/{job['id']}", alice_token).json()["state"] == "complete"
         assert hub.floe("GET", f"datasets/{team}/mnist/versions/1", alice_token).status_code == 200
+    finally:
+        hub.api("DELETE", f"/groups/{team}")
+
+
+def test_sharing_and_maintainers_from_the_command_line(hub, user_token, tmp_path: Path):
+    alice, alice_token = user_token("alice")
+    bob, bob_token = user_token("bob")
+    team = make_team(hub, [alice, bob])
+    try:
+        folder = tmp_path / "letters"
+        folder.mkdir()
+        (folder / "a.txt").write_text("a\n")
+        for args in (("data", "init", "letters"), ("data", "upload")):
+            done = floe(hub, alice_token, *args, cwd=folder)
+            assert done.returncode == 0, done.stderr
+        assert hub.floe("GET", f"datasets/{alice}/letters", bob_token).status_code == 404
+
+        shared = floe(hub, alice_token, "data", "share", "letters", bob)
+        assert shared.returncode == 0, shared.stderr
+        assert f"{alice}/letters is shared with user {bob}, read-only" in shared.stdout
+        assert hub.floe("GET", f"datasets/{alice}/letters/versions/1", bob_token).ok
+        listed = floe(hub, alice_token, "data", "shares", "letters", "--json")
+        assert [s["grantee"] for s in json.loads(listed.stdout)] == [bob]
+        refused = floe(hub, bob_token, "data", "share", f"{alice}/letters", "nobody-x")
+        assert refused.returncode == 2 and "maintainers" in refused.stderr
+        nobody = floe(hub, alice_token, "data", "share", "letters", "nobody-x")
+        assert nobody.returncode == 2 and "no user or team named nobody-x" in nobody.stderr
+        assert floe(hub, alice_token, "data", "unshare", "letters", bob).returncode == 0
+        assert hub.floe("GET", f"datasets/{alice}/letters", bob_token).status_code == 404
+
+        # Maintainers live in the hub group's properties: named there, or by a maintainer.
+        resp = hub.api("PUT", f"/groups/{team}/properties", json={"maintainers": [alice]})
+        assert resp.status_code == 200, resp.text
+        added = floe(hub, alice_token, "team", "add-maintainer", team, bob)
+        assert added.returncode == 0, added.stderr
+        group = hub.api("GET", f"/groups/{team}").json()
+        assert sorted(group["properties"]["maintainers"]) == sorted([alice, bob])
+        shown = floe(hub, bob_token, "team", "show", team)
+        assert shown.returncode == 0, shown.stderr
+        assert f"team {team}" in shown.stdout and "maintainers" in shown.stdout
+        refused = floe(hub, bob_token, "team", "set", team, "max_gpus=1")
+        assert refused.returncode == 2 and "only an admin" in refused.stderr
     finally:
         hub.api("DELETE", f"/groups/{team}")

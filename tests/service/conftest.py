@@ -55,7 +55,7 @@ def service_config(data: Path, database_url: str) -> Config:
     c.JobLimits.max_output_files = 200
     c.DatasetSettings.user_quota_bytes = 8 * 1024**2
     c.GpuSettings.inventory_class = "containers.gpu.StaticGpuInventory"
-    c.StaticGpuInventory.devices = ["fake-gpu-0"]
+    c.StaticGpuInventory.devices = ["fake-gpu-0", "fake-gpu-1", "fake-gpu-2"]
     c.Catalog.machines = DEFAULT_MACHINES + [
         {"slug": "cpu-tiny", "display_name": "CPU tiny", "cpu": 0.5, "memory": "256Mi"}
     ]

@@ -49,6 +49,7 @@ class FakeContainer:
 class FakeBackend(RunnerBackend):
     containers: dict[str, FakeContainer] = {}  # by name, for all instances
     made: dict[str, ContainerSpec] = {}  # every spec asked for, by its FLOE_JOB (tests look)
+    gpu_driver = False  # a test of GPU jobs that run sets it: as on a node with the toolkit
 
     def gpus_in_use(self, except_name: str = "") -> set[str]:
         return {
@@ -76,7 +77,7 @@ class FakeBackend(RunnerBackend):
 
     def start(self, container_id: str) -> None:
         container = self._by_id(container_id)
-        if container.spec.gpu_device_ids:  # as on a node without the NVIDIA toolkit
+        if container.spec.gpu_device_ids and not self.gpu_driver:  # no NVIDIA toolkit here
             raise RuntimeError('could not select device driver "" with capabilities: [[gpu]]')
         container.state = {"Running": True}
         threading.Thread(target=self._act, args=(container,), daemon=True).start()

@@ -49,6 +49,9 @@ SAMPLE = {
     "sha256": "0" * 64,
     "digest": "0" * 64,
     "container": "floe-job-1",
+    "grantee": "bob",
+    "team": "ml-lab",
+    "user": "bob",
 }
 
 

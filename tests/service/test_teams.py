@@ -99,3 +99,17 @@ def test_a_team_project_is_run_in_by_members_and_hidden_from_strangers(service):
     assert service.api("GET", f"datasets/{team}/mnist", bob_token).status_code == 404
     assert service.api("GET", f"jobs/{job['id']}", alice_token).ok
     assert service.api("DELETE", f"jobs/{job['id']}", alice_token).ok
+
+
+def test_pages_list_mine_then_each_teams_things(service):
+    alice, alice_token = service.user("alice")
+    team = service.team("lab", [alice])
+    make_dataset(service, alice_token, "own", {"a.txt": b"1"})
+    make_dataset(service, alice_token, "joint", {"a.txt": b"2"}, owner=team)
+    page = service.page("datasets", alice_token).text
+    mine, theirs = page.index('data-section="Mine"'), page.index(f'data-section="Team {team}"')
+    assert mine < page.index(f"{alice}/own") < theirs < page.index(f"{team}/joint")
+    job = submit(service, alice_token, project=f"{team}/cats", kind="command", command="x")
+    wait_for(service, alice_token, job)
+    page = service.page("projects", alice_token).text
+    assert page.index(f'data-section="Team {team}"') < page.index(f"{team}/cats")

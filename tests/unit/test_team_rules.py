@@ -78,3 +78,35 @@ def test_maintainers_are_members_and_names_must_fit_an_owner():
     assert Caller.from_hub({"name": "bob"}, frozenset({"a"}), frozenset({"a", "b"})).maintains == {
         "a"
     }
+
+
+def test_lists_are_grouped_mine_each_team_shared_with_me_then_public():
+    from types import SimpleNamespace
+
+    from floe.core.access import sections
+
+    def dataset(owner, name, public=False):
+        return SimpleNamespace(
+            owner=owner, name=name, public=public, share_kind="dataset", share_name=name
+        )
+
+    caller = Caller(
+        "ann", teams=frozenset({"ml", "cv"}), shared=frozenset({("dataset", "bob", "x")})
+    )
+    things = [
+        dataset("bob", "x"),
+        dataset("cv", "a"),
+        dataset("ann", "m"),
+        dataset("zed", "p", True),
+    ]
+    things.append(dataset("ml", "b"))
+    found = [(title, [t.name for t in items]) for title, items in sections(caller, things)]
+    assert found == [
+        ("Mine", ["m"]),
+        ("Team cv", ["a"]),
+        ("Team ml", ["b"]),
+        ("Shared with me", ["x"]),
+        ("Public", ["p"]),
+    ]
+    admin = Caller("root", admin=True)
+    assert [title for title, _ in sections(admin, [dataset("bob", "x")])] == ["bob's"]

@@ -74,6 +74,15 @@ class FloeHandler(APIHandler):
         return posixpath.basename(path), folder
 
 
+def project_choices(projects: list[dict]) -> list[str]:
+    """What the dialogs' project field offers: the user's own projects by name, then those of
+    their teams as TEAM/NAME (projects only shared with them take no jobs of theirs)."""
+    me = os.environ.get("JUPYTERHUB_USER", "")
+    own = [p["name"] for p in projects if p["owner"] == me]
+    teams = [p["full_name"] for p in projects if p["owner"] != me and p.get("writable")]
+    return own + teams
+
+
 class ContextHandler(FloeHandler):
     @web.authenticated
     async def get(self) -> None:
@@ -82,7 +91,7 @@ class ContextHandler(FloeHandler):
             return {
                 **workspace_defaults(),
                 "catalog": client.catalog(),
-                "projects": [p["name"] for p in client.projects()],
+                "projects": project_choices(client.projects()),
             }
 
         await self.respond(gather)
