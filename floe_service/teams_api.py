@@ -153,7 +153,10 @@ class TeamSettingsHandler(TeamAPIHandler):
 class MaintainerHandler(TeamAPIHandler):
     async def _change(self, team: str, user: str, add: bool) -> None:
         found = await self.team(team)
-        if not self.caller.manages(found.name):
+        if not (self.caller.admin or self.caller.name in found.maintainers):
+            await self.settings["teams"].refresh(soon=True)  # named a moment ago, maybe
+            found = await self.team(team)
+        if not (self.caller.admin or self.caller.name in found.maintainers):
             raise Forbidden(
                 f"only {team}'s maintainers ({', '.join(sorted(found.maintainers)) or 'none'}) "
                 "or an admin name its maintainers"

@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 from traitlets import Float, Integer
 from traitlets.config import LoggingConfigurable
@@ -97,7 +97,7 @@ def add_schedule(
             "kind: a schedule runs a notebook or a command to its end, at each of its times",
             field="kind" if kind == "snapshot" else "mode",
         )
-    kept = db.scalar(select(func.count(Schedule.id)).where(Schedule.owner == caller.name))
+    kept = db.scalar(select(func.count(Schedule.id)).where(made_by(caller.name)))
     if kept >= settings.max_per_user:
         raise TooManyRequests(
             f"you keep {kept} schedules, the most one user may; remove one (floe schedule rm)"
@@ -199,6 +199,14 @@ def _request(schedule: Schedule) -> JobRequest:
         environment=template["environment"],
         machine=template["machine"],
         datasets=list(schedule.data),
+    )
+
+
+def made_by(user: str) -> ColumnElement:
+    """Schedules ``user`` made: in their own projects and their teams' alike."""
+    return or_(
+        Schedule.submitted_by == user,
+        and_(Schedule.submitted_by == "", Schedule.owner == user),
     )
 
 

@@ -109,8 +109,13 @@ def _serving_job(job: Job) -> None:
 
 
 def _owner_only(caller: Caller, job: Job) -> None:
-    if caller.name != job.owner:
-        raise Forbidden(f"only {job.owner} makes tokens for {job.full_name}")
+    """A token is given by whoever ran the job (a team's: while a member) or, for a team's
+    job, by its maintainers; an admin gives none (they revoke a leaked one)."""
+    ran = job.runner == caller.name and can_write(caller, job)
+    if not (ran or job.owner in caller.maintains):
+        raise Forbidden(
+            f"only whoever ran {job.full_name} (or {job.owner}'s maintainers) makes tokens for it"
+        )
 
 
 def make_token(db: Session, caller: Caller, job: Job, name: str) -> tuple[ServingToken, str]:

@@ -113,3 +113,23 @@ def test_pages_list_mine_then_each_teams_things(service):
     wait_for(service, alice_token, job)
     page = service.page("projects", alice_token).text
     assert page.index(f'data-section="Team {team}"') < page.index(f"{team}/cats")
+
+
+def test_a_team_serving_jobs_tokens_are_given_by_who_ran_it_or_a_maintainer(service):
+    alice, alice_token = service.user("alice")
+    bob, bob_token = service.user("bob")
+    carol, carol_token = service.user("carol")
+    team = service.team("lab", [alice, bob, carol], maintainers=[carol])
+    job = submit(
+        service, alice_token, project=f"{team}/api", kind="command", command="serve", mode="serve"
+    )
+    try:
+        path = f"jobs/{job['id']}/tokens"
+        resp = service.api("POST", path, bob_token, json={"name": "x"})
+        assert resp.status_code == 403 and "maintainers" in resp.json()["error"]
+        for token in (alice_token, carol_token):
+            resp = service.api("POST", path, token, json={"name": "client"})
+            assert resp.status_code == 201, resp.text
+    finally:
+        service.api("POST", f"jobs/{job['id']}/stop", alice_token)
+        wait_for(service, alice_token, job)
