@@ -76,7 +76,7 @@ def find_environment(
     it checked before), ready to use; a clear 4xx otherwise."""
     if not isinstance(name, str) or not name:
         raise UnknownEnvironment(f"name an environment, like {ENVIRONMENT_EXAMPLES}")
-    found = catalog.environment_by_slug(name)
+    found = catalog.environment_for(caller, name)  # a team's is unknown to non-members
     if found is not None:
         return found
     row = _version(db, catalog, name, caller)
@@ -94,7 +94,7 @@ def _version(db: Session, catalog: Catalog, name: str, caller: Caller | None) ->
     ref = EnvironmentRef.parse(name, caller.name if caller else None)
     unknown = UnknownEnvironment(
         f"unknown environment {name!r}; valid environments: "
-        f"{', '.join(e.slug for e in catalog.environment_list())}, or one made with "
+        f"{', '.join(e.slug for e in catalog.environments_for(caller))}, or one made with "
         "`floe env create` (see `floe env ls`)"
     )
     if ref.owner is None:
@@ -135,9 +135,10 @@ def visible_environments(db: Session, caller: Caller) -> list[CustomEnvironment]
 
 
 def usable_environments(db: Session, catalog: Catalog, caller: Caller) -> list[Environment]:
-    """What a spawn form or Run-as-job dialog offers: the catalog's, then made ones built."""
+    """What a spawn form or Run-as-job dialog offers: the catalog's ``caller`` may use (a
+    team's to its members), then made ones built."""
     made = [as_environment(r) for r in visible_environments(db, caller) if r.state == ENV_READY]
-    return catalog.environment_list() + made
+    return catalog.environments_for(caller) + made
 
 
 def get_environment(
@@ -168,7 +169,7 @@ def create_environment(
     use, pinned to its version now) plus ``requirements`` (pip's format; packages from the
     index or by URL). Queued to build; the caller commits nothing, this does."""
     name = check_name(name, "environment name")
-    if catalog.environment_by_slug(name) is not None:
+    if catalog.environment_for(caller, name) is not None:  # a team's: not told to others
         raise Conflict(f"{name!r} is one of the catalog's environments; pick another name")
     if not isinstance(description, str) or len(description) > MAX_DESCRIPTION:
         raise InvalidRequest(
