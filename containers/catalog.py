@@ -15,7 +15,9 @@ from traitlets import List, TraitError, validate
 from traitlets.config import LoggingConfigurable
 
 from containers.stock import requirements_path
+from floe.core.access import Caller
 from floe.core.sizes import format_size, parse_size
+from floe.core.teams import team_name_problem
 
 try:
     FLOE_VERSION = version("floe")
@@ -27,8 +29,25 @@ WORKSPACE_IMAGE = f"floe/workspace:{FLOE_VERSION}"
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
 
+class _TeamLimited:
+    """An entry a deployer may limit to teams (``teams``): offered to and accepted from their
+    members and admins only; without ``teams``, everyone's."""
+
+    teams: tuple[str, ...]
+
+    def open_to(self, caller: Caller | None) -> bool:
+        """Whether ``caller`` may see and use this entry (``None``: Floe itself, which may): a
+        member of one of its teams, or the team itself (a team's schedule runs as the team)."""
+        return (
+            caller is None
+            or not self.teams
+            or caller.admin
+            or any(caller.member_of(team) for team in self.teams)
+        )
+
+
 @dataclass(frozen=True)
-class Environment:
+class Environment(_TeamLimited):
     """A software environment: one container image people work and run jobs in.
 
     Either a plain ``image``, or another environment (``base``) plus requirements (a
@@ -49,6 +68,8 @@ class Environment:
     # A published made one: the id of the image an admin approved, which it runs in, never
     # one built again from its requirements (a URL there may serve other bytes by now).
     approved_image_id: str = ""
+    # The teams (hub groups) whose members may use it; empty: everyone.
+    teams: tuple[str, ...] = ()
 
     @property
     def built(self) -> bool:
@@ -57,7 +78,7 @@ class Environment:
 
 
 @dataclass(frozen=True)
-class Machine:
+class Machine(_TeamLimited):
     """A machine type: the CPU, memory and GPU limits of one container."""
 
     slug: str
@@ -67,6 +88,8 @@ class Machine:
     gpus: int = 0
     description: str = ""
     default: bool = False
+    # The teams (hub groups) whose members may use it; empty: everyone.
+    teams: tuple[str, ...] = ()
 
     @property
     def summary(self) -> str:
@@ -142,6 +165,40 @@ def _check_slugs(kind: str, entries: list[dict]) -> None:
         seen.add(slug)
     if sum(bool(entry.get("default")) for entry in entries) > 1:
         raise TraitError(f"at most one {kind} may be the default")
+    for entry in entries:
+        entry_teams(kind, entry)
+    if all(entry.get("teams") for entry in entries):
+        raise TraitError(
+            f"every {kind} is limited to teams: leave 'teams' out of at least one, the one "
+            "everyone else gets"
+        )
+    for entry in entries:
+        if entry.get("default") and entry.get("teams"):
+            raise TraitError(
+                f"{kind} {entry['slug']!r} is the default, which is everyone's: it may not "
+                "be limited to teams"
+            )
+
+
+def entry_teams(kind: str, entry: dict) -> tuple[str, ...]:
+    """The ``teams`` a catalog entry is limited to (``()``: everyone's), checked: a list of
+    team (hub group) names."""
+    teams = entry.get("teams")
+    if teams is None:
+        return ()
+    where = f"{kind} {entry.get('slug')!r}: 'teams'"
+    if not isinstance(teams, (list, tuple)) or not teams:
+        raise TraitError(
+            f'{where} must be a non-empty list of team names, like ["ml-lab"] (leave it '
+            f"out for a {kind} everyone may use), not {teams!r}"
+        )
+    for team in teams:
+        if not isinstance(team, str):
+            raise TraitError(f"{where} must be a list of team names (strings), not {team!r}")
+        problem = team_name_problem(team)
+        if problem:
+            raise TraitError(f"{where}: {problem}")
+    return tuple(dict.fromkeys(teams))
 
 
 class Catalog(LoggingConfigurable):
@@ -155,12 +212,17 @@ class Catalog(LoggingConfigurable):
         ``image`` (an image on the node) or ``base`` (another environment's slug) and
         ``requirements`` (a pip requirements file: a path, or ``stock:NAME`` for Floe's own in
         containers/stock/), built on first use and reused; optionally ``description`` and
-        ``default`` (kubespawner's profile_list words). Example::
+        ``default`` (kubespawner's profile_list words), and ``teams``: a list of teams (hub
+        groups) whose members alone (and admins) are offered it and may use it; to anyone
+        else it does not exist. Without ``teams`` it is everyone's, as the default must be.
+        One built on a team's environment is limited to (some of) that team's too. Example::
 
             c.Catalog.environments = DEFAULT_ENVIRONMENTS + [
                 {"slug": "torch", "display_name": "PyTorch", "image": "myorg/torch:2.4"},
                 {"slug": "nlp", "display_name": "NLP", "base": "datascience",
                  "requirements": "/srv/floe/nlp-requirements.txt"},
+                {"slug": "lab-tools", "display_name": "Lab tools", "image": "myorg/lab:3",
+                 "teams": ["ml-lab"]},
             ]
         """,
     )
@@ -171,12 +233,17 @@ class Catalog(LoggingConfigurable):
         help="""
         Machine types users pick from, each a dict with ``slug``, ``display_name``, ``cpu``
         (cores, may be fractional), ``memory`` (e.g. ``"2Gi"``), and optionally ``gpus``,
-        ``description`` and ``default``. Example::
+        ``description``, ``default`` and ``teams``: a list of teams (hub groups) whose members
+        alone (and admins) are offered it and may run workspaces and jobs on it; to anyone
+        else it does not exist. Without ``teams`` it is everyone's, as the default (the first
+        without ``teams`` when none says ``default``) must be. Example::
 
             c.Catalog.machines = [
                 {"slug": "cpu-small", "display_name": "CPU small", "cpu": 1, "memory": "2Gi",
                  "default": True},
                 {"slug": "gpu-1", "display_name": "GPU", "cpu": 4, "memory": "16Gi", "gpus": 1},
+                {"slug": "gpu-4", "display_name": "4 GPUs", "cpu": 16, "memory": "64Gi",
+                 "gpus": 4, "teams": ["ml-lab", "vision"]},
             ]
         """,
     )
@@ -209,6 +276,14 @@ class Catalog(LoggingConfigurable):
                     requirements_path(entry["requirements"])
                 except ValueError as err:
                     raise TraitError(f"environment {slug!r}: {err}") from err
+                base_teams = set(entry_teams("environment", slugs[entry["base"]]))
+                teams = set(entry_teams("environment", entry))
+                if base_teams and not (teams and teams <= base_teams):
+                    raise TraitError(
+                        f"environment {slug!r} is built on {entry['base']!r}, which is for the "
+                        f"teams {', '.join(sorted(base_teams))} only: limit {slug!r} to "
+                        "(some of) them too ('teams')"
+                    )
         return entries
 
     @validate("machines")
@@ -238,9 +313,12 @@ class Catalog(LoggingConfigurable):
             gpus=gpus,
             description=entry.get("description", ""),
             default=bool(entry.get("default", False)),
+            teams=entry_teams("machine", entry),
         )
 
     def environment_list(self) -> list[Environment]:
+        """Every environment, whoever may use it: for Floe itself (builds, the runner). What a
+        user is offered is :meth:`environments_for`."""
         return [
             Environment(
                 slug=e["slug"],
@@ -250,23 +328,48 @@ class Catalog(LoggingConfigurable):
                 default=bool(e.get("default", False)),
                 base=e.get("base", ""),
                 requirements=e.get("requirements", ""),
+                teams=entry_teams("environment", e),
             )
             for e in self.environments
         ]
 
     def machine_list(self) -> list[Machine]:
+        """Every machine type, whoever may use it: for Floe itself (the runner, placement).
+        What a user is offered is :meth:`machines_for`."""
         return [self._machine(m) for m in self.machines]
 
+    def environments_for(self, caller: Caller | None) -> list[Environment]:
+        """The environments ``caller`` is offered and may use (``None``: Floe itself, all)."""
+        return [e for e in self.environment_list() if e.open_to(caller)]
+
+    def machines_for(self, caller: Caller | None) -> list[Machine]:
+        """The machine types ``caller`` is offered and may use (``None``: Floe itself, all)."""
+        return [m for m in self.machine_list() if m.open_to(caller)]
+
+    def environment_for(self, caller: Caller | None, slug: str) -> Environment | None:
+        """The environment ``slug`` names for ``caller``: None when there is none, or when it
+        is a team's they are not in (told apart from none by nobody)."""
+        return next((e for e in self.environments_for(caller) if e.slug == slug), None)
+
+    def machine_for(self, caller: Caller | None, slug: str) -> Machine | None:
+        """The machine type ``slug`` names for ``caller``; None as :meth:`environment_for`."""
+        return next((m for m in self.machines_for(caller) if m.slug == slug), None)
+
     def environment_by_slug(self, slug: str) -> Environment | None:
-        return next((e for e in self.environment_list() if e.slug == slug), None)
+        """Any environment of the catalog, for Floe itself (``environment_for`` for a user)."""
+        return self.environment_for(None, slug)
 
     def machine_by_slug(self, slug: str) -> Machine | None:
-        return next((m for m in self.machine_list() if m.slug == slug), None)
+        """Any machine type of the catalog, for Floe itself (``machine_for`` for a user)."""
+        return self.machine_for(None, slug)
 
     def default_environment(self) -> Environment:
+        """The one marked ``default``, else the first that is everyone's (validation makes
+        sure there is one, and that a marked default is everyone's)."""
         envs = self.environment_list()
-        return next((e for e in envs if e.default), envs[0])
+        return next((e for e in envs if e.default), next(e for e in envs if not e.teams))
 
     def default_machine(self) -> Machine:
+        """As :meth:`default_environment`: everyone's."""
         machines = self.machine_list()
-        return next((m for m in machines if m.default), machines[0])
+        return next((m for m in machines if m.default), next(m for m in machines if not m.teams))

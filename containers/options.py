@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
+from floe.core.access import Caller
 from floe.core.errors import FloeUserError, InvalidOptions, UnknownEnvironment, UnknownMachine
 
 from .catalog import Catalog, Environment, Machine
@@ -54,11 +55,15 @@ def _choose(
 def parse_user_options(
     raw: dict | None,
     catalog: Catalog,
+    caller: Caller | None,
     find_environment: Callable[[str], Environment] | None = None,
 ) -> WorkspaceOptions:
-    """Check ``raw`` against the catalog; raise a :class:`FloeUserError` naming valid choices.
-    An environment the catalog lacks is looked for with ``find_environment`` (the made ones,
-    ``owner/name:N``), which raises its own errors."""
+    """Check ``raw`` against the catalog as ``caller`` may use it (``None``: Floe itself, all
+    of it); raise a :class:`FloeUserError` naming valid choices. A team's entry that
+    ``caller`` is not a member of is unknown to them, like one there is none of. An
+    environment not found so is looked for with ``find_environment`` (the made ones,
+    ``owner/name:N``, and the catalog's as ``caller`` may use them), which raises its own
+    errors."""
     raw = raw or {}
     if not isinstance(raw, dict):
         raise InvalidOptions("spawn options must be a JSON object")
@@ -80,14 +85,14 @@ def parse_user_options(
     else:
         environment = _choose(
             wanted,
-            {e.slug: e for e in catalog.environment_list()},
+            {e.slug: e for e in catalog.environments_for(caller)},
             catalog.default_environment(),
             UnknownEnvironment,
             "environment",
         )
     machine = _choose(
         _slug_option(raw, "machine"),
-        {m.slug: m for m in catalog.machine_list()},
+        {m.slug: m for m in catalog.machines_for(caller)},
         catalog.default_machine(),
         UnknownMachine,
         "machine",

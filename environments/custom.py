@@ -78,7 +78,7 @@ def find_environment(
     it checked before), ready to use; a clear 4xx otherwise."""
     if not isinstance(name, str) or not name:
         raise UnknownEnvironment(f"name an environment, like {ENVIRONMENT_EXAMPLES}")
-    found = catalog.environment_by_slug(name)
+    found = catalog.environment_for(caller, name)  # a team's is unknown to non-members
     if found is not None:
         return found
     row = _version(db, catalog, name, caller)
@@ -96,7 +96,7 @@ def _version(db: Session, catalog: Catalog, name: str, caller: Caller | None) ->
     ref = EnvironmentRef.parse(name, caller.name if caller else None)
     unknown = UnknownEnvironment(
         f"unknown environment {name!r}; valid environments: "
-        f"{', '.join(e.slug for e in catalog.environment_list())}, or one made with "
+        f"{', '.join(e.slug for e in catalog.environments_for(caller))}, or one made with "
         "`floe env create` (see `floe env ls`)"
     )
     if ref.owner is None:
@@ -158,9 +158,10 @@ def get_named_environment(db: Session, caller: Caller, owner: str, name: str) ->
 
 
 def usable_environments(db: Session, catalog: Catalog, caller: Caller) -> list[Environment]:
-    """What a spawn form or Run-as-job dialog offers: the catalog's, then made ones built."""
+    """What a spawn form or Run-as-job dialog offers: the catalog's ``caller`` may use (a
+    team's to its members), then made ones built."""
     made = [as_environment(r) for r in visible_environments(db, caller) if r.state == ENV_READY]
-    return catalog.environment_list() + made
+    return catalog.environments_for(caller) + made
 
 
 def get_environment(
@@ -192,7 +193,7 @@ def create_environment(
     index or by URL). ``name`` may be a team's (``ml-lab/nlp``), for a member. Queued to
     build; the caller commits nothing, this does."""
     owner, name = _new_name(caller, name)
-    if catalog.environment_by_slug(name) is not None:
+    if catalog.environment_for(caller, name) is not None:  # a team's: not told to others
         raise Conflict(f"{name!r} is one of the catalog's environments; pick another name")
     if not isinstance(description, str) or len(description) > MAX_DESCRIPTION:
         raise InvalidRequest(

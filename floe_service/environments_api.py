@@ -79,7 +79,8 @@ def list_environments(
 ) -> list[dict]:
     with sessions() as db:
         found = [
-            describe(db, catalog, builder, e, None, prefix) for e in catalog.environment_list()
+            describe(db, catalog, builder, e, None, prefix)
+            for e in catalog.environments_for(caller)
         ]
         for row in made.visible_environments(db, caller):
             found.append(describe(db, catalog, builder, made.as_environment(row), row, prefix))

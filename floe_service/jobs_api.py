@@ -348,8 +348,9 @@ class ProjectsHandler(JobAPIHandler):
 
 
 class CatalogHandler(JobAPIHandler):
-    """What a user may pick for a workspace or a job: environments (the catalog's, then the
-    made ones they may use that are built) and machine types."""
+    """What a user may pick for a workspace or a job: environments (the catalog's they may
+    use, then the made ones they may use that are built) and machine types (a team's only to
+    its members: to anyone else it does not exist)."""
 
     @operation(
         "Environments, machine types, free GPUs and (on a swarm) the machines jobs run on",
@@ -360,11 +361,18 @@ class CatalogHandler(JobAPIHandler):
         nodes, total, free = await off_loop(self.runner.places)
         catalog = self.settings["catalog"]
         environments = await self.off_loop(usable_environments, self.db(), catalog, self.caller)
+        machines = catalog.machines_for(self.caller)
+        offered = {m.slug for m in machines}
         answer = {
             "environments": [asdict(e) for e in environments],
-            "machines": [{**asdict(m), "summary": m.summary} for m in catalog.machine_list()],
+            "machines": [{**asdict(m), "summary": m.summary} for m in machines],
             "gpus": {"total": total, "free": free},
-            "nodes": None if nodes is None else [asdict(n) for n in nodes],
+            "nodes": None
+            if nodes is None
+            else [
+                {**asdict(n), "machine_types": [t for t in n.machine_types if t in offered]}
+                for n in nodes
+            ],
         }
         self.send(answer, shape=schemas.Catalog)
 

@@ -22,12 +22,13 @@ from traitlets.config import LoggingConfigurable
 from floe.core.access import Caller, can_write
 from floe.core.cron import Cron
 from floe.core.errors import Conflict, FloeUserError, InvalidRequest, NotFound, TooManyRequests
+from floe.core.refs import ProjectRef
 from floe.db.accounts import is_retired
 from floe.db.base import aware, utcnow
 from floe.db.models import RUN, Job, Project, Schedule
 
-from .records import iso, project_for
-from .submit import JobContext, JobRequest, prepare_job, queue_again, queueing
+from .records import iso, project_for, project_owner
+from .submit import JobContext, JobRequest, Prepared, prepare_job, queue_again, queueing
 
 
 class Schedules(LoggingConfigurable):
@@ -105,6 +106,7 @@ def add_schedule(
     with queueing.hold(caller.name):
         prepared = prepare_job(db, caller, request, ctx, count=0)
     db.commit()  # the trees first (see submit_job)
+    _check_runs_as_owner(ctx, caller, prepared)
     project = project_for(db, caller, prepared.project)
     now = utcnow()
     template = {k: v for k, v in prepared.fields.items() if k != "datasets"}
@@ -123,6 +125,27 @@ def add_schedule(
     db.add(schedule)
     db.commit()
     return schedule
+
+
+def _check_runs_as_owner(ctx: JobContext, caller: Caller, prepared: Prepared) -> None:
+    """A schedule runs as its project's owner (``_run``): a user's, without their teams. A
+    team's machine type or environment, which the caller may use now, is refused for a
+    schedule of their own project at once, rather than at each of its runs."""
+    owner = project_owner(caller, prepared.project)
+    runs_as = Caller(owner)
+    for noun, entry in (
+        ("machine", ctx.catalog.machine_by_slug(prepared.fields["machine"])),
+        ("environment", ctx.catalog.environment_by_slug(prepared.fields["environment"])),
+    ):
+        if entry is not None and not entry.open_to(runs_as):
+            teams = sorted(set(entry.teams) & caller.teams) or sorted(entry.teams)
+            name = ProjectRef.parse(prepared.project).name
+            raise InvalidRequest(
+                f"{noun}: '{entry.slug}' is for members of {', '.join(teams)}, and a schedule "
+                f"of {owner}/{name} runs as {owner}, with no team: make it in a project of "
+                f"the team's ({teams[0]}/{name})",
+                field=noun,
+            )
 
 
 def _cron(schedule: Schedule) -> Cron:

@@ -120,7 +120,7 @@ def resolve(
     snapshot runs nothing: no room needed). Every way of making a job does this, in this
     order; the caller holds ``queueing``."""
     environment = _environment(db, caller, ctx, request.environment)
-    machine = _machine(ctx.catalog, request.machine, ctx.gpu_total, request.kind)
+    machine = _machine(ctx.catalog, caller, request.machine, ctx.gpu_total, request.kind)
     datasets = None
     if request.datasets is not None:
         datasets = _datasets(db, caller, request.datasets, ctx)
@@ -328,9 +328,10 @@ def _same_image(old: Job) -> dict:
     return {"image": old.image, "image_digest": old.image_digest, "provenance": old.provenance}
 
 
-def _machine(catalog: Catalog, slug: object, gpu_total: int, kind: str) -> Machine:
+def _machine(catalog: Catalog, caller: Caller, slug: object, gpu_total: int, kind: str) -> Machine:
     with checking("machine"):
-        machine = parse_user_options({"machine": slug}, catalog).machine
+        # A team's machine type is unknown to whoever is not in the team.
+        machine = parse_user_options({"machine": slug}, catalog, caller).machine
         if machine.gpus > gpu_total and kind != "snapshot":
             have = f"only {gpu_total}" if gpu_total else "no"
             raise GpuUnavailable(

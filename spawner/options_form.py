@@ -39,18 +39,27 @@ def environment_choices(
 
 def render_options_form(
     catalog: Catalog,
+    caller: Caller,
     environments: list[Environment],
     previous: dict,
     dataset_versions: list[tuple[str, list[str]]],
     gpus_free: int,
     gpus_total: int,
 ) -> str:
-    """The form, with the user's previous choices (``user_options``) picked again."""
+    """The form, with the user's previous choices (``user_options``) picked again while they
+    are still offered; the machine types ``caller`` may use (a team's to its members)."""
+    machines = catalog.machines_for(caller)
+    environment = previous.get("environment")
+    if environment not in {e.slug for e in environments}:
+        environment = catalog.default_environment().slug
+    machine = previous.get("machine")
+    if machine not in {m.slug for m in machines}:
+        machine = catalog.default_machine().slug
     return _templates.get_template("options_form.html").render(
         environments=environments,
-        machines=catalog.machine_list(),
-        chosen_environment=previous.get("environment") or catalog.default_environment().slug,
-        chosen_machine=previous.get("machine") or catalog.default_machine().slug,
+        machines=machines,
+        chosen_environment=environment,
+        chosen_machine=machine,
         dataset_versions=dataset_versions,
         gpus_free=gpus_free,
         gpus_total=gpus_total,

@@ -35,11 +35,13 @@ class WorkspaceChoices:
         gpus_free, gpus_total = await self._gpus_free_and_total()
         with self.database.sessions() as db:
             self._claim_name(db)
+        caller = self._caller
         return render_options_form(
             self.catalog,
-            environment_choices(self.database.sessions, self.catalog, self._caller),
+            caller,
+            environment_choices(self.database.sessions, self.catalog, caller),
             self.user_options or {},
-            dataset_choices(self.database.sessions, self._caller),
+            dataset_choices(self.database.sessions, caller),
             gpus_free,
             gpus_total,
         )
@@ -84,9 +86,11 @@ class WorkspaceChoices:
         return options
 
     def _parse_options(self, user_options: dict | None = None) -> WorkspaceOptions:
+        """The options checked as this user may use the catalog: a team's machine type or
+        environment is unknown to whoever is not in the team (refused like a made-up one)."""
         raw = self.user_options if user_options is None else user_options
         try:
-            return parse_user_options(raw, self.catalog, self._find_environment)
+            return parse_user_options(raw, self.catalog, self._caller, self._find_environment)
         except FloeUserError as err:
             raise web.HTTPError(err.status, err.message) from err
 

@@ -163,7 +163,8 @@ class SwarmWorkspaceSpawner(SwarmCluster, WorkspaceSpawner):
             )
         machine = self.workspace_options.machine  # start() checked them before this
         if not self._runs_on(node, machine):
-            runs = [m.display_name for m in self.catalog.machine_list() if self._runs_on(node, m)]
+            offered = self.catalog.machines_for(self._caller)
+            runs = [m.display_name for m in offered if self._runs_on(node, m)]
             raise web.HTTPError(
                 409,
                 f"your home is on the machine {name}, where {machine.display_name!r} cannot "

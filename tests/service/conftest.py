@@ -32,6 +32,9 @@ from tests.service.fake_builder import FakeBuilder
 from tests.service.fake_hub import FakeHubAuth
 
 PREFIX = "/services/floe/"
+# The team the catalog's team-only entries are for: made in the fake hub by the tests that
+# use them (test_catalog_teams), a member of it no other test's user.
+LAB_TEAM = "catalog-lab"
 
 
 def service_config(data: Path, database_url: str) -> Config:
@@ -57,9 +60,19 @@ def service_config(data: Path, database_url: str) -> Config:
     c.GpuSettings.inventory_class = "containers.gpu.StaticGpuInventory"
     c.StaticGpuInventory.devices = ["fake-gpu-0", "fake-gpu-1", "fake-gpu-2"]
     c.Catalog.machines = DEFAULT_MACHINES + [
-        {"slug": "cpu-tiny", "display_name": "CPU tiny", "cpu": 0.5, "memory": "256Mi"}
+        {"slug": "cpu-tiny", "display_name": "CPU tiny", "cpu": 0.5, "memory": "256Mi"},
+        # For the members of one team only (test_catalog_teams); to anyone else, none.
+        {
+            "slug": "lab-box",
+            "display_name": "Lab box",
+            "cpu": 1,
+            "memory": "512Mi",
+            "teams": [LAB_TEAM],
+        },
     ]
-    c.Catalog.environments = DEFAULT_ENVIRONMENTS
+    c.Catalog.environments = DEFAULT_ENVIRONMENTS + [
+        {"slug": "lab-env", "display_name": "Lab env", "image": "lab/env:1", "teams": [LAB_TEAM]}
+    ]
     # Small caps, so the tests can reach them.
     c.RequestLimits.json_bytes = 1024**2
     c.RequestLimits.pack_bytes = 4 * 1024**2
