@@ -17,13 +17,14 @@ import time
 from urllib.parse import quote
 
 from jupyterhub.utils import url_path_join
+from tornado import web
 from tornado.log import app_log
 from traitlets import Float
 from traitlets.config import LoggingConfigurable
 
 from floe.core.access import Caller
 from floe.core.errors import InvalidRequest, NotFound
-from floe.core.teams import MAINTAINERS, Directory, Team, team_name_problem
+from floe.core.teams import MAINTAINERS, Directory, Team, named_like_user, team_name_problem
 
 PAGE = 200
 
@@ -58,6 +59,7 @@ class TeamDirectory(LoggingConfigurable):
         self._tried_at = -1e9
         self._reading: asyncio.Future | None = None
         self.readings = 0
+        self._user_named: dict[str, bool] = {}  # group name -> a hub user has it too
 
     # --- reading --------------------------------------------------------------------------
 
@@ -89,9 +91,11 @@ class TeamDirectory(LoggingConfigurable):
             models = await self._groups()
             teams, refused = [], {}
             for model in models:
-                # The hub refuses a group named like a user (hub_config.teams); the name
-                # must also be one an owner can have.
+                # The hub refuses a group named like a user (hub_config.teams), but one made
+                # before Floe did is refused here; the name must also be one an owner can have.
                 why = team_name_problem(model["name"])
+                if not why and await self._named_like_user(model["name"]):
+                    why = named_like_user(model["name"])
                 if why:
                     refused[model["name"]] = why
                 else:
@@ -102,6 +106,22 @@ class TeamDirectory(LoggingConfigurable):
         self._directory = Directory.of(teams, refused)
         self._read_at = time.monotonic()
         self.readings += 1
+
+    async def _named_like_user(self, name: str) -> bool:
+        """Whether a hub user has the group's name: asked once a name (the hub refuses such a
+        user from then on), so a reading costs one request a page of groups."""
+        known = self._user_named.get(name)
+        if known is None:
+            auth = self.hub_auth
+            url = url_path_join(auth.api_url, "users", quote(name, safe=""))
+            try:
+                known = bool(await auth._api_request("GET", url))
+            except web.HTTPError as err:
+                if err.status_code >= 502:
+                    raise
+                known = False  # the hub's 404
+            self._user_named[name] = known
+        return known
 
     async def _groups(self) -> list[dict]:
         auth = self.hub_auth

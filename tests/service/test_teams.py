@@ -133,3 +133,21 @@ def test_a_team_serving_jobs_tokens_are_given_by_who_ran_it_or_a_maintainer(serv
     finally:
         service.api("POST", f"jobs/{job['id']}/stop", alice_token)
         wait_for(service, alice_token, job)
+
+
+def test_a_group_named_like_a_user_made_before_floe_refused_it_is_no_team(service):
+    alice, alice_token = service.user("alice")
+    _mallory, mallory_token = service.user("mallory")
+    make_dataset(service, alice_token, "private", {"a.txt": b"1"})
+    service.hub.add_group(alice, [_mallory])  # as an older hub let an admin make it
+    service.hub.add_group(f"ok{alice}", [_mallory])
+    # Once the directory has read both groups, the second is a team and the first is not.
+    until(
+        lambda: any(
+            t["name"] == f"ok{alice}" for t in service.api("GET", "teams", mallory_token).json()
+        )
+    )
+    assert service.api("GET", f"datasets/{alice}/private", mallory_token).status_code == 404
+    resp = service.api("POST", "datasets", mallory_token, json={"name": "x", "owner": alice})
+    assert resp.status_code == 404
+    assert all(t["name"] != alice for t in service.api("GET", "teams", mallory_token).json())
