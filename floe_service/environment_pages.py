@@ -78,6 +78,8 @@ class EnvironmentPage(PageHandler):
         log = await off_loop(_tail, self.settings["builds"].log_path(row.id))
         self.render_page(
             "environment.html",
+            shared_with=self.shared_with(row),
+            share_hint=f"floe env share {row.owner}/{row.name} USER_OR_TEAM",
             env=info,
             log=log,
             building=row.state in (ENV_QUEUED, ENV_BUILDING),

@@ -157,3 +157,11 @@ def task_path(ref: str | int | TaskRef, *rest: str) -> str:
     """The API path of a task (``tasks/alice/cats/task/2``), and of ``rest`` under it."""
     parsed = ref if isinstance(ref, TaskRef) else TaskRef.parse(str(ref))
     return "/".join(["tasks", quote(str(parsed), safe="/"), *rest])
+
+
+def project_choices(projects: list[dict], me: str) -> list[str]:
+    """What a project field offers ``me``: my own projects by name, then my teams' as
+    TEAM/NAME (projects only shared with me take no jobs of mine), from ``GET /api/projects``."""
+    own = [p["name"] for p in projects if p["owner"] == me]
+    teams = [p["full_name"] for p in projects if p["owner"] != me and p.get("writable")]
+    return own + teams

@@ -130,6 +130,10 @@ def test_an_environment_shared_with_a_team_is_usable_by_its_members(service):
     ]
     resp = service.api("POST", "jobs", mallory_token, json={"project": "cats", **use})
     assert resp.status_code == 400
+    page = service.page(f"environments/{alice}/nlp/1", alice_token).text
+    assert 'id="shared-with"' in page and team in page
+    listing = service.page("environments", bob_token).text
+    assert listing.index('data-section="Shared with me"') < listing.index(f"{alice}/nlp:1")
     # A member of a team makes the team's own environment.
     resp = make(service, bob_token, f"{team}/tools", f"tabulate-{bob}==0.9.0")
     assert resp.status_code == 202, resp.text

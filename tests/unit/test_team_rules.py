@@ -110,3 +110,14 @@ def test_lists_are_grouped_mine_each_team_shared_with_me_then_public():
     ]
     admin = Caller("root", admin=True)
     assert [title for title, _ in sections(admin, [dataset("bob", "x")])] == ["bob's"]
+
+
+def test_the_run_as_job_dialog_offers_my_projects_then_my_teams_not_those_shared():
+    from floe.client.api import project_choices
+
+    projects = [
+        {"owner": "ann", "name": "cats", "full_name": "ann/cats", "writable": True},
+        {"owner": "ml", "name": "cats", "full_name": "ml/cats", "writable": True},
+        {"owner": "bob", "name": "dogs", "full_name": "bob/dogs", "writable": False},
+    ]
+    assert project_choices(projects, "ann") == ["cats", "ml/cats"]

@@ -18,7 +18,7 @@ from jupyter_server.utils import url_path_join
 from tornado import web
 from tornado.ioloop import IOLoop
 
-from floe.client.api import FloeClient, FloeError
+from floe.client.api import FloeClient, FloeError, project_choices
 from floe.client.transfer import download_job_tree, submit_with_code, upload_tree
 from floe.core.errors import FloeUserError
 from floe.core.params import parse_params
@@ -74,15 +74,6 @@ class FloeHandler(APIHandler):
         return posixpath.basename(path), folder
 
 
-def project_choices(projects: list[dict]) -> list[str]:
-    """What the dialogs' project field offers: the user's own projects by name, then those of
-    their teams as TEAM/NAME (projects only shared with them take no jobs of theirs)."""
-    me = os.environ.get("JUPYTERHUB_USER", "")
-    own = [p["name"] for p in projects if p["owner"] == me]
-    teams = [p["full_name"] for p in projects if p["owner"] != me and p.get("writable")]
-    return own + teams
-
-
 class ContextHandler(FloeHandler):
     @web.authenticated
     async def get(self) -> None:
@@ -91,7 +82,9 @@ class ContextHandler(FloeHandler):
             return {
                 **workspace_defaults(),
                 "catalog": client.catalog(),
-                "projects": project_choices(client.projects()),
+                "projects": project_choices(
+                    client.projects(), os.environ.get("JUPYTERHUB_USER", "")
+                ),
             }
 
         await self.respond(gather)
