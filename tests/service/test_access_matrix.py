@@ -46,7 +46,7 @@ def _expect(service, world, method, path, expected, body=None):
         got.append(resp.status_code)
         if role == "stranger":
             assert "no " in resp.json()["error"], resp.text  # told it does not exist
-    assert tuple(got) == expected, (method, path, dict(zip(ROLES, got)))
+    assert tuple(got) == expected, (method, path, dict(zip(ROLES, got, strict=True)))
 
 
 @pytest.mark.parametrize(
@@ -96,7 +96,7 @@ def test_each_role_adds_versions_and_deletes_what_the_rules_say(service, world):
         got.append(resp.status_code)
         if resp.ok:
             numbers.remove(latest)
-    assert tuple(got) == DELETE, dict(zip(ROLES, got))
+    assert tuple(got) == DELETE, dict(zip(ROLES, got, strict=True))
 
 
 def test_each_role_pages_show_what_the_rules_say(service, world):
@@ -111,7 +111,7 @@ def test_each_role_runs_and_stops_what_the_rules_say(service, world):
     body = {"project": f"{team}/cats", "kind": "command", "command": "x"}
     got = tuple(service.api("POST", "jobs", tokens[r], json=body).status_code for r in ROLES)
     # An admin manages a team's things but runs jobs only in teams they are in.
-    assert got == (201, 201, 404, 404, 404), dict(zip(ROLES, got))
+    assert got == (201, 201, 404, 404, 404), dict(zip(ROLES, got, strict=True))
     for job in service.api(
         "GET", "jobs", tokens["admin"], params={"project": f"{team}/cats"}
     ).json():
