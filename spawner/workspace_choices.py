@@ -61,19 +61,24 @@ class WorkspaceChoices:
         claim_name(db, self.user.name, isoformat(self.user.created))
 
     @property
-    def _caller(self) -> Caller:
-        """The user as Floe's access rules see them: their teams are the hub groups they are
-        in (the hub's own database, in this process), with what is shared with them."""
+    def _member(self) -> Caller:
+        """The user and their teams: the hub groups they are in (the hub's own database, in
+        this process). Enough for the catalog's entries limited by team."""
         groups = [(g.name, g.properties) for g in getattr(self.user, "groups", None) or ()]
         teams, maintains = memberships(self.user.name, groups)
-        caller = Caller(
+        return Caller(
             name=self.user.name,
             admin=bool(getattr(self.user, "admin", False)),
             teams=teams,
             maintains=maintains,
         )
+
+    @property
+    def _caller(self) -> Caller:
+        """The user as Floe's access rules see them: with their teams, what is shared with
+        them (read from Floe's database)."""
         with self.database.sessions() as db:
-            return with_shares(db, caller)
+            return with_shares(db, self._member)
 
     def _apply_options(self, user_options: dict) -> WorkspaceOptions:
         """Check the options; a start on a built environment may build it first, so it gets
@@ -90,7 +95,7 @@ class WorkspaceChoices:
         environment is unknown to whoever is not in the team (refused like a made-up one)."""
         raw = self.user_options if user_options is None else user_options
         try:
-            return parse_user_options(raw, self.catalog, self._caller, self._find_environment)
+            return parse_user_options(raw, self.catalog, self._member, self._find_environment)
         except FloeUserError as err:
             raise web.HTTPError(err.status, err.message) from err
 

@@ -163,7 +163,7 @@ class SwarmWorkspaceSpawner(SwarmCluster, WorkspaceSpawner):
             )
         machine = self.workspace_options.machine  # start() checked them before this
         if not self._runs_on(node, machine):
-            offered = self.catalog.machines_for(self._caller)
+            offered = self.catalog.machines_for(self._member)
             runs = [m.display_name for m in offered if self._runs_on(node, m)]
             raise web.HTTPError(
                 409,
